@@ -1,0 +1,8 @@
+"""Datasets as distributed: readers, label schemes, ``Clip`` and ``ClipDataset``."""
+
+from merkit.datasets import casme2  # noqa: F401  (registers the reader)
+from merkit.datasets.base import Clip, ClipDataset
+from merkit.datasets.labels import SCHEMES, LabelScheme, get_scheme
+from merkit.datasets.registry import list_datasets, load, register_dataset
+
+__all__ = ["SCHEMES", "Clip", "ClipDataset", "LabelScheme", "get_scheme", "list_datasets", "load", "register_dataset"]

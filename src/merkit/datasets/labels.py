@@ -1,0 +1,120 @@
+"""Label schemes: each maps a dataset's emotion words to classes, or drops the clip.
+
+The schemes and their mappings are those of ``shared/DATASETS.md``. Words are compared in lower
+case with surrounding spaces removed. A clip whose word a scheme does not map is dropped and
+counted in the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from merkit.errors import ConfigError, check_choice
+
+
+@dataclass(frozen=True)
+class LabelScheme:
+    """A mapping from (dataset, emotion word) to a class name.
+
+    Parameters
+    ----------
+    name : str
+    description : str
+    classes : tuple of str, or None
+        Class order (confusion matrices, integer codes). None: the dataset's own words, sorted.
+    mapping : {dataset: {word: class}}
+        Per dataset; the key ``"*"`` serves datasets without their own entry.
+    """
+
+    name: str
+    description: str
+    classes: tuple[str, ...] | None
+    mapping: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def applies_to(self, dataset: str) -> bool:
+        return self.classes is None or dataset in self.mapping or "*" in self.mapping
+
+    def check_dataset(self, dataset: str) -> None:
+        if not self.applies_to(dataset):
+            usable = ", ".join(sorted(k for k in self.mapping if k != "*"))
+            raise ConfigError(
+                f"Label scheme {self.name!r} defines no classes for dataset {dataset!r} "
+                f"(it is for: {usable}); choose another with --labels (merkit list labels)."
+            )
+
+    def map(self, dataset: str, emotion: str) -> str | None:
+        """The class of ``emotion`` in ``dataset``, or None if the scheme drops it."""
+        word = emotion.strip().lower()
+        if self.classes is None:
+            return word
+        self.check_dataset(dataset)
+        table = self.mapping.get(dataset, self.mapping.get("*", {}))
+        return table.get(word)
+
+    def class_order(self, labels: Iterable[str]) -> tuple[str, ...]:
+        """Classes in their fixed order; for ``original``, the words present, sorted."""
+        return self.classes if self.classes is not None else tuple(sorted(set(labels)))
+
+
+def _words(**groups: Iterable[str]) -> dict[str, str]:
+    """{class: words} -> {word: class}."""
+    return {word: cls for cls, words in groups.items() for word in words}
+
+
+_SEED4_WORDS = _words(
+    positive=["happiness", "happy", "amusement", "positive"],
+    negative=["disgust", "sadness", "sad", "fear", "contempt", "anger", "angry", "negative"],
+    surprise=["surprise"],
+    other=["tense", "repression", "others", "other"],
+)
+
+SCHEMES: dict[str, LabelScheme] = {
+    s.name: s
+    for s in [
+        LabelScheme("original", "the dataset's own emotion words", None),
+        LabelScheme(
+            "seed4",
+            "MER-RCNN: positive, negative, surprise, other",
+            ("positive", "negative", "surprise", "other"),
+            {"*": _SEED4_WORDS},
+        ),
+        LabelScheme(
+            "megc3",
+            "MEGC 2019: negative, positive, surprise",
+            ("negative", "positive", "surprise"),
+            {
+                "casme2": _words(negative=["disgust", "repression"], positive=["happiness"], surprise=["surprise"]),
+                "samm": _words(
+                    negative=["anger", "contempt", "disgust", "fear", "sadness"],
+                    positive=["happiness"],
+                    surprise=["surprise"],
+                ),
+                "smic": _words(negative=["negative"], positive=["positive"], surprise=["surprise"]),
+            },
+        ),
+        LabelScheme(
+            "casme2_5",
+            "CASME II's five most frequent words",
+            ("happiness", "surprise", "disgust", "repression", "others"),
+            {"casme2": _words(**{w: [w] for w in ["happiness", "surprise", "disgust", "repression", "others"]})},
+        ),
+        LabelScheme(
+            "samm_5",
+            "SAMM's five classes",
+            ("anger", "contempt", "happiness", "surprise", "other"),
+            {"samm": _words(**{w: [w] for w in ["anger", "contempt", "happiness", "surprise", "other"]})},
+        ),
+        LabelScheme(
+            "stanet_casme1",
+            "STANet: CASME I's four largest classes",
+            ("disgust", "repression", "surprise", "tense"),
+            {"casme": _words(**{w: [w] for w in ["disgust", "repression", "surprise", "tense"]})},
+        ),
+    ]
+}
+
+
+def get_scheme(name: str) -> LabelScheme:
+    """The label scheme called ``name``; a ConfigError lists the known ones."""
+    return SCHEMES[check_choice("label scheme", name, SCHEMES)]

@@ -1,0 +1,103 @@
+"""Annotation spreadsheets: find them, read them, check their columns, parse frame numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from merkit.errors import DatasetError
+
+MISSING_MARKS = frozenset({"", "/", "-", "-1", "nan", "none"})
+
+
+def find_one(root: Path, pattern: str, *, what: str) -> Path:
+    """The single file matching ``pattern`` in ``root``; an error names the pattern otherwise."""
+    matches = sorted(root.glob(pattern))
+    if not matches:
+        raise DatasetError(f"No {what} ({pattern}) in {root}; put the file as distributed in that folder.")
+    if len(matches) > 1:
+        names = ", ".join(m.name for m in matches)
+        raise DatasetError(f"Several files match {pattern} in {root} ({names}); keep only the one to use.")
+    return matches[0]
+
+
+@dataclass
+class Record:
+    """One spreadsheet row: ``row`` is its 1-based row number as a spreadsheet program shows it."""
+
+    row: int
+    values: Mapping[str, object]
+    columns: Mapping[str, str]
+
+    def __getitem__(self, field: str):
+        return self.values[self.columns[field]]
+
+    def get(self, column: str, default=None):
+        value = self.values.get(column, default)
+        return default if value is None or (isinstance(value, float) and pd.isna(value)) else value
+
+    def frame_number(self, field: str, problems: list[str], where: str, *, optional: bool = False) -> int | None:
+        """The integer in ``field``; a missing mark gives None (a problem unless ``optional``)."""
+        value = self[field]
+        text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value).strip()
+        if text.lower() in MISSING_MARKS:
+            if not optional:
+                problems.append(f"{where}: {self.columns[field]} is empty.")
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            problems.append(f"{where}: {self.columns[field]} {text!r} is not a frame number.")
+            return None
+        if number != int(number):
+            problems.append(f"{where}: {self.columns[field]} {text!r} is not a whole frame number.")
+            return None
+        return int(number)
+
+
+@dataclass
+class AnnotationTable:
+    """An annotation sheet read as text cells, with its required columns checked."""
+
+    path: Path
+    frame: pd.DataFrame
+    columns: Mapping[str, str]
+    header_row: int
+
+    @classmethod
+    def read(cls, path: Path, columns: Mapping[str, str], *, header_row: int = 0) -> AnnotationTable:
+        """Read ``path`` (.xlsx, .xls or .csv); ``columns`` maps merkit fields to required headers.
+
+        ``header_row`` is the 0-based row holding the headers (SAMM has preamble rows above it).
+        """
+        try:
+            if path.suffix.lower() == ".csv":
+                frame = pd.read_csv(path, dtype=object, header=header_row)
+            else:
+                frame = pd.read_excel(path, dtype=object, header=header_row)
+        except Exception as error:  # the reader libraries raise many kinds
+            raise DatasetError(f"Cannot read annotation file {path}: {error}") from error
+        frame.columns = [str(c).strip() for c in frame.columns]
+        missing = [c for c in columns.values() if c not in frame.columns]
+        if missing:
+            raise DatasetError(
+                f"Annotation file {path} lacks the column(s) {', '.join(repr(m) for m in missing)}; "
+                f"its header row has {', '.join(repr(c) for c in frame.columns)}. "
+                "Restore the header as distributed."
+            )
+        frame = frame.dropna(how="all")
+        return cls(path, frame, columns, header_row)
+
+    def records(self, problems: list[str]) -> Iterator[Record]:
+        """Rows with every required cell filled; rows missing one are reported in ``problems``."""
+        required = [self.columns[f] for f in self.columns if f != "apex"]
+        for index, values in self.frame.iterrows():
+            row = int(index) + self.header_row + 2
+            empty = [c for c in required if pd.isna(values[c]) or str(values[c]).strip() == ""]
+            if empty:
+                problems.append(f"{self.path.name} row {row}: empty {', '.join(empty)}.")
+                continue
+            yield Record(row, values.to_dict(), self.columns)

@@ -1,0 +1,67 @@
+"""Errors a user can act on, and the shared validation helpers that raise them.
+
+Every message names what is wrong, where (file, row, clip, parameter) and how to fix it; the CLI
+prints it as it is and exits non-zero, without a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+
+class MerkitError(Exception):
+    """Base class of every error merkit raises for bad input or configuration."""
+
+
+class DatasetError(MerkitError):
+    """A dataset on disk does not match its layout (missing files, columns, frames...).
+
+    ``problems`` lists every problem found, not only the first.
+    """
+
+    def __init__(self, message: str, problems: Sequence[str] = ()):
+        self.problems = list(problems)
+        if self.problems:
+            shown = self.problems[:20]
+            more = len(self.problems) - len(shown)
+            message = message + "\n" + "\n".join(f"  - {p}" for p in shown)
+            if more:
+                message += f"\n  ... and {more} more"
+        super().__init__(message)
+
+
+class ConfigError(MerkitError, ValueError):
+    """A parameter has a value merkit cannot use."""
+
+
+def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> Any:
+    """Return ``value`` if it is one of ``allowed``, else raise a ConfigError listing them."""
+    allowed = list(allowed)
+    if value not in allowed:
+        options = ", ".join(repr(a) for a in allowed)
+        raise ConfigError(f"Unknown {name} {value!r}; choose one of: {options}.")
+    return value
+
+
+def check_array(name: str, array: Any, *, ndim: Sequence[int], dtype_kind: str = "biuf") -> np.ndarray:
+    """Return ``array`` as an ndarray after checking its dimensionality and numeric kind."""
+    array = np.asarray(array)
+    if array.ndim not in ndim:
+        dims = " or ".join(str(d) for d in ndim)
+        raise ConfigError(
+            f"The parameter `{name}` must be a {dims}-dimensional array; got shape {array.shape}."
+        )
+    if array.dtype.kind not in dtype_kind:
+        raise ConfigError(f"The parameter `{name}` must be numeric; got dtype {array.dtype}.")
+    return array
+
+
+def check_positive_ints(name: str, values: Sequence[int], length: int) -> tuple[int, ...]:
+    """Return ``values`` as a tuple of ``length`` positive ints, else raise a ConfigError."""
+    values = tuple(values)
+    if len(values) != length or not all(isinstance(v, (int, np.integer)) and v > 0 for v in values):
+        raise ConfigError(f"The parameter `{name}` must be {length} positive integers; got {values}.")
+    return tuple(int(v) for v in values)
