@@ -75,13 +75,13 @@ SCHEMES: dict[str, LabelScheme] = {
         LabelScheme("original", "the dataset's own emotion words", None),
         LabelScheme(
             "seed4",
-            "MER-RCNN: positive, negative, surprise, other",
+            "MER-RCNN's four classes",
             ("positive", "negative", "surprise", "other"),
             {"*": _SEED4_WORDS},
         ),
         LabelScheme(
             "megc3",
-            "MEGC 2019: negative, positive, surprise",
+            "MEGC 2019's three classes",
             ("negative", "positive", "surprise"),
             {
                 "casme2": _words(negative=["disgust", "repression"], positive=["happiness"], surprise=["surprise"]),

@@ -15,15 +15,19 @@ from merkit.synthetic.faces import FaceGeometry, render_face
 class Nuisance:
     """What real recordings add to the expression. Set a field to 0 to switch it off.
 
+    The defaults are those of a lab recording under steady LED light (as CASME II was shot)
+    before face alignment: drift and flicker change every pixel between frames and, at larger
+    values, bury the local motion that temporal descriptors such as LBP-TOP's XT/YT planes see.
+
     drift_px : float        head drift, largest translation over the clip in pixels
     noise_std : float       sensor noise, standard deviation in grey levels (of 255)
     flicker : float         illumination flicker, relative amplitude
     exposure : float        per-clip brightness varies by up to this fraction
     """
 
-    drift_px: float = 0.3
-    noise_std: float = 1.5
-    flicker: float = 0.006
+    drift_px: float = 0.2
+    noise_std: float = 1.0
+    flicker: float = 0.002
     exposure: float = 0.1
 
 
@@ -91,6 +95,6 @@ def synthesize_clip(
     for t in range(n_frames):
         d = profile[t] * apex_field + drift[t]
         warped = cv2.remap(face, x - d[..., 0], y - d[..., 1], cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT101)
-        noisy = warped * (gain * flicker[t] * 255.0) + rng.normal(0, nuisance.noise_std, warped.shape).astype(np.float32)
+        noisy = warped * (gain * flicker[t] * 255.0) + nuisance.noise_std * rng.standard_normal(warped.shape, dtype=np.float32)
         frames[t] = np.clip(np.rint(noisy), 0, 255)
     return frames, apex_field, profile, drift

@@ -1,0 +1,50 @@
+"""Recognition metrics over pooled predictions, as MEGC defines them.
+
+UF1 (unweighted F1) is the mean over classes of F1_c = 2 TP / (2 TP + FP + FN), over the classes
+that occur in the truth or the predictions; UAR (unweighted average recall) is the mean over
+the classes that occur in the truth of TP / support.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def confusion_matrix(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]) -> np.ndarray:
+    """(C, C) int64 counts, rows the true class and columns the predicted one, in ``classes`` order."""
+    index = {c: i for i, c in enumerate(classes)}
+    matrix = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    np.add.at(matrix, ([index[t] for t in y_true], [index[p] for p in y_pred]), 1)
+    return matrix
+
+
+def scores(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]) -> dict:
+    """Accuracy, UF1, UAR, per-class recall and F1, and the confusion matrix.
+
+    Examples
+    --------
+    >>> s = scores(["a", "a", "b", "b"], ["a", "b", "b", "b"], ["a", "b"])
+    >>> s["accuracy"], s["uar"], round(s["uf1"], 4)
+    (0.75, 0.75, 0.7333)
+    """
+    matrix = confusion_matrix(y_true, y_pred, classes)
+    tp = np.diag(matrix).astype(np.float64)
+    support = matrix.sum(axis=1)
+    predicted = matrix.sum(axis=0)
+    denominator = support + predicted  # = 2TP + FP + FN
+    occurs = denominator > 0
+    f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=occurs)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    n = int(matrix.sum())
+    return {
+        "n": n,
+        "accuracy": float(tp.sum() / n) if n else float("nan"),
+        "uf1": float(f1[occurs].mean()) if occurs.any() else float("nan"),
+        "uar": float(recall[support > 0].mean()) if (support > 0).any() else float("nan"),
+        "per_class_recall": {c: (float(r) if s else None) for c, r, s in zip(classes, recall, support)},
+        "per_class_f1": {c: (float(f) if o else None) for c, f, o in zip(classes, f1, occurs)},
+        "support": {c: int(s) for c, s in zip(classes, support)},
+        "confusion": matrix.tolist(),
+    }

@@ -1,0 +1,232 @@
+"""Run a method under a protocol and write a run directory.
+
+Layout of a run directory::
+
+    config.json        the resolved configuration (what is compared when a run resumes)
+    folds/NNN_<name>.csv  each fold's predictions, written atomically when the fold finishes
+    predictions.csv    all folds' predictions
+    metrics.json       pooled, per-fold and per-dataset figures
+    report.md          the figures for a person, with the recipe and the caveats
+    confusion.png      the pooled confusion matrix
+
+Running the same configuration again into the same directory resumes: finished folds are read
+back, not recomputed. Each fold's seed derives from the run's seed and the fold's index, so the
+figures do not depend on ``jobs`` or on interruptions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from merkit import __version__
+from merkit.datasets.base import Clip, ClipDataset
+from merkit.errors import MerkitError
+from merkit.evaluation.metrics import scores
+from merkit.evaluation.protocols import Fold, make_protocol, shared_subjects
+from merkit.evaluation.reports import write_report
+from merkit.io.atomic import atomic_write_text
+from merkit.methods.registry import create_method
+from merkit.preprocess.cache import Cache
+from merkit.progress import progress_bar
+
+
+@dataclass
+class RunResult:
+    out: Path
+    metrics: dict
+    predictions: pd.DataFrame
+    computed_folds: list[str]
+
+
+def fold_seed(seed: int, fold_index: int) -> int:
+    """The seed of one fold: independent of the order and the process the fold runs in."""
+    return int(np.random.SeedSequence([seed, fold_index]).generate_state(1)[0])
+
+
+def _fold_file(out: Path, fold: Fold) -> Path:
+    safe = fold.name.replace("/", "__")
+    return out / "folds" / f"{fold.index:03d}_{safe}.csv"
+
+
+def _limit_threads(threads: int) -> None:
+    """Worker initialiser: share the cores between parallel folds."""
+    import cv2
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
+    cv2.setNumThreads(threads)
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:
+        pass
+
+
+def run_fold(method_name: str, params: dict, dataset: ClipDataset, fold: Fold, seed: int, cache_root: str) -> pd.DataFrame:
+    """Fit on the fold's training clips, predict its test clips; one row per test clip."""
+    cache = Cache(cache_root)
+    method = create_method(method_name, **params)
+    method.fit(dataset.subset(fold.train), seed=seed, cache=cache)
+    test = dataset.subset(fold.test)
+    predicted = method.predict(test, cache=cache)
+    frame = test.metadata[["dataset", "subject", "clip", "label"]].copy()
+    frame.insert(0, "fold", fold.name)
+    frame["prediction"] = np.asarray(predicted, dtype=object)
+    return frame
+
+
+def _prepare_clip(method_name: str, params: dict, clip: Clip, cache_root: str) -> bool:
+    return create_method(method_name, **params).prepare(clip, Cache(cache_root))
+
+
+def _parallel(jobs: int):
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    return ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_limit_threads, initargs=(threads,))
+
+
+def evaluate(
+    dataset: ClipDataset,
+    method: str,
+    *,
+    out: str | os.PathLike,
+    params: dict | None = None,
+    protocol: str = "loso",
+    protocol_params: dict | None = None,
+    seed: int = 0,
+    jobs: int = 1,
+    cache: str | os.PathLike | None = None,
+    source: dict | None = None,
+) -> RunResult:
+    """Evaluate ``method`` on ``dataset`` under ``protocol``; write and return the results.
+
+    Parameters
+    ----------
+    dataset : ClipDataset
+    method : str
+        A registered method (``merkit list methods``); ``params`` its hyper-parameters.
+    out : path
+        The run directory; an existing run of the same configuration is resumed.
+    protocol : str
+        ``loso``, ``kfold``, ``subject_kfold`` or ``lodo``; ``protocol_params`` e.g. ``n_splits``.
+    seed : int
+        Seeds every fold; the same seed gives the same figures.
+    jobs : int
+        Folds (and clip preparation) run in this many processes.
+    cache : path, optional
+        Preprocessing cache (default ``$MERKIT_CACHE`` or ``~/.cache/merkit``).
+    source : dict, optional
+        Where the dataset came from (``root``), recorded in the configuration.
+    """
+    started = time.perf_counter()
+    out = Path(out)
+    instance = create_method(method, **(params or {}))
+    params = instance.params()
+    splitter = make_protocol(protocol, **(protocol_params or {}))
+    folds = splitter.folds(dataset)
+    if not folds:
+        raise MerkitError(f"Protocol {protocol!r} gives no folds on {dataset.name} ({len(dataset)} clips).")
+    cache = Cache(cache)
+    config = {
+        "merkit": __version__,
+        "dataset": {"name": dataset.name, "labels": dataset.labels, "classes": list(dataset.classes),
+                    "n_clips": len(dataset), "clips": _digest(dataset.keys), **(source or {})},
+        "method": {"name": method, "params": params},
+        "protocol": {"name": protocol, "params": protocol_params or {}},
+        "seed": seed,
+    }
+    _claim(out, config)
+
+    pending = [f for f in folds if not _fold_file(out, f).is_file()]
+    if pending:
+        _prepare(method, params, dataset, cache, jobs)
+    computed = []
+    with progress_bar(f"{method}: {protocol} folds", len(pending)) as advance:
+        if jobs <= 1 or len(pending) <= 1:
+            for fold in pending:
+                _save_fold(out, fold, run_fold(method, params, dataset, fold, fold_seed(seed, fold.index), str(cache.root)))
+                computed.append(fold.name)
+                advance()
+        else:
+            with _parallel(jobs) as pool:
+                futures = {
+                    pool.submit(run_fold, method, params, dataset, fold, fold_seed(seed, fold.index), str(cache.root)): fold
+                    for fold in pending
+                }
+                for future in as_completed(futures):
+                    _save_fold(out, futures[future], future.result())
+                    computed.append(futures[future].name)
+                    advance()
+
+    predictions = pd.concat([pd.read_csv(_fold_file(out, f), dtype=str) for f in folds], ignore_index=True)
+    metrics = summarize(predictions, dataset.classes)
+    metrics["leakage"] = {f.name: s for f in folds if (s := shared_subjects(dataset, f))}
+    atomic_write_text(out / "predictions.csv", predictions.to_csv(index=False))
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    write_report(out, config, metrics, dataset, elapsed=time.perf_counter() - started, computed=len(computed), total=len(folds))
+    return RunResult(out, metrics, predictions, computed)
+
+
+def summarize(predictions: pd.DataFrame, classes) -> dict:
+    """Pooled figures, and per fold and per dataset beside them."""
+    def figures(frame):
+        return scores(frame["label"].tolist(), frame["prediction"].tolist(), classes)
+
+    return {
+        "classes": list(classes),
+        "overall": figures(predictions),
+        "per_dataset": {name: figures(part) for name, part in predictions.groupby("dataset", sort=True)},
+        "per_fold": {name: figures(part) for name, part in predictions.groupby("fold", sort=False)},
+    }
+
+
+def _digest(keys) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
+
+
+def _claim(out: Path, config: dict) -> None:
+    """Write ``config.json``, or check that the run already there has the same configuration."""
+    path = out / "config.json"
+    text = json.dumps(config, indent=2, sort_keys=True, default=str)
+    if path.is_file():
+        existing = json.loads(path.read_text())
+        if existing != json.loads(text):
+            differs = sorted(k for k in set(existing) | set(config) if existing.get(k) != json.loads(text).get(k))
+            raise MerkitError(
+                f"{out} holds a run with another configuration (differs in: {', '.join(differs)}); "
+                "pass another --out, or delete that folder to start over."
+            )
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, text)
+
+
+def _save_fold(out: Path, fold: Fold, frame: pd.DataFrame) -> None:
+    atomic_write_text(_fold_file(out, fold), frame.to_csv(index=False))
+
+
+def _prepare(method: str, params: dict, dataset: ClipDataset, cache: Cache, jobs: int) -> None:
+    """Compute every clip's fold-independent representation once, before the folds."""
+    with progress_bar(f"{method}: preparing clips", len(dataset)) as advance:
+        if jobs <= 1:
+            instance = create_method(method, **params)
+            for clip in dataset:
+                instance.prepare(clip, cache)
+                advance()
+            return
+        with _parallel(jobs) as pool:
+            futures = [pool.submit(_prepare_clip, method, params, clip, str(cache.root)) for clip in dataset]
+            for future in as_completed(futures):
+                future.result()
+                advance()

@@ -1,0 +1,7 @@
+"""Recognition methods, registered by name (``merkit list methods``)."""
+
+from merkit.methods import lbptop_svm  # noqa: F401  (registers the method)
+from merkit.methods.base import FeatureMethod, Method
+from merkit.methods.registry import create_method, list_methods, method_class, register_method
+
+__all__ = ["FeatureMethod", "Method", "create_method", "list_methods", "method_class", "register_method"]

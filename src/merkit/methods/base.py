@@ -1,0 +1,78 @@
+"""Recognition methods: a representation, a classifier and its training recipe.
+
+A method's hyper-parameters are the fields of its dataclass (defaults from its paper); ``fit``
+sees only a fold's training clips and ``predict`` only its test clips, so augmentation, which
+runs inside ``fit``, can never touch a test clip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import ClassVar
+
+import numpy as np
+
+from merkit.datasets.base import Clip, ClipDataset
+from merkit.preprocess.cache import Cache
+
+
+class Method:
+    """Base of every method. Subclasses are dataclasses registered with ``@register_method``."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    quick: ClassVar[bool] = False  # runs in ``merkit demo`` (a LOSO in well under a minute on 2 cores)
+
+    def params(self) -> dict:
+        """The hyper-parameters, as given to the constructor."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def prepare(self, clip: Clip, cache: Cache) -> bool:
+        """Compute and cache what ``clip`` needs before any fold; True if computed now."""
+        return False
+
+    def fit(self, train: ClipDataset, *, seed: int, cache: Cache) -> Method:
+        raise NotImplementedError
+
+    def predict(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
+        """(n_clips,) predicted class names."""
+        raise NotImplementedError
+
+
+class FeatureMethod(Method):
+    """A fixed (fold-independent) descriptor per clip, then a scikit-learn classifier."""
+
+    def represent(self, clip: Clip) -> np.ndarray:
+        """(D,) descriptor of one clip."""
+        raise NotImplementedError
+
+    def representation_params(self) -> dict:
+        """The parameters the descriptor depends on (its cache key)."""
+        raise NotImplementedError
+
+    def make_classifier(self, seed: int):
+        raise NotImplementedError
+
+    def augment(self, features: np.ndarray, clip: Clip, rng: np.random.Generator) -> Iterable[np.ndarray]:
+        """Training-only variants of one clip's descriptor (default: the descriptor itself)."""
+        yield features
+
+    def features(self, clip: Clip, cache: Cache) -> np.ndarray:
+        return cache.get(self.name, clip, self.representation_params(), lambda: self.represent(clip))[0]
+
+    def prepare(self, clip: Clip, cache: Cache) -> bool:
+        return cache.get(self.name, clip, self.representation_params(), lambda: self.represent(clip))[1]
+
+    def fit(self, train: ClipDataset, *, seed: int, cache: Cache) -> FeatureMethod:
+        rng = np.random.default_rng(seed)
+        samples, labels = [], []
+        for clip in train:
+            for variant in self.augment(self.features(clip, cache), clip, rng):
+                samples.append(variant)
+                labels.append(clip.label)
+        self.classifier_ = self.make_classifier(seed).fit(np.stack(samples), np.asarray(labels))
+        return self
+
+    def predict(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
+        return self.classifier_.predict(np.stack([self.features(clip, cache) for clip in test]))

@@ -1,0 +1,1 @@
+"""Preprocessing steps: temporal normalisation, caching."""

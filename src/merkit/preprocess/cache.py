@@ -1,0 +1,60 @@
+"""Content-addressed cache of preprocessing results.
+
+A result is keyed by the clip's content (the SHA-256 of its frame files) and the step's name and
+parameters, stored as ``.npy`` and written atomically, so runs and methods share results,
+parallel workers never see half a file, and an interrupted run keeps what it finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from merkit.io.atomic import atomic_write_bytes
+
+_FINGERPRINTS: dict[tuple, str] = {}
+
+
+def default_cache_dir() -> Path:
+    """``$MERKIT_CACHE``, else ``~/.cache/merkit``."""
+    return Path(os.environ.get("MERKIT_CACHE", Path.home() / ".cache" / "merkit"))
+
+
+def clip_fingerprint(clip) -> str:
+    """Content hash of a clip's frames, memoised on the files' (path, size, mtime)."""
+    signature = tuple((str(p), st.st_size, st.st_mtime_ns) for p in clip.frame_paths for st in [os.stat(p)])
+    if signature not in _FINGERPRINTS:
+        _FINGERPRINTS[signature] = clip.fingerprint()
+    return _FINGERPRINTS[signature]
+
+
+class Cache:
+    """Results of preprocessing steps under ``root``, one ``.npy`` file per (step, clip, params)."""
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = Path(root) if root is not None else default_cache_dir()
+
+    def path(self, step: str, clip, params: Mapping) -> Path:
+        key = json.dumps({"clip": clip_fingerprint(clip), "params": params}, sort_keys=True, default=str)
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return self.root / step / digest[:2] / f"{digest}.npy"
+
+    def get(self, step: str, clip, params: Mapping, compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:
+        """The cached result, or ``compute()`` stored; the flag says whether it was computed now."""
+        path = self.path(step, clip, params)
+        if path.is_file():
+            try:
+                return np.load(path, allow_pickle=False), False
+            except (ValueError, OSError, EOFError):
+                pass  # damaged: compute again and replace it
+        value = np.asarray(compute())
+        buffer = io.BytesIO()
+        np.save(buffer, value, allow_pickle=False)
+        atomic_write_bytes(path, buffer.getvalue())
+        return value, True
