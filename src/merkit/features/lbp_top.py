@@ -16,7 +16,10 @@ column; each block's histogram uses only the centres and neighbours inside that 
 
 One numerical detail is ours: an offset within 1e-6 of an integer (``cos(pi/2)`` is 6e-17, not
 0) is snapped to it, so a neighbour on the pixel grid is read exactly rather than interpolated
-with a weight of 1 - 1e-16 and floored one grey level low.
+with a weight of 1 - 1e-16 and floored one grey level low; likewise the interpolated value is
+floored with a tolerance of 1e-9, because weights that sum to 1 - 1e-16 make a flat patch of 7s
+interpolate to 6.999...; at grey levels 0-255 rounding errors are about 1e-13, so only values that
+are integers in exact arithmetic move.
 
 References
 ----------
@@ -33,6 +36,7 @@ import numpy as np
 from merkit.errors import ConfigError, check_array, check_choice, check_positive_ints
 
 _SNAP = 1e-6
+_FLOOR_TOLERANCE = 1e-9
 
 
 @lru_cache(maxsize=None)
@@ -87,7 +91,7 @@ def _sample(volume, margins, offsets, interpolation) -> np.ndarray:
         else:
             corners = [(c + (step,), w * (frac[axis] if step else 1 - frac[axis])) for c, w in corners for step in (0, 1)]
     value = sum(w * _shifted(volume, margins, tuple(b + c for b, c in zip(base, corner))) for corner, w in corners)
-    return np.floor(value)
+    return np.floor(value + _FLOOR_TOLERANCE)
 
 
 def _block_index(length: int, n_blocks: int, margin: int, region_margin: int) -> np.ndarray:

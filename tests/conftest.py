@@ -1,0 +1,25 @@
+import shutil
+
+import pytest
+
+from merkit.synthetic import SynthConfig, write_casme2
+
+SMALL = SynthConfig(n_subjects=5, clips_per_subject=(3, 4), seed=1)
+
+
+@pytest.fixture(scope="session")
+def small_casme2(tmp_path_factory):
+    """A synthetic CASME II of 5 subjects, 3-4 clips each, with its truth (read-only: copy to change)."""
+    return write_casme2(tmp_path_factory.mktemp("casme2"), SMALL)
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory):
+    """One preprocessing cache for the whole session, as a user's runs share theirs."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def casme2_copy(small_casme2, tmp_path):
+    """A copy of the small synthetic CASME II that a test may damage."""
+    return shutil.copytree(small_casme2.root, tmp_path / "CASME2")

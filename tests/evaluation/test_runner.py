@@ -1,0 +1,109 @@
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from merkit.datasets import load
+from merkit.errors import MerkitError
+from merkit.evaluation import evaluate, runner
+from merkit.methods import FeatureMethod, register_method
+
+
+@register_method
+@dataclasses.dataclass
+class SpyMethod(FeatureMethod):
+    """Records which clips its augmentation saw in each fold; classifies by clip length."""
+
+    name = "spy_for_tests"
+    summary = "test double"
+    log = []  # (augmented clip keys, test clip keys) per fold
+
+    def representation_params(self):
+        return {}
+
+    def represent(self, clip):
+        return np.array([clip.n_frames, clip.offset - clip.onset], dtype=float)
+
+    def augment(self, features, clip, rng):
+        self.augmented_.append(clip.key)
+        yield features
+        yield features + rng.normal(0, 0.1, features.shape)
+
+    def fit(self, train, *, seed, cache):
+        self.augmented_ = []
+        return super().fit(train, seed=seed, cache=cache)
+
+    def predict(self, test, *, cache):
+        SpyMethod.log.append((list(self.augmented_), [c.key for c in test]))
+        return super().predict(test, cache=cache)
+
+    def make_classifier(self, seed):
+        from sklearn.neighbors import KNeighborsClassifier
+
+        return KNeighborsClassifier(1)
+
+
+@pytest.fixture
+def dataset(small_casme2):
+    return load("casme2", root=small_casme2.root, labels="seed4")
+
+
+def test_augmentation_sees_each_training_clip_and_no_test_clip(dataset, cache_dir, tmp_path):
+    SpyMethod.log.clear()
+    evaluate(dataset, "spy_for_tests", out=tmp_path / "run", cache=cache_dir)
+    assert len(SpyMethod.log) == len(set(dataset.groups))
+    for augmented, tested in SpyMethod.log:
+        subject = tested[0].rsplit("/", 1)[0]
+        assert sorted(augmented) == sorted(k for k in dataset.keys if not k.startswith(subject + "/"))
+        assert not set(augmented) & set(tested)
+
+
+def test_an_interrupted_run_resumes_to_the_same_figures(dataset, cache_dir, tmp_path, monkeypatch):
+    clean = evaluate(dataset, "lbptop_svm", out=tmp_path / "clean", cache=cache_dir)
+
+    real_run_fold, calls = runner.run_fold, []
+
+    def interrupted(*args, **kwargs):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(args[3].name)
+        return real_run_fold(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_fold", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(dataset, "lbptop_svm", out=tmp_path / "resumed", cache=cache_dir)
+    assert len(list((tmp_path / "resumed" / "folds").glob("*.csv"))) == 2
+    assert not (tmp_path / "resumed" / "metrics.json").exists()
+    monkeypatch.setattr(runner, "run_fold", real_run_fold)
+
+    resumed = evaluate(dataset, "lbptop_svm", out=tmp_path / "resumed", cache=cache_dir)
+    n_folds = len(set(dataset.groups))
+    assert set(resumed.computed_folds).isdisjoint(calls) and len(resumed.computed_folds) == n_folds - 2
+    assert json.loads((tmp_path / "resumed" / "metrics.json").read_text()) == json.loads((tmp_path / "clean" / "metrics.json").read_text())
+    pd.testing.assert_frame_equal(resumed.predictions, clean.predictions)
+
+
+def test_a_run_directory_holds_every_output(dataset, cache_dir, tmp_path):
+    result = evaluate(dataset, "lbptop_svm", out=tmp_path / "run", cache=cache_dir, protocol="kfold", protocol_params={"n_splits": 3})
+    for name in ("config.json", "metrics.json", "predictions.csv", "report.md", "confusion.png"):
+        assert (tmp_path / "run" / name).is_file()
+    assert len(result.predictions) == len(dataset)
+    assert sorted(result.predictions["clip"]) == sorted(dataset.metadata["clip"])
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert result.metrics["leakage"] and "Identity leakage" in report  # random k-fold shares subjects
+    assert (tmp_path / "run" / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_another_configuration_in_the_same_directory_is_refused(dataset, cache_dir, tmp_path):
+    evaluate(dataset, "spy_for_tests", out=tmp_path / "run", cache=cache_dir, seed=0)
+    with pytest.raises(MerkitError, match="another configuration.*seed"):
+        evaluate(dataset, "spy_for_tests", out=tmp_path / "run", cache=cache_dir, seed=1)
+
+
+@pytest.mark.slow
+def test_parallel_folds_give_the_same_predictions(dataset, cache_dir, tmp_path):
+    one = evaluate(dataset, "lbptop_svm", out=tmp_path / "one", cache=cache_dir, jobs=1)
+    two = evaluate(dataset, "lbptop_svm", out=tmp_path / "two", cache=cache_dir, jobs=2)
+    pd.testing.assert_frame_equal(one.predictions, two.predictions)

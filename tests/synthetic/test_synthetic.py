@@ -1,0 +1,72 @@
+import numpy as np
+
+from merkit.synthetic import Expression, FaceGeometry, Nuisance, SynthConfig, render_face, synthesize_clip, timing_profile
+from merkit.synthetic.layouts import subject_clips
+
+QUIET = Nuisance(0, 0, 0, 0)
+
+
+def make_clip(emotion, amplitude=1.0, nuisance=QUIET, seed=0):
+    rng = np.random.default_rng(seed)
+    geometry = FaceGeometry.random((144, 120), rng)
+    expression = Expression.random(emotion, amplitude, rng)
+    frames, field, profile, drift = synthesize_clip(geometry, expression, n_frames=60, onset=2, apex=25, offset=55,
+                                                    nuisance=nuisance, rng=rng)
+    return geometry, frames, field, profile, drift
+
+
+def test_same_seed_same_clips_and_subjects_independent_of_their_number():
+    a = [(t.clip, f.tobytes()) for t, f, _ in subject_clips(SynthConfig(n_subjects=2, seed=3), 2)]
+    b = [(t.clip, f.tobytes()) for t, f, _ in subject_clips(SynthConfig(n_subjects=9, seed=3), 2)]
+    c = [(t.clip, f.tobytes()) for t, f, _ in subject_clips(SynthConfig(n_subjects=2, seed=4), 2)]
+    assert a == b and a != c
+
+
+def test_timing_profile_rises_from_onset_to_apex_and_falls_to_offset():
+    p = timing_profile(40, 5, 15, 35)
+    assert p[:6].max() == 0 and p[15] == 1 and p[35:].max() == 0
+    assert np.all(np.diff(p[5:16]) > 0) and np.all(np.diff(p[15:36]) < 0)
+
+
+def test_motion_is_subpixel_to_a_pixel_and_only_where_the_field_says():
+    geometry, frames, field, profile, _ = make_clip("happiness", amplitude=0.8)
+    peak = np.linalg.norm(field, axis=2).max()
+    assert 0.5 < peak < 1.5
+    change = np.abs(frames[25].astype(int) - frames[2].astype(int)).max(axis=2)
+    moving = np.linalg.norm(field, axis=2) > 0.3 * peak
+    still = np.linalg.norm(field, axis=2) < 1e-3
+    assert change[moving].mean() > 1.0 and change[still].max() <= 1
+
+
+def test_frames_are_the_face_warped_by_the_returned_displacement():
+    import cv2
+
+    geometry, frames, field, profile, drift = make_clip("surprise", nuisance=Nuisance(0.3, 0, 0, 0))
+    face = render_face(geometry)
+    y, x = np.mgrid[0:144, 0:120].astype(np.float32)
+    d = profile[25] * field + drift[25]
+    expected = cv2.remap(face, x - d[..., 0], y - d[..., 1], cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT101)
+    assert np.abs(frames[25] - np.clip(np.rint(expected * 255), 0, 255)).max() <= 1
+
+
+def test_classes_move_different_parts_of_the_face():
+    def centroid_y(emotion):
+        geometry, _, field, _, _ = make_clip(emotion, seed=5)
+        weight = np.linalg.norm(field, axis=2)
+        return (np.mgrid[0:144, 0:120][0] * weight).sum() / weight.sum(), geometry
+
+    brows, geometry = centroid_y("surprise")
+    lips, _ = centroid_y("happiness")
+    assert brows < geometry.eye_y < geometry.nose_y < lips
+
+
+def test_faces_differ_between_subjects():
+    faces = [render_face(FaceGeometry.random((144, 120), np.random.default_rng(s))) for s in range(3)]
+    assert min(np.abs(faces[i] - faces[j]).mean() for i in range(3) for j in range(i)) > 0.03
+
+
+def test_nuisance_adds_noise_drift_and_flicker():
+    _, quiet, *_ = make_clip("others", seed=2)
+    _, noisy, _, _, drift = make_clip("others", seed=2, nuisance=Nuisance())
+    assert 0 < np.abs(drift).max() <= 0.2 + 1e-6
+    assert np.abs(noisy.astype(int) - quiet.astype(int)).mean() > 0.5

@@ -1,0 +1,42 @@
+from typer.testing import CliRunner
+
+from merkit.cli import app
+
+runner = CliRunner()
+
+
+def test_list_shows_registered_methods_and_schemes():
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 0
+    for name in ("lbptop_svm", "casme2", "seed4", "megc3", "loso", "subject_kfold"):
+        assert name in result.output
+
+
+def test_bad_input_gets_one_message_and_a_nonzero_exit(small_casme2, tmp_path):
+    cases = [
+        (["--dataset", "casme2", "--root", str(tmp_path / "missing"), "--method", "lbptop_svm"], "does not exist"),
+        (["--dataset", "casme2", "--root", str(small_casme2.root), "--method", "lbp"], "Unknown method 'lbp'"),
+        (["--dataset", "casme2", "--root", str(small_casme2.root), "--method", "lbptop_svm", "--labels", "x"], "Unknown label scheme"),
+        (["--dataset", "casme2", "--root", str(small_casme2.root), "--method", "lbptop_svm", "--set", "Q=1"], "has no parameter Q"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(app, ["evaluate", *args, "--out", str(tmp_path / "run")])
+        assert result.exit_code == 2, result.output
+        assert message in result.output and "Traceback" not in result.output
+
+
+def test_evaluate_writes_a_report(small_casme2, cache_dir, tmp_path):
+    out = tmp_path / "run"
+    args = ["evaluate", "--dataset", "casme2", "--root", str(small_casme2.root), "--method", "lbptop_svm",
+            "--labels", "seed4", "--out", str(out), "--cache", str(cache_dir), "--set", "C=2"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "UF1" in result.output and (out / "report.md").is_file()
+    assert '"C": 2.0' in (out / "config.json").read_text()
+
+
+def test_synth_writes_the_casme2_layout(tmp_path):
+    result = runner.invoke(app, ["synth", "--out", str(tmp_path / "s"), "--subjects", "2", "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "s" / "CASME2-coding-20140508.xlsx").is_file()
+    assert len(list((tmp_path / "s" / "CASME2_RAW_selected").iterdir())) == 2
