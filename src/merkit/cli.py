@@ -89,8 +89,9 @@ def evaluate(
     folds: Annotated[int, typer.Option(help="Number of folds for the k-fold protocols.")] = 5,
     jobs: Annotated[int, typer.Option(help="Folds run in this many processes.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of the run.")] = 0,
-    set_: Annotated[list[str], typer.Option("--set", help="Method hyper-parameter NAME=VALUE (repeatable).")] = [],  # noqa: B006
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Method hyper-parameter NAME=VALUE (repeatable).")] = None,
     cache: Annotated[Path | None, typer.Option(help="Preprocessing cache folder.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a run of another configuration in --out.")] = False,
 ):
     """Evaluate a method on a dataset under a protocol and write a run directory."""
     from merkit.datasets import load
@@ -98,8 +99,8 @@ def evaluate(
 
     data = load(dataset, root=root, labels=labels)
     protocol_params = {"n_splits": folds} if protocol in ("kfold", "subject_kfold") else {}
-    result = run(data, method, out=out, params=parse_settings(set_), protocol=protocol, protocol_params=protocol_params,
-                 seed=seed, jobs=jobs, cache=cache, source={"root": str(root.resolve())})
+    result = run(data, method, out=out, params=parse_settings(set_ or []), protocol=protocol, protocol_params=protocol_params,
+                 seed=seed, jobs=jobs, cache=cache, source={"root": str(root.resolve())}, overwrite=overwrite)
     console.print(results_table([(method, result)], f"{data.name} ({labels}), {protocol}"))
     if result.metrics["leakage"]:
         console.print(f"[yellow]warning:[/] subjects shared between train and test in {len(result.metrics['leakage'])} folds (see report).")
@@ -132,7 +133,7 @@ def demo(
     for cls in list_methods():
         if cls.quick:
             result = run(data, cls.name, out=out / "runs" / cls.name, seed=seed, jobs=jobs, cache=out / "cache",
-                         source={"root": str(data_root.resolve())})
+                         source={"root": str(data_root.resolve())}, overwrite=True)
             rows.append((cls.name, result))
     console.print(results_table(rows, f"LOSO on synthetic CASME II: {len(data)} clips, {len(set(data.groups))} subjects, seed4 labels"))
     console.print(f"Done in {time.perf_counter() - started:.0f} s. Reports: {out / 'runs'}/<method>/report.md")

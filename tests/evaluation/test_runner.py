@@ -107,3 +107,10 @@ def test_parallel_folds_give_the_same_predictions(dataset, cache_dir, tmp_path):
     one = evaluate(dataset, "lbptop_svm", out=tmp_path / "one", cache=cache_dir, jobs=1)
     two = evaluate(dataset, "lbptop_svm", out=tmp_path / "two", cache=cache_dir, jobs=2)
     pd.testing.assert_frame_equal(one.predictions, two.predictions)
+
+
+def test_overwrite_replaces_a_run_of_another_configuration(dataset, cache_dir, tmp_path):
+    evaluate(dataset, "spy_for_tests", out=tmp_path / "run", cache=cache_dir, seed=0)
+    result = evaluate(dataset, "spy_for_tests", out=tmp_path / "run", cache=cache_dir, seed=1, overwrite=True)
+    assert len(result.computed_folds) == len(set(dataset.groups))
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["seed"] == 1

@@ -109,7 +109,7 @@ def write_report(out: Path, config: dict, metrics: dict, dataset, *, elapsed: fl
     parts += ["", "Hyper-parameters are fixed in advance (below); nothing is chosen on a test fold. "
               "Augmentation, feature scaling and every fitted step see only a fold's training clips.", ""]
     dropped = dataset.dropped
-    parts += ["## Data", "", f"{len(dataset)} clips of {dataset.groups.size and len(set(dataset.groups))} subjects; "
+    parts += ["## Data", "", f"{len(dataset)} clips of {len(set(dataset.groups))} subjects; "
               f"label scheme `{dataset.labels}` ({', '.join(classes)})."]
     if len(dropped):
         counts = dropped["emotion"].value_counts()

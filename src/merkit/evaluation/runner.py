@@ -106,6 +106,7 @@ def evaluate(
     jobs: int = 1,
     cache: str | os.PathLike | None = None,
     source: dict | None = None,
+    overwrite: bool = False,
 ) -> RunResult:
     """Evaluate ``method`` on ``dataset`` under ``protocol``; write and return the results.
 
@@ -126,6 +127,9 @@ def evaluate(
         Preprocessing cache (default ``$MERKIT_CACHE`` or ``~/.cache/merkit``).
     source : dict, optional
         Where the dataset came from (``root``), recorded in the configuration.
+    overwrite : bool
+        If ``out`` holds a run of another configuration, delete its folds and start over
+        (otherwise that is an error, so that nobody's results are lost by a typo).
     """
     started = time.perf_counter()
     out = Path(out)
@@ -144,7 +148,7 @@ def evaluate(
         "protocol": {"name": protocol, "params": protocol_params or {}},
         "seed": seed,
     }
-    _claim(out, config)
+    _claim(out, config, overwrite)
 
     pending = [f for f in folds if not _fold_file(out, f).is_file()]
     if pending:
@@ -195,13 +199,17 @@ def _digest(keys) -> str:
     return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
 
 
-def _claim(out: Path, config: dict) -> None:
+def _claim(out: Path, config: dict, overwrite: bool) -> None:
     """Write ``config.json``, or check that the run already there has the same configuration."""
     path = out / "config.json"
     text = json.dumps(config, indent=2, sort_keys=True, default=str)
     if path.is_file():
         existing = json.loads(path.read_text())
-        if existing != json.loads(text):
+        if existing != json.loads(text) and overwrite:
+            for stale in (out / "folds").glob("*.csv"):
+                stale.unlink()
+            atomic_write_text(path, text)
+        elif existing != json.loads(text):
             differs = sorted(k for k in set(existing) | set(config) if existing.get(k) != json.loads(text).get(k))
             raise MerkitError(
                 f"{out} holds a run with another configuration (differs in: {', '.join(differs)}); "

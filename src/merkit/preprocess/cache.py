@@ -16,22 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from merkit.io.atomic import atomic_write_bytes
+from merkit.io.atomic import atomic_write_bytes, atomic_write_text
 
-_FINGERPRINTS: dict[tuple, str] = {}
+_FINGERPRINTS: dict[str, str] = {}
 
 
 def default_cache_dir() -> Path:
     """``$MERKIT_CACHE``, else ``~/.cache/merkit``."""
     return Path(os.environ.get("MERKIT_CACHE", Path.home() / ".cache" / "merkit"))
-
-
-def clip_fingerprint(clip) -> str:
-    """Content hash of a clip's frames, memoised on the files' (path, size, mtime)."""
-    signature = tuple((str(p), st.st_size, st.st_mtime_ns) for p in clip.frame_paths for st in [os.stat(p)])
-    if signature not in _FINGERPRINTS:
-        _FINGERPRINTS[signature] = clip.fingerprint()
-    return _FINGERPRINTS[signature]
 
 
 class Cache:
@@ -40,8 +32,26 @@ class Cache:
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = Path(root) if root is not None else default_cache_dir()
 
+    def fingerprint(self, clip) -> str:
+        """Content hash of a clip's frames (:meth:`Clip.fingerprint`).
+
+        Hashing every frame is the costly part of a cache lookup, so the hash is remembered, in
+        memory and under ``fingerprints/``, against the files' (path, size, modification time):
+        a changed file changes that signature and is hashed again.
+        """
+        signature = "\n".join(f"{p}\t{st.st_size}\t{st.st_mtime_ns}" for p in clip.frame_paths for st in [os.stat(p)])
+        key = hashlib.sha256(signature.encode()).hexdigest()
+        if key not in _FINGERPRINTS:
+            path = self.root / "fingerprints" / key[:2] / key
+            if path.is_file():
+                _FINGERPRINTS[key] = path.read_text()
+            else:
+                _FINGERPRINTS[key] = clip.fingerprint()
+                atomic_write_text(path, _FINGERPRINTS[key])
+        return _FINGERPRINTS[key]
+
     def path(self, step: str, clip, params: Mapping) -> Path:
-        key = json.dumps({"clip": clip_fingerprint(clip), "params": params}, sort_keys=True, default=str)
+        key = json.dumps({"clip": self.fingerprint(clip), "params": params}, sort_keys=True, default=str)
         digest = hashlib.sha256(key.encode()).hexdigest()
         return self.root / step / digest[:2] / f"{digest}.npy"
 
