@@ -10,11 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from merkit.io.frames import read_frames
+from merkit.errors import DatasetError
+from merkit.io.frames import read_frame, read_frames
+from merkit.io.video import read_video
 
 METADATA_COLUMNS = (
-    "dataset", "subject", "clip", "emotion", "label", "onset", "apex", "offset", "n_frames", "fps", "source",
+    "dataset", "subject", "clip", "emotion", "label", "onset", "apex", "offset", "n_frames", "fps", "source", "kind",
 )
+KINDS = ("frames", "video", "flow_image")
+FLOW_CHANNELS = "uvs"  # u, v, optical strain
 
 
 @dataclass(frozen=True)
@@ -23,7 +27,9 @@ class Clip:
 
     ``onset``, ``apex`` and ``offset`` are 0-based positions in ``frame_paths`` (numeric order);
     ``apex`` is None where the annotation has none. ``label`` is the class under the dataset's
-    label scheme. ``source`` says where the frames come from (a folder or a file).
+    label scheme. ``source`` says where the frames come from (a folder or a file); ``kind`` how:
+    ``frames`` (image files), ``video`` (one video file) or ``flow_image`` (one onset-to-apex
+    optical-flow image, whose channels ``flow_channels`` names in R, G, B order).
     """
 
     dataset: str
@@ -37,6 +43,8 @@ class Clip:
     fps: float
     frame_paths: tuple[Path, ...]
     source: str = ""
+    kind: str = "frames"
+    flow_channels: str = FLOW_CHANNELS
 
     @property
     def n_frames(self) -> int:
@@ -49,7 +57,18 @@ class Clip:
 
     def read(self, *, grey: bool = False) -> np.ndarray:
         """All frames, uint8 (T, H, W, 3) RGB or (T, H, W) grey."""
+        if self.kind == "video":
+            return read_video(self.frame_paths[0], grey=grey)
+        if self.kind == "flow_image":
+            raise DatasetError(f"Clip {self.key} is an optical-flow image, not frames: read it with read_flow().")
         return read_frames(self.frame_paths, grey=grey)
+
+    def read_flow(self) -> np.ndarray:
+        """The onset-to-apex flow image as float32 (H, W, 3) channels u, v, strain, scaled to [0, 1]."""
+        if self.kind != "flow_image":
+            raise DatasetError(f"Clip {self.key} holds {self.kind}, not an optical-flow image.")
+        rgb = read_frame(self.frame_paths[0]).astype(np.float32) / 255.0
+        return rgb[..., [self.flow_channels.index(c) for c in FLOW_CHANNELS]]
 
     def fingerprint(self) -> str:
         """SHA-256 of the frames' bytes in order: the content key of every cached step."""
@@ -76,6 +95,10 @@ class ClipDataset:
         The label scheme's name.
     dropped : DataFrame, optional
         Clips the label scheme left out (same columns, ``label`` empty).
+    problems : list of str
+        Rows that could not become clips (only when read with ``strict=False``).
+    orphans : list of str
+        Clip folders on disk that no annotation row names.
 
     Nothing is read here: readers build the table, frames are read by :meth:`Clip.read`.
     """
@@ -89,6 +112,8 @@ class ClipDataset:
         *,
         labels: str,
         dropped: pd.DataFrame | None = None,
+        problems: Sequence[str] = (),
+        orphans: Sequence[str] = (),
     ):
         self.name = name
         self.metadata = metadata.reset_index(drop=True)
@@ -96,6 +121,8 @@ class ClipDataset:
         self.classes = tuple(classes)
         self.labels = labels
         self.dropped = dropped if dropped is not None else self.metadata.iloc[0:0]
+        self.problems = list(problems)
+        self.orphans = list(orphans)
 
     def __len__(self) -> int:
         return len(self.metadata)
@@ -103,6 +130,7 @@ class ClipDataset:
     def __getitem__(self, index: int) -> Clip:
         row = self.metadata.iloc[index]
         apex = row["apex"]
+        channels = row.get("flow_channels")
         return Clip(
             dataset=row["dataset"],
             subject=row["subject"],
@@ -115,6 +143,8 @@ class ClipDataset:
             fps=float(row["fps"]),
             frame_paths=self.frame_paths[index],
             source=row["source"],
+            kind=row["kind"],
+            flow_channels=channels if isinstance(channels, str) else FLOW_CHANNELS,
         )
 
     def __iter__(self) -> Iterator[Clip]:
@@ -150,11 +180,43 @@ class ClipDataset:
             dropped=self.dropped,
         )
 
+    def with_apex(self, positions: Sequence[int | None], source: str) -> ClipDataset:
+        """A copy whose missing apexes are filled with ``positions``, recorded in ``apex_source``."""
+        metadata = self.metadata.copy()
+        missing = metadata["apex"].isna().to_numpy()
+        metadata.loc[missing, "apex"] = [p for p, m in zip(positions, missing) if m]
+        metadata["apex_source"] = np.where(missing, source, metadata.get("apex_source", "annotation"))
+        return ClipDataset(self.name, metadata, self.frame_paths, self.classes, labels=self.labels,
+                           dropped=self.dropped, problems=self.problems, orphans=self.orphans)
+
 
 def make_metadata(rows: list[dict]) -> pd.DataFrame:
     """A metadata table with the standard columns first and nullable integer positions."""
+    rows = [{"kind": "frames", **r} for r in rows]
     frame = pd.DataFrame(rows, columns=list(METADATA_COLUMNS) + sorted({k for r in rows for k in r} - set(METADATA_COLUMNS)))
     for column in ("onset", "apex", "offset", "n_frames"):
         frame[column] = frame[column].astype("Int64")
     frame["fps"] = frame["fps"].astype(float)
     return frame
+
+
+def assemble(name: str, scheme, rows: list[dict], frame_paths: list[tuple[Path, ...]], *, problems=(), orphans=()) -> ClipDataset:
+    """A ClipDataset from reader rows: the scheme's label of each row decides kept or dropped.
+
+    Each row carries the fields of ``METADATA_COLUMNS``; a row without a ``label`` gets the
+    scheme's class of its emotion. ``frame_paths`` aligns with ``rows``. Rows whose emotion the
+    scheme drops go to ``dropped``.
+    """
+    kept, kept_paths, dropped = [], [], []
+    for row, paths in zip(rows, frame_paths):
+        label = row.get("label")
+        row = {**row, "label": label if label is not None else scheme.map(row["dataset"], row["emotion"])}
+        row.setdefault("apex_source", "annotation" if row["apex"] is not None else "")
+        if row["label"] is None:
+            dropped.append(row)
+        else:
+            kept.append(row)
+            kept_paths.append(paths)
+    metadata = make_metadata(kept)
+    return ClipDataset(name, metadata, kept_paths, scheme.class_order(metadata["label"]), labels=scheme.name,
+                       dropped=make_metadata(dropped), problems=problems, orphans=orphans)

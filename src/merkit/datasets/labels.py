@@ -32,8 +32,15 @@ class LabelScheme:
     classes: tuple[str, ...] | None
     mapping: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
+    def _table(self, dataset: str) -> Mapping[str, str] | None:
+        """The word table of ``dataset``, or of its family (``smic_hs`` -> ``smic``)."""
+        for key in (dataset, dataset.split("_")[0], "*"):
+            if key in self.mapping:
+                return self.mapping[key]
+        return None
+
     def applies_to(self, dataset: str) -> bool:
-        return self.classes is None or dataset in self.mapping or "*" in self.mapping
+        return self.classes is None or self._table(dataset) is not None
 
     def check_dataset(self, dataset: str) -> None:
         if not self.applies_to(dataset):
@@ -49,8 +56,7 @@ class LabelScheme:
         if self.classes is None:
             return word
         self.check_dataset(dataset)
-        table = self.mapping.get(dataset, self.mapping.get("*", {}))
-        return table.get(word)
+        return self._table(dataset).get(word)
 
     def class_order(self, labels: Iterable[str]) -> tuple[str, ...]:
         """Classes in their fixed order; for ``original``, the words present, sorted."""

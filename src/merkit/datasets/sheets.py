@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,19 +69,31 @@ class AnnotationTable:
     header_row: int
 
     @classmethod
-    def read(cls, path: Path, columns: Mapping[str, str], *, header_row: int = 0) -> AnnotationTable:
+    def read(cls, path: Path, columns: Mapping[str, str], *, header_row: int | None = 0) -> AnnotationTable:
         """Read ``path`` (.xlsx, .xls or .csv); ``columns`` maps merkit fields to required headers.
 
-        ``header_row`` is the 0-based row holding the headers (SAMM has preamble rows above it).
+        ``header_row`` is the 0-based row holding the headers; None finds it as the first row that
+        holds the first required header (SAMM has about 13 preamble rows above it).
         """
         try:
-            if path.suffix.lower() == ".csv":
-                frame = pd.read_csv(path, dtype=object, header=header_row)
-            else:
-                frame = pd.read_excel(path, dtype=object, header=header_row)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pandas warns that its xlrd engine (for .xls) is old
+                if path.suffix.lower() == ".csv":
+                    frame = pd.read_csv(path, dtype=object, header=None)
+                else:
+                    frame = pd.read_excel(path, dtype=object, header=None)
         except Exception as error:  # the reader libraries raise many kinds
             raise DatasetError(f"Cannot read annotation file {path}: {error}") from error
-        frame.columns = [str(c).strip() for c in frame.columns]
+        if header_row is None:
+            first = next(iter(columns.values()))
+            hits = [i for i in range(min(len(frame), 40)) if first in {str(v).strip() for v in frame.iloc[i]}]
+            if not hits:
+                raise DatasetError(f"Annotation file {path} has no header row with {first!r} in its first 40 rows; "
+                                   "restore the header as distributed.")
+            header_row = hits[0]
+        header = [str(c).strip() if not pd.isna(c) else f"Unnamed: {i}" for i, c in enumerate(frame.iloc[header_row])]
+        frame = frame.iloc[header_row + 1 :].set_axis(header, axis=1)
+        frame.index = range(len(frame))
         missing = [c for c in columns.values() if c not in frame.columns]
         if missing:
             raise DatasetError(
@@ -93,7 +106,7 @@ class AnnotationTable:
 
     def records(self, problems: list[str]) -> Iterator[Record]:
         """Rows with every required cell filled; rows missing one are reported in ``problems``."""
-        required = [self.columns[f] for f in self.columns if f != "apex"]
+        required = [self.columns[f] for f in self.columns if not f.startswith("apex")]
         for index, values in self.frame.iterrows():
             row = int(index) + self.header_row + 2
             empty = [c for c in required if pd.isna(values[c]) or str(values[c]).strip() == ""]

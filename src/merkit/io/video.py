@@ -1,0 +1,48 @@
+"""Videos read with PyAV: frame count and decoded frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+
+from merkit.errors import DatasetError
+
+
+def count_video_frames(path: str | Path) -> int:
+    """Number of frames of the first video stream (decoded to count when the header lacks it)."""
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            if stream.frames:
+                return int(stream.frames)
+            return sum(1 for _ in container.decode(stream))
+    except (av.error.FFmpegError, IndexError) as error:
+        raise DatasetError(f"Cannot read video {path}: {error}") from error
+
+
+def read_video(path: str | Path, *, grey: bool = False) -> np.ndarray:
+    """All frames, uint8 (T, H, W, 3) RGB or (T, H, W) grey."""
+    fmt = "gray" if grey else "rgb24"
+    try:
+        with av.open(str(path)) as container:
+            frames = [f.to_ndarray(format=fmt) for f in container.decode(container.streams.video[0])]
+    except (av.error.FFmpegError, IndexError) as error:
+        raise DatasetError(f"Cannot read video {path}: {error}") from error
+    if not frames:
+        raise DatasetError(f"Video {path} holds no frames.")
+    return np.stack(frames)
+
+
+def write_video(path: str | Path, frames: np.ndarray, fps: float, codec: str = "ffv1") -> None:
+    """Write uint8 (T, H, W, 3) RGB frames; ``ffv1`` in ``.mkv`` is lossless."""
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=int(round(fps)))
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "bgr0" if codec == "ffv1" else "yuv420p"
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
