@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import cv2
@@ -51,6 +52,13 @@ class ClipTruth:
     apex_field: np.ndarray = field(repr=False)
     profile: np.ndarray = field(repr=False)
     drift: np.ndarray = field(repr=False)
+
+    def trimmed(self, start: int, stop: int) -> ClipTruth:
+        """The truth of frames ``start..stop-1`` only, positions counted from ``start``."""
+        return dataclasses.replace(
+            self, onset=self.onset - start, apex=None if self.apex is None else self.apex - start,
+            offset=self.offset - start, n_frames=stop - start, profile=self.profile[start:stop], drift=self.drift[start:stop],
+        )
 
     def displacement(self, t: int) -> np.ndarray:
         """(H, W, 2) float32 displacement of frame t relative to the neutral face."""

@@ -41,6 +41,15 @@ EMOTION_AUS: dict[str, list[tuple[int, ...]]] = {
     "fear": [(1, 4, 20), (4, 20)],
     "sadness": [(1, 15), (4, 15)],
     "others": [(4,), (7,), (10,), (14,), (17,), (2,), (15,), (24,)],
+    "anger": [(4, 5, 7), (4, 7), (4, 24)],
+    "contempt": [(14,), (12, 14)],
+    "tense": [(4,), (7,), (24,), (14, 24)],
+}
+# the same movements under the words other datasets use
+EMOTION_AUS |= {
+    "happy": EMOTION_AUS["happiness"], "amusement": EMOTION_AUS["happiness"], "positive": EMOTION_AUS["happiness"],
+    "sad": EMOTION_AUS["sadness"], "other": EMOTION_AUS["others"],
+    "negative": EMOTION_AUS["disgust"] + EMOTION_AUS["sadness"] + EMOTION_AUS["fear"] + EMOTION_AUS["anger"],
 }
 
 
@@ -54,7 +63,7 @@ class Expression:
 
     @classmethod
     def random(cls, emotion: str, amplitude: float, rng: np.random.Generator) -> Expression:
-        combos = EMOTION_AUS[emotion]
+        combos = EMOTION_AUS[emotion.lower()]
         aus = combos[int(rng.integers(len(combos)))]
         n_anchors = sum(len(ACTION_UNITS[a]) for a in aus)
         return cls(aus, amplitude, tuple(rng.uniform(0.7, 1.3, n_anchors)))

@@ -10,6 +10,8 @@ import io
 import json
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+import dataclasses
+import functools
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -23,12 +25,19 @@ from merkit.synthetic.clips import ClipTruth, Nuisance, synthesize_clip
 from merkit.synthetic.expressions import Expression
 from merkit.synthetic.faces import FaceGeometry, render_face
 
-# Roughly CASME II's proportions, with the two rare words made a little less rare so that a
-# small set still has them.
+# Roughly each dataset's proportions, rare words made a little less rare so that a small set
+# still has them.
 CASME2_EMOTIONS: dict[str, float] = {
     "others": 0.26, "disgust": 0.2, "happiness": 0.16, "repression": 0.12,
     "surprise": 0.14, "sadness": 0.06, "fear": 0.06,
 }
+CASME_EMOTIONS = {"tense": 0.3, "disgust": 0.2, "repression": 0.2, "surprise": 0.12, "amusement": 0.06,
+                  "sadness": 0.06, "contempt": 0.03, "fear": 0.03}
+SMIC_EMOTIONS = {"negative": 0.43, "positive": 0.31, "surprise": 0.26}
+SAMM_EMOTIONS = {"Anger": 0.3, "Other": 0.18, "Happiness": 0.18, "Surprise": 0.1, "Contempt": 0.1,
+                 "Disgust": 0.06, "Fear": 0.04, "Sadness": 0.04}
+CASME3_EMOTIONS = {"others": 0.25, "disgust": 0.25, "surprise": 0.15, "happy": 0.1, "fear": 0.1, "anger": 0.08, "sad": 0.07}
+MMEW_EMOTIONS = {"others": 0.3, "disgust": 0.2, "surprise": 0.2, "happiness": 0.12, "fear": 0.08, "sadness": 0.1}
 MARKER = ".merkit-synthetic.json"
 
 
@@ -120,60 +129,266 @@ def subject_clips(config: SynthConfig, index: int):
         yield truth, frames, int(rng.integers(1, 400))
 
 
-def _casme2_subject(root: Path, config: SynthConfig, index: int) -> list[tuple[ClipTruth, list]]:
-    """Write one subject's clips in the CASME II layout; return each clip's truth and sheet row."""
-    out = []
-    apex_rng = np.random.default_rng([config.seed, index, 7])
-    for truth, frames, first in subject_clips(config, index):
-        numbers = [first + i for i in range(truth.n_frames)]
-        _write_frames(root / "CASME2_RAW_selected" / truth.subject / truth.clip, frames, numbers, "img{}.jpg", config.jpeg_quality)
-        apex_cell = "/" if apex_rng.random() < config.missing_apex else numbers[truth.apex]
-        if apex_cell == "/":
-            truth.apex = None
-        row = [index, truth.clip, None, numbers[truth.onset], apex_cell, numbers[truth.offset], None, truth.expression.code, truth.emotion]
-        out.append((truth, row))
-    return out
+def _work(root: Path, config: SynthConfig, index: int, layout: str):
+    return LAYOUTS[layout][0](root, config, index)
 
 
-def _for_each_subject(work, root: Path, config: SynthConfig, jobs: int, progress) -> list:
-    """``work(root, config, index)`` for every subject, in ``jobs`` processes, results in subject order."""
-    indices = range(1, config.n_subjects + 1)
+def _for_each_subject(layout: str, root: Path, config: SynthConfig, jobs: int, progress) -> list:
+    """The layout's subject writer for every subject, in ``jobs`` processes, results in subject order."""
+    indices = list(range(1, config.n_subjects + 1))
     results = []
     if jobs <= 1:
         for index in indices:
-            results.append(work(root, config, index))
+            results.append(_work(root, config, index, layout))
             if progress is not None:
                 progress(1)
         return results
     with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-        for result in pool.map(work, [root] * len(indices), [config] * len(indices), indices):
+        for result in pool.map(_work, [root] * len(indices), [config] * len(indices), indices, [layout] * len(indices)):
             results.append(result)
             if progress is not None:
                 progress(1)
     return results
 
 
-def write_casme2(
-    out: str | Path, config: SynthConfig = SynthConfig(), *, jobs: int = 1, progress: Callable[[int], None] | None = None
-) -> SyntheticDataset:
+def _missing(config: SynthConfig, index: int, salt: int) -> np.random.Generator:
+    """The random stream that decides which annotation cells are left empty."""
+    return np.random.default_rng([config.seed, index, salt])
+
+
+def _grey(frames: np.ndarray) -> np.ndarray:
+    return np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
+
+
+def _casme2_subject(root: Path, config: SynthConfig, index: int):
+    out, missing = [], _missing(config, index, 7)
+    for truth, frames, first in subject_clips(config, index):
+        numbers = [first + i for i in range(truth.n_frames)]
+        _write_frames(root / "CASME2_RAW_selected" / truth.subject / truth.clip, frames, numbers, "img{}.jpg", config.jpeg_quality)
+        if missing.random() < config.missing_apex:
+            truth.apex = None
+        apex = "/" if truth.apex is None else numbers[truth.apex]
+        out.append((truth, [index, truth.clip, None, numbers[truth.onset], apex, numbers[truth.offset], None,
+                            truth.expression.code, truth.emotion]))
+    return out
+
+
+def _casme_subject(root: Path, config: SynthConfig, index: int):
+    section = "A" if index <= (config.n_subjects + 1) // 2 else "B"
+    if section == "B":  # section B was filmed at a higher resolution
+        config = dataclasses.replace(config, size=(config.size[0] + 16, config.size[1] + 16))
+    out, missing = [], _missing(config, index, 11)
+    for truth, frames, first in subject_clips(config, index):
+        clip = truth.clip.rstrip("f").replace("_0", "_")
+        truth.clip = clip
+        numbers = [first + i for i in range(truth.n_frames)]
+        folder = root / f"CASME_{section}" / f"Section {section}" / truth.subject / clip
+        _write_frames(folder, frames, numbers, clip + "-{:04d}.jpg", config.jpeg_quality)
+        apex1, apex2 = numbers[truth.apex], ""
+        draw = missing.random()
+        if draw < config.missing_apex:
+            truth.apex, apex1 = None, ""
+        elif draw < 2 * config.missing_apex:
+            apex1, apex2 = "", numbers[truth.apex]  # only the second apex column filled
+        out.append((truth, section, [index, clip, numbers[truth.onset], apex1, apex2, numbers[truth.offset],
+                                     truth.expression.code, truth.emotion]))
+    return out
+
+
+SMIC_SHORT = {"negative": "ne", "positive": "po", "surprise": "sur"}
+
+
+def smic_subject_number(index: int) -> int:
+    """SMIC's subject numbers have gaps (16 HS subjects among s1..s20)."""
+    return index + (index - 1) // 4
+
+
+def _smic_subject(root: Path, config: SynthConfig, index: int, variant: str):
+    subject, out, counts = f"s{smic_subject_number(index)}", [], {}
+    for truth, frames, first in subject_clips(config, index):
+        counts[truth.emotion] = counts.get(truth.emotion, 0) + 1
+        frames = frames[truth.onset : truth.offset + 1]  # a SMIC clip is the micro-expression itself
+        truth = truth.trimmed(truth.onset, truth.offset + 1)
+        truth.subject, truth.clip = subject, f"{subject}_{SMIC_SHORT[truth.emotion]}_{counts[truth.emotion]:02d}"
+        folder = root / "SMIC_all_raw" / variant / subject / "micro" / truth.emotion / truth.clip
+        _write_frames(folder, _grey(frames) if variant == "NIR" else frames,
+                      [first * 1000 + i for i in range(truth.n_frames)], "image{}.bmp", config.jpeg_quality)
+        out.append((truth, None))
+    return out
+
+
+def _samm_subject(root: Path, config: SynthConfig, index: int):
+    number = 5 + index + index // 3  # SAMM's subject numbers start at 006 and have gaps
+    subject, out, missing = f"{number:03d}", [], _missing(config, index, 13)
+    for k, (truth, frames, first) in enumerate(subject_clips(config, index), start=1):
+        truth.subject, truth.clip = subject, f"{subject}_{k}_{int(missing.integers(1, 8))}"
+        numbers = [first * 10 + i for i in range(truth.n_frames)]
+        _write_frames(root / "SAMM" / subject / truth.clip, _grey(frames), numbers, f"{subject}_{{:05d}}.jpg", config.jpeg_quality)
+        if missing.random() < config.missing_apex:
+            truth.apex = None
+        apex = -1 if truth.apex is None else numbers[truth.apex]
+        out.append((truth, [number, truth.clip, f"{k}", numbers[truth.onset], apex, numbers[truth.offset],
+                            truth.offset - truth.onset + 1, "Micro - 1/2", truth.expression.code, truth.emotion, "", ""]))
+    return out
+
+
+def _casme3_subject(root: Path, config: SynthConfig, index: int):
+    subject, out = f"spNO.{index}", []
+    recordings: dict[str, int] = {}
+    missing = _missing(config, index, 17)
+    for truth, frames, _ in subject_clips(config, index):
+        recording = "abc"[int(missing.integers(0, 2))]  # several clips per recording: Filename repeats
+        start = recordings.get(recording, int(missing.integers(0, 50)))
+        numbers = [start + i for i in range(truth.n_frames)]
+        _write_frames(root / "part_A" / "data" / "part_A_split" / "ME_A" / subject / recording / "color",
+                      frames, numbers, "{}.jpg", config.jpeg_quality)
+        recordings[recording] = numbers[-1] + 1 + int(missing.integers(0, 20))
+        row = [subject, recording, numbers[truth.onset], numbers[truth.apex], numbers[truth.offset],
+               truth.expression.code, "", truth.emotion]
+        truth = truth.trimmed(truth.onset, truth.offset + 1)  # the reader cuts onset..offset
+        truth.subject, truth.clip = subject, f"{recording}_{row[2]}"
+        out.append((truth, row))
+    return out
+
+
+def _mmew_subject(root: Path, config: SynthConfig, index: int):
+    subject, out = f"S{index:02d}", []
+    for k, (truth, frames, _) in enumerate(subject_clips(config, index), start=1):
+        truth.subject, truth.clip = subject, f"{subject}_{k:02d}"
+        numbers = list(range(1, truth.n_frames + 1))
+        _write_frames(root / "Micro_Expression" / truth.emotion / truth.clip, frames, numbers, "{}.jpg", config.jpeg_quality)
+        out.append((truth, [subject, truth.clip, numbers[truth.onset], numbers[truth.apex], numbers[truth.offset],
+                            truth.expression.code, truth.emotion, ""]))
+    return out
+
+
+def _sheet_rows(per_subject: list, section: str | None = None) -> list:
+    return [item[-1] for subject in per_subject for item in subject if section is None or item[1] == section]
+
+
+# layout -> (subject writer, fps, emotion weights, sheets: [(path, header, preamble, section)])
+LAYOUTS = {
+    "casme2": (_casme2_subject, 200.0, CASME2_EMOTIONS, [(
+        "CASME2-coding-20140508.xlsx",
+        ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None, "Action Units", "Estimated Emotion"], 0, None)]),
+    "casme": (_casme_subject, 60.0, CASME_EMOTIONS, [
+        (f"CASME_{s}/CASME_{s}_Section{s}.xls",
+         ["Subject", "Filename", "OnsetF", "ApexF1", "ApexF2", "OffsetF", "AU", "Emotion"], 0, s) for s in "AB"]),
+    "smic_hs": (functools.partial(_smic_subject, variant="HS"), 100.0, SMIC_EMOTIONS, []),
+    "smic_vis": (functools.partial(_smic_subject, variant="VIS"), 25.0, SMIC_EMOTIONS, []),
+    "smic_nir": (functools.partial(_smic_subject, variant="NIR"), 25.0, SMIC_EMOTIONS, []),
+    "samm": (_samm_subject, 200.0, SAMM_EMOTIONS, [(
+        "SAMM_Micro_FACS_Codes_v2.xlsx",
+        ["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame", "Duration",
+         "Micro", "Action Units", "Estimated Emotion", "Objective Classes", "Notes"], 13, None)]),
+    "casme3": (_casme3_subject, 30.0, CASME3_EMOTIONS, [(
+        "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx",
+        ["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Objective class", "emotion"], 0, None)]),
+    "mmew": (_mmew_subject, 90.0, MMEW_EMOTIONS, [(
+        "MMEW_Micro_Exp.xlsx",
+        ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units", "Estimated Emotion", "remarks"], 0, None)]),
+}
+
+
+def write_dataset(layout: str, out: str | Path, config: SynthConfig | None = None, *, jobs: int = 1,
+                  progress: Callable[[int], None] | None = None) -> SyntheticDataset:
+    """Write a synthetic dataset in the on-disk layout of ``layout`` (a key of ``LAYOUTS``).
+
+    Without a ``config`` the dataset's own frame rate and emotion words are used. Subjects are
+    made in ``jobs`` processes; ``progress(1)`` is called per subject. The returned truth
+    describes each clip as the dataset's reader sees it (SMIC clips are the micro-expression
+    only, CAS(ME)³ clips are cut from onset to offset), in annotation order.
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"Unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}.")
+    _, fps, emotions, sheets = LAYOUTS[layout]
+    config = config or SynthConfig(fps=fps, emotions=emotions)
+    root = Path(out)
+    per_subject = _for_each_subject(layout, root, config, jobs, progress)
+    for path, header, preamble_rows, section in sheets:
+        rows = _sheet_rows(per_subject, section)
+        if path.endswith(".xls"):
+            write_xls(root / path, header, rows)
+        else:
+            preamble = [["SAMM Micro-Facial Movement Dataset"], ["FACS coding"]] + [[] for _ in range(preamble_rows - 2)] if preamble_rows else []
+            write_xlsx(root / path, header, rows, preamble)
+    clips = [item[0] for subject in per_subject for item in subject]
+    atomic_write_text(root / MARKER, _marker(layout, config))
+    return SyntheticDataset(root, layout, config, clips)
+
+
+def write_casme2(out: str | Path, config: SynthConfig = SynthConfig(), *, jobs: int = 1,
+                 progress: Callable[[int], None] | None = None) -> SyntheticDataset:
     """Write a synthetic CASME II: ``CASME2_RAW_selected/subNN/EPxx_yy/imgN.jpg`` and the coding sheet.
 
     The sheet ``CASME2-coding-20140508.xlsx`` has the real columns (two with empty headers),
     ``Subject`` as an int, absolute frame numbers, and ``/`` for a share ``missing_apex`` of the
-    apexes. Subjects are made in ``jobs`` processes; ``progress(1)`` is called per subject.
-    Returns the truth of every clip (positions are 0-based within the clip's frames).
+    apexes.
+    """
+    return write_dataset("casme2", out, config, jobs=jobs, progress=progress)
+
+
+MEGC_CLASSES = {"negative": 0, "positive": 1, "surprise": 2}
+MEGC_WORDS = {
+    "casme2": {"disgust": "negative", "repression": "negative", "happiness": "positive", "surprise": "surprise"},
+    "samm": {"anger": "negative", "contempt": "negative", "disgust": "negative", "fear": "negative",
+             "sadness": "negative", "happiness": "positive", "surprise": "surprise"},
+    "smic_hs": {"negative": "negative", "positive": "positive", "surprise": "surprise"},
+}
+
+
+def megc_names(layout: str, truth: ClipTruth) -> tuple[str, str]:
+    """Subject and clip as MEGC's list writes them (``s01``/``s01_ne_01``, CASME II ``01``)."""
+    if layout == "smic_hs":
+        number = int(truth.subject[1:])
+        return f"s{number:02d}", truth.clip.replace(f"{truth.subject}_", f"s{number:02d}_", 1)
+    if layout == "casme2":
+        return truth.subject[3:], truth.clip
+    return truth.subject, truth.clip
+
+
+def write_megc2019(out: str | Path, config: SynthConfig = SynthConfig(n_subjects=6), *, jobs: int = 1,
+                   progress: Callable[[int], None] | None = None) -> dict[str, SyntheticDataset]:
+    """Write SMIC-HS, CASME II and SAMM under ``out/SMIC``, ``out/CASME2`` and ``out/SAMM``, and
+    ``out/combined_3class_gt.csv`` (no header, classes 0/1/2) listing the clips whose word MEGC
+    keeps. Each dataset gets its own seed, faces, frame rate and words.
     """
     root = Path(out)
-    per_subject = _for_each_subject(_casme2_subject, root, config, jobs, progress)
-    clips = [truth for subject in per_subject for truth, _ in subject]
-    rows = [row for subject in per_subject for _, row in subject]
-    header = ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None, "Action Units", "Estimated Emotion"]
-    write_xlsx(root / "CASME2-coding-20140508.xlsx", header, rows)
-    atomic_write_text(root / MARKER, config.to_json())
-    return SyntheticDataset(root, "casme2", config, clips)
+    written = {}
+    for offset, (layout, folder) in enumerate([("smic_hs", "SMIC"), ("casme2", "CASME2"), ("samm", "SAMM")]):
+        cfg = dataclasses.replace(config, seed=config.seed + 1000 * offset, fps=LAYOUTS[layout][1], emotions=LAYOUTS[layout][2])
+        written[layout] = write_dataset(layout, root / folder, cfg, jobs=jobs, progress=progress)
+    lines = []
+    for layout, data in written.items():
+        for truth in data.clips:
+            word = MEGC_WORDS[layout].get(truth.emotion.lower())
+            if word is not None:
+                subject, clip = megc_names(layout, truth)
+                lines.append(f"{layout.split('_')[0]},{subject},{clip},{MEGC_CLASSES[word]}")
+    atomic_write_text(root / "combined_3class_gt.csv", "\n".join(lines) + "\n")
+    return written
 
 
-def is_written(out: str | Path, config: SynthConfig) -> bool:
+def write_xls(path: Path, header: Sequence[object], rows: Sequence[Sequence[object]]) -> None:
+    """An old-format .xls sheet (CASME's annotations), written with xlwt."""
+    import xlwt
+
+    book = xlwt.Workbook()
+    sheet = book.add_sheet("Sheet1")
+    for r, line in enumerate([header, *rows]):
+        for c, value in enumerate(line):
+            if value is not None and value != "":
+                sheet.write(r, c, value)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _marker(layout: str, config: SynthConfig) -> str:
+    return json.dumps({"layout": layout, "config": json.loads(config.to_json())}, sort_keys=True)
+
+
+def is_written(out: str | Path, config: SynthConfig, layout: str = "casme2") -> bool:
     """Whether ``out`` already holds the dataset ``config`` describes (written completely)."""
     marker = Path(out) / MARKER
-    return marker.is_file() and marker.read_text() == config.to_json()
+    return marker.is_file() and marker.read_text() == _marker(layout, config)
