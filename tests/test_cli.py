@@ -40,3 +40,21 @@ def test_synth_writes_the_casme2_layout(tmp_path):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "s" / "CASME2-coding-20140508.xlsx").is_file()
     assert len(list((tmp_path / "s" / "CASME2_RAW_selected").iterdir())) == 2
+
+
+def test_datasets_check_lists_every_problem_and_fails(casme2_copy):
+    from openpyxl import load_workbook
+
+    ok = runner.invoke(app, ["datasets", "check", "--dataset", "casme2", "--root", str(casme2_copy)])
+    assert ok.exit_code == 0 and "No problem found" in ok.output and "all" in ok.output
+    book = load_workbook(casme2_copy / "CASME2-coding-20140508.xlsx")
+    book.active["D2"] = 123456
+    book.active["F3"] = "?"
+    book.save(casme2_copy / "CASME2-coding-20140508.xlsx")
+    frame = next((casme2_copy / "CASME2_RAW_selected").rglob("*.jpg"))
+    frame.write_bytes(b"broken")
+    (casme2_copy / "CASME2_RAW_selected" / "sub01" / "EP99_99").mkdir()
+    bad = runner.invoke(app, ["datasets", "check", "--dataset", "casme2", "--root", str(casme2_copy)])
+    assert bad.exit_code == 1
+    assert "row 2" in bad.output and "row 3" in bad.output and f"Cannot read frame {frame}" in bad.output.replace("\n", "")
+    assert "EP99_99" in bad.output and "3 problems" in bad.output

@@ -34,15 +34,21 @@ def friendly(command):
     return wrapper
 
 
-def parse_settings(settings: list[str]) -> dict:
-    """``["C=10", "radius=1,1,4"]`` -> ``{"C": "10", "radius": "1,1,4"}`` (typed by the method)."""
+def parse_settings(settings: list[str] | None, flag: str = "--set") -> dict:
+    """``["C=10", "radius=1,1,4"]`` -> ``{"C": "10", "radius": "1,1,4"}`` (typed by their user)."""
     parsed = {}
-    for item in settings:
+    for item in settings or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ConfigError(f"--set takes NAME=VALUE; got {item!r}.")
+            raise ConfigError(f"{flag} takes NAME=VALUE; got {item!r}.")
         parsed[key.strip()] = value.strip()
     return parsed
+
+
+DatasetOption = Annotated[str, typer.Option(help="Dataset name (merkit list datasets).")]
+RootOption = Annotated[Path, typer.Option(help="The dataset's folder as distributed (for a manifest, its .csv).")]
+LabelsOption = Annotated[str | None, typer.Option(help="Label scheme (merkit list labels); default: the dataset's usual one.")]
+ReaderOptions = Annotated[list[str] | None, typer.Option("--option", help="Reader option NAME=VALUE, e.g. variant=cropped, smic_root=PATH.")]
 
 
 def results_table(rows: list[tuple[str, dict]], title: str) -> Table:
@@ -61,30 +67,39 @@ def results_table(rows: list[tuple[str, dict]], title: str) -> Table:
 @app.command()
 @friendly
 def synth(
-    out: Annotated[Path, typer.Option(help="Folder to write the synthetic CASME II into.")],
-    subjects: Annotated[int, typer.Option(help="Number of subjects.")] = 16,
+    out: Annotated[Path, typer.Option(help="Folder to write the synthetic dataset into.")],
+    layout: Annotated[str, typer.Option(help="Dataset layout: casme2, casme, smic_hs, smic_vis, smic_nir, samm, casme3, mmew or megc2019.")] = "casme2",
+    subjects: Annotated[int, typer.Option(help="Number of subjects (per dataset for megc2019).")] = 16,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 0,
     amplitude: Annotated[tuple[float, float], typer.Option(help="Peak displacement range in pixels.")] = (0.3, 1.0),
-    fps: Annotated[float, typer.Option(help="Frame rate.")] = 200.0,
     jobs: Annotated[int, typer.Option(help="Processes.")] = 2,
 ):
-    """Write a synthetic micro-expression dataset in the on-disk layout of CASME II."""
-    from merkit.synthetic import SynthConfig, write_casme2
+    """Write a synthetic micro-expression dataset in a real dataset's on-disk layout."""
+    from merkit.errors import check_choice
+    from merkit.synthetic import LAYOUTS, SynthConfig, write_dataset, write_megc2019
 
-    config = SynthConfig(n_subjects=subjects, seed=seed, amplitude=amplitude, fps=fps)
-    with progress_bar("synthesising subjects", subjects) as advance:
-        data = write_casme2(out, config, jobs=jobs, progress=advance)
-    console.print(f"Wrote {len(data.clips)} clips of {subjects} subjects to {out}")
+    check_choice("layout", layout, [*LAYOUTS, "megc2019"])
+    with progress_bar("synthesising subjects", subjects * (3 if layout == "megc2019" else 1)) as advance:
+        if layout == "megc2019":
+            written = write_megc2019(out, SynthConfig(n_subjects=subjects, seed=seed, amplitude=amplitude), jobs=jobs, progress=advance)
+            n_clips = sum(len(d.clips) for d in written.values())
+        else:
+            _, fps, emotions, _ = LAYOUTS[layout]
+            config = SynthConfig(n_subjects=subjects, seed=seed, amplitude=amplitude, fps=fps, emotions=emotions)
+            n_clips = len(write_dataset(layout, out, config, jobs=jobs, progress=advance).clips)
+    console.print(f"Wrote {n_clips} clips in the {layout} layout to {out}")
 
 
 @app.command()
 @friendly
 def evaluate(
-    dataset: Annotated[str, typer.Option(help="Dataset name (merkit list datasets).")],
-    root: Annotated[Path, typer.Option(help="The dataset's folder, as distributed.")],
+    dataset: DatasetOption,
+    root: RootOption,
     method: Annotated[str, typer.Option(help="Method name (merkit list methods).")],
     out: Annotated[Path, typer.Option(help="Run directory; an interrupted run there resumes.")],
-    labels: Annotated[str, typer.Option(help="Label scheme (merkit list labels).")] = "seed4",
+    labels: LabelsOption = None,
+    option: ReaderOptions = None,
+    apex: Annotated[str, typer.Option(help="Missing apexes: annotated (leave empty), middle, or motion.")] = "annotated",
     protocol: Annotated[str, typer.Option(help="loso, kfold, subject_kfold or lodo.")] = "loso",
     folds: Annotated[int, typer.Option(help="Number of folds for the k-fold protocols.")] = 5,
     jobs: Annotated[int, typer.Option(help="Folds run in this many processes.")] = 1,
@@ -96,15 +111,75 @@ def evaluate(
     """Evaluate a method on a dataset under a protocol and write a run directory."""
     from merkit.datasets import load
     from merkit.evaluation import evaluate as run
+    from merkit.preprocess.apex import fill_apex
 
-    data = load(dataset, root=root, labels=labels)
+    data = fill_apex(load(dataset, root=root, labels=labels, **parse_settings(option, "--option")), apex)
     protocol_params = {"n_splits": folds} if protocol in ("kfold", "subject_kfold") else {}
-    result = run(data, method, out=out, params=parse_settings(set_ or []), protocol=protocol, protocol_params=protocol_params,
-                 seed=seed, jobs=jobs, cache=cache, source={"root": str(root.resolve())}, overwrite=overwrite)
-    console.print(results_table([(method, result)], f"{data.name} ({labels}), {protocol}"))
+    result = run(data, method, out=out, params=parse_settings(set_), protocol=protocol, protocol_params=protocol_params,
+                 seed=seed, jobs=jobs, cache=cache, source={"root": str(root.resolve()), "apex": apex}, overwrite=overwrite)
+    console.print(results_table([(method, result)], f"{data.name} ({data.labels}), {protocol}"))
+    if len(result.metrics["per_dataset"]) > 1:
+        console.print(per_dataset_table(result.metrics))
     if result.metrics["leakage"]:
         console.print(f"[yellow]warning:[/] subjects shared between train and test in {len(result.metrics['leakage'])} folds (see report).")
     console.print(f"Report: {out / 'report.md'}")
+
+
+def per_dataset_table(metrics: dict) -> Table:
+    table = Table(title="per dataset (pooled over the folds)")
+    for column in ("dataset", "clips", "accuracy", "UF1", "UAR"):
+        table.add_column(column, justify="left" if column == "dataset" else "right")
+    for name, s in [("composite", metrics["overall"]), *metrics["per_dataset"].items()]:
+        table.add_row(name, str(s["n"]), f"{s['accuracy']:.3f}", f"{s['uf1']:.3f}", f"{s['uar']:.3f}")
+    return table
+
+
+datasets_app = typer.Typer(no_args_is_help=True, help="Inspect datasets.")
+app.add_typer(datasets_app, name="datasets")
+
+
+@datasets_app.command("check")
+@friendly
+def datasets_check(
+    dataset: DatasetOption,
+    root: RootOption,
+    labels: LabelsOption = None,
+    option: ReaderOptions = None,
+):
+    """Count clips per class and subject and list every problem; exit 1 if any clip is unusable."""
+    from merkit.datasets import load
+    from merkit.errors import DatasetError
+
+    data = load(dataset, root=root, labels=labels, strict=False, **parse_settings(option, "--option"))
+    problems = list(data.problems)
+    with progress_bar("reading every frame", len(data)) as advance:
+        for clip in data:
+            try:
+                clip.read_flow() if clip.kind == "flow_image" else clip.read(grey=True)
+            except DatasetError as error:
+                problems.append(f"{clip.subject}/{clip.clip}: {error}")
+            advance()
+    counts = data.metadata.pivot_table(index="subject", columns="label", values="clip", aggfunc="count", fill_value=0)
+    table = Table(title=f"{dataset} at {root}: {len(data)} usable clips, labels {data.labels}")
+    table.add_column("subject")
+    for label in data.classes:
+        table.add_column(label, justify="right")
+    table.add_column("all", justify="right")
+    for subject, row in counts.iterrows():
+        table.add_row(str(subject), *[str(int(row.get(c, 0))) for c in data.classes], str(int(row.sum())))
+    table.add_row("all", *[str(int(counts[c].sum())) if c in counts else "0" for c in data.classes], str(len(data)), style="bold")
+    console.print(table)
+    if len(data.dropped):
+        console.print(f"The scheme {data.labels} drops {len(data.dropped)} clips: "
+                      + ", ".join(f"{w} ({n})" for w, n in data.dropped["emotion"].value_counts().items()))
+    for orphan in data.orphans:
+        console.print(f"[yellow]note:[/] folder without an annotation row: {orphan}", highlight=False)
+    for problem in problems:
+        console.print(f"[red]problem:[/] {problem}", highlight=False, soft_wrap=True)
+    if problems:
+        console.print(f"{len(problems)} problems: the clips above cannot be used until they are fixed.")
+        raise typer.Exit(1)
+    console.print("No problem found.")
 
 
 @app.command()
@@ -118,6 +193,7 @@ def demo(
     from merkit.datasets import load
     from merkit.evaluation import evaluate as run
     from merkit.methods import list_methods
+    from merkit.preprocess.apex import fill_apex
     from merkit.synthetic import SynthConfig, is_written, write_casme2
 
     started = time.perf_counter()
@@ -128,7 +204,7 @@ def demo(
     else:
         with progress_bar("synthesising subjects", config.n_subjects) as advance:
             write_casme2(data_root, config, jobs=jobs, progress=advance)
-    data = load("casme2", root=data_root, labels="seed4")
+    data = fill_apex(load("casme2", root=data_root, labels="seed4"), "motion")
     rows = []
     for cls in list_methods():
         if cls.quick:

@@ -42,13 +42,10 @@ class Clip:
     offset: int
     fps: float
     frame_paths: tuple[Path, ...]
+    n_frames: int
     source: str = ""
     kind: str = "frames"
     flow_channels: str = FLOW_CHANNELS
-
-    @property
-    def n_frames(self) -> int:
-        return len(self.frame_paths)
 
     @property
     def key(self) -> str:
@@ -142,6 +139,7 @@ class ClipDataset:
             offset=int(row["offset"]),
             fps=float(row["fps"]),
             frame_paths=self.frame_paths[index],
+            n_frames=int(row["n_frames"]),
             source=row["source"],
             kind=row["kind"],
             flow_channels=channels if isinstance(channels, str) else FLOW_CHANNELS,

@@ -59,8 +59,13 @@ class LabelScheme:
         return self._table(dataset).get(word)
 
     def class_order(self, labels: Iterable[str]) -> tuple[str, ...]:
-        """Classes in their fixed order; for ``original``, the words present, sorted."""
-        return self.classes if self.classes is not None else tuple(sorted(set(labels)))
+        """The classes present in ``labels``, in the scheme's order (for ``original``, sorted).
+
+        SMIC under ``seed4`` has no ``other``: a class without clips would only add an empty row
+        to every confusion matrix and a dead output to every network.
+        """
+        present = set(labels)
+        return tuple(c for c in self.classes if c in present) if self.classes is not None else tuple(sorted(present))
 
 
 def _words(**groups: Iterable[str]) -> dict[str, str]:

@@ -86,7 +86,9 @@ def synthesize_clip(
     profile : (T,) float32
     drift : (T, 2) float32
     """
-    face = render_face(geometry) if face is None else face
+    # float32: OpenCV 5's cubic remap returns garbage for float64 images (measured: up to 183
+    # grey levels off with a zero displacement), while float32 is exact.
+    face = np.ascontiguousarray(render_face(geometry) if face is None else face, dtype=np.float32)
     h, w = geometry.size
     apex_field = expression.apex_field(geometry)
     profile = timing_profile(n_frames, onset, apex, offset)

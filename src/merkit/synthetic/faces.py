@@ -150,4 +150,4 @@ def render_face(geometry: FaceGeometry) -> np.ndarray:
     _paint(image, 0.85 * _soft(_ellipse(x, y, cx, geometry.mouth_y, mw, 0.45 * s)), lips)
     _paint(image, 0.8 * _soft(_segment(x, y, cx - mw, geometry.mouth_y, cx + mw, geometry.mouth_y, 0.3), 0.7), (0.15, 0.05, 0.05))
     image = cv2.GaussianBlur(image, (0, 0), 0.6)
-    return np.clip(image, 0.0, 1.0)
+    return np.clip(image, 0.0, 1.0).astype(np.float32)
