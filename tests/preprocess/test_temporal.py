@@ -32,3 +32,57 @@ def test_tim_keeps_the_first_and_last_frames_and_constants():
 def test_tim_needs_two_frames():
     with pytest.raises(ConfigError, match="at least 2 frames"):
         tim(np.zeros((1, 4, 4)), 10)
+
+
+from merkit.preprocess.temporal import KERNELS, resize_time, resize_weights  # noqa: E402
+
+
+@pytest.mark.parametrize("method", list(KERNELS))
+def test_resize_time_keeps_a_clip_of_the_same_length(method):
+    clip = np.random.default_rng(0).random((9, 4, 5, 3))
+    np.testing.assert_allclose(resize_time(clip, 9, method=method), clip, atol=1e-12)
+    as_bytes = (clip * 255).astype(np.uint8)
+    np.testing.assert_array_equal(resize_time(as_bytes, 9, method=method), as_bytes)
+
+
+def test_bicubic_growth_mirrors_or_clamps_at_the_start():
+    # 3 -> 6 frames: u(1) = 0.75 reads indices -1, 0, 1, 2 with cubic weights -3, 29, 111, -9 (/128);
+    # mirroring sends -1 -> 2 and 0 -> 1, clamping sends both to 1.
+    np.testing.assert_allclose(resize_weights(3, 6, method="bicubic")[0] * 128, [140, -12, 0], atol=1e-12)
+    np.testing.assert_allclose(resize_weights(3, 6, method="bicubic", boundary="clamp")[0] * 128, [137, -9, 0], atol=1e-12)
+
+
+def test_shrinking_is_antialiased_except_for_nearest():
+    # 4 -> 2: u = 1.5, 3.5; the triangle widens to 4 and halves: weights 1/8, 3/8, 3/8, 1/8 around u,
+    # the index 0 mirrored onto 1.
+    np.testing.assert_allclose(resize_weights(4, 2, method="triangle"), [[0.5, 0.375, 0.125, 0], [0, 0.125, 0.375, 0.5]])
+    np.testing.assert_allclose(resize_weights(4, 2, method="box"), [[0.5, 0.5, 0, 0], [0, 0, 0.5, 0.5]])
+    np.testing.assert_array_equal(resize_time(np.array([1.0, 2.0, 3.0, 4.0]), 2, method="nearest"), [2.0, 4.0])
+    np.testing.assert_array_equal(resize_time(np.array([1.0, 2.0]), 4, method="nearest"), [1.0, 1.0, 2.0, 2.0])
+
+
+def test_the_eight_names_give_six_results_when_shrinking_and_five_when_growing():
+    clip = np.random.default_rng(1).random((11, 3, 3))
+    for target, same in ((7, ()), (30, ("box",))):  # growing, box is not antialiased: it is nearest
+        out = {m: resize_time(clip, target, method=m) for m in KERNELS}
+        np.testing.assert_array_equal(out["bilinear"], out["triangle"])
+        np.testing.assert_array_equal(out["bicubic"], out["cubic"])
+        for m in same:
+            np.testing.assert_array_equal(out[m], out["nearest"])
+        distinct = {m for m in KERNELS if m not in ("triangle", "cubic", *same)}
+        assert all(not np.allclose(out[a], out[b]) for a in distinct for b in distinct if a < b)
+        for m in KERNELS:
+            np.testing.assert_allclose(resize_weights(11, target, method=m).sum(axis=1), 1.0)
+
+
+def test_uint8_clips_are_rounded_half_away_from_zero():
+    # 2 -> 4 with bilinear: frames 2 and 3 are 0.75 a + 0.25 b and 0.25 a + 0.75 b.
+    out = resize_time(np.array([[10], [12]], dtype=np.uint8), 4, method="bilinear")
+    assert out.dtype == np.uint8 and out[:, 0].tolist() == [10, 11, 12, 12]  # 10.5 -> 11, 11.5 -> 12
+
+
+def test_resize_time_checks_its_arguments():
+    with pytest.raises(ConfigError, match="Unknown resampling method 'spline'.*lanczos3"):
+        resize_time(np.zeros((4, 2)), 3, method="spline")
+    with pytest.raises(ConfigError, match="Unknown boundary"):
+        resize_time(np.zeros((4, 2)), 3, boundary="wrap")
