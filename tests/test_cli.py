@@ -1,3 +1,4 @@
+import numpy as np
 from typer.testing import CliRunner
 
 from merkit.cli import app
@@ -58,3 +59,17 @@ def test_datasets_check_lists_every_problem_and_fails(casme2_copy):
     assert bad.exit_code == 1
     assert "row 2" in bad.output and "row 3" in bad.output and f"Cannot read frame {frame}" in bad.output.replace("\n", "")
     assert "EP99_99" in bad.output and "3 problems" in bad.output
+
+
+def test_magnify_writes_original_and_magnified_side_by_side(small_casme2, tmp_path):
+    from merkit.io.video import read_video
+
+    folder = small_casme2.root / "CASME2_RAW_selected" / small_casme2.clips[0].subject / small_casme2.clips[0].clip
+    result = runner.invoke(app, ["magnify", str(folder), str(tmp_path / "out.mkv"), "--alpha", "10", "--fps", "200"])
+    assert result.exit_code == 0, result.output
+    video = read_video(tmp_path / "out.mkv")
+    assert video.shape == (small_casme2.clips[0].n_frames, 144, 240, 3)
+    assert np.array_equal(video[0, :, :120], video[0, :, 120:]), "frame 0 is returned unchanged"
+    assert not np.array_equal(video[-5, :, :120], video[-5, :, 120:])
+    missing = runner.invoke(app, ["magnify", str(tmp_path / "nothing"), str(tmp_path / "x.mkv")])
+    assert missing.exit_code == 2 and "neither a video file nor a folder of frames" in missing.output

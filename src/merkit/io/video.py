@@ -35,8 +35,20 @@ def read_video(path: str | Path, *, grey: bool = False) -> np.ndarray:
     return np.stack(frames)
 
 
-def write_video(path: str | Path, frames: np.ndarray, fps: float, codec: str = "ffv1") -> None:
-    """Write uint8 (T, H, W, 3) RGB frames; ``ffv1`` in ``.mkv`` is lossless."""
+def video_fps(path: str | Path) -> float:
+    """Frame rate of the first video stream."""
+    with av.open(str(path)) as container:
+        rate = container.streams.video[0].average_rate
+        return float(rate) if rate else 0.0
+
+
+def write_video(path: str | Path, frames: np.ndarray, fps: float, codec: str | None = None) -> None:
+    """Write uint8 (T, H, W, 3) RGB frames. The codec follows the suffix unless given: ``.mkv``
+    lossless FFV1, ``.mp4`` H.264 (frames padded to even sizes, as H.264 needs)."""
+    path = Path(path)
+    codec = codec or ("libx264" if path.suffix.lower() == ".mp4" else "ffv1")
+    if codec != "ffv1":
+        frames = np.pad(frames, ((0, 0), (0, frames.shape[1] % 2), (0, frames.shape[2] % 2), (0, 0)), mode="edge")
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream(codec, rate=int(round(fps)))
         stream.width, stream.height = frames.shape[2], frames.shape[1]

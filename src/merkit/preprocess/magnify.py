@@ -1,0 +1,180 @@
+"""Eulerian video magnification (Wu et al. 2012), the IIR variant MER-RCNN uses, and an ideal one.
+
+Follows the MIT ``amplify_spatial_lpyr_temporal_iir`` as ``shared/ALGORITHMS.md`` states it:
+
+- frames to YIQ with the NTSC matrix;
+- a Laplacian pyramid per channel with the 5-tap binomial filter sqrt(2) [1 4 6 4 1] / 16 and
+  'reflect1' edges (mirror without repeating the edge pixel); height 'auto' = 1 + the number of
+  halvings the filter allows; the last level is the low-pass residual;
+- two first-order IIR low-passes with coefficients r1 > r2 (not Hz), started at frame 0; their
+  difference is the band-passed pyramid;
+- per level, from the residual to the finest, gain min(alpha, (lambda / delta / 8 - 1) * exaggeration)
+  with delta = lambda_c / 8 / (1 + alpha) and lambda = sqrt(H^2 + W^2) / 3 halved per level; gain 0
+  on the residual and the finest level;
+- I and Q of the magnified signal times ``chrom_attenuation``; back to RGB as MATLAB's ``ntsc2rgb``
+  (negatives to 0, a pixel with a channel above 1 divided by its largest channel), clipped.
+
+Deliberate differences: every frame is returned (the MIT script drops the last ten); 'reflect1'
+is applied to the zero-filled signal when upsampling (matlabPyrTools folds its filter at the
+edges instead; the pyramid reconstructs its input exactly either way).
+
+References
+----------
+H.-Y. Wu, M. Rubinstein, E. Shih, J. Guttag, F. Durand, W. T. Freeman, "Eulerian Video
+Magnification for Revealing Subtle Changes in the World", ACM SIGGRAPH 2012.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import correlate1d
+
+from merkit.errors import ConfigError, check_array, check_choice
+
+NTSC = np.array([[1.0, 0.956, 0.621], [1.0, -0.272, -0.647], [1.0, -1.106, 1.703]])  # rgb = yiq @ NTSC.T
+RGB_TO_YIQ = np.linalg.inv(NTSC).T  # yiq = rgb @ inv(NTSC).T
+BINOM5 = np.sqrt(2) * np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16
+
+
+def pyramid_height(shape: tuple[int, int], filter_size: int = 5) -> int:
+    """matlabPyrTools' 'auto' height: 1 + the halvings before a side is shorter than the filter."""
+    h, w = shape
+    halvings = 0
+    while h >= filter_size and w >= filter_size:
+        halvings, h, w = halvings + 1, h // 2, w // 2
+    return 1 + halvings
+
+
+def _down(image: np.ndarray) -> np.ndarray:
+    low = correlate1d(image, BINOM5, axis=0, mode="mirror")[::2]
+    return correlate1d(low, BINOM5, axis=1, mode="mirror")[:, ::2]
+
+
+def _up(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    wide = np.zeros((image.shape[0], shape[1]) + image.shape[2:])
+    wide[:, ::2] = image
+    wide = correlate1d(wide, BINOM5, axis=1, mode="mirror")
+    tall = np.zeros((shape[0], shape[1]) + image.shape[2:])
+    tall[::2] = wide
+    return correlate1d(tall, BINOM5, axis=0, mode="mirror")
+
+
+def laplacian_pyramid(image: np.ndarray, height: int) -> list[np.ndarray]:
+    """Levels finest first; the last is the low-pass residual. ``image`` (H, W) or (H, W, C)."""
+    levels = []
+    for _ in range(height - 1):
+        low = _down(image)
+        levels.append(image - _up(low, image.shape[:2]))
+        image = low
+    return levels + [image]
+
+
+def reconstruct(levels: list[np.ndarray]) -> np.ndarray:
+    """Inverse of :func:`laplacian_pyramid`."""
+    image = levels[-1]
+    for band in reversed(levels[:-1]):
+        image = band + _up(image, band.shape[:2])
+    return image
+
+
+def level_gains(shape: tuple[int, int], height: int, *, alpha: float, lambda_c: float, exaggeration: float) -> list[float]:
+    """Gain of each level, finest first (the residual last), as the MIT script computes them.
+
+    Examples
+    --------
+    >>> [round(g, 3) for g in level_gains((64, 64), 5, alpha=10, lambda_c=16, exaggeration=2)]
+    [0.0, 3.185, 8.371, 10.0, 0.0]
+    """
+    delta = lambda_c / 8 / (1 + alpha)
+    lam = np.sqrt(shape[0] ** 2 + shape[1] ** 2) / 3
+    gains = []
+    for level in range(height - 1, -1, -1):  # residual first, as the MIT loop
+        current = (lam / delta / 8 - 1) * exaggeration
+        gains.append(0.0 if level in (0, height - 1) else float(min(alpha, current)))
+        lam /= 2
+    return gains[::-1]
+
+
+def _to_rgb(yiq: np.ndarray) -> np.ndarray:
+    """MATLAB's ntsc2rgb, then clipped to [0, 1]."""
+    rgb = np.maximum(yiq @ NTSC.T, 0.0)
+    peak = rgb.max(axis=-1, keepdims=True)
+    rgb = np.where(peak > 1.0, rgb / np.maximum(peak, 1e-12), rgb)
+    return np.clip(rgb, 0.0, 1.0)
+
+
+def magnify_eulerian(
+    frames,
+    *,
+    alpha: float = 10.0,
+    lambda_c: float = 16.0,
+    r1: float = 0.4,
+    r2: float = 0.05,
+    chrom_attenuation: float = 0.1,
+    exaggeration: float = 2.0,
+    temporal: str = "iir",
+    band: tuple[float, float] | None = None,
+    fps: float | None = None,
+) -> np.ndarray:
+    """Magnify the motion of a clip.
+
+    Parameters
+    ----------
+    frames : (T, H, W, 3) RGB or (T, H, W) grey array
+        Floats in [0, 1] (uint8 is divided by 255).
+    alpha, lambda_c, r1, r2, chrom_attenuation, exaggeration
+        MER-RCNN's values by default (alpha 10 bounded by lambda_c 16, the seed's "cut-off
+        frequencies" 0.4 and 0.05, which are the IIR coefficients r1 and r2).
+    temporal : {'iir', 'ideal'}
+        ``iir`` streams frame by frame (memory: the output). ``ideal`` keeps the band ``band``
+        (low, high) in Hz of the FFT over the whole clip at ``fps`` (memory: the clip's pyramid).
+
+    Returns
+    -------
+    Same shape as ``frames``, float32 in [0, 1]; frame 0 is the input's.
+    """
+    frames = check_array("frames", frames, ndim=(3, 4))
+    check_choice("temporal filter", temporal, ("iir", "ideal"))
+    if not r1 > r2 > 0:
+        raise ConfigError(f"The IIR coefficients must satisfy r1 > r2 > 0; got r1={r1}, r2={r2}.")
+    scale = 255.0 if frames.dtype == np.uint8 else 1.0
+    colour = frames.ndim == 4
+    t, h, w = frames.shape[:3]
+    height = pyramid_height((h, w))
+    gains = level_gains((h, w), height, alpha=alpha, lambda_c=lambda_c, exaggeration=exaggeration)
+
+    def to_signal(frame):
+        frame = frame.astype(np.float64) / scale
+        return frame @ RGB_TO_YIQ if colour else frame
+
+    def finish(signal, filtered_levels):
+        change = reconstruct([g * f for g, f in zip(gains, filtered_levels)])
+        if colour:
+            change[..., 1:] *= chrom_attenuation
+            return _to_rgb(signal + change)
+        return np.clip(signal + change, 0.0, 1.0)
+
+    out = np.empty(frames.shape, dtype=np.float32)
+    out[0] = frames[0].astype(np.float64) / scale
+    if temporal == "iir":
+        low1 = laplacian_pyramid(to_signal(frames[0]), height)
+        low2 = [level.copy() for level in low1]
+        for i in range(1, t):
+            signal = to_signal(frames[i])
+            pyramid = laplacian_pyramid(signal, height)
+            for level, p in enumerate(pyramid):
+                low1[level] += r1 * (p - low1[level])
+                low2[level] += r2 * (p - low2[level])
+            out[i] = finish(signal, [a - b for a, b in zip(low1, low2)])
+        return out
+    if band is None or fps is None:
+        raise ConfigError("The ideal filter needs band=(low_hz, high_hz) and fps.")
+    pyramids = [laplacian_pyramid(to_signal(f), height) for f in frames]
+    keep = (np.abs(np.fft.fftfreq(t, d=1.0 / fps)) >= band[0]) & (np.abs(np.fft.fftfreq(t, d=1.0 / fps)) <= band[1])
+    filtered = []
+    for level in range(height):
+        stack = np.stack([p[level] for p in pyramids])
+        filtered.append(np.real(np.fft.ifft(np.fft.fft(stack, axis=0) * keep.reshape((t,) + (1,) * (stack.ndim - 1)), axis=0)))
+    for i in range(1, t):
+        out[i] = finish(to_signal(frames[i]), [f[i] for f in filtered])
+    return out
