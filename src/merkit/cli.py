@@ -136,6 +136,36 @@ def per_dataset_table(metrics: dict) -> Table:
 
 @app.command()
 @friendly
+def prepare(
+    dataset: DatasetOption,
+    root: RootOption,
+    method: Annotated[str, typer.Option(help="Prepare what this method reads (merkit list methods).")],
+    labels: LabelsOption = None,
+    option: ReaderOptions = None,
+    apex: Annotated[str, typer.Option(help="Missing apexes: annotated (leave empty), middle, or motion.")] = "annotated",
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Method hyper-parameter NAME=VALUE (repeatable).")] = None,
+    jobs: Annotated[int, typer.Option(help="Processes.")] = 1,
+    cache: Annotated[Path | None, typer.Option(help="Preprocessing cache folder.")] = None,
+):
+    """Compute and cache a method's representation of every clip; resumable, parallel."""
+    from merkit.datasets import load
+    from merkit.evaluation.runner import prepare as run_prepare
+    from merkit.methods import create_method
+    from merkit.preprocess.apex import fill_apex
+    from merkit.preprocess.cache import Cache
+
+    data = fill_apex(load(dataset, root=root, labels=labels, **parse_settings(option, "--option")), apex)
+    params = create_method(method, **parse_settings(set_)).params()
+    summary = run_prepare(method, params, data, Cache(cache), jobs)
+    console.print(f"{method} on {len(data)} clips of {dataset}: {summary} (cache {Cache(cache).root}).", soft_wrap=True)
+    for key, message in summary.failed.items():
+        console.print(f"[red]failed:[/] {key}: {message}", highlight=False, soft_wrap=True)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@friendly
 def magnify(
     input: Annotated[Path, typer.Argument(help="A video file or a folder of frames.")],
     output: Annotated[Path, typer.Argument(help="The side-by-side video to write (.mp4 or lossless .mkv).")],

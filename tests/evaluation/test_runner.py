@@ -9,6 +9,9 @@ from merkit.datasets import load
 from merkit.errors import MerkitError
 from merkit.evaluation import evaluate, runner
 from merkit.methods import FeatureMethod, register_method
+from merkit.preprocess.pipeline import Representation, Step, register_step
+
+register_step("spy_lengths")(lambda data, clip: np.array([clip.n_frames, clip.offset - clip.onset], dtype=float))
 
 
 @register_method
@@ -20,11 +23,8 @@ class SpyMethod(FeatureMethod):
     summary = "test double"
     log = []  # (augmented clip keys, test clip keys) per fold
 
-    def representation_params(self):
-        return {}
-
-    def represent(self, clip):
-        return np.array([clip.n_frames, clip.offset - clip.onset], dtype=float)
+    def representation(self):
+        return Representation(Step("spy_lengths"))
 
     def augment(self, features, clip, rng):
         self.augmented_.append(clip.key)

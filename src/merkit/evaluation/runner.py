@@ -85,8 +85,45 @@ def run_fold(method_name: str, params: dict, dataset: ClipDataset, fold: Fold, s
     return frame
 
 
-def _prepare_clip(method_name: str, params: dict, clip: Clip, cache_root: str) -> bool:
-    return create_method(method_name, **params).prepare(clip, Cache(cache_root))
+def _prepare_clip(method_name: str, params: dict, clip: Clip, cache_root: str) -> str:
+    """'computed', 'reused', or the message of the error that stopped the clip."""
+    try:
+        return "computed" if create_method(method_name, **params).prepare(clip, Cache(cache_root)) else "reused"
+    except MerkitError as error:
+        return f"failed: {error}"
+
+
+@dataclass
+class PrepareSummary:
+    computed: int
+    reused: int
+    failed: dict[str, str]
+
+    def __str__(self) -> str:
+        return f"{self.computed} computed, {self.reused} reused from the cache, {len(self.failed)} failed"
+
+
+def prepare(method: str, params: dict, dataset: ClipDataset, cache: Cache, jobs: int = 1) -> PrepareSummary:
+    """Compute every clip's fold-independent representation once, in ``jobs`` processes.
+
+    A clip that fails does not stop the others; the summary names each failure. Results are
+    cached as they finish, so an interrupted preparation resumes where it stopped.
+    """
+    outcomes: dict[str, str] = {}
+    with progress_bar(f"{method}: preparing clips", len(dataset)) as advance:
+        if jobs <= 1:
+            for clip in dataset:
+                outcomes[clip.key] = _prepare_clip(method, params, clip, str(cache.root))
+                advance()
+        else:
+            with _parallel(jobs) as pool:
+                futures = {pool.submit(_prepare_clip, method, params, clip, str(cache.root)): clip.key for clip in dataset}
+                for future in as_completed(futures):
+                    outcomes[futures[future]] = future.result()
+                    advance()
+    values = list(outcomes.values())
+    failed = {k: v.removeprefix("failed: ") for k, v in outcomes.items() if v.startswith("failed")}
+    return PrepareSummary(values.count("computed"), values.count("reused"), failed)
 
 
 def _parallel(jobs: int):
@@ -152,7 +189,10 @@ def evaluate(
 
     pending = [f for f in folds if not _fold_file(out, f).is_file()]
     if pending:
-        _prepare(method, params, dataset, cache, jobs)
+        summary = prepare(method, params, dataset, cache, jobs)
+        if summary.failed:
+            raise MerkitError(f"{len(summary.failed)} clips could not be prepared for {method}:\n"
+                              + "\n".join(f"  - {k}: {v}" for k, v in list(summary.failed.items())[:20]))
     computed = []
     with progress_bar(f"{method}: {protocol} folds", len(pending)) as advance:
         if jobs <= 1 or len(pending) <= 1:
@@ -222,19 +262,3 @@ def _claim(out: Path, config: dict, overwrite: bool) -> None:
 
 def _save_fold(out: Path, fold: Fold, frame: pd.DataFrame) -> None:
     atomic_write_text(_fold_file(out, fold), frame.to_csv(index=False))
-
-
-def _prepare(method: str, params: dict, dataset: ClipDataset, cache: Cache, jobs: int) -> None:
-    """Compute every clip's fold-independent representation once, before the folds."""
-    with progress_bar(f"{method}: preparing clips", len(dataset)) as advance:
-        if jobs <= 1:
-            instance = create_method(method, **params)
-            for clip in dataset:
-                instance.prepare(clip, cache)
-                advance()
-            return
-        with _parallel(jobs) as pool:
-            futures = [pool.submit(_prepare_clip, method, params, clip, str(cache.root)) for clip in dataset]
-            for future in as_completed(futures):
-                future.result()
-                advance()

@@ -14,29 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from merkit.datasets.base import Clip
-from merkit.errors import DatasetError
 from merkit.methods.base import FeatureMethod
 from merkit.methods.registry import register_method
-from merkit.preprocess.flow import apex_flow, minmax
-
-
-def onset_apex_flow(clip: Clip, *, method: str, size: tuple[int, int]) -> np.ndarray:
-    """(H, W, 3) u, v, strain of a clip, each scaled to [0, 1]: computed from its onset and apex
-    frames, or read from its flow image (then only resized and rescaled)."""
-    if clip.kind == "flow_image":
-        import cv2
-
-        return minmax(cv2.resize(clip.read_flow(), (size[1], size[0]), interpolation=cv2.INTER_AREA))
-    if clip.apex is None:
-        raise DatasetError(f"Clip {clip.key} has no apex; estimate missing apexes with --apex middle or --apex motion.")
-    frames = clip.read(grey=True)
-    return apex_flow(frames[clip.onset], frames[clip.apex], method=method, size=size, normalise="minmax")
+from merkit.preprocess.pipeline import Representation, Step
 
 
 @register_method
@@ -62,11 +46,9 @@ class ApexFlowSvm(FeatureMethod):
     C: float = 1.0
     kernel: str = "linear"
 
-    def representation_params(self) -> dict:
-        return {"flow": self.flow, "size": self.size, "version": 1}
-
-    def represent(self, clip: Clip) -> np.ndarray:
-        return onset_apex_flow(clip, method=self.flow, size=self.size).ravel()
+    def representation(self) -> Representation:
+        """Onset-to-apex u, v, strain at ``size``, each map scaled to [0, 1] (or a flow image's)."""
+        return Representation(Step("apex_flow", method=self.flow, size=self.size, normalise="minmax"))
 
     def make_classifier(self, seed: int):
         return make_pipeline(StandardScaler(), SVC(C=self.C, kernel=self.kernel, random_state=seed))

@@ -15,6 +15,7 @@ import numpy as np
 
 from merkit.datasets.base import Clip, ClipDataset
 from merkit.preprocess.cache import Cache
+from merkit.preprocess.pipeline import Representation
 
 
 class Method:
@@ -28,9 +29,14 @@ class Method:
         """The hyper-parameters, as given to the constructor."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
+    def representation(self) -> Representation | None:
+        """What the method reads of each clip, computed once per clip and cached (None: nothing)."""
+        return None
+
     def prepare(self, clip: Clip, cache: Cache) -> bool:
         """Compute and cache what ``clip`` needs before any fold; True if computed now."""
-        return False
+        representation = self.representation()
+        return representation.get(clip, cache)[1] if representation is not None else False
 
     def fit(self, train: ClipDataset, *, seed: int, cache: Cache) -> Method:
         raise NotImplementedError
@@ -41,15 +47,7 @@ class Method:
 
 
 class FeatureMethod(Method):
-    """A fixed (fold-independent) descriptor per clip, then a scikit-learn classifier."""
-
-    def represent(self, clip: Clip) -> np.ndarray:
-        """(D,) descriptor of one clip."""
-        raise NotImplementedError
-
-    def representation_params(self) -> dict:
-        """The parameters the descriptor depends on (its cache key)."""
-        raise NotImplementedError
+    """A fixed (fold-independent) descriptor per clip, its representation, then a scikit-learn classifier."""
 
     def make_classifier(self, seed: int):
         raise NotImplementedError
@@ -59,10 +57,8 @@ class FeatureMethod(Method):
         yield features
 
     def features(self, clip: Clip, cache: Cache) -> np.ndarray:
-        return cache.get(self.name, clip, self.representation_params(), lambda: self.represent(clip))[0]
-
-    def prepare(self, clip: Clip, cache: Cache) -> bool:
-        return cache.get(self.name, clip, self.representation_params(), lambda: self.represent(clip))[1]
+        """(D,) the clip's representation, flattened."""
+        return self.representation().get(clip, cache)[0].ravel()
 
     def fit(self, train: ClipDataset, *, seed: int, cache: Cache) -> FeatureMethod:
         rng = np.random.default_rng(seed)

@@ -13,17 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
-import numpy as np
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from merkit.datasets.base import Clip
-from merkit.features.lbp_top import lbp_top
 from merkit.methods.base import FeatureMethod
 from merkit.methods.registry import register_method
-from merkit.preprocess.temporal import tim
+from merkit.preprocess.pipeline import Representation, Step
 
 
 @register_method
@@ -63,17 +59,12 @@ class LbpTopSvm(FeatureMethod):
     kernel: str = "linear"
     class_weight: str = "none"
 
-    def representation_params(self) -> dict:
-        return {k: v for k, v in self.params().items() if k not in {"C", "kernel", "class_weight"}} | {"version": 1}
-
-    def represent(self, clip: Clip) -> np.ndarray:
-        frames = clip.read(grey=True)[clip.onset : clip.offset + 1]
-        h, w = self.size
-        frames = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames])
-        volume = np.clip(np.rint(tim(frames, self.n_frames)), 0, 255)
-        return lbp_top(
-            volume, radius=self.radius, blocks=self.blocks, n_points=self.n_points, interpolation=self.interpolation
-        ).astype(np.float32)
+    def representation(self) -> Representation:
+        """Grey onset..offset frames, resized, TIM to ``n_frames`` (rounded to grey levels), LBP-TOP."""
+        return Representation(
+            Step("frames", grey=True), Step("resize", size=self.size), Step("tim", n_frames=self.n_frames),
+            Step("lbp_top", radius=self.radius, blocks=self.blocks, n_points=self.n_points, interpolation=self.interpolation),
+        )
 
     def make_classifier(self, seed: int):
         weight = None if self.class_weight == "none" else self.class_weight

@@ -63,8 +63,12 @@ class Cache:
                 return np.load(path, allow_pickle=False), False
             except (ValueError, OSError, EOFError):
                 pass  # damaged: compute again and replace it
-        value = np.asarray(compute())
+        return self.put(step, clip, params, compute()), True
+
+    def put(self, step: str, clip, params: Mapping, value) -> np.ndarray:
+        """Store ``value`` for (step, clip, params) atomically; returns it as an array."""
+        value = np.asarray(value)
         buffer = io.BytesIO()
         np.save(buffer, value, allow_pickle=False)
-        atomic_write_bytes(path, buffer.getvalue())
-        return value, True
+        atomic_write_bytes(self.path(step, clip, params), buffer.getvalue())
+        return value
