@@ -153,3 +153,11 @@ def _lbp_top(volume, clip, **params):
     from merkit.features.lbp_top import lbp_top
 
     return lbp_top(volume, **params).astype(np.float32)
+
+
+@register_step("align")
+def _align(frames, clip, *, size: tuple[int, int] = (256, 256), track: bool = False, on_missing: str = "fail", upsample: int = 1):
+    """Faces aligned to the eyes of the first frame of ``frames`` (the onset) and cropped."""
+    from merkit.preprocess.align import align_clip
+
+    return align_clip(frames, size=size, track=track, on_missing=on_missing, upsample=upsample, name=clip.key).frames
