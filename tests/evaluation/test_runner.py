@@ -114,3 +114,13 @@ def test_overwrite_replaces_a_run_of_another_configuration(dataset, cache_dir, t
     result = evaluate(dataset, "spy_for_tests", out=tmp_path / "run", cache=cache_dir, seed=1, overwrite=True)
     assert len(result.computed_folds) == len(set(dataset.groups))
     assert json.loads((tmp_path / "run" / "config.json").read_text())["seed"] == 1
+
+
+def test_the_report_says_where_apexes_came_from(dataset, cache_dir, tmp_path):
+    from merkit.preprocess.apex import fill_apex
+
+    filled = fill_apex(dataset, "middle")
+    evaluate(filled, "spy_for_tests", out=tmp_path / "run", cache=cache_dir)
+    n_missing = int(dataset.metadata["apex"].isna().sum())
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert f"{len(dataset) - n_missing} clips annotated" in report and f"{n_missing} clips estimated by middle" in report

@@ -119,6 +119,10 @@ def write_report(out: Path, config: dict, metrics: dict, dataset, *, elapsed: fl
                   "", "</details>"]
     else:
         parts.append("The scheme dropped no clip.")
+    if "apex_source" in dataset.metadata:
+        sources = dataset.metadata["apex_source"].replace("", "none").value_counts()
+        parts.append("Apex: " + ", ".join(f"{n} clips {'annotated' if s == 'annotation' else s if s == 'none' else 'estimated by ' + s}"
+                                          for s, n in sources.items()) + ".")
     parts += ["", "## Recipe", "", f"- method `{method['name']}`: " + ", ".join(f"{k}={v}" for k, v in method["params"].items()),
               f"- protocol `{protocol['name']}` {protocol['params'] or ''}, {total} folds, seed {config['seed']}",
               f"- dataset `{config['dataset']['name']}`" + (f" from `{config['dataset']['root']}`" if "root" in config["dataset"] else ""),
