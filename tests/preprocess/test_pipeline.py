@@ -63,3 +63,13 @@ def test_prepare_summarises_computed_reused_and_failed(small_casme2, tmp_path):
     assert flows.exit_code == 1 and f"{no_apex} failed" in flows.output and "--apex middle" in flows.output
     fixed = runner.invoke(app, [*args, "--method", "apex_flow_svm", "--apex", "motion"])
     assert fixed.exit_code == 0 and f"{no_apex} computed, {n - no_apex} reused" in fixed.output
+
+
+def test_an_aligned_30_frame_magnified_clip_at_32x32(small_casme2, tmp_path):
+    clip = load("casme2", root=small_casme2.root)[2]
+    rep = Representation(Step("frames"), Step("align", size=(128, 112), upsample=2, keep=True),
+                         Step("resize_time", n_frames=30, method="bicubic"), Step("magnify", alpha=10, lambda_c=16),
+                         Step("resize", size=(32, 32)))
+    value, computed = rep.get(clip, Cache(tmp_path))
+    assert computed and value.shape == (30, 32, 32, 3) and value.dtype == np.float32
+    assert 0.0 <= value.min() and value.max() <= 1.0

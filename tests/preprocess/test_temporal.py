@@ -86,3 +86,26 @@ def test_resize_time_checks_its_arguments():
         resize_time(np.zeros((4, 2)), 3, method="spline")
     with pytest.raises(ConfigError, match="Unknown boundary"):
         resize_time(np.zeros((4, 2)), 3, boundary="wrap")
+
+
+@pytest.mark.parametrize("method,n", [("lanczos2", 2), ("lanczos3", 3)])
+@pytest.mark.parametrize("t_in,t_out", [(5, 2), (4, 9)])
+def test_lanczos_weights_follow_matlabs_formula(method, n, t_in, t_out):
+    """A plain loop over MATLAB's contributions(), one output at a time, from the formula."""
+    eps = np.finfo(float).eps
+    scale = t_out / t_in
+    width = 2 * n / scale if scale < 1 else 2 * n
+    expected = np.zeros((t_out, t_in))
+    for u_index in range(1, t_out + 1):
+        u = u_index / scale + 0.5 * (1 - 1 / scale)
+        left = int(np.floor(u - width / 2))
+        taps = []
+        for j in range(left, left + int(np.ceil(width)) + 2):
+            x = (u - j) * (scale if scale < 1 else 1)
+            k = (np.sin(np.pi * x) * np.sin(np.pi * x / n) + eps) / (np.pi**2 * x**2 / n + eps) * (abs(x) < n)
+            taps.append((j, k * (scale if scale < 1 else 1)))
+        total = sum(k for _, k in taps)
+        mirror = list(range(1, t_in + 1)) + list(range(t_in, 0, -1))
+        for j, k in taps:
+            expected[u_index - 1, mirror[(j - 1) % len(mirror)] - 1] += k / total
+    np.testing.assert_allclose(resize_weights(t_in, t_out, method=method), expected, atol=1e-12)
