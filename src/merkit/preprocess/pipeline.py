@@ -161,3 +161,12 @@ def _align(frames, clip, *, size: tuple[int, int] = (256, 256), track: bool = Fa
     from merkit.preprocess.align import align_clip
 
     return align_clip(frames, size=size, track=track, on_missing=on_missing, upsample=upsample, name=clip.key).frames
+
+
+@register_step("crop")
+def _crop(frames, clip, *, fraction: float = 0.8):
+    """The central ``fraction`` of each frame along height and width (rounded to whole pixels)."""
+    h, w = frames.shape[1:3]
+    ch, cw = int(round(h * fraction)), int(round(w * fraction))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return frames[:, top : top + ch, left : left + cw]

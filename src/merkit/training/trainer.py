@@ -1,0 +1,90 @@
+"""The training loop shared by the networks: mini-batches, an optimiser, a fixed stopping rule.
+
+Nothing here looks at test data: the caller hands in training batches only, and the stopping
+rule reads the training loss alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from merkit.errors import check_choice
+from merkit.progress import progress_bar
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to train.
+
+    optimizer : {'sgd', 'adam'}
+    lr_decay : the learning rate is multiplied by this after every pass over the training set
+    tolerance : stop when the mean training loss of a pass changes by less than this
+    max_epochs : stop after this many passes in any case
+    """
+
+    optimizer: str = "sgd"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int = 64
+    lr_decay: float = 1.0
+    tolerance: float = 0.0
+    max_epochs: int = 20
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def train(
+    model: nn.Module,
+    batches: Callable[[np.random.Generator], Iterator[tuple[np.ndarray, np.ndarray]]],
+    recipe: Recipe,
+    *,
+    rng: np.random.Generator,
+    device: str = "cpu",
+    loss_fn: Callable | None = None,
+    description: str = "training",
+) -> list[float]:
+    """Train ``model`` in place; ``batches(rng)`` yields one pass of (inputs, int labels).
+
+    ``loss_fn(model, logits, labels)`` defaults to cross-entropy. Returns each pass's mean loss.
+    """
+    check_choice("optimizer", recipe.optimizer, ("sgd", "adam"))
+    model.to(device).train()
+    if recipe.optimizer == "sgd":
+        optimiser = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+    else:
+        optimiser = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    schedule = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=recipe.lr_decay)
+    loss_fn = loss_fn or (lambda m, logits, y: nn.functional.cross_entropy(logits, y))
+    history: list[float] = []
+    with progress_bar(description, recipe.max_epochs) as advance:
+        for _ in range(recipe.max_epochs):
+            total, count = 0.0, 0
+            for x, y in batches(rng):
+                x, y = torch.as_tensor(x, device=device), torch.as_tensor(y, device=device)
+                optimiser.zero_grad()
+                loss = loss_fn(model, model(x), y)
+                loss.backward()
+                optimiser.step()
+                total, count = total + loss.item() * len(y), count + len(y)
+            schedule.step()
+            history.append(total / max(count, 1))
+            advance()
+            if len(history) > 1 and abs(history[-1] - history[-2]) < recipe.tolerance:
+                break
+    return history
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, inputs: Iterator[np.ndarray], *, device: str = "cpu") -> np.ndarray:
+    """(N, C) logits of the batches in ``inputs``."""
+    model.to(device).eval()
+    return np.concatenate([model(torch.as_tensor(x, device=device)).cpu().numpy() for x in inputs])

@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from merkit.datasets import load
+from merkit.evaluation import evaluate, make_protocol
+from merkit.methods import create_method
+from merkit.methods.mer_rcnn import to_tensor
+from merkit.preprocess.cache import Cache
+
+TINY = dict(maps=4, max_epochs=2, batch_size=32, align=False)
+
+
+class RecordingCache(Cache):
+    """A cache that notes which clips were asked for."""
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.asked = []
+
+    def path(self, step, clip, params):
+        self.asked.append(clip.key)
+        return super().path(step, clip, params)
+
+
+def test_to_tensor_flattens_each_channel_of_each_frame_to_a_column():
+    frames = np.arange(2 * 3 * 4 * 3).reshape(2, 3, 4, 3)
+    x = to_tensor(frames)
+    assert x.shape == (3, 12, 2)
+    np.testing.assert_array_equal(x[1, :, 0], frames[0, :, :, 1].ravel())  # green of frame 0, row by row
+    np.testing.assert_array_equal(x[2, 5, :], frames[:, 1, 1, 2])
+
+
+def test_jittering_multiplies_training_clips_only(small_casme2, tmp_path):
+    data = load("casme2", root=small_casme2.root)
+    fold = make_protocol("loso").folds(data)[0]
+    train, test = data.subset(fold.train), data.subset(fold.test)
+    cache = RecordingCache(tmp_path)
+    method = create_method("mer_rcnn", **TINY).fit(train, seed=0, cache=cache)
+    assert method.n_training_samples_ == 48 * len(train)
+    assert set(cache.asked) == set(train.keys), "fit reads the training clips and nothing else"
+    cache.asked.clear()
+    predicted = method.predict(test, cache=cache)
+    assert set(cache.asked) == set(test.keys) and len(predicted) == len(test)
+    assert set(predicted) <= set(data.classes)
+    plain = create_method("mer_rcnn", **TINY, jitter=False).fit(train, seed=0, cache=cache)
+    assert plain.n_training_samples_ == len(train)
+    levels = create_method("mer_rcnn", **TINY, keep_levels=2).fit(train, seed=0, cache=cache)
+    assert levels.n_training_samples_ == 16 * len(train)
+
+
+@pytest.mark.slow
+def test_mer_rcnn_runs_loso_end_to_end(small_casme2, cache_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from merkit.cli import app
+
+    out = tmp_path / "run"
+    args = ["evaluate", "--dataset", "casme2", "--root", str(small_casme2.root), "--method", "mer_rcnn", "--out", str(out),
+            "--cache", str(cache_dir), "--jobs", "2"]
+    for key, value in {**TINY, "max_epochs": 1, "keep_levels": 1}.items():
+        args += ["--set", f"{key}={value}"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (out / "report.md").is_file() and "mer_rcnn" in result.output
