@@ -20,6 +20,9 @@ Choices where the paper is silent, taken from Liang & Hu 2015 (M. Liang, X. Hu, 
 Convolutional Neural Network for Object Recognition", CVPR 2015): M = 96 feature maps in every
 layer (their smallest model, RCNN-96; the paper's data are small); local response normalisation
 across M / 8 + 1 maps with alpha = 0.001, beta = 0.75; Conv1 followed by ReLU and the same LRN.
+Convolutions start from He et al.'s initialisation (MatConvNet's 'xavierimproved'): with
+PyTorch's default the signal fades through the ten layers and the network cannot even fit one
+mini-batch (measured: loss 1.351 -> 1.344 in 30 steps; with He's, 2.48 -> 1.26).
 """
 
 from __future__ import annotations
@@ -68,6 +71,11 @@ class MerRcnn(nn.Module):
         self.rcl2, self.rcl3, self.rcl4, self.rcl5 = (RecurrentConv(maps, depth) for _ in range(4))
         self.pool5 = nn.AdaptiveAvgPool2d(1)
         self.head = nn.Linear(maps, num_classes)
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, pixels, frames) -> (B, M) pooled features."""
