@@ -106,7 +106,8 @@ class MerRcnnMethod(Method):
         steps += [Step("resize", size=(self.size, self.size), interpolation="bicubic"), Step("crop", fraction=self.crop)]
         return Representation(*steps)
 
-    def _frames(self, clip: Clip, cache: Cache) -> np.ndarray:
+    def clip_frames(self, clip: Clip, cache: Cache) -> np.ndarray:
+        """The clip's representation as float32 in [0, 1], (T, h, w, 3)."""
         frames = self.representation().get(clip, cache)[0]
         return frames.astype(np.float32) / (255.0 if frames.dtype == np.uint8 else 1.0)
 
@@ -129,7 +130,7 @@ class MerRcnnMethod(Method):
 
         rng = seed_everything(seed)
         self.classes_ = train.classes
-        clips = [self._frames(clip, cache) for clip in train]  # the fold's training part only
+        clips = [self.clip_frames(clip, cache) for clip in train]  # the fold's training part only
         self.mean_ = np.mean([c.mean(axis=0) for c in clips], axis=0) if self.centre == "train" else 0.0
         clips = [self._centred(c) for c in clips]
         labels = train.y
@@ -151,6 +152,6 @@ class MerRcnnMethod(Method):
     def predict(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
         from merkit.training.trainer import predict_logits
 
-        inputs = (to_tensor(resize_time(self._centred(self._frames(clip, cache)), self.n_frames, method=self.test_kernel))[None] for clip in test)
+        inputs = (to_tensor(resize_time(self._centred(self.clip_frames(clip, cache)), self.n_frames, method=self.test_kernel))[None] for clip in test)
         logits = predict_logits(self.model_, inputs, device=self.device)
         return np.asarray(self.classes_)[logits.argmax(axis=1)]
