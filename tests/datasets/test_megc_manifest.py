@@ -11,7 +11,7 @@ from merkit.datasets import load
 from merkit.errors import ConfigError, DatasetError
 from merkit.evaluation import evaluate
 from merkit.io.video import write_video
-from merkit.synthetic.layouts import MEGC_WORDS, megc_names
+from merkit.synthetic.layouts import MEGC_WORDS
 
 
 def test_composite_reads_the_listed_clips_with_their_classes(megc):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from merkit.datasets import load
-from merkit.evaluation import evaluate, make_protocol
+from merkit.evaluation import make_protocol
 from merkit.methods import create_method
 from merkit.methods.mer_rcnn import to_tensor
 from merkit.preprocess.cache import Cache
