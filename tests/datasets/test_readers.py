@@ -123,3 +123,16 @@ def test_orphan_folders_are_listed(layouts, tmp_path):
     root = shutil.copytree(layouts["mmew"].root, tmp_path / "mmew")
     (root / "Micro_Expression" / "others" / "S09_99").mkdir(parents=True)
     assert load("mmew", root=root).orphans == [str(root / "Micro_Expression" / "others" / "S09_99")]
+
+
+def test_a_bad_casme_xls_row_is_named_by_file_and_row(layouts, tmp_path):
+    from merkit.synthetic.layouts import write_xls
+
+    root = shutil.copytree(layouts["casme"].root, tmp_path / "casme")
+    sheet = root / "CASME_A" / "CASME_A_SectionA.xls"
+    table = pd.read_excel(sheet, dtype=object, header=None, engine="xlrd")
+    table.iloc[2, 5] = "end"  # OffsetF of spreadsheet row 3
+    rows = [[None if pd.isna(v) else v for v in row] for row in table.values.tolist()]
+    write_xls(sheet, rows[0], rows[1:])
+    with pytest.raises(DatasetError, match=r"CASME_A_SectionA\.xls row 3 \(sub\d\d/EP\d+_\d\): OffsetF 'end' is not a frame number"):
+        load("casme", root=root)
