@@ -1,6 +1,7 @@
 """MER-RCNN ablations on synthetic sub-pixel micro-expressions, with the time per fold on this CPU.
 
-Run by hand: ``.venv/bin/python bench/bench_mer_rcnn.py [--subjects 8 --folds 4 --maps 16 ...]``.
+Run by hand: ``.venv/bin/python bench/bench_mer_rcnn.py [--subjects 8 --folds 3 --maps 16 ...]`` (about 20
+minutes on 2 cores).
 Compares with and without Eulerian magnification and with and without temporal jittering, under
 a subject-grouped k-fold (LOSO over 16 subjects takes hours at M = 96 on a CPU). Folds run one
 at a time on every core, so the time per fold is that of one fold on this machine. Prints a
@@ -29,7 +30,7 @@ VARIANTS = {
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--subjects", type=int, default=8)
-    parser.add_argument("--folds", type=int, default=4)
+    parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--maps", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--keep-levels", type=int, default=2)

@@ -23,7 +23,7 @@ brought to 30 frames once, with ``test_kernel`` (bicubic, MATLAB's default).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from merkit.preprocess.cache import Cache
 from merkit.preprocess.pipeline import Representation, Step
 from merkit.preprocess.temporal import KERNELS, resize_time
 from merkit.training.augment import KEEP_RATIOS, JitterVersion, apply_version, jitter_versions
+from merkit.training.recipe import Recipe
 
 
 def to_tensor(frames: np.ndarray) -> np.ndarray:
@@ -125,7 +126,7 @@ class MerRcnnMethod(Method):
 
     def fit(self, train: ClipDataset, *, seed: int, cache: Cache) -> MerRcnnMethod:
         from merkit.models import create_model
-        from merkit.training.trainer import Recipe, seed_everything
+        from merkit.training.trainer import seed_everything
         from merkit.training.trainer import train as run
 
         rng = seed_everything(seed)
@@ -145,7 +146,7 @@ class MerRcnnMethod(Method):
                 yield x, labels[[i for i, _ in chosen]]
 
         self.model_ = create_model("mer_rcnn", num_classes=len(self.classes_), maps=self.maps, depth=self.depth)
-        recipe = Recipe("sgd", self.lr, self.momentum, self.weight_decay, self.batch_size, self.lr_decay, self.tolerance, self.max_epochs)
+        recipe = Recipe(optimizer="sgd", **{f.name: getattr(self, f.name) for f in fields(Recipe) if f.name != "optimizer"})
         self.history_ = run(self.model_, batches, recipe, rng=rng, device=self.device, description="mer_rcnn: training")
         return self
 

@@ -7,7 +7,6 @@ rule reads the training loss alone.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -15,26 +14,7 @@ from torch import nn
 
 from merkit.errors import check_choice
 from merkit.progress import progress_bar
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How to train.
-
-    optimizer : {'sgd', 'adam'}
-    lr_decay : the learning rate is multiplied by this after every pass over the training set
-    tolerance : stop when the mean training loss of a pass changes by less than this
-    max_epochs : stop after this many passes in any case
-    """
-
-    optimizer: str = "sgd"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    batch_size: int = 64
-    lr_decay: float = 1.0
-    tolerance: float = 0.0
-    max_epochs: int = 20
+from merkit.training.recipe import Recipe
 
 
 def seed_everything(seed: int) -> np.random.Generator:
