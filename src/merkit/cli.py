@@ -108,11 +108,9 @@ def evaluate(
     overwrite: Annotated[bool, typer.Option(help="Replace a run of another configuration in --out.")] = False,
 ):
     """Evaluate a method on a dataset under a protocol and write a run directory."""
-    from merkit.datasets import load
     from merkit.evaluation import evaluate as run
-    from merkit.preprocess.apex import fill_apex
 
-    data = fill_apex(load(dataset, root=root, labels=labels, **parse_settings(option, "--option")), apex)
+    data = load_dataset(dataset, root, labels, option, apex)
     protocol_params = {"n_splits": folds} if protocol in ("kfold", "subject_kfold") else {}
     result = run(data, method, out=out, params=parse_settings(set_), protocol=protocol, protocol_params=protocol_params,
                  seed=seed, jobs=jobs, cache=cache, source={"root": str(root.resolve()), "apex": apex}, overwrite=overwrite)
@@ -122,6 +120,14 @@ def evaluate(
     if result.metrics["leakage"]:
         console.print(f"[yellow]warning:[/] subjects shared between train and test in {len(result.metrics['leakage'])} folds (see report).")
     console.print(f"Report: {out / 'report.md'}")
+
+
+def load_dataset(dataset: str, root: Path, labels: str | None, option: list[str] | None, apex: str = "annotated"):
+    """The dataset as the command line describes it, missing apexes filled as ``--apex`` says."""
+    from merkit.datasets import load
+    from merkit.preprocess.apex import fill_apex
+
+    return fill_apex(load(dataset, root=root, labels=labels, **parse_settings(option, "--option")), apex)
 
 
 def per_dataset_table(metrics: dict) -> Table:
@@ -147,13 +153,11 @@ def prepare(
     cache: Annotated[Path | None, typer.Option(help="Preprocessing cache folder.")] = None,
 ):
     """Compute and cache a method's representation of every clip; resumable, parallel."""
-    from merkit.datasets import load
     from merkit.evaluation.runner import prepare as run_prepare
     from merkit.methods import create_method
-    from merkit.preprocess.apex import fill_apex
     from merkit.preprocess.cache import Cache
 
-    data = fill_apex(load(dataset, root=root, labels=labels, **parse_settings(option, "--option")), apex)
+    data = load_dataset(dataset, root, labels, option, apex)
     params = create_method(method, **parse_settings(set_)).params()
     summary = run_prepare(method, params, data, Cache(cache), jobs)
     console.print(f"{method} on {len(data)} clips of {dataset}: {summary} (cache {Cache(cache).root}).", soft_wrap=True)

@@ -16,6 +16,7 @@ figures do not depend on ``jobs`` or on interruptions.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -85,12 +86,30 @@ def run_fold(method_name: str, params: dict, dataset: ClipDataset, fold: Fold, s
     return frame
 
 
-def _prepare_clip(method_name: str, params: dict, clip: Clip, cache_root: str) -> str:
-    """'computed', 'reused', or the message of the error that stopped the clip."""
+def _prepare_clip(method_name: str, params: dict, clip: Clip, cache_root: str) -> tuple[str, str]:
+    """('computed' | 'reused' | 'failed', the message of the error that stopped the clip)."""
     try:
-        return "computed" if create_method(method_name, **params).prepare(clip, Cache(cache_root)) else "reused"
+        computed = create_method(method_name, **params).prepare(clip, Cache(cache_root))
+        return ("computed" if computed else "reused"), ""
     except MerkitError as error:
-        return f"failed: {error}"
+        return "failed", str(error)
+
+
+def _run_all(calls: dict, jobs: int, description: str):
+    """Yield ``(key, fn(*args))`` for each ``key: (fn, *args)`` of ``calls`` as it finishes, in
+    ``jobs`` processes (here, in order, if ``jobs`` is 1 or there is one call), with a progress bar."""
+    with progress_bar(description, len(calls)) as advance:
+        if jobs <= 1 or len(calls) <= 1:
+            for key, (fn, *args) in calls.items():
+                yield key, fn(*args)
+                advance()
+            return
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_limit_threads, initargs=(threads,)) as pool:
+            futures = {pool.submit(fn, *args): key for key, (fn, *args) in calls.items()}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+                advance()
 
 
 @dataclass
@@ -109,26 +128,11 @@ def prepare(method: str, params: dict, dataset: ClipDataset, cache: Cache, jobs:
     A clip that fails does not stop the others; the summary names each failure. Results are
     cached as they finish, so an interrupted preparation resumes where it stopped.
     """
-    outcomes: dict[str, str] = {}
-    with progress_bar(f"{method}: preparing clips", len(dataset)) as advance:
-        if jobs <= 1:
-            for clip in dataset:
-                outcomes[clip.key] = _prepare_clip(method, params, clip, str(cache.root))
-                advance()
-        else:
-            with _parallel(jobs) as pool:
-                futures = {pool.submit(_prepare_clip, method, params, clip, str(cache.root)): clip.key for clip in dataset}
-                for future in as_completed(futures):
-                    outcomes[futures[future]] = future.result()
-                    advance()
-    values = list(outcomes.values())
-    failed = {k: v.removeprefix("failed: ") for k, v in outcomes.items() if v.startswith("failed")}
-    return PrepareSummary(values.count("computed"), values.count("reused"), failed)
-
-
-def _parallel(jobs: int):
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    return ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_limit_threads, initargs=(threads,))
+    calls = {clip.key: (_prepare_clip, method, params, clip, str(cache.root)) for clip in dataset}
+    outcomes = dict(_run_all(calls, jobs, f"{method}: preparing clips"))
+    statuses = [status for status, _ in outcomes.values()]
+    failed = {key: message for key, (status, message) in outcomes.items() if status == "failed"}
+    return PrepareSummary(statuses.count("computed"), statuses.count("reused"), failed)
 
 
 def evaluate(
@@ -170,8 +174,7 @@ def evaluate(
     """
     started = time.perf_counter()
     out = Path(out)
-    instance = create_method(method, **(params or {}))
-    params = instance.params()
+    params = create_method(method, **(params or {})).params()
     splitter = make_protocol(protocol, **(protocol_params or {}))
     folds = splitter.folds(dataset)
     if not folds:
@@ -194,22 +197,10 @@ def evaluate(
             raise MerkitError(f"{len(summary.failed)} clips could not be prepared for {method}:\n"
                               + "\n".join(f"  - {k}: {v}" for k, v in list(summary.failed.items())[:20]))
     computed = []
-    with progress_bar(f"{method}: {protocol} folds", len(pending)) as advance:
-        if jobs <= 1 or len(pending) <= 1:
-            for fold in pending:
-                _save_fold(out, fold, run_fold(method, params, dataset, fold, fold_seed(seed, fold.index), str(cache.root)))
-                computed.append(fold.name)
-                advance()
-        else:
-            with _parallel(jobs) as pool:
-                futures = {
-                    pool.submit(run_fold, method, params, dataset, fold, fold_seed(seed, fold.index), str(cache.root)): fold
-                    for fold in pending
-                }
-                for future in as_completed(futures):
-                    _save_fold(out, futures[future], future.result())
-                    computed.append(futures[future].name)
-                    advance()
+    calls = {fold.index: (run_fold, method, params, dataset, fold, fold_seed(seed, fold.index), str(cache.root)) for fold in pending}
+    for index, frame in _run_all(calls, jobs, f"{method}: {protocol} folds"):
+        _save_fold(out, folds[index], frame)
+        computed.append(folds[index].name)
 
     predictions = pd.concat([pd.read_csv(_fold_file(out, f), dtype=str) for f in folds], ignore_index=True)
     metrics = summarize(predictions, dataset.classes)
@@ -234,8 +225,6 @@ def summarize(predictions: pd.DataFrame, classes) -> dict:
 
 
 def _digest(keys) -> str:
-    import hashlib
-
     return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
 
 
@@ -243,19 +232,18 @@ def _claim(out: Path, config: dict, overwrite: bool) -> None:
     """Write ``config.json``, or check that the run already there has the same configuration."""
     path = out / "config.json"
     text = json.dumps(config, indent=2, sort_keys=True, default=str)
-    if path.is_file():
-        existing = json.loads(path.read_text())
-        if existing != json.loads(text) and overwrite:
-            for stale in (out / "folds").glob("*.csv"):
-                stale.unlink()
-            atomic_write_text(path, text)
-        elif existing != json.loads(text):
-            differs = sorted(k for k in set(existing) | set(config) if existing.get(k) != json.loads(text).get(k))
-            raise MerkitError(
-                f"{out} holds a run with another configuration (differs in: {', '.join(differs)}); "
-                "pass another --out, or delete that folder to start over."
-            )
+    wanted = json.loads(text)  # as it reads back: tuples become lists
+    existing = json.loads(path.read_text()) if path.is_file() else None
+    if existing == wanted:
         return
+    if existing is not None and not overwrite:
+        differs = sorted(k for k in set(existing) | set(wanted) if existing.get(k) != wanted.get(k))
+        raise MerkitError(
+            f"{out} holds a run with another configuration (differs in: {', '.join(differs)}); "
+            "pass another --out, --overwrite, or delete that folder to start over."
+        )
+    for stale in (out / "folds").glob("*.csv"):
+        stale.unlink()
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, text)
 

@@ -112,8 +112,10 @@ class MerRcnnMethod(Method):
         frames = self.representation().get(clip, cache)[0]
         return frames.astype(np.float32) / (255.0 if frames.dtype == np.uint8 else 1.0)
 
-    def _centred(self, frames: np.ndarray) -> np.ndarray:
+    def __post_init__(self):
         check_choice("centre", self.centre, ("clip", "train", "none"))
+
+    def _centred(self, frames: np.ndarray) -> np.ndarray:
         if self.centre == "clip":
             return frames - frames.mean(axis=0, keepdims=True)
         return frames - self.mean_ if self.centre == "train" else frames

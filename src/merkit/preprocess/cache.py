@@ -55,15 +55,20 @@ class Cache:
         digest = hashlib.sha256(key.encode()).hexdigest()
         return self.root / step / digest[:2] / f"{digest}.npy"
 
-    def get(self, step: str, clip, params: Mapping, compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:
-        """The cached result, or ``compute()`` stored; the flag says whether it was computed now."""
+    def load(self, step: str, clip, params: Mapping) -> np.ndarray | None:
+        """The stored result, or None if there is none (or it is damaged and must be computed again)."""
         path = self.path(step, clip, params)
         if path.is_file():
             try:
-                return np.load(path, allow_pickle=False), False
+                return np.load(path, allow_pickle=False)
             except (ValueError, OSError, EOFError):
-                pass  # damaged: compute again and replace it
-        return self.put(step, clip, params, compute()), True
+                return None
+        return None
+
+    def get(self, step: str, clip, params: Mapping, compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:
+        """The cached result, or ``compute()`` stored; the flag says whether it was computed now."""
+        value = self.load(step, clip, params)
+        return (value, False) if value is not None else (self.put(step, clip, params, compute()), True)
 
     def put(self, step: str, clip, params: Mapping, value) -> np.ndarray:
         """Store ``value`` for (step, clip, params) atomically; returns it as an array."""

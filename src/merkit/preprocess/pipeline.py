@@ -69,17 +69,11 @@ class Representation:
         last = len(self.steps) - 1
         start, data = 0, None
         for i in range(last, -1, -1):  # resume from the latest stored step
-            if i == last or self.steps[i].keep:
-                path = cache.path("representations", clip, self._key(i))
-                if path.is_file():
-                    try:
-                        data = np.load(path, allow_pickle=False)
-                    except (ValueError, OSError, EOFError):
-                        continue
-                    if i == last:
-                        return data, False
-                    start = i + 1
-                    break
+            if (i == last or self.steps[i].keep) and (data := cache.load("representations", clip, self._key(i))) is not None:
+                if i == last:
+                    return data, False
+                start = i + 1
+                break
         for i in range(start, last + 1):
             step = self.steps[i]
             data = _STEPS[step.name](data, clip, **step.params)

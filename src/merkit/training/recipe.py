@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Recipe:
-    """How to train.
+    """How to train. No defaults here: a method's own parameters (its paper's numbers) fill it.
 
     optimizer : {'sgd', 'adam'}
     lr_decay : the learning rate is multiplied by this after every pass over the training set
@@ -15,11 +15,11 @@ class Recipe:
     max_epochs : stop after this many passes in any case
     """
 
-    optimizer: str = "sgd"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    batch_size: int = 64
-    lr_decay: float = 1.0
-    tolerance: float = 0.0
-    max_epochs: int = 20
+    optimizer: str
+    lr: float
+    momentum: float
+    weight_decay: float
+    batch_size: int
+    lr_decay: float
+    tolerance: float
+    max_epochs: int
