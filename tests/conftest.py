@@ -2,7 +2,7 @@ import shutil
 
 import pytest
 
-from merkit.synthetic import SynthConfig, write_casme2
+from merkit.synthetic import SynthConfig, write_casme2, write_megc2019
 
 SMALL = SynthConfig(n_subjects=5, clips_per_subject=(3, 4), seed=1)
 
@@ -23,3 +23,10 @@ def cache_dir(tmp_path_factory):
 def casme2_copy(small_casme2, tmp_path):
     """A copy of the small synthetic CASME II that a test may damage."""
     return shutil.copytree(small_casme2.root, tmp_path / "CASME2")
+
+
+@pytest.fixture(scope="session")
+def megc(tmp_path_factory):
+    """A synthetic MEGC 2019 composite (4 subjects per dataset) and what was written; read-only."""
+    root = tmp_path_factory.mktemp("megc")
+    return root, write_megc2019(root, SynthConfig(n_subjects=4, clips_per_subject=(3, 4), seed=5))

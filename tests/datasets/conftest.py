@@ -1,6 +1,6 @@
 import pytest
 
-from merkit.synthetic import LAYOUTS, SynthConfig, write_dataset, write_megc2019
+from merkit.synthetic import LAYOUTS, SynthConfig, write_dataset
 
 
 def layout_config(layout: str, **changes) -> SynthConfig:
@@ -16,8 +16,3 @@ def layouts(tmp_path_factory):
     return {layout: write_dataset(layout, root / layout, layout_config(layout, n_subjects=9 if layout == "smic_hs" else 3))
             for layout in LAYOUTS}
 
-
-@pytest.fixture(scope="session")
-def megc(tmp_path_factory):
-    root = tmp_path_factory.mktemp("megc")
-    return root, write_megc2019(root, SynthConfig(n_subjects=4, clips_per_subject=(3, 4), seed=5))

@@ -76,3 +76,19 @@ def test_nuisance_adds_noise_drift_and_flicker():
     _, noisy, _, _, drift = make_clip("others", seed=2, nuisance=Nuisance())
     assert 0 < np.abs(drift).max() <= 0.2 + 1e-6
     assert np.abs(noisy.astype(int) - quiet.astype(int)).mean() > 0.5
+
+
+def test_flow_manifest_has_megc_counts_and_u_v_strain_channels(tmp_path):
+    from merkit.datasets import load
+    from merkit.synthetic.flow_images import FlowSetConfig, write_flow_manifest
+
+    config = FlowSetConfig(datasets={"a": (3, {"surprise": 4, "positive": 2}), "b": (2, {"surprise": 3})}, flow_noise=0.0, drift_px=0.0)
+    data = load("manifest", root=write_flow_manifest(tmp_path, config))
+    counts = data.metadata.groupby(["dataset", "label"]).size().to_dict()
+    assert counts == {("a", "positive"): 2, ("a", "surprise"): 4, ("b", "surprise"): 3}
+    assert data.metadata.groupby("dataset")["subject"].nunique().to_dict() == {"a": 3, "b": 2}
+    for clip in data:
+        maps = clip.read_flow()
+        assert maps.shape == (28, 28, 3) and maps.min() >= 0 and maps.max() <= 1
+        if clip.label == "surprise":  # AU1/AU2 raise the brows straight up: no horizontal flow
+            assert maps[..., 0].max() == 0 and maps[..., 1].max() == 1 and maps[..., 2].max() == 1

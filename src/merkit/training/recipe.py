@@ -11,7 +11,7 @@ class Recipe:
 
     optimizer : {'sgd', 'adam'}
     lr_decay : the learning rate is multiplied by this after every pass over the training set
-    tolerance : stop when the mean training loss of a pass changes by less than this
+    tolerance : stop when the mean training loss of a pass changes by less than this (0: never)
     max_epochs : stop after this many passes in any case
     """
 

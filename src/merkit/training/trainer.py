@@ -7,6 +7,7 @@ rule reads the training loss alone.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -20,6 +21,31 @@ from merkit.training.recipe import Recipe
 def seed_everything(seed: int) -> np.random.Generator:
     torch.manual_seed(seed)
     return np.random.default_rng(seed)
+
+
+@contextmanager
+def torch_threads(threads: int):
+    """Run the block with PyTorch on ``threads`` threads. Sums split over threads round
+    differently, so a fold trained on one thread gives the same figures whatever process runs it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def tensor_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int):
+    """``batches(rng)`` for ``train`` over data already in memory: each pass reshuffles (x, y)
+    and slices it into mini-batches (the last one smaller), with no per-sample Python work."""
+
+    def batches(rng: np.random.Generator):
+        order = torch.from_numpy(rng.permutation(len(y)))
+        for start in range(0, len(order), batch_size):
+            chosen = order[start : start + batch_size]
+            yield x[chosen], y[chosen]
+
+    return batches
 
 
 def train(

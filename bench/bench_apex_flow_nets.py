@@ -1,0 +1,98 @@
+"""STSTNet on the MEGC 2019-sized synthetic stand-in: LOSO time on this CPU, and where it goes.
+
+Run by hand: ``.venv/bin/python bench/bench_apex_flow_nets.py [--epochs 500 --jobs 2]``.
+Writes the 442-clip, 68-subject flow-image manifest (``merkit.synthetic.flow_images``), runs
+a LOSO of ``ststnet`` through ``merkit.evaluation.evaluate`` and prints the wall time, the time
+per fold-epoch and the figures; then times one training epoch (435 clips) of the network as
+merkit builds it (one 16-filter convolution, channels-last) against the three separate streams
+in PyTorch's default layout, and the max pooling alone in both layouts. Each timing is on one
+thread, as a fold trains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from merkit.datasets import load
+from merkit.evaluation import evaluate
+from merkit.models import create_model
+from merkit.synthetic.flow_images import write_flow_manifest
+
+
+class ThreeStreams(nn.Module):
+    """STSTNet as three separate streams in PyTorch's default (channels-first) layout."""
+
+    def __init__(self):
+        super().__init__()
+        self.streams = nn.ModuleList(nn.Sequential(nn.Conv2d(3, c, 3, padding=2), nn.ReLU(), nn.BatchNorm2d(c),
+                                                   nn.MaxPool2d(3, 3, 1), nn.Dropout(0.5)) for c in (3, 5, 8))
+        self.head = nn.Linear(400, 3)
+
+    def forward(self, x):
+        return self.head(nn.functional.avg_pool2d(torch.cat([s(x) for s in self.streams], 1), 2).flatten(1))
+
+
+def epoch_time(model: nn.Module, n: int = 435, batch: int = 256, repeats: int = 10) -> float:
+    """Seconds per training epoch of ``n`` random 28x28 samples."""
+    x, y = torch.rand(n, 3, 28, 28), torch.randint(0, 3, (n,))
+    optimiser = torch.optim.Adam(model.parameters(), 5e-5)
+
+    def one_epoch():
+        for start in range(0, n, batch):
+            optimiser.zero_grad()
+            nn.functional.cross_entropy(model(x[start : start + batch]), y[start : start + batch]).backward()
+            optimiser.step()
+
+    one_epoch()
+    started = time.perf_counter()
+    for _ in range(repeats):
+        one_epoch()
+    return (time.perf_counter() - started) / repeats
+
+
+def pool_time(channels_last: bool, repeats: int = 20) -> float:
+    z = torch.randn(256, 16, 30, 30)
+    z = z.contiguous(memory_format=torch.channels_last) if channels_last else z
+    started = time.perf_counter()
+    for _ in range(repeats):
+        nn.functional.max_pool2d(z, 3, 3, 1)
+    return (time.perf_counter() - started) / repeats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--epochs", type=int, default=500, help="500: the paper's")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "apex_flow_nets")
+    args = parser.parse_args()
+
+    manifest = write_flow_manifest(args.out / "flows")
+    data = load("manifest", root=manifest)
+    started = time.perf_counter()
+    result = evaluate(data, "ststnet", params={"epochs": args.epochs}, out=args.out / f"ststnet_e{args.epochs}",
+                      jobs=args.jobs, cache=args.out / "cache", overwrite=True)
+    elapsed = time.perf_counter() - started
+    folds = len(result.metrics["per_fold"])
+    overall = result.metrics["overall"]
+    print(f"ststnet LOSO, {len(data)} clips, {folds} folds, {args.epochs} epochs, --jobs {args.jobs}: {elapsed:.0f} s "
+          f"({elapsed * args.jobs / (folds * args.epochs) * 1000:.0f} ms per fold-epoch per process); "
+          f"UF1 {overall['uf1']:.3f}, UAR {overall['uar']:.3f}")
+    for name, s in result.metrics["per_dataset"].items():
+        print(f"  {name}: UF1 {s['uf1']:.3f}, UAR {s['uar']:.3f} ({s['n']} clips)")
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    print("| one epoch, 435 clips, 1 thread | ms |\n|---|---|")
+    print(f"| merkit's ststnet (one 16-filter conv, channels-last) | {epoch_time(create_model('ststnet', num_classes=3)) * 1000:.0f} |")
+    print(f"| three separate streams, channels-first | {epoch_time(ThreeStreams()) * 1000:.0f} |")
+    print(f"| max pooling of 256x16x30x30 alone: channels-first / channels-last | "
+          f"{pool_time(False) * 1000:.1f} / {pool_time(True) * 1000:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

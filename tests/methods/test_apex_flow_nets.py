@@ -1,0 +1,61 @@
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from merkit.cli import app
+from merkit.datasets import load
+from merkit.evaluation import evaluate
+from merkit.synthetic.flow_images import FlowSetConfig, write_flow_manifest
+
+SMALL = FlowSetConfig(datasets={"smic": (3, {"negative": 8, "positive": 6, "surprise": 6}),
+                                "casme2": (3, {"negative": 8, "positive": 6, "surprise": 6})}, amplitude=(0.6, 1.0), seed=3)
+
+
+@pytest.fixture(scope="module")
+def flow_set(tmp_path_factory):
+    return load("manifest", root=write_flow_manifest(tmp_path_factory.mktemp("flows"), SMALL))
+
+
+@pytest.mark.slow
+def test_folds_are_identical_whatever_the_number_of_jobs(flow_set, cache_dir, tmp_path):
+    runs = [evaluate(flow_set, "ststnet", params={"epochs": 15}, out=tmp_path / f"jobs{jobs}", jobs=jobs, cache=cache_dir)
+            for jobs in (1, 2)]
+    assert len(runs[0].predictions) == len(flow_set) == 40
+    assert runs[0].predictions.equals(runs[1].predictions)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method,epochs", [("ststnet", 300), ("offapexnet", 40)])
+def test_networks_learn_the_synthetic_flows(flow_set, cache_dir, tmp_path, method, epochs):
+    result = evaluate(flow_set, method, params={"epochs": epochs, "lr": 1e-3}, out=tmp_path / method,
+                      protocol="subject_kfold", protocol_params={"n_splits": 3}, cache=cache_dir)
+    print(method, result.metrics["overall"])
+    assert result.metrics["overall"]["uf1"] > 0.6  # chance is about 0.33
+    assert set(result.metrics["per_dataset"]) == {"smic", "casme2"}
+
+
+def test_training_sees_only_the_training_fold(flow_set, cache_dir):
+    from merkit.methods import create_method
+    from merkit.preprocess.cache import Cache
+
+    cache_dir = Cache(cache_dir)
+    method = create_method("ststnet", epochs=2)
+    train = flow_set.subset(np.arange(10))
+    method.fit(train, seed=0, cache=cache_dir)
+    assert len(method.history_) == 2, "a fixed number of epochs, no stopping rule"
+    assert method.inputs(train, cache=cache_dir).shape == (10, 3, 28, 28)
+    assert create_method("offapexnet").inputs(train, cache=cache_dir).shape == (10, 2, 28, 28)
+
+
+@pytest.mark.slow
+def test_megc2019_from_raw_clips_reports_each_dataset_and_the_time(megc, cache_dir, tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["evaluate", "--dataset", "megc2019", "--root", str(megc[0]), "--method", "ststnet", "--apex", "middle",
+                                      "--set", "epochs=3", "--out", str(out), "--cache", str(cache_dir), "--jobs", "2"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["per_dataset"]) == {"smic_hs", "casme2", "samm"}
+    report = (out / "report.md").read_text()
+    assert "epochs=3" in report and "lr=5e-05" in report and "Time:" in report and "| samm |" in report

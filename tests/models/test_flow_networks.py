@@ -1,0 +1,67 @@
+import pytest
+import torch
+from torch import nn
+
+from merkit.models import create_model
+
+
+class ThreeStreams(nn.Module):
+    """STSTNet written as its paper draws it: three separate streams, concatenated."""
+
+    def __init__(self, fused):
+        super().__init__()
+        self.convs, self.norms, start = nn.ModuleList(), nn.ModuleList(), 0
+        for width in fused.streams:
+            conv, norm = nn.Conv2d(3, width, 3, padding=2), nn.BatchNorm2d(width)
+            with torch.no_grad():
+                conv.weight.copy_(fused.conv.weight[start : start + width])
+                conv.bias.copy_(fused.conv.bias[start : start + width])
+                norm.weight.copy_(fused.norm.weight[start : start + width])
+                norm.bias.copy_(fused.norm.bias[start : start + width])
+            self.convs.append(conv)
+            self.norms.append(norm)
+            start += width
+        self.head = fused.head
+
+    def forward(self, x):
+        streams = [nn.functional.max_pool2d(norm(torch.relu(conv(x))), 3, 3, 1) for conv, norm in zip(self.convs, self.norms)]
+        return self.head(nn.functional.avg_pool2d(torch.cat(streams, 1), 2).flatten(1))
+
+
+def test_ststnet_is_the_three_stream_network():
+    torch.manual_seed(0)
+    fused = create_model("ststnet", num_classes=3, dropout=0.0).double()
+    with torch.no_grad():
+        fused.norm.weight.uniform_(-1, 1)  # negative scales too: pooling must follow normalisation
+    reference = ThreeStreams(fused).double()
+    x = torch.rand(6, 3, 28, 28, dtype=torch.float64)
+    out, expected = fused(x), reference(x)
+    torch.testing.assert_close(out, expected)
+    out.square().sum().backward()
+    expected.square().sum().backward()
+    torch.testing.assert_close(fused.conv.weight.grad[3:8], reference.convs[1].weight.grad)
+    torch.testing.assert_close(fused.norm.weight.grad[8:], reference.norms[2].weight.grad)
+    assert fused.forward_features(x).shape == (6, 16 * 5 * 5)
+    assert sum(p.numel() for p in fused.parameters()) == 16 * 27 + 16 + 2 * 16 + 400 * 3 + 3
+
+
+def test_ststnet_dropout_only_in_training():
+    model = create_model("ststnet", num_classes=3)
+    x = torch.rand(4, 3, 28, 28)
+    model.eval()
+    torch.testing.assert_close(model(x), model(x))
+    model.train()
+    assert not torch.equal(model(x), model(x))
+
+
+def test_offapexnet_streams_read_u_and_v_only():
+    model = create_model("offapexnet", num_classes=3).eval()
+    x = torch.rand(2, 2, 28, 28)
+    assert model.u_stream(x[:, :1]).shape == (2, 16 * 7 * 7)
+    changed = x.clone()
+    changed[:, 1] += 1.0
+    torch.testing.assert_close(model.u_stream(changed[:, :1]), model.u_stream(x[:, :1]))
+    assert not torch.allclose(model(changed), model(x))
+    with pytest.raises(RuntimeError):
+        model(torch.rand(2, 2, 32, 32))  # the fully connected layer is sized for input_size
+    assert create_model("offapexnet", num_classes=3, input_size=32)(torch.rand(2, 2, 32, 32)).shape == (2, 3)
