@@ -113,7 +113,8 @@ def evaluate(
     data = load_dataset(dataset, root, labels, option, apex)
     protocol_params = {"n_splits": folds} if protocol in ("kfold", "subject_kfold") else {}
     result = run(data, method, out=out, params=parse_settings(set_), protocol=protocol, protocol_params=protocol_params,
-                 seed=seed, jobs=jobs, cache=cache, source={"root": str(root.resolve()), "apex": apex}, overwrite=overwrite)
+                 seed=seed, jobs=jobs, cache=cache, source={"root": str(root.resolve()), "apex": apex, "options": option or []},
+                 overwrite=overwrite)
     console.print(results_table([(method, result)], f"{data.name} ({data.labels}), {protocol}"))
     if len(result.metrics["per_dataset"]) > 1:
         console.print(per_dataset_table(result.metrics))
@@ -283,6 +284,40 @@ def demo(
             rows.append((cls.name, result))
     console.print(results_table(rows, f"LOSO on synthetic CASME II: {len(data)} clips, {len(set(data.groups))} subjects, seed4 labels"))
     console.print(f"Done in {time.perf_counter() - started:.0f} s. Reports: {out / 'runs'}/<method>/report.md")
+
+
+@app.command()
+@friendly
+def explain(
+    run: Annotated[Path, typer.Option(help="A finished run directory of an attention method (stanet).")],
+    clip: Annotated[str, typer.Option(help="The clip: its name, or dataset/subject/clip.")],
+    cache: Annotated[Path | None, typer.Option(help="Preprocessing cache folder.")] = None,
+):
+    """Draw the spatial masks over a clip's frames and its temporal weights (STANet's Figs. 6-7)."""
+    import json
+
+    from merkit.evaluation.explain import explain as explain_clip
+    from merkit.evaluation.explain import plot_spatial, plot_temporal
+
+    config = json.loads((run / "config.json").read_text()) if (run / "config.json").is_file() else None
+    if config is None:
+        raise MerkitError(f"{run} is not a run directory (no config.json); pass the --out of a merkit evaluate.")
+    source = config["dataset"]
+    if "root" not in source:
+        raise MerkitError(f"{run / 'config.json'} does not say where the dataset was; run merkit evaluate from the command line.")
+    data = load_dataset(source["name"], Path(source["root"]), source["labels"], source.get("options"), source.get("apex", "annotated"))
+    explanation = explain_clip(run, clip, dataset=data, cache=cache)
+    stem = run / "explain" / explanation.clip.replace("/", "__")
+    written = []
+    if explanation.masks is not None:
+        plot_spatial(explanation, stem.with_name(stem.name + "_spatial.png"))
+        written.append(stem.with_name(stem.name + "_spatial.png"))
+    if explanation.weights is not None:
+        plot_temporal(explanation, stem.with_name(stem.name + "_temporal.png"))
+        written.append(stem.with_name(stem.name + "_temporal.png"))
+    console.print(f"{explanation.clip} (fold {explanation.fold}): {explanation.label}, predicted {explanation.prediction}")
+    for path in written:
+        console.print(f"Wrote {path}", soft_wrap=True)
 
 
 @app.command("list")

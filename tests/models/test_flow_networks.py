@@ -65,3 +65,46 @@ def test_offapexnet_streams_read_u_and_v_only():
     with pytest.raises(RuntimeError):
         model(torch.rand(2, 2, 32, 32))  # the fully connected layer is sized for input_size
     assert create_model("offapexnet", num_classes=3, input_size=32)(torch.rand(2, 2, 32, 32)).shape == (2, 3)
+
+
+@pytest.mark.skipif(not __import__("merkit.models.kernels.stem", fromlist=["available"]).available(), reason="no C compiler")
+def test_fused_stem_is_the_same_function_as_pytorchs_layers():
+    torch.manual_seed(3)
+    fused = create_model("ststnet", num_classes=3, dropout=0.0)
+    with torch.no_grad():
+        fused.norm.weight.uniform_(-1, 1)  # maps with a negative scale pool their minimum
+        fused.norm.bias.uniform_(-1, 1)
+    exact = create_model("ststnet", num_classes=3, dropout=0.0, fused=False)
+    exact.load_state_dict(fused.state_dict())
+    exact.double()  # PyTorch's layers in float64: the reference
+    x, g = torch.rand(37, 3, 28, 28), torch.randn(37, 3)
+    out = fused(x)
+    expected = exact(x.double())
+    torch.testing.assert_close(out.double(), expected, rtol=1e-5, atol=1e-5)
+    (out * g).sum().backward()
+    (expected * g.double()).sum().backward()
+    for (name, a), b in zip(fused.named_parameters(), exact.parameters()):
+        error = (a.grad.double() - b.grad).abs().max() / b.grad.abs().max()
+        assert error < 1e-5, (name, error)  # PyTorch's own float32 layers: up to 6e-5 here
+    torch.testing.assert_close(fused.norm.running_mean.double(), exact.norm.running_mean)
+    torch.testing.assert_close(fused.norm.running_var.double(), exact.norm.running_var)
+    fused.eval()
+    exact.eval()
+    torch.testing.assert_close(fused(x).double(), exact(x.double()), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(not __import__("merkit.models.kernels.stem", fromlist=["available"]).available(), reason="no C compiler")
+def test_fused_dropout_drops_half_and_keeps_the_expectation():
+    torch.manual_seed(0)
+    model = create_model("ststnet", num_classes=3)  # dropout 0.5
+    x = torch.rand(8, 3, 28, 28)
+    model.norm.momentum = 0.0  # leave the running statistics alone
+    torch.manual_seed(1)
+    first = model.forward_features(x)
+    torch.manual_seed(1)
+    torch.testing.assert_close(model.forward_features(x), first)  # seeded: the same mask
+    draws = torch.stack([model.forward_features(x) for _ in range(1600)]).detach()
+    dropped_all_four = (draws == 0).float().mean().item()  # each feature averages 4 values: (1/2)^4
+    assert abs(dropped_all_four - 1 / 16) < 0.005
+    model.dropout.p = 0.0
+    assert (draws.mean(0) - model.forward_features(x)).abs().mean() < 0.03  # unbiased (sampling error ~0.02 here)

@@ -109,3 +109,17 @@ def test_lanczos_weights_follow_matlabs_formula(method, n, t_in, t_out):
         for j, k in taps:
             expected[u_index - 1, mirror[(j - 1) % len(mirror)] - 1] += k / total
     np.testing.assert_allclose(resize_weights(t_in, t_out, method=method), expected, atol=1e-12)
+
+
+def test_interpolate_time_is_linear_between_kept_ends():
+    from merkit.preprocess.temporal import interpolate_time
+
+    clip = np.arange(4 * 2 * 3, dtype=np.uint8).reshape(4, 2, 3) * 10  # frame t = 60 t + pixel offset
+    out = interpolate_time(clip, 7)  # positions 0, 0.5, 1, ..., 3
+    np.testing.assert_allclose(out[:, 0, 0], [0, 30, 60, 90, 120, 150, 180])
+    np.testing.assert_allclose(out[0], clip[0])
+    np.testing.assert_allclose(out[-1], clip[-1])
+    shrunk = interpolate_time(np.arange(10.0)[:, None], 4)[:, 0]  # positions 0, 3, 6, 9: no smoothing when shrinking
+    np.testing.assert_allclose(shrunk, [0, 3, 6, 9])
+    with pytest.raises(ConfigError, match="at least 2"):
+        interpolate_time(clip, 1)

@@ -4,6 +4,7 @@ Layout of a run directory::
 
     config.json        the resolved configuration (what is compared when a run resumes)
     folds/NNN_<name>.csv  each fold's predictions, written atomically when the fold finishes
+    models/NNN_<name>.pt  each fold's fitted network (methods that save one; ``merkit explain``)
     predictions.csv    all folds' predictions
     metrics.json       pooled, per-fold and per-dataset figures
     report.md          the figures for a person, with the recipe and the caveats
@@ -73,11 +74,17 @@ def _limit_threads(threads: int) -> None:
         pass
 
 
-def run_fold(method_name: str, params: dict, dataset: ClipDataset, fold: Fold, seed: int, cache_root: str) -> pd.DataFrame:
-    """Fit on the fold's training clips, predict its test clips; one row per test clip."""
+def model_file(out: Path, fold: Fold) -> Path:
+    """Where the model fitted on ``fold``'s training part is kept (for methods that save one)."""
+    return out / "models" / _fold_file(out, fold).with_suffix(".pt").name
+
+
+def run_fold(method_name: str, params: dict, dataset: ClipDataset, fold: Fold, seed: int, cache_root: str, out: str) -> pd.DataFrame:
+    """Fit on the fold's training clips, keep the fitted model, predict its test clips; one row per test clip."""
     cache = Cache(cache_root)
     method = create_method(method_name, **params)
     method.fit(dataset.subset(fold.train), seed=seed, cache=cache)
+    method.save(model_file(Path(out), fold))
     test = dataset.subset(fold.test)
     predicted = method.predict(test, cache=cache)
     frame = test.metadata[["dataset", "subject", "clip", "label"]].copy()
@@ -197,7 +204,7 @@ def evaluate(
             raise MerkitError(f"{len(summary.failed)} clips could not be prepared for {method}:\n"
                               + "\n".join(f"  - {k}: {v}" for k, v in list(summary.failed.items())[:20]))
     computed = []
-    calls = {fold.index: (run_fold, method, params, dataset, fold, fold_seed(seed, fold.index), str(cache.root)) for fold in pending}
+    calls = {fold.index: (run_fold, method, params, dataset, fold, fold_seed(seed, fold.index), str(cache.root), str(out)) for fold in pending}
     for index, frame in _run_all(calls, jobs, f"{method}: {protocol} folds"):
         _save_fold(out, folds[index], frame)
         computed.append(folds[index].name)
@@ -242,7 +249,7 @@ def _claim(out: Path, config: dict, overwrite: bool) -> None:
             f"{out} holds a run with another configuration (differs in: {', '.join(differs)}); "
             "pass another --out, --overwrite, or delete that folder to start over."
         )
-    for stale in (out / "folds").glob("*.csv"):
+    for stale in [*(out / "folds").glob("*.csv"), *(out / "models").glob("*.pt")]:
         stale.unlink()
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, text)

@@ -17,7 +17,7 @@ from typing import ClassVar
 import numpy as np
 
 from merkit.datasets.base import ClipDataset
-from merkit.methods.base import Method
+from merkit.methods.base import NetworkMethod
 from merkit.methods.registry import register_method
 from merkit.preprocess.cache import Cache
 from merkit.preprocess.pipeline import Representation, Step
@@ -25,7 +25,7 @@ from merkit.training.recipe import Recipe
 
 
 @dataclass
-class ApexFlowNetwork(Method):
+class ApexFlowNetwork(NetworkMethod):
     """A registered network on (u, v, strain) at ``size``; subclasses set the network and recipe.
 
     Parameters
@@ -58,10 +58,14 @@ class ApexFlowNetwork(Method):
         maps = np.stack([self.representation().get(clip, cache)[0] for clip in data])
         return np.ascontiguousarray(maps.transpose(0, 3, 1, 2)[:, : self.channels], dtype=np.float32)
 
+    def create_network(self, num_classes: int):
+        from merkit.models import create_model
+
+        return create_model(self.network, num_classes=num_classes, input_size=self.size[0])
+
     def fit(self, train: ClipDataset, *, seed: int, cache: Cache) -> ApexFlowNetwork:
         import torch
 
-        from merkit.models import create_model
         from merkit.training.trainer import seed_everything, tensor_batches, torch_threads
         from merkit.training.trainer import train as run
 
@@ -71,7 +75,7 @@ class ApexFlowNetwork(Method):
                         batch_size=self.batch_size, lr_decay=1.0, tolerance=0.0, max_epochs=self.epochs)
         with torch_threads(self.threads):
             rng = seed_everything(seed)
-            self.model_ = create_model(self.network, num_classes=len(self.classes_), input_size=self.size[0])
+            self.model_ = self.create_network(len(self.classes_))
             self.history_ = run(self.model_, tensor_batches(x, y, self.batch_size), recipe, rng=rng,
                                 device=self.device, description=f"{self.name}: training")
         return self

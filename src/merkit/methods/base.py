@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
 from merkit.datasets.base import Clip, ClipDataset
+from merkit.io.atomic import atomic_write_bytes
 from merkit.preprocess.cache import Cache
 from merkit.preprocess.pipeline import Representation
 
@@ -44,6 +46,41 @@ class Method:
     def predict(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
         """(n_clips,) predicted class names."""
         raise NotImplementedError
+
+    def save(self, path: Path) -> bool:
+        """Write what ``fit`` learned to ``path``, atomically; False if the method keeps nothing
+        worth a file (the runner then writes none)."""
+        return False
+
+    def load(self, path: Path) -> Method:
+        """Restore what ``save`` wrote: the method then predicts as the fitted one did."""
+        raise NotImplementedError(f"{self.name} saves no fitted state.")
+
+
+class NetworkMethod(Method):
+    """A method whose fitted state is ``model_`` (a network built by ``create_network``) and ``classes_``."""
+
+    def create_network(self, num_classes: int):
+        raise NotImplementedError
+
+    def save(self, path: Path) -> bool:
+        import io
+
+        import torch
+
+        buffer = io.BytesIO()
+        torch.save({"classes": list(self.classes_), "state": self.model_.state_dict()}, buffer)
+        atomic_write_bytes(path, buffer.getvalue())
+        return True
+
+    def load(self, path: Path) -> NetworkMethod:
+        import torch
+
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        self.classes_ = tuple(saved["classes"])
+        self.model_ = self.create_network(len(self.classes_))
+        self.model_.load_state_dict(saved["state"])
+        return self
 
 
 class FeatureMethod(Method):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from merkit.models.kernels import stem
 from merkit.models.registry import register_model
 
 
@@ -32,15 +33,18 @@ class Ststnet(nn.Module):
     The three streams are convolutions of the same input, so they are computed as one
     convolution whose 16 filters are the streams' filters side by side (``streams`` gives the
     split); normalisation, pooling and dropout act on each map alone, so this is the same
-    network, one pass cheaper. Maps are kept channels-last, where PyTorch's CPU pooling is 7x
-    faster (measured, ``bench/bench_apex_flow_nets.py``).
+    network, one pass cheaper. In training on a CPU, convolution, ReLU, normalisation, pooling
+    and dropout run as one compiled kernel (``merkit.models.kernels.stem``, the same function;
+    ``fused=False`` or no C compiler: PyTorch's layers, channels-last, where its CPU pooling is
+    7x faster than channels-first). Both measured in ``bench/bench_apex_flow_nets.py``.
     """
 
     streams = (3, 5, 8)
     input_shape = (3, 28, 28)
 
-    def __init__(self, num_classes: int, *, in_channels: int = 3, input_size: int = 28, dropout: float = 0.5):
+    def __init__(self, num_classes: int, *, in_channels: int = 3, input_size: int = 28, dropout: float = 0.5, fused: bool = True):
         super().__init__()
+        self.fused = fused and in_channels == 3
         maps = sum(self.streams)
         self.conv = nn.Conv2d(in_channels, maps, 3, padding=2)
         self.norm = nn.BatchNorm2d(maps)
@@ -53,9 +57,10 @@ class Ststnet(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, 16 * 5 * 5) for 28x28 inputs."""
-        x = x.contiguous(memory_format=torch.channels_last)
-        x = self.dropout(self.pool(self.norm(torch.relu(self.conv(x)))))
-        return self.avgpool(x).flatten(1)
+        if self.fused and self.training and torch.is_grad_enabled() and x.device.type == "cpu" and x.dtype == torch.float32 and stem.available():
+            return stem.fused_features(x, self.conv, self.norm, self.dropout.p).flatten(1)
+        x = self.pool(self.norm(torch.relu(self.conv(x.contiguous(memory_format=torch.channels_last)))))
+        return self.avgpool(self.dropout(x)).flatten(1)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(features)

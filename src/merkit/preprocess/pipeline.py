@@ -113,6 +113,15 @@ def _resize_time(frames, clip, *, n_frames: int, method: str = "bicubic", bounda
     return resize_time(frames, n_frames, method=method, boundary=boundary)
 
 
+@register_step("interpolate_time")
+def _interpolate_time(frames, clip, *, n_frames: int):
+    """Linear interpolation to ``n_frames``; uint8 frames stay uint8 (rounded)."""
+    from merkit.preprocess.temporal import interpolate_time
+
+    out = interpolate_time(frames, n_frames)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8) if frames.dtype == np.uint8 else out
+
+
 @register_step("magnify")
 def _magnify(frames, clip, **params):
     from merkit.preprocess.magnify import magnify_eulerian
@@ -136,10 +145,11 @@ def _apex_flow(data, clip, *, method: str = "tvl1", size: tuple[int, int] = (28,
 
 
 @register_step("flow_sequence")
-def _flow_sequence(frames, clip, *, method: str = "tvl1", reference: str = "adjacent"):
+def _flow_sequence(frames, clip, *, method: str = "tvl1", reference: str = "adjacent", **params):
+    """(T - 1, H, W, 2) flow between adjacent frames (or from the first); ``params`` go to the estimator."""
     from merkit.preprocess.flow import flow_sequence
 
-    return flow_sequence(frames, method=method, reference=reference)
+    return flow_sequence(frames, method=method, reference=reference, **params)
 
 
 @register_step("lbp_top")

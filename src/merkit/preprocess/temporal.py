@@ -111,6 +111,36 @@ def resize_time(frames, n_frames: int, *, method: str = "bicubic", boundary: str
     return out
 
 
+def interpolate_time(frames, n_frames: int) -> np.ndarray:
+    """Linear interpolation of a clip to ``n_frames`` frames, first and last frames kept (STANet).
+
+    Frame k of the result lies at position k (T - 1) / (n_frames - 1) of the input and mixes the
+    two frames around it; unlike ``resize_time`` nothing is low-pass filtered when shrinking.
+
+    Parameters
+    ----------
+    frames : (T, ...) array, T >= 1
+
+    Returns
+    -------
+    (n_frames, ...) float32
+
+    Examples
+    --------
+    >>> interpolate_time(np.array([[0.0], [3.0], [9.0]]), 5)[:, 0].tolist()
+    [0.0, 1.5, 3.0, 6.0, 9.0]
+    """
+    frames = check_array("frames", frames, ndim=(1, 2, 3, 4))
+    if n_frames < 2:
+        raise ConfigError(f"The parameter `n_frames` must be at least 2; got {n_frames}.")
+    positions = np.linspace(0, frames.shape[0] - 1, n_frames)
+    below = np.minimum(np.floor(positions).astype(np.int64), frames.shape[0] - 1)
+    above = np.minimum(below + 1, frames.shape[0] - 1)
+    share = (positions - below).reshape((-1,) + (1,) * (frames.ndim - 1)).astype(np.float32)
+    low, high = frames[below].astype(np.float32), frames[above].astype(np.float32)
+    return low + share * (high - low)
+
+
 def tim(frames, n_frames: int) -> np.ndarray:
     """Resample a clip to ``n_frames`` with the temporal interpolation model.
 

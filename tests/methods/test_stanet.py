@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from merkit.cli import app
+from merkit.methods import create_method
+from merkit.methods.stanet import augment_flows, corner_crop, flip_flows, rescale_flows
+
+TINY = ["--set", "size=32", "--set", "widths=4,8,8,8", "--set", "n_frames=6", "--set", "epochs=1", "--set", "hidden=4"]
+
+
+def uniform_flow(u, v, size=20, frames=3):
+    return torch.stack([torch.full((frames, size, size), float(u)), torch.full((frames, size, size), float(v))], dim=1)
+
+
+def test_rescaling_and_cropping_scale_the_vectors():
+    flow = uniform_flow(1.0, -2.0)
+    grown = rescale_flows(flow, 1.1)
+    torch.testing.assert_close(grown, uniform_flow(1.1, -2.2))
+    shrunk = rescale_flows(flow, 0.9)
+    assert shrunk.shape == flow.shape
+    torch.testing.assert_close(shrunk[:, :, 10, 10], torch.tensor([[0.9, -1.8]] * 3))
+    assert shrunk[:, :, 0, 0].abs().max() == 0, "a shrink uncovers still (zero-flow) border"
+    cropped = corner_crop(flow, 3)  # 18x18 of 20x20, back to 20x20: vectors x 20/18
+    torch.testing.assert_close(cropped, uniform_flow(20 / 18, -2 * 20 / 18))
+
+
+def test_flip_mirrors_the_motion():
+    flow = torch.zeros(1, 2, 4, 6)
+    flow[0, 0, :, :3] = 1.0  # the left half moves right
+    flow[0, 1, :, :3] = 0.5  # and down
+    flipped = flip_flows(flow)
+    assert torch.all(flipped[0, 0, :, 3:] == -1.0) and torch.all(flipped[0, 0, :, :3] == 0)
+    assert torch.all(flipped[0, 1, :, 3:] == 0.5)
+    torch.testing.assert_close(flip_flows(flipped), flow)
+
+
+def test_augmentation_draws_per_clip_and_keeps_shapes():
+    x = torch.randn(4, 3, 2, 20, 20)
+    for mode in ("crop_scale", "crop_flip"):
+        out = augment_flows(x, np.random.default_rng(0), mode)
+        assert out.shape == x.shape and not torch.equal(out, x)
+
+
+def test_l1_penalty_only_in_its_variants():
+    x, y = torch.randn(2, 3, 2, 32, 32), torch.tensor([0, 1])
+    losses = {}
+    for variant in ("sab", "sab_l1"):
+        method = create_method("stanet", variant=variant, widths=(4, 8, 8, 8), hidden=4, l1=0.01)
+        torch.manual_seed(0)
+        model = method.create_network(2)
+        losses[variant] = method.loss(model, model(x), y).item()
+        masses = model.last_attention.masks.abs().flatten(1).sum(1).mean().item()
+    assert losses["sab_l1"] == pytest.approx(losses["sab"] + 0.01 * masses, rel=1e-5)
+    assert create_method("stanet", variant="baseline").create_network(2).sab is None
+
+
+@pytest.mark.slow
+def test_loso_of_each_table_2_variant_and_explain(small_casme2, cache_dir, tmp_path):
+    runner = CliRunner()
+    for variant in ("baseline", "sab", "sab_l1", "sab_tab_l1"):
+        out = tmp_path / variant
+        result = runner.invoke(app, ["evaluate", "--dataset", "casme2", "--root", str(small_casme2.root), "--labels", "seed4",
+                                     "--method", "stanet", *TINY, "--set", f"variant={variant}", "--out", str(out),
+                                     "--cache", str(cache_dir)])
+        assert result.exit_code == 0, result.output
+        assert len(list((out / "models").glob("*.pt"))) == len({c.subject for c in small_casme2.clips}) == 5
+    clip = small_casme2.clips[0]
+    result = runner.invoke(app, ["explain", "--run", str(out), "--clip", f"casme2/{clip.subject}/{clip.clip}", "--cache", str(cache_dir)])
+    assert result.exit_code == 0, result.output
+    for kind in ("spatial", "temporal"):
+        png = out / "explain" / f"casme2__{clip.subject}__{clip.clip}_{kind}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    result = runner.invoke(app, ["explain", "--run", str(out), "--clip", "EP99_99"])
+    assert result.exit_code == 2 and "no clip(s) named 'EP99_99'" in result.output
