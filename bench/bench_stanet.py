@@ -8,7 +8,9 @@ for every held-out clip, compares the attention with the synthetic truth:
   that really moves (where the apex displacement exceeds a quarter of its peak), against the
   share a uniform mask would put there (the region's area);
 - temporal: whether the frame weights peak within ``--window`` flow frames of the apex, against
-  the chance that a peak drawn uniformly would.
+  the chance that a peak drawn uniformly would; and how the weights correlate with the true
+  speed of the expression between frames (adjacent-frame flow is largest half-way up to the
+  apex and half-way down, and near zero at the apex itself).
 
 Then times one training epoch at the paper's 192x192 with the default widths (a few steps,
 scaled to an epoch) beside the CPU configuration's measured one.
@@ -39,6 +41,13 @@ def moving_region(truth, size: int) -> np.ndarray:
     return magnitude > 0.25 * magnitude.max()
 
 
+def flow_speed(truth, clip, n_flows: int) -> np.ndarray:
+    """(n_flows,) how far the expression moves between the interpolated frames t and t + 1."""
+    strength = truth.profile[clip.onset : clip.offset + 1]
+    positions = np.linspace(0, len(strength) - 1, n_flows + 1)
+    return np.abs(np.diff(np.interp(positions, np.arange(len(strength)), strength)))
+
+
 def epoch_seconds(method, n_clips: int, steps: int = 2) -> float:
     """Seconds per training epoch of ``n_clips`` clips, from ``steps`` timed steps on random flows."""
     model = method.create_network(4)
@@ -63,18 +72,19 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3, help="the paper's 1e-5 needs far more epochs than a CPU run has")
     parser.add_argument("--variant", default="sab_tab_l1")
     parser.add_argument("--window", type=int, default=2)
+    parser.add_argument("--amplitude", type=float, nargs=2, default=(0.3, 1.0), help="peak displacement range, pixels")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "stanet")
     args = parser.parse_args()
 
-    config = SynthConfig(n_subjects=args.subjects, seed=4)
-    root = args.out / "casme2"
+    config = SynthConfig(n_subjects=args.subjects, seed=4, amplitude=tuple(args.amplitude))
+    root = args.out / f"casme2_{args.amplitude[0]}_{args.amplitude[1]}"
     truths = {f"casme2/{t.subject}/{t.clip}": t for t in write_casme2(root, config, jobs=2).clips}
     data = load("casme2", root=root, labels="seed4")
     cache = Cache(args.out / "cache")
     params = {"size": args.size, "widths": tuple(int(w) for w in args.widths.split(",")), "epochs": args.epochs,
               "lr": args.lr, "variant": args.variant}
 
-    labels, predicted, shares, uniform, near, chance, fit_seconds = [], [], [], [], [], [], []
+    labels, predicted, shares, uniform, near, chance, speed, fit_seconds = [], [], [], [], [], [], [], []
     for fold in make_protocol("subject_kfold", n_splits=args.folds).folds(data):
         method = create_method("stanet", **params)
         started = time.perf_counter()
@@ -97,6 +107,7 @@ def main() -> None:
                 centres = np.arange(len(weights)) + 0.5
                 near.append(abs(centres[int(np.argmax(weights))] - apex) <= args.window)
                 chance.append(np.mean(np.abs(centres - apex) <= args.window))
+                speed.append(np.corrcoef(weights, flow_speed(truth, clip, len(weights)))[0, 1])
         print(f"fold {fold.name}: {fit_seconds[-1]:.1f} s per epoch", flush=True)
 
     figures = scores(labels, predicted, data.classes)
@@ -109,6 +120,7 @@ def main() -> None:
         print(f"| clips whose mask puts more mass there than a uniform one | {np.mean(shares > uniform):.2f} |")
     if near:
         print(f"| temporal weights peak within {args.window} flows of the apex: learned / chance | {np.mean(near):.2f} / {np.mean(chance):.2f} |")
+        print(f"| correlation of the weights with the true speed of the expression (mean over clips) | {np.nanmean(speed):.2f} |")
     n_train = int(round(len(data) * (args.folds - 1) / args.folds))
     print(f"| one epoch ({n_train} clips), {args.size}x{args.size}, widths {args.widths}, measured | {np.mean(fit_seconds):.0f} s |")
     paper = create_method("stanet")
