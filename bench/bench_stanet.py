@@ -1,7 +1,7 @@
 """STANet on synthetic CASME II: does the attention go where the face moves, and what an epoch costs.
 
 Run by hand: ``.venv/bin/python bench/bench_stanet.py [--subjects 12 --folds 3 --epochs 30 ...]``
-(about 15 minutes on 2 cores). Trains STANet in a CPU configuration under a subject k-fold and,
+(about 12 minutes on 2 cores). Trains STANet in a CPU configuration under a subject k-fold and,
 for every held-out clip, compares the attention with the synthetic truth:
 
 - spatial: the share of the mask's mass (averaged over the flow frames) that falls on the region
