@@ -12,6 +12,7 @@ alone in both layouts. Each timing is on one thread, as a fold trains.
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
 from pathlib import Path
 
@@ -73,9 +74,10 @@ def main() -> None:
 
     manifest = write_flow_manifest(args.out / "flows")
     data = load("manifest", root=manifest)
+    run = args.out / f"ststnet_e{args.epochs}"
+    shutil.rmtree(run, ignore_errors=True)  # time every fold, resume nothing
     started = time.perf_counter()
-    result = evaluate(data, "ststnet", params={"epochs": args.epochs}, out=args.out / f"ststnet_e{args.epochs}",
-                      jobs=args.jobs, cache=args.out / "cache", overwrite=True)
+    result = evaluate(data, "ststnet", params={"epochs": args.epochs}, out=run, jobs=args.jobs, cache=args.out / "cache")
     elapsed = time.perf_counter() - started
     folds = len(result.metrics["per_fold"])
     overall = result.metrics["overall"]

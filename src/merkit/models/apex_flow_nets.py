@@ -35,7 +35,7 @@ class Ststnet(nn.Module):
     split); normalisation, pooling and dropout act on each map alone, so this is the same
     network, one pass cheaper. In training on a CPU, convolution, ReLU, normalisation, pooling
     and dropout run as one compiled kernel (``merkit.models.kernels.stem``, the same function;
-    ``fused=False`` or no C compiler: PyTorch's layers, channels-last, where its CPU pooling is
+    ``fused=False``, no C compiler or no AVX-512: PyTorch's layers, channels-last, where its CPU pooling is
     7x faster than channels-first). Both measured in ``bench/bench_apex_flow_nets.py``.
     """
 

@@ -29,8 +29,11 @@ def _pointer(t: torch.Tensor):
 
 
 def kernel():
+    """The compiled kernel, or None where it cannot be built or would be slower than PyTorch."""
     lib = load("stem")
-    if lib is not None and not getattr(lib, "_typed", False):
+    if lib is None or not lib.stem_fast():
+        return None
+    if not getattr(lib, "_typed", False):
         for fn in (lib.stem_forward, lib.stem_backward, lib.head_forward, lib.head_backward):
             fn.restype = None
         lib.head_forward.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 5 + [
