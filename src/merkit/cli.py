@@ -297,26 +297,17 @@ def explain(
     import json
 
     from merkit.evaluation.explain import explain as explain_clip
-    from merkit.evaluation.explain import plot_spatial, plot_temporal
+    from merkit.evaluation.explain import write_figures
 
-    config = json.loads((run / "config.json").read_text()) if (run / "config.json").is_file() else None
-    if config is None:
+    if not (run / "config.json").is_file():
         raise MerkitError(f"{run} is not a run directory (no config.json); pass the --out of a merkit evaluate.")
-    source = config["dataset"]
+    source = json.loads((run / "config.json").read_text())["dataset"]
     if "root" not in source:
         raise MerkitError(f"{run / 'config.json'} does not say where the dataset was; run merkit evaluate from the command line.")
     data = load_dataset(source["name"], Path(source["root"]), source["labels"], source.get("options"), source.get("apex", "annotated"))
     explanation = explain_clip(run, clip, dataset=data, cache=cache)
-    stem = run / "explain" / explanation.clip.replace("/", "__")
-    written = []
-    if explanation.masks is not None:
-        plot_spatial(explanation, stem.with_name(stem.name + "_spatial.png"))
-        written.append(stem.with_name(stem.name + "_spatial.png"))
-    if explanation.weights is not None:
-        plot_temporal(explanation, stem.with_name(stem.name + "_temporal.png"))
-        written.append(stem.with_name(stem.name + "_temporal.png"))
     console.print(f"{explanation.clip} (fold {explanation.fold}): {explanation.label}, predicted {explanation.prediction}")
-    for path in written:
+    for path in write_figures(explanation, run / "explain"):
         console.print(f"Wrote {path}", soft_wrap=True)
 
 

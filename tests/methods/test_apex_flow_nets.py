@@ -36,7 +36,7 @@ def test_networks_learn_the_synthetic_flows(flow_set, cache_dir, tmp_path, metho
     assert set(result.metrics["per_dataset"]) == {"smic", "casme2"}
 
 
-def test_training_sees_only_the_training_fold(flow_set, cache_dir):
+def test_fixed_epochs_and_input_shapes(flow_set, cache_dir):
     from merkit.methods import create_method
     from merkit.preprocess.cache import Cache
 

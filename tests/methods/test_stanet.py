@@ -5,7 +5,7 @@ from typer.testing import CliRunner
 
 from merkit.cli import app
 from merkit.methods import create_method
-from merkit.methods.stanet import augment_flows, corner_crop, flip_flows, rescale_flows
+from merkit.training.augment import augment_flows, corner_crop, flip_flows, rescale_flows
 
 TINY = ["--set", "size=32", "--set", "widths=4,8,8,8", "--set", "n_frames=6", "--set", "epochs=1", "--set", "hidden=4"]
 
@@ -37,10 +37,12 @@ def test_flip_mirrors_the_motion():
 
 
 def test_augmentation_draws_per_clip_and_keeps_shapes():
-    x = torch.randn(4, 3, 2, 20, 20)
+    x = torch.randn(1, 3, 2, 20, 20).expand(8, -1, -1, -1, -1)  # one clip, eight times
     for mode in ("crop_scale", "crop_flip"):
         out = augment_flows(x, np.random.default_rng(0), mode)
         assert out.shape == x.shape and not torch.equal(out, x)
+        distinct = {tuple(clip.flatten()[:50].tolist()) for clip in out}
+        assert len(distinct) > 1, "each clip gets its own crop (and scale or flip)"
 
 
 def test_l1_penalty_only_in_its_variants():

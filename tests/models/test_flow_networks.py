@@ -3,6 +3,9 @@ import torch
 from torch import nn
 
 from merkit.models import create_model
+from merkit.models.kernels import stem
+
+needs_kernel = pytest.mark.skipif(stem.kernel() is None, reason="the fused kernel needs a C compiler and AVX-512")
 
 
 class ThreeStreams(nn.Module):
@@ -67,7 +70,7 @@ def test_offapexnet_streams_read_u_and_v_only():
     assert create_model("offapexnet", num_classes=3, input_size=32)(torch.rand(2, 2, 32, 32)).shape == (2, 3)
 
 
-@pytest.mark.skipif(not __import__("merkit.models.kernels.stem", fromlist=["available"]).available(), reason="no C compiler")
+@needs_kernel
 def test_fused_stem_is_the_same_function_as_pytorchs_layers():
     torch.manual_seed(3)
     fused = create_model("ststnet", num_classes=3, dropout=0.0)
@@ -93,7 +96,7 @@ def test_fused_stem_is_the_same_function_as_pytorchs_layers():
     torch.testing.assert_close(fused(x).double(), exact(x.double()), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.skipif(not __import__("merkit.models.kernels.stem", fromlist=["available"]).available(), reason="no C compiler")
+@needs_kernel
 def test_fused_dropout_drops_half_and_keeps_the_expectation():
     torch.manual_seed(0)
     model = create_model("ststnet", num_classes=3)  # dropout 0.5

@@ -6,7 +6,6 @@ network attends to on a clip it never trained on.
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from merkit.errors import MerkitError
-from merkit.io.atomic import atomic_write_bytes
+from merkit.evaluation.reports import plt, save_figure  # pyplot on the Agg backend, set once there
+from merkit.evaluation.runner import saved_model
 from merkit.methods.registry import create_method
 from merkit.preprocess.cache import Cache
 from merkit.preprocess.pipeline import Representation
@@ -50,19 +50,16 @@ def explain(run: str | Path, clip_id: str, *, dataset, cache: str | Path | None 
                           f"give dataset/subject/clip (e.g. {known}).")
     row = rows.iloc[0]
     method = create_method(config["method"]["name"], **config["method"]["params"])
-    safe = row["fold"].replace("/", "__")
-    stems = [f.stem for f in (run / "folds").glob("*.csv") if f.stem.split("_", 1)[1] == safe]
-    model = run / "models" / f"{stems[0]}.pt" if stems else None
-    if model is None or not model.is_file():
-        raise MerkitError(f"Run {run} kept no model for fold {row['fold']!r}; only methods that save their "
-                          "network (stanet, ststnet, offapexnet) can be explained.")
-    method.load(model)
     if not hasattr(method, "attend"):
         raise MerkitError(f"{method.name} has no attention to show; explain a run of stanet.")
+    model = saved_model(run, row["fold"])
+    if model is None:
+        raise MerkitError(f"Run {run} kept no model for fold {row['fold']!r}; run merkit evaluate again into a new --out.")
+    method.load(model)
     key = f"{row['dataset']}/{row['subject']}/{row['clip']}"
-    index = list(dataset.keys).index(key) if key in dataset.keys else None
-    if index is None:
+    if key not in dataset.keys:
         raise MerkitError(f"The dataset given has no clip {key}; load it as the run did (see {run / 'config.json'}).")
+    index = list(dataset.keys).index(key)
     clip_data = dataset.subset([index])
     cache = Cache(cache)
     _, [(masks, weights)] = method.attend(clip_data, cache=cache)
@@ -77,11 +74,6 @@ def explain(run: str | Path, clip_id: str, *, dataset, cache: str | Path | None 
 
 def plot_spatial(explanation: Explanation, path: Path, columns: int = 5) -> None:
     """PNG grid: each flow's spatial mask (upsampled) over the frame the flow starts from."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     if explanation.masks is None:
         raise MerkitError("This model has no spatial attention branch (variant baseline); nothing to draw.")
     t = len(explanation.masks)
@@ -98,16 +90,11 @@ def plot_spatial(explanation: Explanation, path: Path, columns: int = 5) -> None
         weight = "" if explanation.weights is None else f"  w={explanation.weights[i]:.3f}"
         ax.set_title(f"flow {i}{weight}", fontsize=8)
     fig.suptitle(f"{explanation.clip}: {explanation.label}, predicted {explanation.prediction} (spatial mask, 0 blue to 1 red)", fontsize=9)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_temporal(explanation: Explanation, path: Path) -> None:
     """PNG plot: the temporal weights over the clip, the uniform level and the annotated apex."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     if explanation.weights is None:
         raise MerkitError("This model has no temporal attention branch; nothing to draw.")
     w = explanation.weights
@@ -120,14 +107,15 @@ def plot_temporal(explanation: Explanation, path: Path) -> None:
     ax.set_ylabel("weight")
     ax.set_title(f"{explanation.clip}: {explanation.label}, predicted {explanation.prediction}", fontsize=9)
     ax.legend(fontsize=7)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
-def _save(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+def write_figures(explanation: Explanation, folder: Path) -> list[Path]:
+    """Write ``<clip>_spatial.png`` and ``<clip>_temporal.png`` (those the model has) into ``folder``."""
+    stem = explanation.clip.replace("/", "__")
+    written = []
+    for kind, attention, plot in (("spatial", explanation.masks, plot_spatial), ("temporal", explanation.weights, plot_temporal)):
+        if attention is not None:
+            written.append(folder / f"{stem}_{kind}.png")
+            plot(explanation, written[-1])
+    return written

@@ -54,9 +54,12 @@ def fold_seed(seed: int, fold_index: int) -> int:
     return int(np.random.SeedSequence([seed, fold_index]).generate_state(1)[0])
 
 
+def _safe(fold_name: str) -> str:
+    return fold_name.replace("/", "__")
+
+
 def _fold_file(out: Path, fold: Fold) -> Path:
-    safe = fold.name.replace("/", "__")
-    return out / "folds" / f"{fold.index:03d}_{safe}.csv"
+    return out / "folds" / f"{fold.index:03d}_{_safe(fold.name)}.csv"
 
 
 def _limit_threads(threads: int) -> None:
@@ -77,6 +80,11 @@ def _limit_threads(threads: int) -> None:
 def model_file(out: Path, fold: Fold) -> Path:
     """Where the model fitted on ``fold``'s training part is kept (for methods that save one)."""
     return out / "models" / _fold_file(out, fold).with_suffix(".pt").name
+
+
+def saved_model(out: Path, fold_name: str) -> Path | None:
+    """The model a finished run kept for the fold named ``fold_name``, or None."""
+    return next((p for p in (Path(out) / "models").glob("*.pt") if p.stem.split("_", 1)[1] == _safe(fold_name)), None)
 
 
 def run_fold(method_name: str, params: dict, dataset: ClipDataset, fold: Fold, seed: int, cache_root: str, out: str) -> pd.DataFrame:

@@ -53,10 +53,10 @@ class ApexFlowNetwork(NetworkMethod):
         """Onset-to-apex u, v, strain at ``size``, each map scaled to [0, 1] (or a flow image's)."""
         return Representation(Step("apex_flow", method=self.flow, size=self.size, normalise="minmax"))
 
-    def inputs(self, data: ClipDataset, cache: Cache) -> np.ndarray:
-        """(n_clips, channels, height, width) float32, from the cache."""
-        maps = np.stack([self.representation().get(clip, cache)[0] for clip in data])
-        return np.ascontiguousarray(maps.transpose(0, 3, 1, 2)[:, : self.channels], dtype=np.float32)
+    def clip_input(self, clip, cache: Cache) -> np.ndarray:
+        """(channels, height, width) float32, from the cache."""
+        maps = self.representation().get(clip, cache)[0]
+        return np.ascontiguousarray(maps.transpose(2, 0, 1)[: self.channels], dtype=np.float32)
 
     def create_network(self, num_classes: int):
         from merkit.models import create_model

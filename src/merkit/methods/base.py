@@ -58,10 +58,19 @@ class Method:
 
 
 class NetworkMethod(Method):
-    """A method whose fitted state is ``model_`` (a network built by ``create_network``) and ``classes_``."""
+    """A method whose fitted state is ``model_`` (a network built by ``create_network``) and
+    ``classes_``, fed by ``clip_input`` one clip at a time."""
 
     def create_network(self, num_classes: int):
         raise NotImplementedError
+
+    def clip_input(self, clip: Clip, cache: Cache) -> np.ndarray:
+        """The network's float32 input for one clip (its shape without the batch axis)."""
+        raise NotImplementedError
+
+    def inputs(self, data: ClipDataset, cache: Cache) -> np.ndarray:
+        """(n_clips, ...) float32: every clip's input, stacked."""
+        return np.stack([self.clip_input(clip, cache) for clip in data])
 
     def save(self, path: Path) -> bool:
         import io

@@ -9,10 +9,7 @@ Section 4 of the paper, step by step:
   ``merkit.preprocess.flow.register_flow`` can be named in ``flow``;
 - training-only augmentation, drawn afresh for every clip at every epoch: CASME I and II,
   corner crops with rescaling by 0.9, 1.0 or 1.1; SMIC, corner crops and horizontal flips
-  (``augment='auto'`` picks by dataset). How the paper crops is not said; merkit's reading:
-  a crop of 0.9 of the side at one of the four corners or the centre, brought back to the full
-  size, then rescaled by the factor about the centre (zero flow fills what a shrink uncovers).
-  Flow is a displacement, so rescaling scales its vectors and a flip negates u;
+  (``augment='auto'`` picks by dataset; how the crops are read: ``merkit.training.augment``);
 - loss: cross-entropy + lambda ||M||_1, the mask's L1 norm per clip averaged over the batch;
 - Adam, learning rate 1e-5, weight decay 1e-4, lambda 1e-8; 60, 30 and 100 epochs for CASME I,
   CASME II and SMIC-HS (``epochs='auto'``; 30 for other data); mini-batches of 8 clips (not
@@ -34,69 +31,12 @@ from merkit.methods.base import NetworkMethod
 from merkit.methods.registry import register_method
 from merkit.preprocess.cache import Cache
 from merkit.preprocess.pipeline import Representation, Step
+from merkit.training.augment import augment_flows
 from merkit.training.recipe import Recipe
 
 VARIANTS = {"baseline": (False, False, False), "sab": (True, False, False), "sab_l1": (True, False, True),
             "sab_tab_l1": (True, True, True)}  # variant -> (SAB, TAB, L1 on the masks), Table 2
 PAPER_EPOCHS = {"casme": 60, "casme2": 30, "smic": 100}
-SCALES = (0.9, 1.0, 1.1)
-CROP = 0.9
-
-
-def augment_flows(x, rng: np.random.Generator, mode: str):
-    """Training-only augmentation of a batch of flow sequences (B, T, 2, H, W), one draw per clip.
-
-    ``crop_scale``: a corner (or centre) crop, then rescaling by 0.9, 1.0 or 1.1;
-    ``crop_flip``: a corner (or centre) crop, then a horizontal flip half the time.
-    """
-    import torch
-
-    out = []
-    for clip in x:
-        clip = corner_crop(clip, int(rng.integers(5)))
-        if mode == "crop_flip" and rng.random() < 0.5:
-            clip = flip_flows(clip)
-        elif mode == "crop_scale":
-            clip = rescale_flows(clip, float(rng.choice(SCALES)))
-        out.append(clip)
-    return torch.stack(out)
-
-
-def corner_crop(frames, corner: int, fraction: float = CROP):
-    """(T, 2, H, W) flows cropped to ``fraction`` of each side at corner 0-3 (top left, top right,
-    bottom left, bottom right) or 4 (centre), resized back to (H, W); vectors in the new pixels."""
-    from torch.nn import functional as F
-
-    h, w = frames.shape[-2:]
-    ch, cw = int(round(fraction * h)), int(round(fraction * w))
-    top, left = [(0, 0), (0, w - cw), (h - ch, 0), (h - ch, w - cw), ((h - ch) // 2, (w - cw) // 2)][corner]
-    crop = F.interpolate(frames[..., top : top + ch, left : left + cw], size=(h, w), mode="bilinear", align_corners=False)
-    return crop * crop.new_tensor([w / cw, h / ch]).view(1, 2, 1, 1)
-
-
-def flip_flows(frames):
-    """(T, 2, H, W) flows of the horizontally mirrored clip: columns reversed, u negated."""
-    return frames.flip(-1) * frames.new_tensor([-1.0, 1.0]).view(1, 2, 1, 1)
-
-
-def rescale_flows(frames, factor: float):
-    """(T, 2, H, W) flows zoomed by ``factor`` about the centre, same size; vectors scaled too.
-    Zero flow (no motion) fills what a shrink uncovers."""
-    import torch
-    from torch.nn import functional as F
-
-    if factor == 1.0:
-        return frames
-    h, w = frames.shape[-2:]
-    zoomed = F.interpolate(frames, scale_factor=factor, mode="bilinear", align_corners=False) * factor
-    zh, zw = zoomed.shape[-2:]
-    if factor > 1:
-        top, left = (zh - h) // 2, (zw - w) // 2
-        return zoomed[..., top : top + h, left : left + w].contiguous()
-    out = torch.zeros_like(frames)
-    top, left = (h - zh) // 2, (w - zw) // 2
-    out[..., top : top + zh, left : left + zw] = zoomed
-    return out
 
 
 @register_method
@@ -149,10 +89,6 @@ class StanetMethod(NetworkMethod):
     def clip_input(self, clip, cache: Cache) -> np.ndarray:
         """(n_frames - 1, 2, size, size) float32, from the cache."""
         return np.ascontiguousarray(self.representation().get(clip, cache)[0].transpose(0, 3, 1, 2), dtype=np.float32)
-
-    def inputs(self, data: ClipDataset, cache: Cache) -> np.ndarray:
-        """(n_clips, n_frames - 1, 2, size, size) float32."""
-        return np.stack([self.clip_input(clip, cache) for clip in data])
 
     def settings_for(self, data: ClipDataset) -> tuple[int, str]:
         """(epochs, augmentation) for ``data``: the paper's per dataset where they are 'auto'."""

@@ -17,11 +17,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from merkit.models.base import Network
 from merkit.models.kernels import stem
 from merkit.models.registry import register_model
 
 
-class Ststnet(nn.Module):
+class Ststnet(Network):
     """STSTNet. Shape: (B, 3, 28, 28) -> (B, num_classes).
 
     Three streams of 3, 5 and 8 filters (3x3, padding 2), each followed by ReLU, batch
@@ -35,8 +36,8 @@ class Ststnet(nn.Module):
     split); normalisation, pooling and dropout act on each map alone, so this is the same
     network, one pass cheaper. In training on a CPU, convolution, ReLU, normalisation, pooling
     and dropout run as one compiled kernel (``merkit.models.kernels.stem``, the same function;
-    ``fused=False``, no C compiler or no AVX-512: PyTorch's layers, channels-last, where its CPU pooling is
-    7x faster than channels-first). Both measured in ``bench/bench_apex_flow_nets.py``.
+    ``fused=False``, no C compiler or no AVX-512: PyTorch's layers, channels-last, where its CPU
+    pooling is 7x faster than channels-first). Both measured in ``bench/bench_apex_flow_nets.py``.
     """
 
     streams = (3, 5, 8)
@@ -57,19 +58,13 @@ class Ststnet(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, 16 * 5 * 5) for 28x28 inputs."""
-        if self.fused and self.training and torch.is_grad_enabled() and x.device.type == "cpu" and x.dtype == torch.float32 and stem.available():
+        if self.fused and self.training and torch.is_grad_enabled() and stem.handles(x):
             return stem.fused_features(x, self.conv, self.norm, self.dropout.p).flatten(1)
         x = self.pool(self.norm(torch.relu(self.conv(x.contiguous(memory_format=torch.channels_last)))))
         return self.avgpool(self.dropout(x)).flatten(1)
 
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(features)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-
-class OffApexNet(nn.Module):
+class OffApexNet(Network):
     """OFF-ApexNet. Shape: (B, 2, 28, 28) (u, v) -> (B, num_classes).
 
     Two streams, one on u and one on v, each: 5x5 convolution with 6 filters, ReLU, 2x2 max
@@ -98,12 +93,6 @@ class OffApexNet(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 2, H, W) -> (B, hidden)."""
         return self.fully_connected(torch.cat([self.u_stream(x[:, :1]), self.v_stream(x[:, 1:2])], dim=1))
-
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 @register_model

@@ -30,6 +30,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from merkit.models.base import Network
 from merkit.models.registry import register_model
 
 POOLS = ((4, 1), (4, 1), (4, 4), (4, 2))  # (pixels, frames) after Conv1, RCL2, RCL3, RCL4
@@ -59,7 +60,7 @@ class RecurrentConv(nn.Module):
         return v
 
 
-class MerRcnn(nn.Module):
+class MerRcnn(Network):
     """The network of Table 1. Shape: (B, 3, pixels, frames) -> (B, num_classes)."""
 
     input_shape = (3, 676, 30)  # the default representation: 26 x 26 pixels, 30 frames
@@ -84,12 +85,6 @@ class MerRcnn(nn.Module):
         x = self.pool3(self.rcl3(x))
         x = self.pool4(self.rcl4(x))
         return self.pool5(self.rcl5(x)).flatten(1)
-
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 @register_model

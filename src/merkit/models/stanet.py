@@ -40,6 +40,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from merkit.models.base import Network
 from merkit.models.registry import register_model
 
 
@@ -92,7 +93,7 @@ class Attention:
     weights: torch.Tensor | None
 
 
-class Stanet(nn.Module):
+class Stanet(Network):
     """STANet. Shape: (B, T, 2, H, W) flow sequences -> (B, num_classes).
 
     After each forward pass ``last_attention`` holds its masks and frame weights (the loss
@@ -128,18 +129,12 @@ class Stanet(nn.Module):
         """(B, T, 2, H, W) -> (B, D): T(x_i) averaged over the frames."""
         b, t = x.shape[:2]
         f, masks = self.frame_features(x.flatten(0, 1))
-        f = f.view(b, t, -1)
-        weights = self.tab(f) if self.tab is not None else None
-        if weights is not None:
+        f, weights = f.view(b, t, -1), None
+        if self.tab is not None:
+            weights = self.tab(f)
             f = (1 + weights.unsqueeze(2)) * f  # T(x_i) = (1 + w_i) f(x_i), eq. 5
         self.last_attention = Attention(None if masks is None else masks.view(b, t, *masks.shape[1:]), weights)
         return f.mean(dim=1)
-
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 @register_model

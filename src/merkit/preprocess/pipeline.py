@@ -82,6 +82,11 @@ class Representation:
         return data, True
 
 
+def _grey_levels(values: np.ndarray) -> np.ndarray:
+    """Float frames back to uint8 grey levels (rounded, clipped to 0..255)."""
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+
+
 @register_step("frames")
 def _frames(data, clip, *, grey: bool = False, segment: str = "onset_offset"):
     """The clip's frames, uint8; ``onset_offset`` keeps onset..offset, ``all`` every frame."""
@@ -103,7 +108,7 @@ def _tim(frames, clip, *, n_frames: int, to_uint8: bool = True):
     from merkit.preprocess.temporal import tim
 
     out = tim(frames, n_frames)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8) if to_uint8 else out
+    return _grey_levels(out) if to_uint8 else out
 
 
 @register_step("resize_time")
@@ -119,7 +124,7 @@ def _interpolate_time(frames, clip, *, n_frames: int):
     from merkit.preprocess.temporal import interpolate_time
 
     out = interpolate_time(frames, n_frames)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8) if frames.dtype == np.uint8 else out
+    return _grey_levels(out) if frames.dtype == np.uint8 else out
 
 
 @register_step("magnify")
@@ -145,11 +150,11 @@ def _apex_flow(data, clip, *, method: str = "tvl1", size: tuple[int, int] = (28,
 
 
 @register_step("flow_sequence")
-def _flow_sequence(frames, clip, *, method: str = "tvl1", reference: str = "adjacent", **params):
-    """(T - 1, H, W, 2) flow between adjacent frames (or from the first); ``params`` go to the estimator."""
+def _flow_sequence(frames, clip, *, method: str = "tvl1", reference: str = "adjacent"):
+    """(T - 1, H, W, 2) flow between adjacent frames (or from the first)."""
     from merkit.preprocess.flow import flow_sequence
 
-    return flow_sequence(frames, method=method, reference=reference, **params)
+    return flow_sequence(frames, method=method, reference=reference)
 
 
 @register_step("lbp_top")

@@ -1,6 +1,14 @@
-"""Training-only augmentation. Temporal jittering (MER-RCNN): keep a share of a clip's frames,
-chosen at random in temporal order, and bring them to a fixed length with one of MATLAB's eight
-``imresize`` kernels; six shares x eight kernels = 48 versions of every training clip.
+"""Training-only augmentation.
+
+Temporal jittering (MER-RCNN): keep a share of a clip's frames, chosen at random in temporal
+order, and bring them to a fixed length with one of MATLAB's eight ``imresize`` kernels; six
+shares x eight kernels = 48 versions of every training clip.
+
+Crops, rescaling and flips of optical-flow sequences (STANet): flow is a displacement, so
+resizing scales its vectors and a mirror negates u. How the paper crops is not said; merkit's
+reading: a crop of 0.9 of the side at one of the four corners or the centre, brought back to the
+full size, then rescaled by 0.9, 1.0 or 1.1 about the centre (zero flow fills what a shrink
+uncovers), or mirrored half the time.
 """
 
 from __future__ import annotations
@@ -12,6 +20,8 @@ import numpy as np
 from merkit.preprocess.temporal import KERNELS, resize_time
 
 KEEP_RATIOS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
+SCALES = (0.9, 1.0, 1.1)
+CROP = 0.9
 
 
 @dataclass(frozen=True)
@@ -43,3 +53,59 @@ def jitter_versions(n_frames: int, rng: np.random.Generator, *, ratios=KEEP_RATI
 def apply_version(frames: np.ndarray, version: JitterVersion, n_out: int) -> np.ndarray:
     """The version's frames resampled to ``n_out`` frames, (n_out, ...) float."""
     return resize_time(frames[list(version.frames)], n_out, method=version.kernel)
+
+
+def augment_flows(x, rng: np.random.Generator, mode: str):
+    """Training-only augmentation of a batch of flow sequences (B, T, 2, H, W), one draw per clip.
+
+    ``crop_scale``: a corner (or centre) crop, then rescaling by 0.9, 1.0 or 1.1;
+    ``crop_flip``: a corner (or centre) crop, then a horizontal flip half the time.
+    """
+    import torch
+
+    out = []
+    for clip in x:
+        clip = corner_crop(clip, int(rng.integers(5)))
+        if mode == "crop_flip" and rng.random() < 0.5:
+            clip = flip_flows(clip)
+        elif mode == "crop_scale":
+            clip = rescale_flows(clip, float(rng.choice(SCALES)))
+        out.append(clip)
+    return torch.stack(out)
+
+
+def corner_crop(frames, corner: int, fraction: float = CROP):
+    """(T, 2, H, W) flows cropped to ``fraction`` of each side at corner 0-3 (top left, top right,
+    bottom left, bottom right) or 4 (centre), resized back to (H, W); vectors in the new pixels."""
+    from torch.nn import functional as F
+
+    h, w = frames.shape[-2:]
+    ch, cw = int(round(fraction * h)), int(round(fraction * w))
+    top, left = [(0, 0), (0, w - cw), (h - ch, 0), (h - ch, w - cw), ((h - ch) // 2, (w - cw) // 2)][corner]
+    crop = F.interpolate(frames[..., top : top + ch, left : left + cw], size=(h, w), mode="bilinear", align_corners=False)
+    return crop * crop.new_tensor([w / cw, h / ch]).view(1, 2, 1, 1)
+
+
+def flip_flows(frames):
+    """(T, 2, H, W) flows of the horizontally mirrored clip: columns reversed, u negated."""
+    return frames.flip(-1) * frames.new_tensor([-1.0, 1.0]).view(1, 2, 1, 1)
+
+
+def rescale_flows(frames, factor: float):
+    """(T, 2, H, W) flows zoomed by ``factor`` about the centre, same size; vectors scaled too.
+    Zero flow (no motion) fills what a shrink uncovers."""
+    import torch
+    from torch.nn import functional as F
+
+    if factor == 1.0:
+        return frames
+    h, w = frames.shape[-2:]
+    zoomed = F.interpolate(frames, scale_factor=factor, mode="bilinear", align_corners=False) * factor
+    zh, zw = zoomed.shape[-2:]
+    if factor > 1:
+        top, left = (zh - h) // 2, (zw - w) // 2
+        return zoomed[..., top : top + h, left : left + w].contiguous()
+    out = torch.zeros_like(frames)
+    top, left = (h - zh) // 2, (w - zw) // 2
+    out[..., top : top + zh, left : left + zw] = zoomed
+    return out

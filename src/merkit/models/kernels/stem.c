@@ -14,9 +14,9 @@
 #define K 27
 #define C 16 /* STSTNet's 3 + 5 + 8 maps */
 
-/* 1 where the 16 maps fit one register (AVX-512): elsewhere the compiler splits and spills the
- * vectors and the kernel is slower than PyTorch's layers (measured 6x slower with AVX2 only), so
- * merkit does not use it there. */
+/* 1 where the 16 maps fit one register (AVX-512). Compiled for AVX2 only, the compiler splits and
+ * spills the vectors: the kernel measured 6x slower than with AVX-512, no faster than PyTorch's
+ * layers, so merkit does not use it there. */
 int stem_fast(void) {
 #ifdef __AVX512F__
     return 1;
@@ -50,11 +50,11 @@ static inline vec conv_relu(const float *xs, int wp, int i, int j, const vec *wv
 static inline int max_int(int a, int b) { return a > b ? a : b; }
 static inline int min_int(int a, int b) { return a < b ? a : b; }
 
-/* x (N, hp, wp, 3) padded clips; index (nb) clips of the batch; w (27, 16); b, sign (16);
+/* x (nb, hp, wp, 3) padded clips; w (27, 16); b, sign (16);
  * pooled, argmax (nb, ph, pw, 16); r (nb, ho, wo, 16) ReLU output; s1, s2 (16) sums of r, r^2.
  * Positions are visited window by window, so a window's running maximum stays in registers;
  * the rows and columns no window covers are visited after. */
-void stem_forward(const float *x, int hp, int wp, const int64_t *index, int nb,
+void stem_forward(const float *x, int hp, int wp, int nb,
                   const float *w, const float *b, const float *sign,
                   float *pooled, int32_t *argmax, float *r, double *s1, double *s2) {
     const int ho = hp - 2, wo = wp - 2, ph = (ho - 1) / 3 + 1, pw = (wo - 1) / 3 + 1;
@@ -63,7 +63,7 @@ void stem_forward(const float *x, int hp, int wp, const int64_t *index, int nb,
     for (int t = 0; t < K; t++) wv[t] = load(w + t * C);
     const vec bias = load(b), signs = load(sign);
     for (int n = 0; n < nb; n++) {
-        const float *xs = x + (size_t)index[n] * hp * wp * 3;
+        const float *xs = x + (size_t)n * hp * wp * 3;
         float *rn = r + (size_t)n * ho * wo * C;
         float *pn = pooled + (size_t)n * ph * pw * C;
         int32_t *an = argmax + (size_t)n * ph * pw * C;
@@ -105,13 +105,13 @@ void stem_forward(const float *x, int hp, int wp, const int64_t *index, int nb,
 /* The weight and bias gradients, given per map the gradient through the batch statistics,
  * g = a + k r where r > 0, plus gp (nb, ph, pw, 16) at each window's argmax (where r > 0).
  * dw (27, 16) and db (16) are accumulated into; scratch holds (ho * wo * 16) floats. */
-void stem_backward(const float *x, int hp, int wp, const int64_t *index, int nb,
+void stem_backward(const float *x, int hp, int wp, int nb,
                    const float *r, const float *a, const float *kk, const float *gp,
                    const int32_t *argmax, float *scratch, double *dw, double *db) {
     const int ho = hp - 2, wo = wp - 2, ph = (ho - 1) / 3 + 1, pw = (wo - 1) / 3 + 1;
     const vec av = load(a), kv = load(kk);
     for (int n = 0; n < nb; n++) {
-        const float *xs = x + (size_t)index[n] * hp * wp * 3;
+        const float *xs = x + (size_t)n * hp * wp * 3;
         const float *rn = r + (size_t)n * ho * wo * C;
         const float *gn = gp + (size_t)n * ph * pw * C;
         const int32_t *an = argmax + (size_t)n * ph * pw * C;

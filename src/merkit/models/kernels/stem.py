@@ -16,6 +16,7 @@ gives. Training only (evaluation uses the running statistics, in PyTorch).
 from __future__ import annotations
 
 import ctypes
+import functools
 
 import torch
 from torch import nn
@@ -28,20 +29,29 @@ def _pointer(t: torch.Tensor):
     return ctypes.c_void_p(t.data_ptr())
 
 
+_P, _I, _F = ctypes.c_void_p, ctypes.c_int, ctypes.c_float
+SIGNATURES = {  # argument types of stem.c's functions
+    "stem_forward": [_P, _I, _I, _I] + [_P] * 8,
+    "stem_backward": [_P, _I, _I, _I] + [_P] * 8,
+    "head_forward": [_P, _I, _I, _I] + [_P] * 5 + [_F, ctypes.c_uint64] + [_P] * 3,
+    "head_backward": [_P, _I, _I, _I] + [_P] * 4 + [_F] + [_P] * 5,
+}
+
+
+@functools.cache
 def kernel():
     """The compiled kernel, or None where it cannot be built or would be slower than PyTorch."""
     lib = load("stem")
     if lib is None or not lib.stem_fast():
         return None
-    if not getattr(lib, "_typed", False):
-        for fn in (lib.stem_forward, lib.stem_backward, lib.head_forward, lib.head_backward):
-            fn.restype = None
-        lib.head_forward.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 5 + [
-            ctypes.c_float, ctypes.c_uint64] + [ctypes.c_void_p] * 3
-        lib.head_backward.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 4 + [
-            ctypes.c_float] + [ctypes.c_void_p] * 5
-        lib._typed = True
+    for name, argtypes in SIGNATURES.items():
+        getattr(lib, name).argtypes, getattr(lib, name).restype = argtypes, None
     return lib
+
+
+def handles(x: torch.Tensor) -> bool:
+    """Whether the kernel can run on ``x``: float32 on the CPU, and the kernel built."""
+    return x.device.type == "cpu" and x.dtype == torch.float32 and kernel() is not None
 
 
 class _FusedFeatures(torch.autograd.Function):
@@ -55,7 +65,6 @@ class _FusedFeatures(torch.autograd.Function):
         b, hp, wp, _ = xp.shape
         ho, wo = hp - 2, wp - 2
         ph, pw = (ho - 1) // 3 + 1, (wo - 1) // 3 + 1
-        index = torch.arange(b, dtype=torch.int64)
         w = weight.detach().permute(2, 3, 1, 0).reshape(27, c).contiguous()  # row (ky, kx, q), column map
         bias, gamma_, beta_ = (t.detach().contiguous() for t in (bias, gamma, beta))
         sign = torch.where(gamma_ >= 0, 1.0, -1.0).contiguous()
@@ -63,7 +72,7 @@ class _FusedFeatures(torch.autograd.Function):
         argmax = torch.empty(b, ph, pw, c, dtype=torch.int32)
         r = torch.empty(b, ho, wo, c)
         s1, s2 = torch.zeros(c, dtype=torch.float64), torch.zeros(c, dtype=torch.float64)
-        lib.stem_forward(_pointer(xp), hp, wp, _pointer(index), b, _pointer(w), _pointer(bias), _pointer(sign),
+        lib.stem_forward(_pointer(xp), hp, wp, b, _pointer(w), _pointer(bias), _pointer(sign),
                          _pointer(pooled), _pointer(argmax), _pointer(r), _pointer(s1), _pointer(s2))
         n = b * ho * wo
         mean = s1 / n
@@ -73,7 +82,7 @@ class _FusedFeatures(torch.autograd.Function):
         out = torch.empty(b, c, ph // 2, pw // 2)
         lib.head_forward(_pointer(pooled), b, ph, pw, _pointer(sign), _pointer(mean32), _pointer(inv), _pointer(gamma_),
                          _pointer(beta_), float(drop), seed, _pointer(xhat), _pointer(keep), _pointer(out))
-        ctx.save_for_backward(xp, index, r, argmax, xhat, keep, gamma_, inv, mean32)
+        ctx.save_for_backward(xp, r, argmax, xhat, keep, gamma_, inv, mean32)
         ctx.n, ctx.drop = n, float(drop)
         ctx.mark_non_differentiable(mean, var)
         return out, mean, var
@@ -81,7 +90,7 @@ class _FusedFeatures(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g, _mean, _var):
         lib = kernel()
-        xp, index, r, argmax, xhat, keep, gamma, inv, mean = ctx.saved_tensors
+        xp, r, argmax, xhat, keep, gamma, inv, mean = ctx.saved_tensors
         b, ph, pw, c = xhat.shape
         g = g.contiguous()
         gp = torch.empty(b, ph, pw, c)
@@ -95,14 +104,10 @@ class _FusedFeatures(torch.autograd.Function):
         _, hp, wp, _ = xp.shape
         dw, db = torch.zeros(27, c, dtype=torch.float64), torch.zeros(c, dtype=torch.float64)
         scratch = torch.empty((hp - 2) * (wp - 2) * c)
-        lib.stem_backward(_pointer(xp), hp, wp, _pointer(index), b, _pointer(r), _pointer(a), _pointer(k),
+        lib.stem_backward(_pointer(xp), hp, wp, b, _pointer(r), _pointer(a), _pointer(k),
                           _pointer(gp), _pointer(argmax), _pointer(scratch), _pointer(dw), _pointer(db))
         dweight = dw.float().view(3, 3, 3, c).permute(3, 2, 0, 1).contiguous()
         return None, dweight, db.float(), dgamma.float(), dbeta.float(), None, None, None
-
-
-def available() -> bool:
-    return kernel() is not None
 
 
 def fused_features(x: torch.Tensor, conv: nn.Conv2d, norm: nn.BatchNorm2d, drop: float) -> torch.Tensor:
