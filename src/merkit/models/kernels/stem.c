@@ -138,66 +138,83 @@ void stem_backward(const float *x, int hp, int wp, int nb,
     }
 }
 
-/* splitmix64: a small, fast generator for the dropout mask, seeded from PyTorch's generator. */
-static inline uint64_t splitmix64(uint64_t *state) {
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+/* Dropout's draws: splitmix64 seeded from PyTorch's generator. Its n-th output is a function of
+ * seed + n * GAMMA alone, so the eight 64-bit draws of one position are computed side by side;
+ * read as 16 32-bit halves (low half first), they give one draw per map. */
+typedef uint64_t u64vec __attribute__((vector_size(C * sizeof(float))));
+typedef uint32_t uvec __attribute__((vector_size(C * sizeof(float))));
+#define GAMMA 0x9E3779B97F4A7C15ull
+
+static inline uvec draws(uint64_t seed, uint64_t position) {
+    const u64vec lane = {1, 2, 3, 4, 5, 6, 7, 8};
+    u64vec z = seed + (position * 8 + lane) * GAMMA;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    return (uvec)(z ^ (z >> 31));
 }
 
 /* After the pooling: batch normalisation of the pooled r (mean, inv = 1 / sqrt(var + eps) per
  * map), dropout (keep with probability 1 - drop, scale by 1 / (1 - drop)), 2x2 average pooling.
  * pooled (nb, ph, pw, 16) holds sign * max(sign * r); out (nb, 16, ph / 2, pw / 2) channels-first;
- * xhat (nb, ph, pw, 16) and the 0/1 keep mask are saved for the backward pass. */
+ * xhat (nb, ph, pw, 16) and keep, dropout's factor (0 or 1 / (1 - drop)), are saved for the
+ * backward pass. */
 void head_forward(const float *pooled, int nb, int ph, int pw, const float *sign, const float *mean,
                   const float *inv, const float *gamma, const float *beta, float drop, uint64_t seed,
-                  float *xhat, uint8_t *keep, float *out) {
+                  float *xhat, float *keep, float *out) {
     const int oh = ph / 2, ow = pw / 2;
-    const float scale = drop > 0 ? 1.0f / (1.0f - drop) : 1.0f;
+    const vec scale = splat(drop > 0 ? 1.0f / (1.0f - drop) : 1.0f);
     const uint32_t threshold = (uint32_t)(drop * 4294967296.0);
-    uint64_t state = seed;
-    memset(out, 0, sizeof(float) * nb * C * oh * ow);
-    for (int n = 0; n < nb; n++)
+    const vec signs = load(sign), means = load(mean), invs = load(inv), gammas = load(gamma), betas = load(beta);
+    vec pooled_out[oh * ow];
+    for (int n = 0; n < nb; n++) {
+        for (int o = 0; o < oh * ow; o++) pooled_out[o] = (vec){0};
         for (int u = 0; u < ph; u++)
             for (int v = 0; v < pw; v++) {
-                const size_t at = (((size_t)n * ph + u) * pw + v) * C;
-                uint64_t bits = 0;
-                for (int k = 0; k < C; k++) {
-                    if ((k & 1) == 0) bits = splitmix64(&state);
-                    const uint32_t draw = (uint32_t)(bits >> ((k & 1) * 32));
-                    const uint8_t kept = drop > 0 ? draw >= threshold : 1;
-                    const float xh = (sign[k] * pooled[at + k] - mean[k]) * inv[k];
-                    xhat[at + k] = xh;
-                    keep[at + k] = kept;
-                    if (u < 2 * oh && v < 2 * ow && kept)
-                        out[(((size_t)n * C + k) * oh + u / 2) * ow + v / 2] += 0.25f * scale * (xh * gamma[k] + beta[k]);
-                }
+                const size_t position = ((size_t)n * ph + u) * pw + v;
+                const vec xh = (signs * load(pooled + position * C) - means) * invs;
+                const vec factor = (vec)((ivec)scale & (ivec)(draws(seed, position) >= threshold));
+                store(xhat + position * C, xh);
+                store(keep + position * C, factor);
+                if (u < 2 * oh && v < 2 * ow) pooled_out[(u / 2) * ow + v / 2] += 0.25f * factor * (xh * gammas + betas);
             }
+        float *on = out + (size_t)n * C * oh * ow;
+        for (int o = 0; o < oh * ow; o++)
+            for (int k = 0; k < C; k++) on[k * oh * ow + o] = pooled_out[o][k];
+    }
 }
 
 /* The gradients of head_forward: from g (nb, 16, ph / 2, pw / 2), the gradient at each pooled
  * value through its own normalisation, gp (nb, ph, pw, 16), and the per-map sums the batch
  * statistics and the affine parameters need: dgamma, dbeta, sum gp, sum gp * xhat (16 each). */
-void head_backward(const float *g, int nb, int ph, int pw, const float *xhat, const uint8_t *keep,
-                   const float *gamma, const float *inv, float drop,
+void head_backward(const float *g, int nb, int ph, int pw, const float *xhat, const float *keep,
+                   const float *gamma, const float *inv,
                    float *gp, double *dgamma, double *dbeta, double *sum_gp, double *sum_gp_xhat) {
     const int oh = ph / 2, ow = pw / 2;
-    const float scale = drop > 0 ? 1.0f / (1.0f - drop) : 1.0f;
-    for (int n = 0; n < nb; n++)
-        for (int u = 0; u < ph; u++)
-            for (int v = 0; v < pw; v++) {
+    const vec gamma_inv = load(gamma) * load(inv);
+    vec g_out[oh * ow];
+    for (int n = 0; n < nb; n++) {
+        const float *gn = g + (size_t)n * C * oh * ow;
+        for (int o = 0; o < oh * ow; o++)
+            for (int k = 0; k < C; k++) g_out[o][k] = 0.25f * gn[k * oh * ow + o];
+        vec t_gamma = {0}, t_beta = {0}, t_gp = {0}, t_gp_xhat = {0};
+        for (int u = 0; u < 2 * oh; u++)
+            for (int v = 0; v < 2 * ow; v++) {
                 const size_t at = (((size_t)n * ph + u) * pw + v) * C;
-                for (int k = 0; k < C; k++) {
-                    float gy = 0;
-                    if (u < 2 * oh && v < 2 * ow && keep[at + k])
-                        gy = 0.25f * scale * g[(((size_t)n * C + k) * oh + u / 2) * ow + v / 2];
-                    const float xh = xhat[at + k], gpk = gy * gamma[k] * inv[k];
-                    gp[at + k] = gpk;
-                    dbeta[k] += gy;
-                    dgamma[k] += gy * xh;
-                    sum_gp[k] += gpk;
-                    sum_gp_xhat[k] += gpk * xh;
-                }
+                const vec gy = load(keep + at) * g_out[(u / 2) * ow + v / 2], xh = load(xhat + at);
+                const vec gpk = gy * gamma_inv;
+                store(gp + at, gpk);
+                t_beta += gy;
+                t_gamma += gy * xh;
+                t_gp += gpk;
+                t_gp_xhat += gpk * xh;
             }
+        for (int u = 0; u < ph; u++)  /* rows and columns the average pooling leaves out get no gradient */
+            for (int v = (u < 2 * oh ? 2 * ow : 0); v < pw; v++) store(gp + (((size_t)n * ph + u) * pw + v) * C, (vec){0});
+        for (int k = 0; k < C; k++) {
+            dgamma[k] += t_gamma[k];
+            dbeta[k] += t_beta[k];
+            sum_gp[k] += t_gp[k];
+            sum_gp_xhat[k] += t_gp_xhat[k];
+        }
+    }
 }

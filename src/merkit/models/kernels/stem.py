@@ -34,7 +34,7 @@ SIGNATURES = {  # argument types of stem.c's functions
     "stem_forward": [_P, _I, _I, _I] + [_P] * 8,
     "stem_backward": [_P, _I, _I, _I] + [_P] * 8,
     "head_forward": [_P, _I, _I, _I] + [_P] * 5 + [_F, ctypes.c_uint64] + [_P] * 3,
-    "head_backward": [_P, _I, _I, _I] + [_P] * 4 + [_F] + [_P] * 5,
+    "head_backward": [_P, _I, _I, _I] + [_P] * 9,
 }
 
 
@@ -78,12 +78,12 @@ class _FusedFeatures(torch.autograd.Function):
         mean = s1 / n
         var = (s2 / n - mean * mean).clamp_min(0)
         mean32, inv = mean.float().contiguous(), torch.rsqrt(var + eps).float().contiguous()
-        xhat, keep = torch.empty(b, ph, pw, c), torch.empty(b, ph, pw, c, dtype=torch.uint8)
+        xhat, keep = torch.empty(b, ph, pw, c), torch.empty(b, ph, pw, c)
         out = torch.empty(b, c, ph // 2, pw // 2)
         lib.head_forward(_pointer(pooled), b, ph, pw, _pointer(sign), _pointer(mean32), _pointer(inv), _pointer(gamma_),
                          _pointer(beta_), float(drop), seed, _pointer(xhat), _pointer(keep), _pointer(out))
         ctx.save_for_backward(xp, r, argmax, xhat, keep, gamma_, inv, mean32)
-        ctx.n, ctx.drop = n, float(drop)
+        ctx.n = n
         ctx.mark_non_differentiable(mean, var)
         return out, mean, var
 
@@ -95,7 +95,7 @@ class _FusedFeatures(torch.autograd.Function):
         g = g.contiguous()
         gp = torch.empty(b, ph, pw, c)
         dgamma, dbeta, sum_gp, sum_gp_xhat = (torch.zeros(c, dtype=torch.float64) for _ in range(4))
-        lib.head_backward(_pointer(g), b, ph, pw, _pointer(xhat), _pointer(keep), _pointer(gamma), _pointer(inv), ctx.drop,
+        lib.head_backward(_pointer(g), b, ph, pw, _pointer(xhat), _pointer(keep), _pointer(gamma), _pointer(inv),
                           _pointer(gp), _pointer(dgamma), _pointer(dbeta), _pointer(sum_gp), _pointer(sum_gp_xhat))
         dvar = -0.5 * sum_gp_xhat * inv.double()
         k = 2 * dvar / ctx.n  # the gradient through the batch variance is a + k r, where r > 0
