@@ -9,8 +9,9 @@ for every held-out clip, compares the attention with the synthetic truth:
   share a uniform mask would put there (the region's area);
 - temporal: whether the frame weights peak within ``--window`` flow frames of the apex, against
   the chance that a peak drawn uniformly would; and how the weights correlate with the true
-  speed of the expression between frames (adjacent-frame flow is largest half-way up to the
-  apex and half-way down, and near zero at the apex itself).
+  motion each flow sees: the expression's speed between frames for adjacent-frame flow (largest
+  half-way up to the apex and half-way down, near zero at the apex itself), its displacement
+  from the first frame for ``--reference onset`` (largest at the apex).
 
 Then times one training epoch at the paper's 192x192 with the default widths (a few steps,
 scaled to an epoch) beside the CPU configuration's measured one.
@@ -41,11 +42,12 @@ def moving_region(truth, size: int) -> np.ndarray:
     return magnitude > 0.25 * magnitude.max()
 
 
-def flow_speed(truth, clip, n_flows: int) -> np.ndarray:
-    """(n_flows,) how far the expression moves between the interpolated frames t and t + 1."""
+def true_motion(truth, clip, n_frames: int, reference: str) -> np.ndarray:
+    """How far the expression moves in each flow: between the interpolated frames t and t + 1
+    (``adjacent``, n_frames - 1 values) or from the first frame to frame t (``onset``, n_frames)."""
     strength = truth.profile[clip.onset : clip.offset + 1]
-    positions = np.linspace(0, len(strength) - 1, n_flows + 1)
-    return np.abs(np.diff(np.interp(positions, np.arange(len(strength)), strength)))
+    at_frames = np.interp(np.linspace(0, len(strength) - 1, n_frames), np.arange(len(strength)), strength)
+    return np.abs(np.diff(at_frames)) if reference == "adjacent" else np.abs(at_frames - at_frames[0])
 
 
 def epoch_seconds(method, n_clips: int, steps: int = 2) -> float:
@@ -71,6 +73,8 @@ def main() -> None:
     parser.add_argument("--widths", default="16,32,64,128")
     parser.add_argument("--lr", type=float, default=1e-3, help="the paper's is 1e-5; this bench trains only 30 epochs")
     parser.add_argument("--variant", default="sab_tab_l1")
+    parser.add_argument("--l1", type=float, default=1e-8, help="the weight of the masks' L1 norm in the loss (the paper's: 1e-8)")
+    parser.add_argument("--reference", default="adjacent", choices=("adjacent", "onset"), help="flow between adjacent frames or from the first")
     parser.add_argument("--window", type=int, default=2)
     parser.add_argument("--amplitude", type=float, nargs=2, default=(0.3, 1.0), help="peak displacement range, pixels")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "stanet")
@@ -82,9 +86,10 @@ def main() -> None:
     data = load("casme2", root=root, labels="seed4")
     cache = Cache(args.out / "cache")
     params = {"size": args.size, "widths": tuple(int(w) for w in args.widths.split(",")), "epochs": args.epochs,
-              "lr": args.lr, "variant": args.variant}
+              "lr": args.lr, "variant": args.variant, "reference": args.reference,
+              "l1": args.l1}
 
-    labels, predicted, shares, uniform, near, chance, speed, fit_seconds = [], [], [], [], [], [], [], []
+    labels, predicted, shares, uniform, near, chance, motion, fit_seconds = [], [], [], [], [], [], [], []
     for fold in make_protocol("subject_kfold", n_splits=args.folds).folds(data):
         method = create_method("stanet", **params)
         started = time.perf_counter()
@@ -104,15 +109,15 @@ def main() -> None:
             if weights is not None:
                 peak = int(np.argmax(truth.profile))  # the true apex (the sheet may not give it)
                 apex = (peak - truth.onset) / max(truth.offset - truth.onset, 1) * (method.n_frames - 1)
-                centres = np.arange(len(weights)) + 0.5
+                centres = np.arange(len(weights)) + (0.5 if args.reference == "adjacent" else 0.0)  # flow t's time
                 near.append(abs(centres[int(np.argmax(weights))] - apex) <= args.window)
                 chance.append(np.mean(np.abs(centres - apex) <= args.window))
-                speed.append(np.corrcoef(weights, flow_speed(truth, clip, len(weights)))[0, 1])
+                motion.append(np.corrcoef(weights, true_motion(truth, clip, method.n_frames, args.reference))[0, 1])
         print(f"fold {fold.name}: {fit_seconds[-1]:.1f} s per epoch", flush=True)
 
     figures = scores(labels, predicted, data.classes)
-    print(f"\nSTANet ({args.variant}), {len(data)} clips, {args.folds}-fold subject split, {args.size}x{args.size}, "
-          f"widths {args.widths}, {args.epochs} epochs, lr {args.lr}: UF1 {figures['uf1']:.3f}, UAR {figures['uar']:.3f}\n")
+    print(f"\nSTANet ({args.variant}, {args.reference} flow), {len(data)} clips, {args.folds}-fold subject split, {args.size}x{args.size}, "
+          f"widths {args.widths}, {args.epochs} epochs, lr {args.lr}, L1 {args.l1}: UF1 {figures['uf1']:.3f}, UAR {figures['uar']:.3f}\n")
     print("| figure | value |\n|---|---|")
     if shares:
         shares, uniform = np.array(shares), np.array(uniform)
@@ -120,7 +125,7 @@ def main() -> None:
         print(f"| clips whose mask puts more mass there than a uniform one | {np.mean(shares > uniform):.2f} |")
     if near:
         print(f"| temporal weights peak within {args.window} flows of the apex: learned / chance | {np.mean(near):.2f} / {np.mean(chance):.2f} |")
-        print(f"| correlation of the weights with the true speed of the expression (mean over clips) | {np.nanmean(speed):.2f} |")
+        print(f"| correlation of the weights with the true motion in each flow (mean over clips) | {np.nanmean(motion):.2f} |")
     n_train = int(round(len(data) * (args.folds - 1) / args.folds))
     print(f"| one epoch ({n_train} clips), {args.size}x{args.size}, widths {args.widths}, measured | {np.mean(fit_seconds):.0f} s |")
     paper = create_method("stanet")

@@ -76,3 +76,29 @@ def test_loso_of_each_table_2_variant_and_explain(small_casme2, cache_dir, tmp_p
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result = runner.invoke(app, ["explain", "--run", str(out), "--clip", "EP99_99"])
     assert result.exit_code == 2 and "no clip(s) named 'EP99_99'" in result.output
+
+
+def test_flow_from_the_onset_is_an_option(small_casme2, cache_dir):
+    from merkit.datasets import load
+    from merkit.errors import ConfigError
+    from merkit.preprocess.cache import Cache
+
+    clip = next(iter(load("casme2", root=small_casme2.root, labels="seed4")))
+    adjacent = create_method("stanet", size=32, n_frames=6).clip_input(clip, Cache(cache_dir))
+    onset = create_method("stanet", size=32, n_frames=6, reference="onset").clip_input(clip, Cache(cache_dir))
+    assert adjacent.shape == (5, 2, 32, 32) and onset.shape == (6, 2, 32, 32)
+    assert np.all(onset[0] == 0), "the first frame's flow from itself"
+    np.testing.assert_array_equal(onset[1], adjacent[0])  # frame 0 to frame 1 either way
+    assert np.abs(onset[2:] - adjacent[1:]).max() > 0
+    with pytest.raises(ConfigError, match="reference 'apex'"):
+        create_method("stanet", reference="apex")
+
+
+def test_explanations_place_each_flow_on_the_frames_time_axis():
+    from merkit.evaluation.explain import Explanation
+
+    frames, weights = np.zeros((4, 8, 8), np.uint8), np.full(3, 1 / 3)
+    adjacent = Explanation("c", "f", "a", "a", frames, None, weights, None)
+    np.testing.assert_array_equal(adjacent.flow_times, [0.5, 1.5, 2.5])  # flow t: between frames t and t + 1
+    onset = Explanation("c", "f", "a", "a", frames[:3], None, weights, None, reference="onset")
+    np.testing.assert_array_equal(onset.flow_times, [0, 1, 2])  # flow t: frame 0 to frame t

@@ -28,10 +28,17 @@ class Explanation:
     fold: str
     label: str
     prediction: str
-    frames: np.ndarray  # (T + 1, H, W) uint8: the frames the flows were computed on
+    frames: np.ndarray  # (F, H, W) uint8: the frames the flows were computed on (F = T + 1 or T)
     masks: np.ndarray | None  # (T, h, w) spatial masks (mean over mask channels), or None
     weights: np.ndarray | None  # (T,) temporal weights, or None
     apex_position: float | None  # the apex on the frames' time axis, if annotated
+    reference: str = "adjacent"  # flows between adjacent frames, or from the first frame (STANet's ``reference``)
+
+    @property
+    def flow_times(self) -> np.ndarray:
+        """(T,) each flow's place on the frames' time axis: t + 0.5 between t and t + 1, t from frame 0."""
+        n = len(self.weights if self.weights is not None else self.masks)
+        return np.arange(n) + (0.5 if self.reference == "adjacent" else 0.0)
 
 
 def explain(run: str | Path, clip_id: str, *, dataset, cache: str | Path | None = None) -> Explanation:
@@ -69,11 +76,11 @@ def explain(run: str | Path, clip_id: str, *, dataset, cache: str | Path | None 
     if clip.apex is not None and clip.offset > clip.onset:
         apex = (clip.apex - clip.onset) / (clip.offset - clip.onset) * (len(frames) - 1)
     return Explanation(key, row["fold"], row["label"], row["prediction"], frames,
-                       None if masks is None else masks.mean(axis=1), weights, apex)
+                       None if masks is None else masks.mean(axis=1), weights, apex, getattr(method, "reference", "adjacent"))
 
 
 def plot_spatial(explanation: Explanation, path: Path, columns: int = 5) -> None:
-    """PNG grid: each flow's spatial mask (upsampled) over the frame the flow starts from."""
+    """PNG grid: each flow's spatial mask (upsampled) over frame t of flow t (t -> t + 1, or 0 -> t)."""
     if explanation.masks is None:
         raise MerkitError("This model has no spatial attention branch (variant baseline); nothing to draw.")
     t = len(explanation.masks)
@@ -99,7 +106,8 @@ def plot_temporal(explanation: Explanation, path: Path) -> None:
         raise MerkitError("This model has no temporal attention branch; nothing to draw.")
     w = explanation.weights
     fig, ax = plt.subplots(figsize=(6, 3))
-    ax.plot(np.arange(len(w)) + 0.5, w, marker="o", label="temporal weight of flow t -> t+1")
+    what = "t -> t+1" if explanation.reference == "adjacent" else "0 -> t"
+    ax.plot(explanation.flow_times, w, marker="o", label=f"temporal weight of flow {what}")
     ax.axhline(1 / len(w), color="grey", linestyle="--", label="uniform")
     if explanation.apex_position is not None:
         ax.axvline(explanation.apex_position, color="red", linestyle=":", label="annotated apex")

@@ -6,7 +6,9 @@ Section 4 of the paper, step by step:
   192x192, and the optical flow between adjacent frames computed: 19 two-channel frames.
   The paper uses FlowNet 2.0, whose weights merkit cannot ship (nothing is downloaded at run
   time); TV-L1 is the default, and any estimator registered with
-  ``merkit.preprocess.flow.register_flow`` can be named in ``flow``;
+  ``merkit.preprocess.flow.register_flow`` can be named in ``flow``. ``reference='onset'``
+  (not the paper's) takes every frame's flow from the first frame instead: 20 flows, the
+  displacement itself, largest at the apex, where adjacent-frame flow is near zero;
 - training-only augmentation, drawn afresh for every clip at every epoch: CASME I and II,
   corner crops with rescaling by 0.9, 1.0 or 1.1; SMIC, corner crops and horizontal flips
   (``augment='auto'`` picks by dataset; how the crops are read: ``merkit.training.augment``);
@@ -48,6 +50,7 @@ class StanetMethod(NetworkMethod):
     ----------
     n_frames, size : frames per clip before the flow (20) and their side (192)
     flow : flow estimator
+    reference : {'adjacent', 'onset'}: flow between adjacent frames (the paper's) or from the first frame
     variant : {'baseline', 'sab', 'sab_l1', 'sab_tab_l1'}
     widths, depth, mask_channels, hidden : the network (``merkit.models.stanet``)
     augment : {'auto', 'crop_scale', 'crop_flip', 'none'}
@@ -62,6 +65,7 @@ class StanetMethod(NetworkMethod):
     n_frames: int = 20
     size: int = 192
     flow: str = "tvl1"
+    reference: str = "adjacent"
     variant: str = "sab_tab_l1"
     widths: tuple[int, int, int, int] = (32, 64, 128, 256)
     depth: int = 2
@@ -77,17 +81,19 @@ class StanetMethod(NetworkMethod):
 
     def __post_init__(self):
         check_choice("variant", self.variant, VARIANTS)
+        check_choice("reference", self.reference, ("adjacent", "onset"))
         check_choice("augment", self.augment, ("auto", "crop_scale", "crop_flip", "none"))
 
     def representation(self) -> Representation:
-        """(n_frames - 1, size, size, 2) float32 flow between adjacent frames of the grey, resized clip."""
+        """(n_flows, size, size, 2) float32 flow over the grey, resized clip: n_frames - 1 between
+        adjacent frames, or n_frames from the first frame."""
         return Representation(
             Step("frames", grey=True), Step("resize", size=(self.size, self.size)), Step("interpolate_time", n_frames=self.n_frames),
-            Step("flow_sequence", method=self.flow, reference="adjacent"),
+            Step("flow_sequence", method=self.flow, reference=self.reference),
         )
 
     def clip_input(self, clip, cache: Cache) -> np.ndarray:
-        """(n_frames - 1, 2, size, size) float32, from the cache."""
+        """(n_flows, 2, size, size) float32, from the cache."""
         return np.ascontiguousarray(self.representation().get(clip, cache)[0].transpose(0, 3, 1, 2), dtype=np.float32)
 
     def settings_for(self, data: ClipDataset) -> tuple[int, str]:
