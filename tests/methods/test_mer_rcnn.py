@@ -38,6 +38,8 @@ def test_jittering_multiplies_training_clips_only(small_casme2, tmp_path):
     method = create_method("mer_rcnn", **TINY).fit(train, seed=0, cache=cache)
     assert method.n_training_samples_ == 48 * len(train)
     assert set(cache.asked) == set(train.keys), "fit reads the training clips and nothing else"
+    centred = [f - f.mean(axis=0) for f in (method.clip_frames(clip, cache) for clip in train)]
+    assert method.gain_ == pytest.approx(1 / np.sqrt(np.mean([np.mean(c**2) for c in centred])), rel=1e-5)  # scale='train'
     cache.asked.clear()
     predicted = method.predict(test, cache=cache)
     assert set(cache.asked) == set(test.keys) and len(predicted) == len(test)
