@@ -68,8 +68,8 @@ class MerRcnnMethod(Method):
     scale : {'train', 'none'}
         ``train``: the centred inputs are divided by their root mean square over the fold's
         training part (one number; the paper does not say). Centred per clip, sub-pixel motion
-        leaves inputs of ~0.01: the logits start near zero and SGD sits at the class prior for
-        hundreds of steps (measured: ``bench/bench_mer_rcnn.py``, README).
+        leaves inputs of ~0.01: the logits start near zero and SGD tends to sit at the class prior
+        (measured with ``bench/bench_mer_rcnn.py``; README, MER-RCNN).
     lr, momentum, weight_decay, batch_size, lr_decay, tolerance, max_epochs : the SGD recipe
     device : 'cpu', or 'cuda' for a GPU
     """
@@ -146,7 +146,7 @@ class MerRcnnMethod(Method):
         clips = [self.clip_frames(clip, cache) for clip in train]  # the fold's training part only
         self.mean_ = np.mean([c.mean(axis=0) for c in clips], axis=0) if self.centre == "train" else 0.0
         self.gain_ = np.float32(1.0)
-        clips = [self._normalised(c) for c in clips]
+        clips = [self._normalised(c) for c in clips]  # centred; scaled below, once the gain is measured
         if self.scale == "train":
             self.gain_ = np.float32(1.0 / max(float(np.sqrt(np.mean([np.mean(c**2) for c in clips]))), 1e-12))
             clips = [c * self.gain_ for c in clips]
