@@ -122,13 +122,10 @@ class MerRcnnMethod(Method):
         check_choice("centre", self.centre, ("clip", "train", "none"))
         check_choice("scale", self.scale, ("train", "none"))
 
-    def _normalised(self, frames: np.ndarray) -> np.ndarray:
-        """Centred (``centre``) and scaled (``scale``) frames, (T, h, w, 3)."""
+    def _centred(self, frames: np.ndarray) -> np.ndarray:
         if self.centre == "clip":
-            frames = frames - frames.mean(axis=0, keepdims=True)
-        elif self.centre == "train":
-            frames = frames - self.mean_
-        return frames * self.gain_
+            return frames - frames.mean(axis=0, keepdims=True)
+        return frames - self.mean_ if self.centre == "train" else frames
 
     def versions(self, n_frames: int, rng: np.random.Generator) -> list[JitterVersion]:
         """The training versions of one clip: 48 with jittering, else the clip itself once."""
@@ -145,11 +142,11 @@ class MerRcnnMethod(Method):
         self.classes_ = train.classes
         clips = [self.clip_frames(clip, cache) for clip in train]  # the fold's training part only
         self.mean_ = np.mean([c.mean(axis=0) for c in clips], axis=0) if self.centre == "train" else 0.0
-        self.gain_ = np.float32(1.0)
-        clips = [self._normalised(c) for c in clips]  # centred; scaled below, once the gain is measured
-        if self.scale == "train":
-            self.gain_ = np.float32(1.0 / max(float(np.sqrt(np.mean([np.mean(c**2) for c in clips]))), 1e-12))
-            clips = [c * self.gain_ for c in clips]
+        clips = [self._centred(c) for c in clips]
+        rms = float(np.sqrt(np.mean([np.mean(c**2) for c in clips]))) if self.scale == "train" else 1.0
+        self.gain_ = np.float32(1.0 / max(rms, 1e-12))
+        for c in clips:
+            c *= self.gain_
         labels = train.y
         samples = [(i, v) for i, frames in enumerate(clips) for v in self.versions(len(frames), rng)]
         self.n_training_samples_ = len(samples)
@@ -169,6 +166,6 @@ class MerRcnnMethod(Method):
     def predict(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
         from merkit.training.trainer import predict_logits
 
-        inputs = (to_tensor(resize_time(self._normalised(self.clip_frames(clip, cache)), self.n_frames, method=self.test_kernel))[None] for clip in test)
+        inputs = (to_tensor(resize_time(self._centred(self.clip_frames(clip, cache)) * self.gain_, self.n_frames, method=self.test_kernel))[None] for clip in test)
         logits = predict_logits(self.model_, inputs, device=self.device)
         return np.asarray(self.classes_)[logits.argmax(axis=1)]

@@ -151,7 +151,7 @@ def _apex_flow(data, clip, *, method: str = "tvl1", size: tuple[int, int] = (28,
 
 @register_step("flow_sequence")
 def _flow_sequence(frames, clip, *, method: str = "tvl1", reference: str = "adjacent"):
-    """(T - 1, H, W, 2) flow between adjacent frames (or from the first)."""
+    """(T - 1, H, W, 2) flow between adjacent frames, or (T, H, W, 2) from the first (``reference='onset'``)."""
     from merkit.preprocess.flow import flow_sequence
 
     return flow_sequence(frames, method=method, reference=reference)

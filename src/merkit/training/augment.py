@@ -74,16 +74,22 @@ def augment_flows(x, rng: np.random.Generator, mode: str):
     return torch.stack(out)
 
 
-def corner_crop(frames, corner: int, fraction: float = CROP):
-    """(T, 2, H, W) flows cropped to ``fraction`` of each side at corner 0-3 (top left, top right,
-    bottom left, bottom right) or 4 (centre), resized back to (H, W); vectors in the new pixels."""
+def resize_flows(frames, size: tuple[int, int]):
+    """(T, 2, H, W) flows resized (bilinear) to ``size`` = (h, w), each vector scaled with its axis."""
     from torch.nn import functional as F
 
     h, w = frames.shape[-2:]
+    resized = F.interpolate(frames, size=size, mode="bilinear", align_corners=False)
+    return resized * resized.new_tensor([size[1] / w, size[0] / h]).view(1, 2, 1, 1)
+
+
+def corner_crop(frames, corner: int, fraction: float = CROP):
+    """(T, 2, H, W) flows cropped to ``fraction`` of each side at corner 0-3 (top left, top right,
+    bottom left, bottom right) or 4 (centre), resized back to (H, W); vectors in the new pixels."""
+    h, w = frames.shape[-2:]
     ch, cw = int(round(fraction * h)), int(round(fraction * w))
     top, left = [(0, 0), (0, w - cw), (h - ch, 0), (h - ch, w - cw), ((h - ch) // 2, (w - cw) // 2)][corner]
-    crop = F.interpolate(frames[..., top : top + ch, left : left + cw], size=(h, w), mode="bilinear", align_corners=False)
-    return crop * crop.new_tensor([w / cw, h / ch]).view(1, 2, 1, 1)
+    return resize_flows(frames[..., top : top + ch, left : left + cw], (h, w))
 
 
 def flip_flows(frames):
@@ -95,12 +101,11 @@ def rescale_flows(frames, factor: float):
     """(T, 2, H, W) flows zoomed by ``factor`` about the centre, same size; vectors scaled too.
     Zero flow (no motion) fills what a shrink uncovers."""
     import torch
-    from torch.nn import functional as F
 
     if factor == 1.0:
         return frames
     h, w = frames.shape[-2:]
-    zoomed = F.interpolate(frames, scale_factor=factor, mode="bilinear", align_corners=False) * factor
+    zoomed = resize_flows(frames, (int(round(factor * h)), int(round(factor * w))))
     zh, zw = zoomed.shape[-2:]
     if factor > 1:
         top, left = (zh - h) // 2, (zw - w) // 2
