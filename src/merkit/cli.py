@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -18,8 +19,12 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Spontaneous 
 console = Console()
 
 
+REPORT_URL = "https://github.com/merkit/merkit/issues"
+
+
 def friendly(command):
-    """Print a MerkitError as one clear message and exit with status 2, without a traceback."""
+    """The one boundary for errors. Bad input (a MerkitError) prints one message and exits 2,
+    without a traceback; anything else is a bug: its traceback, a request to report it, exit 1."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -29,6 +34,16 @@ def friendly(command):
         except MerkitError as error:
             console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except KeyboardInterrupt:
+            console.print("Interrupted; run the same command again to resume where it stopped.")
+            raise typer.Exit(130) from None
+        except Exception:
+            console.print_exception()
+            console.print(f"[bold red]merkit failed unexpectedly.[/] This is a bug: please report it at {REPORT_URL} "
+                          "with the command you ran and the traceback above.", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
 
     return wrapper
 
@@ -42,6 +57,29 @@ def parse_settings(settings: list[str] | None, flag: str = "--set") -> dict:
             raise ConfigError(f"{flag} takes NAME=VALUE; got {item!r}.")
         parsed[key.strip()] = value.strip()
     return parsed
+
+
+def check_positive(flag: str, value: float) -> float:
+    """``value`` if it is above zero, else a ConfigError naming ``flag``."""
+    if not value > 0:
+        raise ConfigError(f"{flag} must be positive; got {value}.")
+    return value
+
+
+def check_writable_file(path: Path, suffixes: tuple[str, ...]) -> Path:
+    """Check, before any work, that ``path`` has one of ``suffixes`` and that its folder can be written."""
+    if path.suffix.lower() not in suffixes:
+        raise ConfigError(f"{path}: name the output file with {' or '.join(suffixes)}.")
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder; name a file to write.")
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"Cannot create the folder {folder} for {path.name} ({error.strerror}); choose another output path.") from None
+    if not os.access(folder, os.W_OK):
+        raise ConfigError(f"Cannot write into {folder} (permission denied); choose another output path.")
+    return path
 
 
 DatasetOption = Annotated[str, typer.Option(help="Dataset name (merkit list datasets).")]
@@ -78,6 +116,10 @@ def synth(
     from merkit.synthetic import LAYOUTS, SynthConfig, write_dataset, write_megc2019
 
     check_choice("layout", layout, [*LAYOUTS, "megc2019"])
+    check_positive("--subjects", subjects)
+    check_positive("--jobs", jobs)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; pass a folder to write the synthetic dataset into.")
     with progress_bar("synthesising subjects", subjects * (3 if layout == "megc2019" else 1)) as advance:
         if layout == "megc2019":
             written = write_megc2019(out, SynthConfig(n_subjects=subjects, seed=seed, amplitude=amplitude), jobs=jobs, progress=advance)
@@ -110,6 +152,9 @@ def evaluate(
     """Evaluate a method on a dataset under a protocol and write a run directory."""
     from merkit.evaluation import evaluate as run
 
+    check_positive("--jobs", jobs)
+    if protocol in ("kfold", "subject_kfold") and folds < 2:
+        raise ConfigError(f"--folds must be at least 2 for {protocol}; got {folds}.")
     data = load_dataset(dataset, root, labels, option, apex)
     protocol_params = {"n_splits": folds} if protocol in ("kfold", "subject_kfold") else {}
     result = run(data, method, out=out, params=parse_settings(set_), protocol=protocol, protocol_params=protocol_params,
@@ -121,6 +166,92 @@ def evaluate(
     if result.metrics["leakage"]:
         console.print(f"[yellow]warning:[/] subjects shared between train and test in {len(result.metrics['leakage'])} folds (see report).")
     console.print(f"Report: {out / 'report.md'}")
+
+
+@app.command()
+@friendly
+def train(
+    dataset: DatasetOption,
+    root: RootOption,
+    method: Annotated[str, typer.Option(help="Method name (merkit list methods).")],
+    out: Annotated[Path, typer.Option(help="Folder of the model bundle to write.")],
+    labels: LabelsOption = None,
+    option: ReaderOptions = None,
+    apex: Annotated[str, typer.Option(help="Missing apexes: annotated (leave empty), middle, or motion.")] = "annotated",
+    seed: Annotated[int, typer.Option(help="Seed of the training.")] = 0,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Method hyper-parameter NAME=VALUE (repeatable).")] = None,
+    evaluate_: Annotated[str, typer.Option("--evaluate", help="none, or loso: run a LOSO first (into OUT-loso) and put its figures in the model card.")] = "none",
+    jobs: Annotated[int, typer.Option(help="Processes for the --evaluate folds.")] = 1,
+    cache: Annotated[Path | None, typer.Option(help="Preprocessing cache folder.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a bundle already in --out.")] = False,
+):
+    """Fit a method on every clip of a dataset and write a model bundle (for merkit predict)."""
+    from merkit.errors import check_choice
+    from merkit.evaluation import evaluate as run
+    from merkit.inference import train as fit_bundle
+    from merkit.inference.bundle import check_bundle_out
+    from merkit.methods import create_method
+
+    check_choice("--evaluate", evaluate_, ("none", "loso"))
+    check_positive("--jobs", jobs)
+    params = create_method(method, **parse_settings(set_)).params()
+    check_bundle_out(out, overwrite)
+    data = load_dataset(dataset, root, labels, option, apex)
+    source = {"root": str(root.resolve()), "apex": apex, "options": option or []}
+    evaluation = None
+    if evaluate_ == "loso":
+        loso_out = out.with_name(out.name + "-loso")
+        result = run(data, method, out=loso_out, params=params, protocol="loso", seed=seed, jobs=jobs, cache=cache,
+                     source=source, overwrite=overwrite)
+        console.print(results_table([(method, result)], f"LOSO before training: {data.name} ({data.labels})"))
+        evaluation = {**result.metrics, "protocol": "loso"}
+    with progress_bar(f"{method}: training on all {len(data)} clips", 1) as advance:
+        path = fit_bundle(data, method, out=out, params=params, seed=seed, cache=cache, apex=apex, source=source,
+                          evaluation=evaluation, overwrite=overwrite)
+        advance()
+    console.print(f"Wrote the model bundle {path} ({method} on {len(data)} clips of {data.name}, classes "
+                  f"{', '.join(data.classes)}); its card: {path / 'README.md'}", soft_wrap=True)
+
+
+@app.command()
+@friendly
+def predict(
+    inputs: Annotated[list[Path], typer.Argument(help="Video files or folders of frames, one expression each.")],
+    model: Annotated[Path, typer.Option(help="A model bundle (the --out of merkit train).")],
+    onset: Annotated[str | None, typer.Option(help="Onset: a frame (12) or a time (0.4s); default the first frame.")] = None,
+    apex: Annotated[str | None, typer.Option(help="Apex: a frame or a time; default found by motion where the method needs one.")] = None,
+    offset: Annotated[str | None, typer.Option(help="Offset: a frame or a time; default the last frame.")] = None,
+    fps: Annotated[float | None, typer.Option(help="Frame rate of frame folders (a video's own by default).")] = None,
+    out: Annotated[Path | None, typer.Option(help="CSV to write: input, prediction, p_<class> per class.")] = None,
+    cache: Annotated[Path | None, typer.Option(help="Keep preprocessing results in this cache folder (default: none).")] = None,
+):
+    """Predict the class of each input with a trained model bundle; print a table, write a CSV."""
+    import pandas as pd
+
+    from merkit.inference import load_model
+    from merkit.io.atomic import atomic_write_text
+
+    if fps is not None:
+        check_positive("--fps", fps)
+    if out is not None:
+        check_writable_file(out, (".csv",))
+    bundle = load_model(model)
+    rows = []
+    with progress_bar("predicting", len(inputs)) as advance:
+        for item in inputs:
+            p = bundle.predict_proba(item, onset=onset, apex=apex, offset=offset, fps=fps, cache=cache)[0]
+            rows.append({"input": str(item), "prediction": bundle.classes[int(p.argmax())],
+                         **{f"p_{c}": float(v) for c, v in zip(bundle.classes, p)}})
+            advance()
+    table = Table(title=f"{model} ({bundle.method.name})")
+    for column in rows[0]:
+        table.add_column(column, justify="left" if column in ("input", "prediction") else "right")
+    for row in rows:
+        table.add_row(*[f"{v:.3f}" if isinstance(v, float) else v for v in row.values()])
+    console.print(table)
+    if out is not None:
+        atomic_write_text(out, pd.DataFrame(rows).to_csv(index=False))
+        console.print(f"Wrote {out}")
 
 
 def load_dataset(dataset: str, root: Path, labels: str | None, option: list[str] | None, apex: str = "annotated"):
@@ -158,8 +289,9 @@ def prepare(
     from merkit.methods import create_method
     from merkit.preprocess.cache import Cache
 
-    data = load_dataset(dataset, root, labels, option, apex)
+    check_positive("--jobs", jobs)
     params = create_method(method, **parse_settings(set_)).params()
+    data = load_dataset(dataset, root, labels, option, apex)
     summary = run_prepare(method, params, data, Cache(cache), jobs)
     console.print(f"{method} on {len(data)} clips of {dataset}: {summary} (cache {Cache(cache).root}).", soft_wrap=True)
     for key, message in summary.failed.items():
@@ -184,23 +316,29 @@ def magnify(
 
     from merkit.errors import DatasetError
     from merkit.io.frames import list_frames, read_frames
-    from merkit.io.video import read_video, video_fps, write_video
+    from merkit.io.video import read_video, video_codec, video_fps, write_video
     from merkit.preprocess.magnify import magnify_eulerian
 
+    video_codec(check_writable_file(output, (".mp4", ".mkv")))
+    if fps is not None:
+        check_positive("--fps", fps)
     if input.is_dir():
         paths = list_frames(input)
         if not paths:
             raise DatasetError(f"Folder {input} holds no frames.")
-        frames, rate = read_frames(paths), fps or 30.0
+        if fps is None:
+            raise ConfigError(f"{input} is a folder of frames, which has no frame rate; pass --fps (CASME II: 200).")
+        frames, rate = read_frames(paths), fps
     elif input.is_file():
-        frames, rate = read_video(input), fps or video_fps(input) or 30.0
+        frames, rate = read_video(input), fps or video_fps(input)
+        if not rate > 0:
+            raise DatasetError(f"Video {input} does not say its frame rate; pass --fps.")
     else:
         raise DatasetError(f"{input} is neither a video file nor a folder of frames.")
     with progress_bar("magnifying", 1) as advance:
         magnified = magnify_eulerian(frames, alpha=alpha, lambda_c=lambda_c, r1=r1, r2=r2)
         advance()
     side_by_side = np.concatenate([frames, np.rint(magnified * 255).astype(np.uint8)], axis=2)
-    output.parent.mkdir(parents=True, exist_ok=True)
     write_video(output, side_by_side, rate)
     console.print(f"Wrote {output}: {len(frames)} frames at {rate:g} fps, original left, magnified (alpha {alpha:g}) right.")
 
@@ -267,6 +405,7 @@ def demo(
     from merkit.preprocess.apex import fill_apex
     from merkit.synthetic import SynthConfig, is_written, write_casme2
 
+    check_positive("--jobs", jobs)
     started = time.perf_counter()
     data_root = out / "data" / "CASME2"
     config = SynthConfig(seed=seed)
@@ -283,7 +422,33 @@ def demo(
                          source={"root": str(data_root.resolve())}, overwrite=True)
             rows.append((cls.name, result))
     console.print(results_table(rows, f"LOSO on synthetic CASME II: {len(data)} clips, {len(set(data.groups))} subjects, seed4 labels"))
-    console.print(f"Done in {time.perf_counter() - started:.0f} s. Reports: {out / 'runs'}/<method>/report.md")
+    console.print(f"Reports: {out / 'runs'}/<method>/report.md")
+    bundle, video, row = demo_apply(data, out, seed)
+    console.print(f"Trained apex_flow_svm on every subject but {row['subject']} into the bundle {bundle}, and predicted "
+                  f"its clip {row['clip']} from the video {video}: [bold]{row['prediction']}[/] (true class "
+                  f"{row['label']}; p = {row['p']:.2f}).", soft_wrap=True)
+    console.print(f"Done in {time.perf_counter() - started:.0f} s. Try: merkit predict --model {bundle} {video}", soft_wrap=True)
+
+
+def demo_apply(data, out: Path, seed: int) -> tuple[Path, Path, dict]:
+    """Train a bundle without the last subject, write one of its clips as an mp4, predict it."""
+    import numpy as np
+
+    from merkit.inference import load_model
+    from merkit.inference import train as fit_bundle
+    from merkit.io.video import write_video
+
+    held_out = data.groups == data.groups[-1]
+    training = data.subset(np.flatnonzero(~held_out))
+    bundle = fit_bundle(training, "apex_flow_svm", out=out / "model", seed=seed, cache=out / "cache", apex="motion",
+                        overwrite=True)
+    clip = data[int(np.flatnonzero(held_out)[0])]
+    video = out / "predict" / f"{clip.subject}_{clip.clip}.mp4"
+    write_video(video, clip.read()[clip.onset : clip.offset + 1], clip.fps, crf=10)  # x264's default 23 blurs sub-pixel motion
+    model = load_model(bundle)
+    p = model.predict_proba(video, apex=clip.apex - clip.onset)[0]
+    return bundle, video, {"subject": clip.subject, "clip": clip.clip, "label": clip.label,
+                           "prediction": model.classes[int(p.argmax())], "p": float(p.max())}
 
 
 @app.command()
@@ -294,14 +459,11 @@ def explain(
     cache: Annotated[Path | None, typer.Option(help="Preprocessing cache folder.")] = None,
 ):
     """Draw the spatial masks over a clip's frames and its temporal weights (STANet's Figs. 6-7)."""
-    import json
-
     from merkit.evaluation.explain import explain as explain_clip
     from merkit.evaluation.explain import write_figures
+    from merkit.evaluation.runner import read_config
 
-    if not (run / "config.json").is_file():
-        raise MerkitError(f"{run} is not a run directory (no config.json); pass the --out of a merkit evaluate.")
-    source = json.loads((run / "config.json").read_text())["dataset"]
+    source = read_config(run).get("dataset", {})
     if "root" not in source:
         raise MerkitError(f"{run / 'config.json'} does not say where the dataset was; run merkit evaluate from the command line.")
     data = load_dataset(source["name"], Path(source["root"]), source["labels"], source.get("options"), source.get("apex", "annotated"))

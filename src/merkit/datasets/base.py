@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 
@@ -17,7 +18,7 @@ from merkit.io.video import read_video
 METADATA_COLUMNS = (
     "dataset", "subject", "clip", "emotion", "label", "onset", "apex", "offset", "n_frames", "fps", "source", "kind",
 )
-KINDS = ("frames", "video", "flow_image")
+KINDS = ("frames", "video", "flow_image", "array")
 FLOW_CHANNELS = "uvs"  # u, v, optical strain
 
 
@@ -29,7 +30,8 @@ class Clip:
     ``apex`` is None where the annotation has none. ``label`` is the class under the dataset's
     label scheme. ``source`` says where the frames come from (a folder or a file); ``kind`` how:
     ``frames`` (image files), ``video`` (one video file) or ``flow_image`` (one onset-to-apex
-    optical-flow image, whose channels ``flow_channels`` names in R, G, B order).
+    optical-flow image, whose channels ``flow_channels`` names in R, G, B order) or ``array``
+    (frames held in memory as ``array``, uint8 (T, H, W, 3) RGB; ``frame_paths`` is empty).
     """
 
     dataset: str
@@ -46,6 +48,7 @@ class Clip:
     source: str = ""
     kind: str = "frames"
     flow_channels: str = FLOW_CHANNELS
+    array: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -56,6 +59,8 @@ class Clip:
         """All frames, uint8 (T, H, W, 3) RGB or (T, H, W) grey."""
         if self.kind == "video":
             return read_video(self.frame_paths[0], grey=grey)
+        if self.kind == "array":
+            return np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in self.array]) if grey else self.array
         if self.kind == "flow_image":
             raise DatasetError(f"Clip {self.key} is an optical-flow image, not frames: read it with read_flow().")
         return read_frames(self.frame_paths, grey=grey)
@@ -70,6 +75,9 @@ class Clip:
     def fingerprint(self) -> str:
         """SHA-256 of the frames' bytes in order: the content key of every cached step."""
         digest = hashlib.sha256()
+        if self.kind == "array":
+            digest.update(repr(self.array.shape).encode())
+            digest.update(np.ascontiguousarray(self.array).tobytes())
         for path in self.frame_paths:
             digest.update(Path(path).read_bytes())
         return digest.hexdigest()
@@ -96,6 +104,8 @@ class ClipDataset:
         Rows that could not become clips (only when read with ``strict=False``).
     orphans : list of str
         Clip folders on disk that no annotation row names.
+    arrays : sequence of ndarray or None, optional
+        Frames held in memory, for clips of kind ``array`` (None for the others).
 
     Nothing is read here: readers build the table, frames are read by :meth:`Clip.read`.
     """
@@ -111,6 +121,7 @@ class ClipDataset:
         dropped: pd.DataFrame | None = None,
         problems: Sequence[str] = (),
         orphans: Sequence[str] = (),
+        arrays: Sequence[np.ndarray | None] | None = None,
     ):
         self.name = name
         self.metadata = metadata.reset_index(drop=True)
@@ -120,6 +131,7 @@ class ClipDataset:
         self.dropped = dropped if dropped is not None else self.metadata.iloc[0:0]
         self.problems = list(problems)
         self.orphans = list(orphans)
+        self.arrays = list(arrays) if arrays is not None else [None] * len(self.frame_paths)
 
     def __len__(self) -> int:
         return len(self.metadata)
@@ -143,6 +155,7 @@ class ClipDataset:
             source=row["source"],
             kind=row["kind"],
             flow_channels=channels if isinstance(channels, str) else FLOW_CHANNELS,
+            array=self.arrays[index],
         )
 
     def __iter__(self) -> Iterator[Clip]:
@@ -166,6 +179,10 @@ class ClipDataset:
         """(n_clips,) unique clip ids ``dataset/subject/clip``."""
         return (self.metadata["dataset"] + "/" + self.metadata["subject"] + "/" + self.metadata["clip"]).to_numpy()
 
+    def digest(self) -> str:
+        """A short SHA-256 of the clip ids, in order: which clips a run or a model saw."""
+        return hashlib.sha256("\n".join(self.keys).encode()).hexdigest()[:16]
+
     def subset(self, indices: Sequence[int] | np.ndarray) -> ClipDataset:
         """The clips at ``indices``, same classes and scheme (used for a fold's train and test)."""
         indices = np.asarray(indices, dtype=np.int64)
@@ -176,6 +193,7 @@ class ClipDataset:
             self.classes,
             labels=self.labels,
             dropped=self.dropped,
+            arrays=[self.arrays[i] for i in indices],
         )
 
     def with_apex(self, positions: Sequence[int | None], source: str) -> ClipDataset:
@@ -185,7 +203,7 @@ class ClipDataset:
         metadata.loc[missing, "apex"] = [p for p, m in zip(positions, missing) if m]
         metadata["apex_source"] = np.where(missing, source, metadata.get("apex_source", "annotation"))
         return ClipDataset(self.name, metadata, self.frame_paths, self.classes, labels=self.labels,
-                           dropped=self.dropped, problems=self.problems, orphans=self.orphans)
+                           dropped=self.dropped, problems=self.problems, orphans=self.orphans, arrays=self.arrays)
 
 
 def make_metadata(rows: list[dict]) -> pd.DataFrame:

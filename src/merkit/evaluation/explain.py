@@ -6,7 +6,6 @@ network attends to on a clip it never trained on.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pandas as pd
 
 from merkit.errors import MerkitError
 from merkit.evaluation.reports import plt, save_figure  # pyplot on the Agg backend, set once there
-from merkit.evaluation.runner import saved_model
+from merkit.evaluation.runner import read_config, saved_model
 from merkit.methods.registry import create_method
 from merkit.preprocess.cache import Cache
 from merkit.preprocess.pipeline import Representation
@@ -47,7 +46,10 @@ def explain(run: str | Path, clip_id: str, *, dataset, cache: str | Path | None 
     ``dataset`` is the run's dataset, loaded as the run loaded it.
     """
     run = Path(run)
-    config = json.loads((run / "config.json").read_text())
+    config = read_config(run)
+    method = create_method(config["method"]["name"], **config["method"]["params"])
+    if not hasattr(method, "attend"):
+        raise MerkitError(f"{method.name} has no attention to show; explain a run of stanet.")
     predictions = pd.read_csv(run / "predictions.csv", dtype=str)
     keys = predictions["dataset"] + "/" + predictions["subject"] + "/" + predictions["clip"]
     rows = predictions[(keys == clip_id) | (predictions["clip"] == clip_id)]
@@ -56,9 +58,6 @@ def explain(run: str | Path, clip_id: str, *, dataset, cache: str | Path | None 
         raise MerkitError(f"Run {run} has {'no' if rows.empty else len(rows)} clip(s) named {clip_id!r}; "
                           f"give dataset/subject/clip (e.g. {known}).")
     row = rows.iloc[0]
-    method = create_method(config["method"]["name"], **config["method"]["params"])
-    if not hasattr(method, "attend"):
-        raise MerkitError(f"{method.name} has no attention to show; explain a run of stanet.")
     model = saved_model(run, row["fold"])
     if model is None:
         raise MerkitError(f"Run {run} kept no model for fold {row['fold']!r}; run merkit evaluate again into a new --out.")

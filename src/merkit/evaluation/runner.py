@@ -4,7 +4,7 @@ Layout of a run directory::
 
     config.json        the resolved configuration (what is compared when a run resumes)
     folds/NNN_<name>.csv  each fold's predictions, written atomically when the fold finishes
-    models/NNN_<name>.pt  each fold's fitted network (methods that save one; ``merkit explain``)
+    models/NNN_<name>/ each fold's fitted state (weights in safetensors, classifiers through skops)
     predictions.csv    all folds' predictions
     metrics.json       pooled, per-fold and per-dataset figures
     report.md          the figures for a person, with the recipe and the caveats
@@ -17,9 +17,9 @@ figures do not depend on ``jobs`` or on interruptions.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -77,14 +77,15 @@ def _limit_threads(threads: int) -> None:
         pass
 
 
-def model_file(out: Path, fold: Fold) -> Path:
-    """Where the model fitted on ``fold``'s training part is kept (for methods that save one)."""
-    return out / "models" / _fold_file(out, fold).with_suffix(".pt").name
+def model_folder(out: Path, fold: Fold) -> Path:
+    """Where the state fitted on ``fold``'s training part is kept."""
+    return out / "models" / _fold_file(out, fold).stem
 
 
 def saved_model(out: Path, fold_name: str) -> Path | None:
-    """The model a finished run kept for the fold named ``fold_name``, or None."""
-    return next((p for p in (Path(out) / "models").glob("*.pt") if p.stem.split("_", 1)[1] == _safe(fold_name)), None)
+    """The folder of the state a finished run kept for the fold named ``fold_name``, or None."""
+    models = Path(out) / "models"
+    return next((p for p in models.iterdir() if p.is_dir() and p.name.split("_", 1)[1] == _safe(fold_name)), None) if models.is_dir() else None
 
 
 def run_fold(method_name: str, params: dict, dataset: ClipDataset, fold: Fold, seed: int, cache_root: str, out: str) -> pd.DataFrame:
@@ -92,7 +93,7 @@ def run_fold(method_name: str, params: dict, dataset: ClipDataset, fold: Fold, s
     cache = Cache(cache_root)
     method = create_method(method_name, **params)
     method.fit(dataset.subset(fold.train), seed=seed, cache=cache)
-    method.save(model_file(Path(out), fold))
+    method.save(model_folder(Path(out), fold))
     test = dataset.subset(fold.test)
     predicted = method.predict(test, cache=cache)
     frame = test.metadata[["dataset", "subject", "clip", "label"]].copy()
@@ -198,7 +199,7 @@ def evaluate(
     config = {
         "merkit": __version__,
         "dataset": {"name": dataset.name, "labels": dataset.labels, "classes": list(dataset.classes),
-                    "n_clips": len(dataset), "clips": _digest(dataset.keys), **(source or {})},
+                    "n_clips": len(dataset), "clips": dataset.digest(), **(source or {})},
         "method": {"name": method, "params": params},
         "protocol": {"name": protocol, "params": protocol_params or {}},
         "seed": seed,
@@ -239,8 +240,23 @@ def summarize(predictions: pd.DataFrame, classes) -> dict:
     }
 
 
-def _digest(keys) -> str:
-    return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
+def read_config(out: Path, *, missing_ok: bool = False) -> dict | None:
+    """The configuration of the run in ``out``; ``{"unreadable": True}`` if it cannot be parsed
+    and ``missing_ok`` (the caller decides), a MerkitError naming the file otherwise."""
+    path = Path(out) / "config.json"
+    if not path.is_file():
+        if missing_ok:
+            return None
+        raise MerkitError(f"{out} is not a run directory (no config.json); pass the --out of a merkit evaluate.")
+    try:
+        config = json.loads(path.read_text())
+        if not isinstance(config, dict):
+            raise ValueError("not a JSON object")
+        return config
+    except (ValueError, UnicodeDecodeError) as error:
+        if missing_ok:
+            return {"unreadable": True}
+        raise MerkitError(f"{path} is damaged ({error}); run merkit evaluate again into a new --out.") from None
 
 
 def _claim(out: Path, config: dict, overwrite: bool) -> None:
@@ -248,7 +264,12 @@ def _claim(out: Path, config: dict, overwrite: bool) -> None:
     path = out / "config.json"
     text = json.dumps(config, indent=2, sort_keys=True, default=str)
     wanted = json.loads(text)  # as it reads back: tuples become lists
-    existing = json.loads(path.read_text()) if path.is_file() else None
+    if out.exists() and not out.is_dir():
+        raise MerkitError(f"--out {out} is a file, not a run directory; pass the path of a folder (new or of an earlier run).")
+    existing = read_config(out, missing_ok=True)
+    if existing == {"unreadable": True} and not overwrite:
+        raise MerkitError(f"{path} is damaged, so the run in {out} cannot be resumed; pass --overwrite to start it "
+                          "over, or another --out.")
     if existing == wanted:
         return
     if existing is not None and not overwrite:
@@ -257,10 +278,23 @@ def _claim(out: Path, config: dict, overwrite: bool) -> None:
             f"{out} holds a run with another configuration (differs in: {', '.join(differs)}); "
             "pass another --out, --overwrite, or delete that folder to start over."
         )
-    for stale in [*(out / "folds").glob("*.csv"), *(out / "models").glob("*.pt")]:
-        stale.unlink()
+    clear_run(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, text)
+
+
+RUN_OUTPUTS = ("config.json", "predictions.csv", "metrics.json", "report.md", "confusion.png", "folds", "models", "explain")
+
+
+def clear_run(out: Path) -> None:
+    """Delete every output of the run in ``out`` (the configuration last, so that a run
+    interrupted while clearing is still recognised as the old one and cleared again)."""
+    for name in reversed(RUN_OUTPUTS):
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
 
 
 def _save_fold(out: Path, fold: Fold, frame: pd.DataFrame) -> None:

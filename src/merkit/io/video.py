@@ -7,7 +7,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from merkit.errors import DatasetError
+from merkit.errors import ConfigError, DatasetError
+from merkit.io.atomic import atomic_path
 
 
 def count_video_frames(path: str | Path) -> int:
@@ -42,15 +43,31 @@ def video_fps(path: str | Path) -> float:
         return float(rate) if rate else 0.0
 
 
-def write_video(path: str | Path, frames: np.ndarray, fps: float, codec: str | None = None) -> None:
-    """Write uint8 (T, H, W, 3) RGB frames. The codec follows the suffix unless given: ``.mkv``
-    lossless FFV1, ``.mp4`` H.264 (frames padded to even sizes, as H.264 needs)."""
+VIDEO_CODECS = {".mp4": "libx264", ".mkv": "ffv1"}
+
+
+def video_codec(path: str | Path) -> str:
+    """The codec a video written to ``path`` gets: H.264 for ``.mp4``, lossless FFV1 for ``.mkv``.
+
+    Checked before any work is done, so a wrong suffix never costs a finished computation.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in VIDEO_CODECS:
+        raise ConfigError(f"Cannot write a video to {path}: name it .mp4 (H.264) or .mkv (lossless FFV1).")
+    return VIDEO_CODECS[suffix]
+
+
+def write_video(path: str | Path, frames: np.ndarray, fps: float, codec: str | None = None, crf: int | None = None) -> None:
+    """Write uint8 (T, H, W, 3) RGB frames, atomically (a crash leaves no partial video under
+    ``path``). The codec follows the suffix unless given: ``.mkv`` lossless FFV1, ``.mp4`` H.264
+    (frames padded to even sizes, as H.264 needs) at x264's constant rate factor ``crf`` (its
+    default, 23, when None; lower is closer to the frames: sub-pixel motion needs about 10)."""
     path = Path(path)
-    codec = codec or ("libx264" if path.suffix.lower() == ".mp4" else "ffv1")
+    codec = codec or video_codec(path)
     if codec != "ffv1":
         frames = np.pad(frames, ((0, 0), (0, frames.shape[1] % 2), (0, frames.shape[2] % 2), (0, 0)), mode="edge")
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream(codec, rate=int(round(fps)))
+    with atomic_path(path, suffix=path.suffix) as tmp, av.open(str(tmp), mode="w") as container:
+        stream = container.add_stream(codec, rate=int(round(fps)), options={"crf": str(crf)} if crf is not None and codec == "libx264" else {})
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "bgr0" if codec == "ffv1" else "yuv420p"
         for frame in frames:

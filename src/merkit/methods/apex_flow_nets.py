@@ -39,6 +39,7 @@ class ApexFlowNetwork(NetworkMethod):
 
     network: ClassVar[str]
     channels: ClassVar[int]  # the first ``channels`` of (u, v, strain)
+    needs_apex = True
 
     flow: str = "tvl1"
     size: tuple[int, int] = (28, 28)
@@ -80,12 +81,11 @@ class ApexFlowNetwork(NetworkMethod):
                                 device=self.device, description=f"{self.name}: training")
         return self
 
-    def predict(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
+    def logits(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
         from merkit.training.trainer import predict_logits, torch_threads
 
         with torch_threads(self.threads):
-            logits = predict_logits(self.model_, [self.inputs(test, cache)], device=self.device)
-        return np.asarray(self.classes_)[logits.argmax(axis=1)]
+            return predict_logits(self.model_, [self.inputs(test, cache)], device=self.device)
 
 
 @register_method

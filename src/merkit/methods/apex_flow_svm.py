@@ -40,6 +40,7 @@ class ApexFlowSvm(FeatureMethod):
     name = "apex_flow_svm"
     summary = "onset-to-apex optical flow and strain (28x28) + linear SVM; runs on flow-image manifests"
     quick = True
+    needs_apex = True
 
     flow: str = "tvl1"
     size: tuple[int, int] = (28, 28)

@@ -8,6 +8,7 @@ runs inside ``fit``, can never touch a test clip.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import ClassVar
@@ -15,17 +16,23 @@ from typing import ClassVar
 import numpy as np
 
 from merkit.datasets.base import Clip, ClipDataset
-from merkit.io.atomic import atomic_write_bytes
+from merkit.errors import MerkitError
+from merkit.io.state import read_arrays, read_estimator, write_arrays, write_estimator
 from merkit.preprocess.cache import Cache
 from merkit.preprocess.pipeline import Representation
 
 
 class Method:
-    """Base of every method. Subclasses are dataclasses registered with ``@register_method``."""
+    """Base of every method. Subclasses are dataclasses registered with ``@register_method``.
+
+    A fitted method has ``classes_`` (the class names, in the order of ``predict_proba``'s columns).
+    """
 
     name: ClassVar[str]
     summary: ClassVar[str]
     quick: ClassVar[bool] = False  # runs in ``merkit demo`` (a LOSO in well under a minute on 2 cores)
+    needs_apex: ClassVar[bool] = False  # reads the apex frame (missing apexes must be estimated)
+    min_frames: ClassVar[int] = 2  # the fewest onset..offset frames the representation can use
 
     def params(self) -> dict:
         """The hyper-parameters, as given to the constructor."""
@@ -43,23 +50,36 @@ class Method:
     def fit(self, train: ClipDataset, *, seed: int, cache: Cache) -> Method:
         raise NotImplementedError
 
-    def predict(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
-        """(n_clips,) predicted class names."""
+    def predict_proba(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
+        """(n_clips, n_classes) probabilities, rows summing to 1, columns in ``classes_``."""
         raise NotImplementedError
 
-    def save(self, path: Path) -> bool:
-        """Write what ``fit`` learned to ``path``, atomically; False if the method keeps nothing
-        worth a file (the runner then writes none)."""
-        return False
+    def predict(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
+        """(n_clips,) predicted class names: the most probable class of each clip."""
+        return np.asarray(self.classes_, dtype=object)[self.predict_proba(test, cache=cache).argmax(axis=1)]
 
-    def load(self, path: Path) -> Method:
-        """Restore what ``save`` wrote: the method then predicts as the fitted one did."""
-        raise NotImplementedError(f"{self.name} saves no fitted state.")
+    def save(self, folder: Path) -> list[str]:
+        """Write what ``fit`` learned into ``folder`` (each file atomically, never a pickle);
+        returns the names of the files written."""
+        raise NotImplementedError
+
+    def load(self, folder: Path) -> Method:
+        """Restore what ``save`` wrote: the method then predicts exactly as the fitted one did."""
+        raise NotImplementedError
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """(N, C) logits -> (N, C) float64 probabilities."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
 
 
 class NetworkMethod(Method):
-    """A method whose fitted state is ``model_`` (a network built by ``create_network``) and
-    ``classes_``, fed by ``clip_input`` one clip at a time."""
+    """A method whose fitted state is ``model_`` (a network built by ``create_network``),
+    ``classes_`` and the arrays of ``fitted_arrays``; probabilities are the softmax of the logits."""
+
+    NETWORK_FILE: ClassVar[str] = "network.safetensors"
 
     def create_network(self, num_classes: int):
         raise NotImplementedError
@@ -72,28 +92,71 @@ class NetworkMethod(Method):
         """(n_clips, ...) float32: every clip's input, stacked."""
         return np.stack([self.clip_input(clip, cache) for clip in data])
 
-    def save(self, path: Path) -> bool:
-        import io
+    def logits(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
+        """(n_clips, n_classes) the network's outputs."""
+        raise NotImplementedError
 
+    def predict_proba(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
+        return softmax(self.logits(test, cache=cache))
+
+    def fitted_arrays(self) -> dict[str, np.ndarray]:
+        """Fitted state besides the network's weights, by attribute name (e.g. input scaling)."""
+        return {}
+
+    def save(self, folder: Path) -> list[str]:
+        arrays = {f"network.{k}": v.detach().cpu().numpy() for k, v in self.model_.state_dict().items()}
+        arrays.update({f"fitted.{k}": np.asarray(v) for k, v in self.fitted_arrays().items()})
+        write_arrays(Path(folder) / self.NETWORK_FILE, arrays, {"classes": list(self.classes_)})
+        return [self.NETWORK_FILE]
+
+    def load(self, folder: Path) -> NetworkMethod:
         import torch
 
-        buffer = io.BytesIO()
-        torch.save({"classes": list(self.classes_), "state": self.model_.state_dict()}, buffer)
-        atomic_write_bytes(path, buffer.getvalue())
-        return True
-
-    def load(self, path: Path) -> NetworkMethod:
-        import torch
-
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        self.classes_ = tuple(saved["classes"])
+        path = Path(folder) / self.NETWORK_FILE
+        arrays, metadata = read_arrays(path)
+        self.classes_ = tuple(metadata.get("classes", ()))
         self.model_ = self.create_network(len(self.classes_))
-        self.model_.load_state_dict(saved["state"])
+        weights = {k.split(".", 1)[1]: torch.from_numpy(v.copy()) for k, v in arrays.items() if k.startswith("network.")}
+        try:
+            self.model_.load_state_dict(weights)
+        except RuntimeError as error:
+            raise MerkitError(f"{path} does not hold a {self.name} network with these parameters and "
+                              f"{len(self.classes_)} classes: {str(error).splitlines()[0]}") from None
+        for key, value in arrays.items():
+            if key.startswith("fitted."):
+                setattr(self, key.split(".", 1)[1], value)
         return self
 
 
+def calibrated(estimator, x: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int):
+    """``estimator`` fitted on (x, y) with sigmoid-calibrated probabilities, all from these samples.
+
+    Calibration follows Platt: each class's decision values are mapped to probabilities by a
+    sigmoid fitted on held-out decisions of a k-fold split of the training part itself (k up to
+    5, whole clips kept together through ``groups``), and the final estimator is fitted on all of
+    it (scikit-learn's ``CalibratedClassifierCV(ensemble=False)``). Where a class has a single
+    clip no split holds it out: the sigmoid is then fitted on the estimator's own training
+    decisions (over-confident, but nothing outside the training part is used).
+    """
+    from sklearn.base import clone
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    clips_per_class = Counter(label for label, _ in set(zip(y, groups)))
+    k = min(5, min(clips_per_class.values()))
+    if k >= 2:
+        splits = list(StratifiedGroupKFold(k, shuffle=True, random_state=seed % 2**32).split(x, y, groups))
+        return CalibratedClassifierCV(estimator, method="sigmoid", cv=splits, ensemble=False).fit(x, y)
+    everything = [(np.arange(len(y)), np.arange(len(y)))]  # the frozen estimator's own training decisions
+    return CalibratedClassifierCV(FrozenEstimator(clone(estimator).fit(x, y)), method="sigmoid", cv=everything).fit(x, y)
+
+
 class FeatureMethod(Method):
-    """A fixed (fold-independent) descriptor per clip, its representation, then a scikit-learn classifier."""
+    """A fixed (fold-independent) descriptor per clip, its representation, then a scikit-learn
+    classifier whose probabilities are calibrated on the training part (:func:`calibrated`)."""
+
+    CLASSIFIER_FILE: ClassVar[str] = "classifier.skops"
 
     def make_classifier(self, seed: int):
         raise NotImplementedError
@@ -108,13 +171,30 @@ class FeatureMethod(Method):
 
     def fit(self, train: ClipDataset, *, seed: int, cache: Cache) -> FeatureMethod:
         rng = np.random.default_rng(seed)
-        samples, labels = [], []
-        for clip in train:
+        samples, labels, groups = [], [], []
+        for index, clip in enumerate(train):
             for variant in self.augment(self.features(clip, cache), clip, rng):
                 samples.append(variant)
                 labels.append(clip.label)
-        self.classifier_ = self.make_classifier(seed).fit(np.stack(samples), np.asarray(labels))
+                groups.append(index)
+        self.classes_ = train.classes
+        self.classifier_ = calibrated(self.make_classifier(seed), np.stack(samples), np.asarray(labels), np.asarray(groups), seed)
         return self
 
-    def predict(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
-        return self.classifier_.predict(np.stack([self.features(clip, cache) for clip in test]))
+    def predict_proba(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
+        proba = self.classifier_.predict_proba(np.stack([self.features(clip, cache) for clip in test]))
+        known = list(self.classifier_.classes_)
+        out = np.zeros((len(proba), len(self.classes_)))  # a class absent from the training part gets 0
+        for column, name in enumerate(self.classes_):
+            if name in known:
+                out[:, column] = proba[:, known.index(name)]
+        return out
+
+    def save(self, folder: Path) -> list[str]:
+        write_estimator(Path(folder) / self.CLASSIFIER_FILE, {"classes": list(self.classes_), "classifier": self.classifier_})
+        return [self.CLASSIFIER_FILE]
+
+    def load(self, folder: Path) -> FeatureMethod:
+        state = read_estimator(Path(folder) / self.CLASSIFIER_FILE)
+        self.classes_, self.classifier_ = tuple(state["classes"]), state["classifier"]
+        return self

@@ -143,9 +143,8 @@ class StanetMethod(NetworkMethod):
                             description="stanet: training")
         return self
 
-    def predict(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
-        logits, _ = self.attend(test, cache=cache)
-        return np.asarray(self.classes_)[logits.argmax(axis=1)]
+    def logits(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
+        return self.attend(test, cache=cache)[0]
 
     def attend(self, data: ClipDataset, *, cache: Cache):
         """Logits (N, C) and, per clip, (masks (T, mask_channels, h, w) or None, weights (T,) or None)."""

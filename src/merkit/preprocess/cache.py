@@ -39,6 +39,8 @@ class Cache:
         memory and under ``fingerprints/``, against the files' (path, size, modification time):
         a changed file changes that signature and is hashed again.
         """
+        if not clip.frame_paths:  # frames held in memory: hash them (no files to remember them by)
+            return clip.fingerprint()
         signature = "\n".join(f"{p}\t{st.st_size}\t{st.st_mtime_ns}" for p in clip.frame_paths for st in [os.stat(p)])
         key = hashlib.sha256(signature.encode()).hexdigest()
         if key not in _FINGERPRINTS:
@@ -77,3 +79,17 @@ class Cache:
         np.save(buffer, value, allow_pickle=False)
         atomic_write_bytes(self.path(step, clip, params), buffer.getvalue())
         return value
+
+
+class NoCache(Cache):
+    """A cache that keeps nothing: every step is computed afresh (prediction on new inputs,
+    where nothing is worth keeping unless the user names a cache folder)."""
+
+    def __init__(self):
+        super().__init__(os.devnull)
+
+    def load(self, step: str, clip, params: Mapping) -> np.ndarray | None:
+        return None
+
+    def put(self, step: str, clip, params: Mapping, value) -> np.ndarray:
+        return np.asarray(value)

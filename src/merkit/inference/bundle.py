@@ -1,0 +1,232 @@
+"""Model bundles: one folder that holds everything needed to predict, and nothing that runs code.
+
+Layout of a bundle::
+
+    bundle.json          what the model is: merkit's version, the task, the method and its
+                         parameters, the classes and label scheme, the preprocessing chain, the
+                         apex rule, the training data's fingerprint, and the SHA-256 of each state file
+    network.safetensors  a network's weights (and fitted input scaling), or
+    classifier.skops     a calibrated scikit-learn classifier (skops, only trusted types)
+    README.md            the model card: what it was trained on, its intended use and its limits
+
+Loading checks the format, the version, the task, the classes and every checksum before any
+state is read, and never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+
+from merkit import __version__
+from merkit.datasets.base import ClipDataset
+from merkit.errors import MerkitError
+from merkit.io.atomic import atomic_write_text, current_umask
+from merkit.methods.base import Method
+from merkit.methods.registry import create_method, method_class
+from merkit.preprocess.cache import Cache
+
+FORMAT = "merkit-bundle"
+FORMAT_VERSION = 1
+TASK = "classification"
+DESCRIPTION_FILE = "bundle.json"
+CARD_FILE = "README.md"
+
+
+class BundleError(MerkitError):
+    """A model bundle that cannot be used: missing, altered, newer, or of another task."""
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".")[:3] if part.isdigit())
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def training_fingerprint(dataset: ClipDataset) -> dict:
+    """What a model was trained on: dataset, label scheme, clip digest, clips per class and subject."""
+    meta = dataset.metadata
+    return {
+        "dataset": dataset.name, "labels": dataset.labels, "n_clips": len(dataset), "clips": dataset.digest(),
+        "per_class": {c: int((meta["label"] == c).sum()) for c in dataset.classes},
+        "per_subject": {str(k): int(v) for k, v in zip(*np.unique(dataset.groups, return_counts=True))},
+    }
+
+
+def train(dataset: ClipDataset, method: str, *, out: str | os.PathLike, params: dict | None = None, seed: int = 0,
+          cache: str | os.PathLike | None = None, apex: str = "motion", source: dict | None = None,
+          evaluation: dict | None = None, overwrite: bool = False) -> Path:
+    """Fit ``method`` on every clip of ``dataset`` and write a bundle to ``out``.
+
+    Parameters
+    ----------
+    dataset : ClipDataset
+        The training clips (all of them are used).
+    method : str
+        A registered method; ``params`` its hyper-parameters (defaults otherwise).
+    out : path
+        The bundle's folder; an existing one is replaced only with ``overwrite``.
+    apex : str
+        How the training clips' missing apexes were filled; recorded in the bundle.
+    source : dict, optional
+        Where the data came from (``root``, reader options), recorded in the bundle.
+    evaluation : dict, optional
+        A LOSO's metrics (``merkit train --evaluate loso``), shown in the model card.
+    """
+    out = check_bundle_out(Path(out), overwrite)
+    if len(dataset.classes) < 2 or len(dataset) < 2:
+        raise MerkitError(f"{dataset.name} has {len(dataset)} clips in {len(dataset.classes)} classes under {dataset.labels}; "
+                          "a classifier needs clips of at least two classes.")
+    fitted = create_method(method, **(params or {})).fit(dataset, seed=seed, cache=Cache(cache))
+    training = {**training_fingerprint(dataset), "seed": seed, "apex": apex, **({"source": source} if source else {})}
+    return save(fitted, out, training=training, evaluation=evaluation, overwrite=overwrite)
+
+
+def save(method: Method, out: str | os.PathLike, *, training: dict | None = None, evaluation: dict | None = None,
+         overwrite: bool = False) -> Path:
+    """Write the fitted ``method`` as a bundle at ``out`` (built in a temporary folder beside it,
+    then moved into place, so a bundle is either whole or absent)."""
+    out = check_bundle_out(Path(out), overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        os.chmod(building, 0o777 & ~current_umask())
+        names = method.save(building)
+        representation = method.representation()
+        description = {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "merkit": __version__, "task": TASK,
+            "method": {"name": method.name, "params": method.params()},
+            "classes": list(method.classes_),
+            "labels": (training or {}).get("labels"),
+            "preprocessing": {"representation": [s.describe() for s in representation.steps] if representation else [],
+                              "apex": (training or {}).get("apex", "motion"), "missing_apex": "motion"},
+            "training": training or {},
+            "evaluation": _evaluation_summary(evaluation),
+            "files": {name: _sha256(building / name) for name in names},
+        }
+        atomic_write_text(building / DESCRIPTION_FILE, json.dumps(description, indent=2, default=str))
+        atomic_write_text(building / CARD_FILE, model_card(description, evaluation))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(building, out)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return out
+
+
+def check_bundle_out(out: Path, overwrite: bool) -> Path:
+    if out.exists() and not out.is_dir():
+        raise BundleError(f"--out {out} is a file; pass a folder for the model bundle.")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / DESCRIPTION_FILE).is_file():
+            raise BundleError(f"{out} holds files that are not a model bundle; pass a new or empty folder as --out.")
+        if not overwrite:
+            raise BundleError(f"{out} already holds a model bundle; pass --overwrite to replace it, or another --out.")
+    return out
+
+
+def _evaluation_summary(evaluation: dict | None) -> dict | None:
+    if not evaluation:
+        return None
+    overall = evaluation["overall"]
+    return {"protocol": evaluation.get("protocol", "loso"), "n_clips": overall["n"], "accuracy": overall["accuracy"],
+            "uf1": overall["uf1"], "uar": overall["uar"], "classes": evaluation["classes"],
+            "confusion": np.asarray(overall["confusion"]).tolist()}
+
+
+def model_card(description: dict, evaluation: dict | None = None) -> str:
+    """The bundle's README.md: what it was trained on, its intended use and its limits."""
+    method, training = description["method"], description["training"]
+    classes = ", ".join(description["classes"])
+    lines = [
+        f"# {method['name']} on {training.get('dataset', 'unknown data')} ({description.get('labels')})", "",
+        f"A merkit {description['merkit']} model bundle: `merkit predict --model <this folder> VIDEO_OR_FRAMES`, "
+        "or `merkit.load_model(path).predict_proba(x)` in Python.", "",
+        "## What it was trained on", "",
+        f"- dataset: {training.get('dataset')}, label scheme {description.get('labels')}, "
+        f"{training.get('n_clips')} clips (digest `{training.get('clips')}`), "
+        f"{len(training.get('per_subject', {}))} subjects, seed {training.get('seed')}",
+        "- clips per class: " + ", ".join(f"{c} {n}" for c, n in training.get("per_class", {}).items()),
+        f"- missing apexes in training: {training.get('apex')}; in prediction, estimated by motion when not given",
+        f"- method parameters: `{json.dumps(method['params'], default=str)}`",
+        "- preprocessing: " + " -> ".join(s["step"] for s in description["preprocessing"]["representation"]), "",
+        "## Intended use", "",
+        f"Classifying one spontaneous facial micro-expression per input into {classes}: a clip from its onset to "
+        "its offset (give `--onset/--apex/--offset`, or the whole input is taken as the expression), recorded "
+        "as the training data were (frontal face, steady light, a comparable frame rate).", "",
+        "## Limits", "",
+        "- It classifies; it does not find expressions. In a long recording, spot the intervals first.",
+        "- Every input gets one of the classes above, whether or not it holds a micro-expression at all.",
+        "- Micro-expression datasets are small and their subjects few and alike: expect lower figures on people, "
+        "cameras and lighting unlike the training data's.",
+        "- Probabilities are softmax outputs (networks) or calibrated on the training data only (SVMs); "
+        "they are not guaranteed to be calibrated on new data.",
+        "- An emotion label is an annotator's reading of a facial movement, not a measurement of what a person felt.",
+    ]
+    summary = description.get("evaluation")
+    if summary:
+        lines += ["", "## Evaluation before training", "",
+                  f"{summary['protocol'].upper()} on the same data ({summary['n_clips']} clips, pooled over folds): "
+                  f"accuracy {summary['accuracy']:.3f}, UF1 {summary['uf1']:.3f}, UAR {summary['uar']:.3f}.", "",
+                  "Confusion matrix (rows: true class, columns: predicted):", "",
+                  "| true \\ predicted | " + " | ".join(summary["classes"]) + " |",
+                  "| --- |" + " ---: |" * len(summary["classes"])]
+        lines += [f"| {c} | " + " | ".join(str(int(v)) for v in row) + " |" for c, row in zip(summary["classes"], summary["confusion"])]
+    return "\n".join(lines) + "\n"
+
+
+def read_description(path: str | os.PathLike) -> dict:
+    """``bundle.json`` of the bundle at ``path``, checked for format and version."""
+    path = Path(path)
+    described = path / DESCRIPTION_FILE
+    if not described.is_file():
+        raise BundleError(f"{path} is not a model bundle (no {DESCRIPTION_FILE}); pass the --out of merkit train.")
+    try:
+        description = json.loads(described.read_text())
+        if not isinstance(description, dict) or description.get("format") != FORMAT:
+            raise ValueError(f"not a {FORMAT} description")
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BundleError(f"{described} is damaged ({error}); copy the bundle again or train it again.") from None
+    if description.get("format_version", 0) > FORMAT_VERSION or _version(str(description.get("merkit", "0"))) > _version(__version__):
+        raise BundleError(f"{path} was written by merkit {description.get('merkit')} (bundle format "
+                          f"{description.get('format_version')}), newer than this merkit {__version__}; upgrade merkit to use it.")
+    return description
+
+
+def load(path: str | os.PathLike, *, task: str | None = None, classes=None) -> tuple[Method, dict]:
+    """The fitted method of the bundle at ``path`` and its description, after every check.
+
+    ``task`` and ``classes``, when given, are what the caller needs: a bundle of another task or
+    with other classes is refused.
+    """
+    path = Path(path)
+    description = read_description(path)
+    if task is not None and description.get("task") != task:
+        raise BundleError(f"{path} is a {description.get('task')} model, not a {task} model.")
+    if classes is not None and list(classes) != description.get("classes"):
+        raise BundleError(f"{path} predicts {description.get('classes')}, not the classes asked for ({list(classes)}).")
+    for name, digest in description.get("files", {}).items():
+        if not (path / name).is_file():
+            raise BundleError(f"{path / name} is missing from the bundle; copy the whole folder, or train it again.")
+        if _sha256(path / name) != digest:
+            raise BundleError(f"{path / name} was altered since the bundle was written (checksum differs); "
+                              "copy the bundle again or train it again.")
+    spec = description.get("method", {})
+    cls = method_class(spec.get("name", ""))
+    tuple_fields = {f.name for f in fields(cls) if isinstance(f.default, tuple)}
+    params = {k: tuple(v) if k in tuple_fields and isinstance(v, list) else v for k, v in spec.get("params", {}).items()}
+    method = cls(**params).load(path)
+    if list(method.classes_) != description.get("classes"):
+        raise BundleError(f"{path}: the state holds classes {list(method.classes_)} but {DESCRIPTION_FILE} says "
+                          f"{description.get('classes')}; the bundle is inconsistent, train it again.")
+    return method, description
