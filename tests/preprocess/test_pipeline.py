@@ -74,3 +74,19 @@ def test_an_aligned_30_frame_magnified_clip_at_32x32(small_casme2, tmp_path):
     value, computed = rep.get(clip, Cache(tmp_path))
     assert computed and value.shape == (30, 32, 32, 3) and value.dtype == np.float32
     assert 0.0 <= value.min() and value.max() <= 1.0
+
+    def chain(*middle):
+        return Representation(Step("frames"), *middle, Step("resize_time", n_frames=30, method="bicubic"),
+                              Step("resize", size=(32, 32))).get(clip, Cache(tmp_path))[0].astype(np.float32) / 255
+
+    aligned = chain(Step("align", size=(128, 112), upsample=2, keep=True))
+    still = Representation(*rep.steps[:3], Step("magnify", alpha=0, lambda_c=16), rep.steps[4]).get(clip, Cache(tmp_path))[0]
+    # alpha 0: the aligned frames, up to the rounding of the uint8 chain to grey levels (a few
+    # pixels, under 1 %, differ by up to 5 levels where the float pyramid meets that rounding)
+    gap = np.abs(still - aligned) * 255
+    assert gap.mean() < 0.5 and np.quantile(gap, 0.99) < 1.5, (gap.mean(), np.quantile(gap, 0.99))  # rounding alone: 0.25, 0.5
+    change = np.abs(value - value[0]).mean(axis=(1, 2, 3))
+    change_still = np.abs(still - still[0]).mean(axis=(1, 2, 3))
+    assert change.max() > 2 * change_still.max(), "magnification amplifies the change from the onset"
+    unaligned = chain()
+    assert np.abs(unaligned[0] - aligned[0]).mean() > 0.02, "alignment moved and scaled the face"

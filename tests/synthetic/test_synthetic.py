@@ -71,11 +71,31 @@ def test_faces_differ_between_subjects():
     assert min(np.abs(faces[i] - faces[j]).mean() for i in range(3) for j in range(i)) > 0.03
 
 
-def test_nuisance_adds_noise_drift_and_flicker():
+def test_each_nuisance_alone_does_what_it_says():
+    """One nuisance at a time against the quiet clip of the same seed (the same expression)."""
     _, quiet, *_ = make_clip("others", seed=2)
-    _, noisy, _, _, drift = make_clip("others", seed=2, nuisance=Nuisance())
-    assert 0 < np.abs(drift).max() <= 0.2 + 1e-6
-    assert np.abs(noisy.astype(int) - quiet.astype(int)).mean() > 0.5
+    q = quiet.astype(float)
+
+    def alone(**value):
+        return make_clip("others", seed=2, nuisance=Nuisance(**{"drift_px": 0, "noise_std": 0, "flicker": 0, "exposure": 0, **value}))
+
+    _, frames, _, _, drift = alone(drift_px=0.2)
+    assert 0.2 * 0.3 - 1e-6 <= np.abs(drift).max() <= 0.2 + 1e-6 and np.abs(drift[0]).max() == 0
+    moved = np.abs(frames.astype(float) - q).mean(axis=(1, 2, 3))
+    assert moved[0] == 0 and moved.max() > 0.1, "the head moves; the first frame is the reference"
+
+    _, frames, _, _, drift = alone(noise_std=1.0)
+    difference = frames.astype(float) - q
+    assert np.abs(drift).max() == 0 and abs(difference.mean()) < 0.02
+    assert 0.85 < difference.std() < 1.2, "sensor noise of 1 grey level (rounded to whole levels)"
+
+    _, frames, *_ = alone(flicker=0.002)
+    ratio = frames.astype(float).sum(axis=(1, 2, 3)) / q.sum(axis=(1, 2, 3))
+    assert 0.0012 < np.abs(ratio - 1).max() < 0.0025 and ratio.std() > 5e-4, "brightness follows 1 + 0.002 sin(...)"
+
+    _, frames, *_ = alone(exposure=0.1)
+    ratio = frames.astype(float).sum(axis=(1, 2, 3)) / q.sum(axis=(1, 2, 3))
+    assert 0 < abs(ratio.mean() - 1) <= 0.1 and ratio.std() < 1e-4, "one gain for the whole clip"
 
 
 def test_flow_manifest_has_megc_counts_and_u_v_strain_channels(tmp_path):

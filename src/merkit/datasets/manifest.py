@@ -47,7 +47,13 @@ def load_manifest(root: Path, *, scheme: LabelScheme, flow_channels: str = FLOW_
         raise ConfigError(f"flow_channels must be a permutation of 'uvs' (R, G, B); got {flow_channels!r}.")
     if root.is_dir() or root.suffix.lower() != ".csv":
         raise DatasetError(f"A manifest is a .csv file; {root} is not. Pass --root path/to/manifest.csv.")
-    table = pd.read_csv(root, dtype=str)
+    try:  # header=None: a row with more fields than the header is an error, not extra index columns
+        table = pd.read_csv(root, dtype=str, header=None, skip_blank_lines=True)
+        table = pd.DataFrame(table.iloc[1:].to_numpy(), columns=[str(c) for c in table.iloc[0]])
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        reason = "it is empty" if isinstance(error, pd.errors.EmptyDataError) else f"it is not valid CSV ({str(error).strip()})"
+        raise DatasetError(f"Cannot read manifest {root}: {reason}. A manifest has a header row with subject, label and "
+                           "frames_dir, video or flow_image, then one row per clip.") from None
     table.columns = [c.strip() for c in table.columns]
     missing = [c for c in ("subject", "label") if c not in table.columns]
     path_columns = [c for c in PATH_COLUMNS if c in table.columns]

@@ -71,6 +71,10 @@ def load(name: str, *, root: str | Path, labels: str | None = None, strict: bool
         if "unexpected keyword" not in str(error):
             raise
         raise ConfigError(f"Dataset {name!r} takes no option among {sorted(options)} ({error}).") from None
+    if strict and len(dataset) == 0 and len(dataset.dropped):
+        words = ", ".join(f"{w} ({n})" for w, n in dataset.dropped["emotion"].value_counts().items())
+        raise DatasetError(f"The label scheme {scheme.name!r} keeps no clip of {name} at {root}: it drops every emotion "
+                           f"there ({words}). Choose another --labels (merkit list labels).")
     if strict and dataset.problems:
         raise DatasetError(
             f"{name} at {root} does not match its layout ({len(dataset.problems)} problems; "

@@ -88,6 +88,7 @@ class SampleKFold(Protocol):
         self.seed = seed
 
     def split(self, X, y=None, groups=None):
+        _check_folds(self.n_splits, len(X), "clips")
         yield from KFold(self.n_splits, shuffle=True, random_state=self.seed).split(X)
 
 
@@ -103,10 +104,16 @@ class SubjectKFold(Protocol):
     def split(self, X, y=None, groups=None):
         if groups is None:
             raise ConfigError("The 'groups' parameter should hold each clip's subject for subject k-fold.")
-        n_subjects = len(set(groups))
-        if n_subjects < self.n_splits:
-            raise ConfigError(f"Subject k-fold with {self.n_splits} folds needs at least as many subjects; there are {n_subjects}.")
+        _check_folds(self.n_splits, len(set(groups)), "subjects")
         yield from GroupKFold(self.n_splits, shuffle=True, random_state=self.seed).split(X, y, groups)
+
+
+def _check_folds(n_splits, available: int, what: str) -> None:
+    """k-fold needs an integer k of at least 2, and at least k ``what`` to spread over the folds."""
+    if not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
+        raise ConfigError(f"k-fold needs at least 2 folds; got {n_splits!r} (pass --folds 2 or more).")
+    if available < n_splits:
+        raise ConfigError(f"k-fold with {n_splits} folds needs at least as many {what}; there are {available}.")
 
 
 PROTOCOLS = {

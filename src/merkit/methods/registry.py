@@ -8,6 +8,7 @@ from merkit.errors import ConfigError, check_choice
 from merkit.methods.base import Method
 
 _METHODS: dict[str, type[Method]] = {}
+BOOLEAN_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
 def register_method(cls: type[Method]) -> type[Method]:
@@ -41,11 +42,17 @@ def _coerce(field: dataclasses.Field, value, method: str):
         return value
     try:
         if isinstance(default, bool):
-            return value.lower() in {"1", "true", "yes", "on"}
+            word = value.strip().lower()
+            if word not in BOOLEAN_WORDS:
+                raise ConfigError(f"Parameter {field.name}={value!r} of method {method!r} must be a boolean: "
+                                  f"one of {', '.join(sorted(BOOLEAN_WORDS, key=str))}.")
+            return BOOLEAN_WORDS[word]
         if isinstance(default, tuple):
             return tuple(type(default[0])(v) for v in value.replace("x", ",").split(","))
         if isinstance(default, (int, float)):
             return type(default)(value)
+    except ConfigError:
+        raise
     except ValueError:
         raise ConfigError(f"Parameter {field.name}={value!r} of method {method!r} should look like {default!r}.") from None
     return value

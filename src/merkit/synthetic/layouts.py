@@ -7,6 +7,7 @@ of the real dataset, so every quirk of the layout is exercised.
 from __future__ import annotations
 
 import io
+import shutil
 import json
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -20,6 +21,7 @@ import cv2
 import numpy as np
 from openpyxl import Workbook
 
+from merkit.errors import DatasetError
 from merkit.io.atomic import atomic_write_bytes, atomic_write_text
 from merkit.synthetic.clips import ClipTruth, Nuisance, synthesize_clip
 from merkit.synthetic.expressions import Expression
@@ -303,7 +305,7 @@ def write_dataset(layout: str, out: str | Path, config: SynthConfig | None = Non
         raise ValueError(f"Unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}.")
     _, fps, emotions, sheets = LAYOUTS[layout]
     config = config or SynthConfig(fps=fps, emotions=emotions)
-    root = Path(out)
+    root = _fresh_folder(Path(out))
     per_subject = _for_each_subject(layout, root, config, jobs, progress)
     for path, header, preamble_rows, section in sheets:
         rows = _sheet_rows(per_subject, section)
@@ -315,6 +317,21 @@ def write_dataset(layout: str, out: str | Path, config: SynthConfig | None = Non
     clips = [item[0] for subject in per_subject for item in subject]
     atomic_write_text(root / MARKER, _marker(layout, config))
     return SyntheticDataset(root, layout, config, clips)
+
+
+def _fresh_folder(root: Path) -> Path:
+    """``root``, empty and marked as being written by merkit. A folder merkit wrote before (its
+    marker is there, complete or not) is emptied first, so no clip of an earlier set stays behind;
+    a folder holding anything else is refused rather than mixed with or deleted."""
+    if root.exists() and not root.is_dir():
+        raise DatasetError(f"{root} is a file; pass a folder to write the synthetic dataset into.")
+    if root.is_dir() and any(root.iterdir()):
+        if not (root / MARKER).is_file():
+            raise DatasetError(f"{root} holds files that merkit synth did not write; pass a new or empty folder.")
+        for entry in root.iterdir():
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    atomic_write_text(root / MARKER, json.dumps({"writing": True}))
+    return root
 
 
 def write_casme2(out: str | Path, config: SynthConfig = SynthConfig(), *, jobs: int = 1,

@@ -50,4 +50,9 @@ def load(name: str) -> ctypes.CDLL | None:
             warnings.warn(f"merkit could not compile its {name} kernel with {compiler!r} ({error}; {detail.decode(errors='replace')[:300]}); "
                           "the PyTorch path is used, which is slower. Set CC to a working C compiler to speed it up.", stacklevel=2)
             return None
-    return ctypes.CDLL(str(target))
+    try:
+        return ctypes.CDLL(str(target))
+    except OSError as error:  # a damaged or foreign library in the cache: fall back, say how to rebuild
+        warnings.warn(f"merkit could not load its compiled {name} kernel {target} ({error}); the PyTorch path is used. "
+                      "Delete that file to have it compiled again.", stacklevel=2)
+        return None

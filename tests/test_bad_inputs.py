@@ -1,0 +1,191 @@
+"""The bad-input catalogue: every command, every way a user gets it wrong.
+
+Each case runs the real command and asserts exit status 2, no traceback, and the culprit (a
+path, a flag, a value) named in the message. Each guard was removed once while writing its case,
+to see the case fail without it.
+"""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from merkit.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def world(small_casme2, cache_dir, tmp_path_factory):
+    """Paths a user might pass: a dataset, a finished run, a model, files of every wrong kind."""
+    base = tmp_path_factory.mktemp("bad")
+    root = str(small_casme2.root)
+    run = base / "run"
+    ok = runner.invoke(app, ["evaluate", "--dataset", "casme2", "--root", root, "--labels", "seed4", "--method",
+                             "lbptop_svm", "--out", str(run), "--cache", str(cache_dir)])
+    assert ok.exit_code == 0, ok.output
+    damaged = shutil.copytree(run, base / "damaged")
+    (damaged / "config.json").write_text('{"merkit": "0.1.0", "dataset": ')
+    (base / "a_file.txt").write_text("not a folder")
+    (base / "empty.csv").write_text("")
+    (base / "garbled.csv").write_text("subject,label,frames_dir\nsub01,happy,a,b,c,d\n")
+    (base / "mine").mkdir()
+    (base / "mine" / "thesis.tex").write_text("keep me")
+    blank = base / "blank"
+    blank.mkdir()
+    from merkit.io.video import write_video
+
+    write_video(base / "zero.mkv", np.zeros((0, 16, 16, 3), np.uint8), 30)
+    broken = shutil.copytree(small_casme2.root, base / "broken")
+    victim = sorted((broken / "CASME2_RAW_selected" / "sub02").iterdir())[0]
+    frame = sorted(victim.iterdir())[3]
+    frame.write_bytes(b"\x00not a jpeg")
+    others = shutil.copytree(small_casme2.root, base / "others")
+    from openpyxl import load_workbook
+
+    sheet = others / "CASME2-coding-20140508.xlsx"
+    book = load_workbook(sheet)
+    for row in range(2, book.active.max_row + 1):
+        book.active.cell(row, 9).value = "others"  # column I: Estimated Emotion
+    book.save(sheet)
+    model = base / "model"
+    ok = runner.invoke(app, ["train", "--dataset", "casme2", "--root", root, "--labels", "seed4", "--method",
+                             "apex_flow_svm", "--apex", "middle", "--out", str(model), "--cache", str(cache_dir)])
+    assert ok.exit_code == 0, ok.output
+    clip = small_casme2.root / "CASME2_RAW_selected" / small_casme2.clips[0].subject / small_casme2.clips[0].clip
+    return {"root": root, "run": str(run), "damaged": str(damaged), "base": base, "clip": str(clip),
+            "model": str(model), "broken": str(broken), "frame": str(frame), "others": str(others), "cache": str(cache_dir)}
+
+
+def check(args: list[str], culprit: str):
+    result = runner.invoke(app, args)
+    output = result.output.replace("\n", "")
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert culprit in output, result.output
+
+
+def case(world, template: str) -> list[str]:
+    base = world["base"]
+    values = {**world, "file": str(base / "a_file.txt"), "new": str(base / "new_out"), "mine": str(base / "mine"),
+              "blank": str(base / "blank"), "zero": str(base / "zero.mkv"), "empty": str(base / "empty.csv"),
+              "garbled": str(base / "garbled.csv"), "below_file": str(base / "a_file.txt" / "deeper" / "out.mp4"),
+              "txt": str(base / "out.txt")}
+    return [part.format(**values) for part in template.split()]
+
+
+EVALUATE = "evaluate --dataset casme2 --root {root} --labels seed4 --method lbptop_svm --cache {cache} "
+EVALUATE_CASES = [
+    (EVALUATE + "--out {file}", "is a file, not a run directory"),
+    (EVALUATE + "--out {damaged}", "config.json is damaged"),
+    (EVALUATE + "--out {new} --protocol kfold --folds 1", "--folds must be at least 2"),
+    (EVALUATE + "--out {new} --protocol subject_kfold --folds 0", "--folds must be at least 2"),
+    (EVALUATE + "--out {new} --jobs 0", "--jobs must be positive"),
+    (EVALUATE + "--out {new} --seed ten", "Invalid value for '--seed'"),
+    (EVALUATE + "--out {new} --set n_frames=many", "n_frames='many'"),
+    ("evaluate --dataset casme2 --root {root} --method mer_rcnn --set jitter=ture --out {new}", "one of 0, 1, false, no, true, yes"),
+    ("evaluate --dataset manifest --root {empty} --method lbptop_svm --out {new}", "empty.csv: it is empty"),
+    ("evaluate --dataset manifest --root {garbled} --method lbptop_svm --out {new}", "garbled.csv: it is not valid CSV"),
+    ("evaluate --dataset casme2 --root {broken} --labels seed4 --method lbptop_svm --out {new} --cache {cache}", "Cannot read frame {frame}"),
+    ("evaluate --dataset casme2 --root {others} --labels megc3 --method lbptop_svm --out {new}", "keeps no clip of casme2"),
+]
+
+
+@pytest.mark.parametrize("template,culprit", EVALUATE_CASES)
+def test_evaluate(world, template, culprit):
+    check(case(world, template), culprit.format(**world))
+
+
+@pytest.mark.parametrize("template,culprit", [
+    ("explain --run {damaged} --clip x", "config.json is damaged"),
+    ("explain --run {blank} --clip x", "is not a run directory"),
+    ("explain --run {run} --clip nothing_like_it", "lbptop_svm has no attention to show"),
+])
+def test_explain(world, template, culprit):
+    check(case(world, template), culprit)
+
+
+TRAIN = "train --dataset casme2 --root {root} --method apex_flow_svm --apex middle --cache {cache} "
+
+
+@pytest.mark.parametrize("template,culprit", [
+    (TRAIN + "--out {file}", "a_file.txt is a file"),
+    (TRAIN + "--out {mine}", "holds files that are not a model bundle"),
+    (TRAIN + "--out {model}", "already holds a model bundle; pass --overwrite"),
+    (TRAIN + "--out {new} --evaluate kfold", "Unknown --evaluate 'kfold'"),
+    (TRAIN + "--out {new} --evaluate loso --jobs 0", "--jobs must be positive"),
+    (TRAIN + "--out {new} --set C=strong", "C='strong'"),
+])
+def test_train(world, template, culprit):
+    check(case(world, template), culprit)
+
+
+@pytest.mark.parametrize("template,culprit", [
+    ("predict --model {blank} {clip}", "is not a model bundle"),
+    ("predict --model {model} {zero}", "Cannot read video {base}/zero.mkv"),
+    ("predict --model {model} {blank}", "blank holds no frames"),
+    ("predict --model {model} {clip} --out {txt}", "out.txt: name the output file with .csv"),
+    ("predict --model {model} {clip} --onset 9 --offset 3", "comes after the offset"),
+])
+def test_predict(world, template, culprit):
+    check(case(world, template), culprit.format(**world))
+
+
+@pytest.mark.parametrize("template,culprit", [
+    ("magnify {clip} {txt} --fps 200", "out.txt: name the output file with .mp4 or .mkv"),
+    ("magnify {clip} {below_file} --fps 200", "Cannot create the folder"),
+    ("magnify {clip} {new}.mkv --fps 0", "--fps must be positive"),
+    ("magnify {clip} {new}.mkv", "has no frame rate; pass --fps"),
+    ("magnify {zero} {new}.mkv", "Cannot read video {base}/zero.mkv"),
+    ("magnify {blank} {new}.mkv --fps 30", "blank holds no frames"),
+])
+def test_magnify(world, template, culprit):
+    check(case(world, template), culprit.format(**world))
+
+
+@pytest.mark.parametrize("template,culprit", [
+    ("synth --out {file}", "a_file.txt is a file"),
+    ("synth --out {new} --subjects 0", "--subjects must be positive"),
+    ("synth --out {new} --jobs 0", "--jobs must be positive"),
+    ("synth --out {mine} --subjects 1", "mine holds files that merkit synth did not write"),
+    ("synth --out {new} --layout casme4", "Unknown layout 'casme4'"),
+])
+def test_synth(world, template, culprit):
+    check(case(world, template), culprit)
+    assert (world["base"] / "mine" / "thesis.tex").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("template,culprit", [
+    ("prepare --dataset casme2 --root {root} --method lbptop_svm --jobs 0", "--jobs must be positive"),
+    ("prepare --dataset casme2 --root {file} --method lbptop_svm", "No frame folder CASME2_RAW_selected or Cropped under {base}/a_file.txt"),
+    ("datasets check --dataset casme2 --root {base}/nowhere", "nowhere does not exist"),
+    ("list nothing", "Unknown list 'nothing'"),
+    ("demo --jobs 0", "--jobs must be positive"),
+])
+def test_other_commands(world, template, culprit):
+    check(case(world, template), culprit.format(**world))
+
+
+def test_an_unexpected_failure_prints_its_traceback_and_asks_for_a_report(world, monkeypatch):
+    import merkit.evaluation
+
+    def boom(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(merkit.evaluation, "evaluate", boom)
+    result = runner.invoke(app, case(world, EVALUATE + "--out {new}"))
+    assert result.exit_code == 1
+    assert "ZeroDivisionError" in result.output and "please report it" in result.output
+
+
+def test_config_json_is_written_before_anything_else_is_cleared(world, tmp_path):
+    """--overwrite clears every output of the old run, not only its folds."""
+    run = shutil.copytree(world["run"], tmp_path / "run")
+    assert (run / "report.md").is_file() and (run / "models").is_dir()
+    from merkit.evaluation.runner import _claim
+
+    _claim(run, {"seed": 99}, overwrite=True)
+    assert sorted(p.name for p in run.iterdir()) == ["config.json"]
+    assert json.loads((run / "config.json").read_text()) == {"seed": 99}
