@@ -64,3 +64,18 @@ def test_mer_rcnn_runs_loso_end_to_end(small_casme2, cache_dir, tmp_path):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert (out / "report.md").is_file() and "mer_rcnn" in result.output
+
+
+def test_default_gains_follow_the_papers_bound_at_160():
+    """Eq. (5): alpha_c = lambda / (8 delta) - 1 with delta = 16 / 8 / 11. At 160x160, lambda =
+    sqrt(2) 160 / 3 = 75.42 at the residual, halved per level: 37.71 -> 24.9 (capped at 10),
+    18.86 -> 11.96 (10), 9.43 -> 5.48, 4.71 -> 2.24, 2.36 -> 0.62; the finest level and the
+    residual get 0. MIT's script doubles each bound."""
+    from merkit.preprocess.magnify import level_gains, pyramid_height
+
+    step = next(s for s in create_method("mer_rcnn").representation().steps if s.name == "magnify")
+    bound = {k: v for k, v in step.params.items() if k in ("alpha", "lambda_c", "exaggeration")}
+    gains = level_gains((160, 160), pyramid_height((160, 160)), **bound)
+    np.testing.assert_allclose(gains, [0, 0.6205, 2.2410, 5.4820, 10, 10, 0], atol=1e-3)
+    mit = level_gains((160, 160), pyramid_height((160, 160)), **{**bound, "exaggeration": 2})
+    np.testing.assert_allclose(mit, [0, 1.2410, 4.4820, 10, 10, 10, 0], atol=1e-3)

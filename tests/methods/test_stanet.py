@@ -36,13 +36,22 @@ def test_flip_mirrors_the_motion():
     torch.testing.assert_close(flip_flows(flipped), flow)
 
 
-def test_augmentation_draws_per_clip_and_keeps_shapes():
-    x = torch.randn(1, 3, 2, 20, 20).expand(8, -1, -1, -1, -1)  # one clip, eight times
-    for mode in ("crop_scale", "crop_flip"):
-        out = augment_flows(x, np.random.default_rng(0), mode)
-        assert out.shape == x.shape and not torch.equal(out, x)
-        distinct = {tuple(clip.flatten()[:50].tolist()) for clip in out}
-        assert len(distinct) > 1, "each clip gets its own crop (and scale or flip)"
+@pytest.mark.parametrize("mode", ["crop_scale", "crop_flip"])
+def test_augmentation_is_one_of_its_views_drawn_per_clip(mode):
+    """Each output is exactly one crop (or the full view) followed by one scale or flip of the
+    input, never anything else; over 96 draws every combination comes up, the full view at
+    scale 1.0 (the clip itself) among them."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 2, 20, 20).expand(96, -1, -1, -1, -1)  # one clip, 96 times
+    second = [lambda c, s=s: rescale_flows(c, s) for s in (0.9, 1.0, 1.1)] if mode == "crop_scale" else [lambda c: c, flip_flows]
+    candidates = [(view, j, after(corner_crop(x[0], view))) for view in range(6) for j, after in enumerate(second)]
+    seen = set()
+    for clip in augment_flows(x, np.random.default_rng(0), mode):
+        matches = [(view, j) for view, j, candidate in candidates if torch.equal(clip, candidate)]
+        assert matches, "an augmented clip must be one of the crops, scales or flips"
+        seen.update(matches)
+    assert seen == {(view, j) for view, j, _ in candidates}
+    assert torch.equal(corner_crop(x[0], 5), x[0]), "view 5 is the full view"
 
 
 def test_l1_penalty_only_in_its_variants():
@@ -67,7 +76,7 @@ def test_loso_of_each_table_2_variant_and_explain(small_casme2, cache_dir, tmp_p
                                      "--method", "stanet", *TINY, "--set", f"variant={variant}", "--out", str(out),
                                      "--cache", str(cache_dir)])
         assert result.exit_code == 0, result.output
-        assert len(list((out / "models").glob("*.pt"))) == len({c.subject for c in small_casme2.clips}) == 5
+        assert len(list((out / "models").glob("*/network.safetensors"))) == len({c.subject for c in small_casme2.clips}) == 5
     clip = small_casme2.clips[0]
     result = runner.invoke(app, ["explain", "--run", str(out), "--clip", f"casme2/{clip.subject}/{clip.clip}", "--cache", str(cache_dir)])
     assert result.exit_code == 0, result.output

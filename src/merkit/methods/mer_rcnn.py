@@ -5,7 +5,13 @@ Convolutional Network", IPTA 2018. Section by section:
 
 - II.A faces aligned and cropped (dlib landmarks in place of the paper's eye detector + ASM);
 - II.B Eulerian magnification, IIR filter r1 = 0.4, r2 = 0.05, alpha = 10 bounded per level by
-  lambda = 16 (``merkit.preprocess.magnify``);
+  lambda = 16 (``merkit.preprocess.magnify``). The bound is the paper's eq. (5),
+  alpha_c = lambda / (8 delta) - 1 (``exaggeration=1``); MIT's script doubles it
+  (``exaggeration_factor = 2``), available as ``exaggeration=2``. At 160x160 the per-level gains,
+  finest first, are then [0, 0.62, 2.24, 5.48, 10, 10, 0] (MIT's: [0, 1.24, 4.48, 10, 10, 10, 0]).
+  The paper's pass band "[0.05, 0.4] Hz" is read as MIT's IIR coefficients r2 = 0.05 and
+  r1 = 0.4 (low-pass filters of the frame sequence, so frequencies relative to the frame rate),
+  the reading that gives MIT's published examples; the paper gives no frame rate for it;
 - III.A frames resized to 32x32 RGB, the central 80% kept, each channel of each frame flattened to
   a column; clips brought to 30 frames: input (3, pixels, 30);
 - II.D temporal jittering of the training clips only: 6 shares x 8 kernels = 48 versions;
@@ -29,7 +35,7 @@ import numpy as np
 
 from merkit.datasets.base import Clip, ClipDataset
 from merkit.errors import check_choice
-from merkit.methods.base import Method
+from merkit.methods.base import NetworkMethod
 from merkit.methods.registry import register_method
 from merkit.preprocess.cache import Cache
 from merkit.preprocess.pipeline import Representation, Step
@@ -46,7 +52,7 @@ def to_tensor(frames: np.ndarray) -> np.ndarray:
 
 @register_method
 @dataclass
-class MerRcnnMethod(Method):
+class MerRcnnMethod(NetworkMethod):
     """MER-RCNN with the paper's numbers as defaults; switches for the ablations.
 
     Parameters
@@ -55,6 +61,7 @@ class MerRcnnMethod(Method):
     n_frames, size, crop : 30 frames of ``size`` x ``size`` frames, central ``crop`` kept
     align, align_size : align faces (off for datasets that ship aligned crops)
     magnify, alpha, lambda_c, r1, r2 : Eulerian magnification and its parameters
+    exaggeration : the per-level bound's factor: 1 is the paper's eq. (5), 2 MIT's script
     jitter, keep_levels : temporal jittering, with the first ``keep_levels`` of the six shares
     test_kernel : the kernel that brings test clips to ``n_frames``
     centre : {'clip', 'train', 'none'}
@@ -89,6 +96,7 @@ class MerRcnnMethod(Method):
     lambda_c: float = 16.0
     r1: float = 0.4
     r2: float = 0.05
+    exaggeration: float = 1.0
     jitter: bool = True
     keep_levels: int = 6
     test_kernel: str = "bicubic"
@@ -109,7 +117,8 @@ class MerRcnnMethod(Method):
         if self.align:
             steps.append(Step("align", size=(self.align_size, self.align_size), upsample=2, on_missing="reuse", keep=True))
         if self.magnify:
-            steps.append(Step("magnify", alpha=self.alpha, lambda_c=self.lambda_c, r1=self.r1, r2=self.r2))
+            steps.append(Step("magnify", alpha=self.alpha, lambda_c=self.lambda_c, r1=self.r1, r2=self.r2,
+                              exaggeration=self.exaggeration))
         steps += [Step("resize", size=(self.size, self.size), interpolation="bicubic"), Step("crop", fraction=self.crop)]
         return Representation(*steps)
 
@@ -133,8 +142,16 @@ class MerRcnnMethod(Method):
             return [JitterVersion(1.0, self.test_kernel, tuple(range(n_frames)))]
         return jitter_versions(n_frames, rng, ratios=KEEP_RATIOS[: self.keep_levels], kernels=tuple(KERNELS))
 
-    def fit(self, train: ClipDataset, *, seed: int, cache: Cache) -> MerRcnnMethod:
+    def create_network(self, num_classes: int):
         from merkit.models import create_model
+
+        return create_model("mer_rcnn", num_classes=num_classes, maps=self.maps, depth=self.depth)
+
+    def fitted_arrays(self) -> dict[str, np.ndarray]:
+        """The centring mean (``centre='train'``) and the input gain, both from the training part."""
+        return {"mean_": np.asarray(self.mean_), "gain_": np.asarray(self.gain_)}
+
+    def fit(self, train: ClipDataset, *, seed: int, cache: Cache) -> MerRcnnMethod:
         from merkit.training.trainer import seed_everything
         from merkit.training.trainer import train as run
 
@@ -158,14 +175,13 @@ class MerRcnnMethod(Method):
                 x = np.stack([to_tensor(apply_version(clips[i], v, self.n_frames)) for i, v in chosen])
                 yield x, labels[[i for i, _ in chosen]]
 
-        self.model_ = create_model("mer_rcnn", num_classes=len(self.classes_), maps=self.maps, depth=self.depth)
+        self.model_ = self.create_network(len(self.classes_))
         recipe = Recipe(optimizer="sgd", **{f.name: getattr(self, f.name) for f in fields(Recipe) if f.name != "optimizer"})
         self.history_ = run(self.model_, batches, recipe, rng=rng, device=self.device, description="mer_rcnn: training")
         return self
 
-    def predict(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
+    def logits(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
         from merkit.training.trainer import predict_logits
 
         inputs = (to_tensor(resize_time(self._centred(self.clip_frames(clip, cache)) * self.gain_, self.n_frames, method=self.test_kernel))[None] for clip in test)
-        logits = predict_logits(self.model_, inputs, device=self.device)
-        return np.asarray(self.classes_)[logits.argmax(axis=1)]
+        return predict_logits(self.model_, inputs, device=self.device)

@@ -6,9 +6,10 @@ shares x eight kernels = 48 versions of every training clip.
 
 Crops, rescaling and flips of optical-flow sequences (STANet): flow is a displacement, so
 resizing scales its vectors and a mirror negates u. How the paper crops is not said; merkit's
-reading: a crop of 0.9 of the side at one of the four corners or the centre, brought back to the
-full size, then rescaled by 0.9, 1.0 or 1.1 about the centre (zero flow fills what a shrink
-uncovers), or mirrored half the time.
+reading: one of six views, drawn with equal chance: a crop of 0.9 of the side at one of the four
+corners or the centre, brought back to the full size, or the full view itself (so training also
+sees faces at the scale of the test clips, which are never cropped); then rescaled by 0.9, 1.0 or
+1.1 about the centre (zero flow fills what a shrink uncovers), or mirrored half the time.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from merkit.preprocess.temporal import KERNELS, resize_time
 KEEP_RATIOS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
 SCALES = (0.9, 1.0, 1.1)
 CROP = 0.9
+VIEWS = 6  # corner_crop's views: four corners, the centre, the full view
 
 
 @dataclass(frozen=True)
@@ -58,14 +60,14 @@ def apply_version(frames: np.ndarray, version: JitterVersion, n_out: int) -> np.
 def augment_flows(x, rng: np.random.Generator, mode: str):
     """Training-only augmentation of a batch of flow sequences (B, T, 2, H, W), one draw per clip.
 
-    ``crop_scale``: a corner (or centre) crop, then rescaling by 0.9, 1.0 or 1.1;
-    ``crop_flip``: a corner (or centre) crop, then a horizontal flip half the time.
+    ``crop_scale``: one of the six views of :func:`corner_crop`, then rescaling by 0.9, 1.0 or 1.1;
+    ``crop_flip``: one of the six views, then a horizontal flip half the time.
     """
     import torch
 
     out = []
     for clip in x:
-        clip = corner_crop(clip, int(rng.integers(5)))
+        clip = corner_crop(clip, int(rng.integers(VIEWS)))
         if mode == "crop_flip" and rng.random() < 0.5:
             clip = flip_flows(clip)
         elif mode == "crop_scale":
@@ -85,7 +87,10 @@ def resize_flows(frames, size: tuple[int, int]):
 
 def corner_crop(frames, corner: int, fraction: float = CROP):
     """(T, 2, H, W) flows cropped to ``fraction`` of each side at corner 0-3 (top left, top right,
-    bottom left, bottom right) or 4 (centre), resized back to (H, W); vectors in the new pixels."""
+    bottom left, bottom right) or 4 (centre), resized back to (H, W), vectors in the new pixels;
+    corner 5 is the full view, returned as it is."""
+    if corner == VIEWS - 1:
+        return frames
     h, w = frames.shape[-2:]
     ch, cw = int(round(fraction * h)), int(round(fraction * w))
     top, left = [(0, 0), (0, w - cw), (h - ch, 0), (h - ch, w - cw), ((h - ch) // 2, (w - cw) // 2)][corner]
