@@ -27,7 +27,15 @@ Position = int | float | str | None  # a frame (int, or text like "12"), or seco
 
 def frame_position(value: Position, fps: float | None, what: str, source: str) -> int | None:
     """A position as a 0-based frame: ints and digit strings are frames; floats and ``"<x>s"``
-    strings are seconds, converted with ``fps`` (rounded to the nearest frame)."""
+    strings are seconds, converted with ``fps`` (rounded to the nearest frame).
+
+    Examples
+    --------
+    >>> frame_position("12", None, "onset", "clip.mp4"), frame_position("0.25s", 200, "apex", "clip.mp4")
+    (12, 50)
+    >>> frame_position(0.1, 30, "offset", "clip.mp4")
+    3
+    """
     if value is None:
         return None
     seconds = None

@@ -69,7 +69,13 @@ class Method:
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    """(N, C) logits -> (N, C) float64 probabilities."""
+    """(N, C) logits -> (N, C) float64 probabilities.
+
+    Examples
+    --------
+    >>> softmax(np.array([[0.0, np.log(3.0)]])).round(3).tolist()
+    [[0.25, 0.75]]
+    """
     z = np.asarray(logits, dtype=np.float64)
     z = np.exp(z - z.max(axis=1, keepdims=True))
     return z / z.sum(axis=1, keepdims=True)
