@@ -239,8 +239,8 @@ def predict(
     rows = []
     with progress_bar("predicting", len(inputs)) as advance:
         for item in inputs:
-            p = bundle.predict_proba(item, onset=onset, apex=apex, offset=offset, fps=fps, cache=cache)[0]
-            rows.append({"input": str(item), "prediction": bundle.classes[int(p.argmax())],
+            [label], [p] = bundle.classify(item, onset=onset, apex=apex, offset=offset, fps=fps, cache=cache)
+            rows.append({"input": str(item), "prediction": label,
                          **{f"p_{c}": float(v) for c, v in zip(bundle.classes, p)}})
             advance()
     table = Table(title=f"{model} ({bundle.method.name})")
@@ -446,9 +446,9 @@ def demo_apply(data, out: Path, seed: int) -> tuple[Path, Path, dict]:
     video = out / "predict" / f"{clip.subject}_{clip.clip}.mp4"
     write_video(video, clip.read()[clip.onset : clip.offset + 1], clip.fps, crf=10)  # x264's default 23 blurs sub-pixel motion
     model = load_model(bundle)
-    p = model.predict_proba(video, apex=clip.apex - clip.onset)[0]
-    return bundle, video, {"subject": clip.subject, "clip": clip.clip, "label": clip.label,
-                           "prediction": model.classes[int(p.argmax())], "p": float(p.max())}
+    [label], [p] = model.classify(video, apex=clip.apex - clip.onset)
+    return bundle, video, {"subject": clip.subject, "clip": clip.clip, "label": clip.label, "prediction": label,
+                           "p": float(p[model.classes.index(label)])}
 
 
 @app.command()

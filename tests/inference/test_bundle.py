@@ -69,13 +69,21 @@ def test_the_bundle_records_what_it_needs(svm_bundle, small):
     assert "## Intended use" in card and "## Limits" in card and f"{len(small)} clips" in card
 
 
-def test_svm_probabilities_are_calibrated_on_the_training_part(small, cache_dir):
+def test_svm_decides_as_the_plain_svm_and_calibrates_its_probabilities(small, cache_dir):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
     from merkit.methods import create_method
 
     method = create_method("apex_flow_svm").fit(small, seed=0, cache=Cache(cache_dir))
+    x = np.stack([method.features(clip, Cache(cache_dir)) for clip in small])
+    plain = make_pipeline(StandardScaler(), SVC(kernel="linear", random_state=0)).fit(x, small.metadata["label"])
+    assert list(method.predict(small, cache=Cache(cache_dir))) == list(plain.predict(x)), "the decision is the SVM's"
     proba = method.predict_proba(small, cache=Cache(cache_dir))
     assert np.allclose(proba.sum(axis=1), 1) and (proba > 0).all()
-    assert list(method.predict(small, cache=Cache(cache_dir))) == list(np.asarray(small.classes)[proba.argmax(axis=1)])
+    assert np.mean(proba.argmax(axis=1) == small.y) > np.mean(small.y == np.bincount(small.y).argmax()), \
+        "calibrated probabilities rank the training clips' classes better than the class prior"
 
 
 class Payload:

@@ -20,7 +20,7 @@ from merkit.io.frames import list_frames
 from merkit.io.video import count_video_frames, video_fps
 from merkit.methods.base import Method
 from merkit.preprocess.apex import estimate_apex
-from merkit.preprocess.cache import Cache, NoCache
+from merkit.preprocess.cache import Cache, MemoryCache
 
 Position = int | float | str | None  # a frame (int, or text like "12"), or seconds (float, or text like "0.4s")
 
@@ -147,27 +147,35 @@ class Model:
         trained = self.description.get("training", {}).get("dataset", "?")
         return f"Model({self.method.name!r}, classes={self.classes}, trained on {trained!r})"
 
-    def predict_proba(self, x, *, onset: Position = None, apex: Position = None, offset: Position = None,
-                      fps: float | None = None, cache: str | os.PathLike | Cache | None = None) -> np.ndarray:
-        """(n_inputs, n_classes) probabilities; ``x`` is one input or a list of them (see :func:`as_clip`).
+    def classify(self, x, *, onset: Position = None, apex: Position = None, offset: Position = None,
+                 fps: float | None = None, cache: str | os.PathLike | Cache | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """((n_inputs,) predicted classes, (n_inputs, n_classes) probabilities) in one pass.
 
-        The positions apply to every input. Nothing is cached unless ``cache`` names a folder.
+        ``x`` is one input or a list of them (see :func:`as_clip`); the positions apply to every
+        input. Nothing is written unless ``cache`` names a cache folder. The predicted class is
+        the method's decision: the most probable class for the networks, the SVM's own decision
+        for the SVM methods (:class:`merkit.methods.FeatureMethod`).
         """
         inputs = x if isinstance(x, list) else [x]
-        store = cache if isinstance(cache, Cache) else (Cache(cache) if cache is not None else NoCache())
-        rows = []
+        labels, rows = [], []
         for item in inputs:
             clip = as_clip(item, onset=onset, apex=apex, offset=offset, fps=fps)
+            store = cache if isinstance(cache, Cache) else (Cache(cache) if cache is not None else MemoryCache())
             try:
-                clip = ready_clip(self.method, clip)
-                rows.append(self.method.predict_proba(one_clip_dataset(clip, self.classes), cache=store)[0])
+                data = one_clip_dataset(ready_clip(self.method, clip), self.classes)
+                rows.append(self.method.predict_proba(data, cache=store)[0])
+                labels.append(self.method.predict(data, cache=store)[0])
             except MerkitError as error:
                 raise type(error)(f"{clip.source or clip.key}: {error}") from None
-        return np.stack(rows)
+        return np.asarray(labels, dtype=object), np.stack(rows)
 
-    def predict(self, x, **positions) -> np.ndarray:
-        """(n_inputs,) the most probable class of each input (arguments as :meth:`predict_proba`)."""
-        return np.asarray(self.classes, dtype=object)[self.predict_proba(x, **positions).argmax(axis=1)]
+    def predict_proba(self, x, **options) -> np.ndarray:
+        """(n_inputs, n_classes) probabilities, columns in ``classes`` (arguments as :meth:`classify`)."""
+        return self.classify(x, **options)[1]
+
+    def predict(self, x, **options) -> np.ndarray:
+        """(n_inputs,) the predicted class of each input (arguments as :meth:`classify`)."""
+        return self.classify(x, **options)[0]
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write this model as a bundle at ``path`` (see :mod:`merkit.inference.bundle`)."""

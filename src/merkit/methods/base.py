@@ -160,7 +160,13 @@ def calibrated(estimator, x: np.ndarray, y: np.ndarray, groups: np.ndarray, seed
 
 class FeatureMethod(Method):
     """A fixed (fold-independent) descriptor per clip, its representation, then a scikit-learn
-    classifier whose probabilities are calibrated on the training part (:func:`calibrated`)."""
+    classifier whose probabilities are calibrated on the training part (:func:`calibrated`).
+
+    ``predict`` is the classifier's own decision (an SVM's, as the papers use it), fitted on the
+    whole training part; ``predict_proba`` its calibrated probabilities. As with scikit-learn's
+    ``SVC(probability=True)``, the two can disagree on a close call: the calibration sigmoids
+    shift probability towards frequent classes, which would cost UF1 and UAR as the decision.
+    """
 
     CLASSIFIER_FILE: ClassVar[str] = "classifier.skops"
 
@@ -186,6 +192,10 @@ class FeatureMethod(Method):
         self.classes_ = train.classes
         self.classifier_ = calibrated(self.make_classifier(seed), np.stack(samples), np.asarray(labels), np.asarray(groups), seed)
         return self
+
+    def predict(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
+        decision = self.classifier_.calibrated_classifiers_[0].estimator  # fitted on the whole training part
+        return np.asarray(decision.predict(np.stack([self.features(clip, cache) for clip in test])), dtype=object)
 
     def predict_proba(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
         proba = self.classifier_.predict_proba(np.stack([self.features(clip, cache) for clip in test]))

@@ -81,15 +81,20 @@ class Cache:
         return value
 
 
-class NoCache(Cache):
-    """A cache that keeps nothing: every step is computed afresh (prediction on new inputs,
-    where nothing is worth keeping unless the user names a cache folder)."""
+class MemoryCache(Cache):
+    """Results kept in memory for as long as the object lives, keyed by clip id and step; nothing
+    is written. For prediction on new inputs: what one input needs is computed once per call."""
 
     def __init__(self):
         super().__init__(os.devnull)
+        self.results: dict[str, np.ndarray] = {}
+
+    def _key(self, step: str, clip, params: Mapping) -> str:
+        return json.dumps({"clip": clip.key, "step": step, "params": params}, sort_keys=True, default=str)
 
     def load(self, step: str, clip, params: Mapping) -> np.ndarray | None:
-        return None
+        return self.results.get(self._key(step, clip, params))
 
     def put(self, step: str, clip, params: Mapping, value) -> np.ndarray:
-        return np.asarray(value)
+        self.results[self._key(step, clip, params)] = value = np.asarray(value)
+        return value
