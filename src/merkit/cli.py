@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markdown import Markdown
 from rich.table import Table
 
 from merkit.errors import ConfigError, MerkitError
@@ -84,8 +85,12 @@ def check_writable_file(path: Path, suffixes: tuple[str, ...]) -> Path:
 
 DatasetOption = Annotated[str, typer.Option(help="Dataset name (merkit list datasets).")]
 RootOption = Annotated[Path, typer.Option(help="The dataset's folder as distributed (for a manifest, its .csv).")]
-LabelsOption = Annotated[str | None, typer.Option(help="Label scheme (merkit list labels); default: the dataset's usual one.")]
+LabelsOption = Annotated[str | None, typer.Option(help="Label scheme (merkit list labels); default: the method's paper's for this dataset, else the dataset's usual one.")]
 ReaderOptions = Annotated[list[str] | None, typer.Option("--option", help="Reader option NAME=VALUE, e.g. variant=cropped, smic_root=PATH.")]
+MethodOption = Annotated[str, typer.Option(help="Method name (merkit list methods).")]
+ApexOption = Annotated[str, typer.Option(help="Missing apexes: annotated (leave empty), middle, or motion.")]
+SetOption = Annotated[list[str] | None, typer.Option("--set", help="Method hyper-parameter NAME=VALUE (repeatable).")]
+CacheOption = Annotated[Path | None, typer.Option(help="Preprocessing cache folder.")]
 
 
 def results_table(rows: list[tuple[str, dict]], title: str) -> Table:
@@ -136,17 +141,17 @@ def synth(
 def evaluate(
     dataset: DatasetOption,
     root: RootOption,
-    method: Annotated[str, typer.Option(help="Method name (merkit list methods).")],
+    method: MethodOption,
     out: Annotated[Path, typer.Option(help="Run directory; an interrupted run there resumes.")],
     labels: LabelsOption = None,
     option: ReaderOptions = None,
-    apex: Annotated[str, typer.Option(help="Missing apexes: annotated (leave empty), middle, or motion.")] = "annotated",
+    apex: ApexOption = "annotated",
     protocol: Annotated[str, typer.Option(help="loso, kfold, subject_kfold or lodo.")] = "loso",
     folds: Annotated[int, typer.Option(help="Number of folds for the k-fold protocols.")] = 5,
     jobs: Annotated[int, typer.Option(help="Folds run in this many processes.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of the run.")] = 0,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Method hyper-parameter NAME=VALUE (repeatable).")] = None,
-    cache: Annotated[Path | None, typer.Option(help="Preprocessing cache folder.")] = None,
+    set_: SetOption = None,
+    cache: CacheOption = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a run of another configuration in --out.")] = False,
 ):
     """Evaluate a method on a dataset under a protocol and write a run directory."""
@@ -155,11 +160,12 @@ def evaluate(
     check_positive("--jobs", jobs)
     if protocol in ("kfold", "subject_kfold") and folds < 2:
         raise ConfigError(f"--folds must be at least 2 for {protocol}; got {folds}.")
+    labels, labels_from = resolve_labels(method, dataset, labels)
     data = load_dataset(dataset, root, labels, option, apex)
     protocol_params = {"n_splits": folds} if protocol in ("kfold", "subject_kfold") else {}
     result = run(data, method, out=out, params=parse_settings(set_), protocol=protocol, protocol_params=protocol_params,
-                 seed=seed, jobs=jobs, cache=cache, source={"root": str(root.resolve()), "apex": apex, "options": option or []},
-                 overwrite=overwrite)
+                 seed=seed, jobs=jobs, cache=cache, overwrite=overwrite,
+                 source={"root": str(root.resolve()), "apex": apex, "options": option or [], "labels_from": labels_from})
     console.print(results_table([(method, result)], f"{data.name} ({data.labels}), {protocol}"))
     if len(result.metrics["per_dataset"]) > 1:
         console.print(per_dataset_table(result.metrics))
@@ -173,16 +179,16 @@ def evaluate(
 def train(
     dataset: DatasetOption,
     root: RootOption,
-    method: Annotated[str, typer.Option(help="Method name (merkit list methods).")],
+    method: MethodOption,
     out: Annotated[Path, typer.Option(help="Folder of the model bundle to write.")],
     labels: LabelsOption = None,
     option: ReaderOptions = None,
-    apex: Annotated[str, typer.Option(help="Missing apexes: annotated (leave empty), middle, or motion.")] = "annotated",
+    apex: ApexOption = "annotated",
     seed: Annotated[int, typer.Option(help="Seed of the training.")] = 0,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Method hyper-parameter NAME=VALUE (repeatable).")] = None,
+    set_: SetOption = None,
     evaluate_: Annotated[str, typer.Option("--evaluate", help="none, or loso: run a LOSO first (into OUT-loso) and put its figures in the model card.")] = "none",
     jobs: Annotated[int, typer.Option(help="Processes for the --evaluate folds.")] = 1,
-    cache: Annotated[Path | None, typer.Option(help="Preprocessing cache folder.")] = None,
+    cache: CacheOption = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a bundle already in --out.")] = False,
 ):
     """Fit a method on every clip of a dataset and write a model bundle (for merkit predict)."""
@@ -196,8 +202,9 @@ def train(
     check_positive("--jobs", jobs)
     params = create_method(method, **parse_settings(set_)).params()
     check_bundle_out(out, overwrite)
+    labels, labels_from = resolve_labels(method, dataset, labels)
     data = load_dataset(dataset, root, labels, option, apex)
-    source = {"root": str(root.resolve()), "apex": apex, "options": option or []}
+    source = {"root": str(root.resolve()), "apex": apex, "options": option or [], "labels_from": labels_from}
     evaluation = None
     if evaluate_ == "loso":
         loso_out = out.with_name(out.name + "-loso")
@@ -254,6 +261,17 @@ def predict(
         console.print(f"Wrote {out}")
 
 
+def resolve_labels(method: str, dataset: str, labels: str | None) -> tuple[str | None, str]:
+    """The label scheme to use and where it comes from: ``--labels``, else the scheme the method's
+    paper used on this dataset, else the dataset's default (None)."""
+    from merkit.methods import method_class
+
+    if labels:
+        return labels, "--labels"
+    paper = method_class(method).paper_labels.get(dataset)
+    return (paper, f"{method}'s paper") if paper else (None, "the dataset's default")
+
+
 def load_dataset(dataset: str, root: Path, labels: str | None, option: list[str] | None, apex: str = "annotated"):
     """The dataset as the command line describes it, missing apexes filled as ``--apex`` says."""
     from merkit.datasets import load
@@ -279,10 +297,10 @@ def prepare(
     method: Annotated[str, typer.Option(help="Prepare what this method reads (merkit list methods).")],
     labels: LabelsOption = None,
     option: ReaderOptions = None,
-    apex: Annotated[str, typer.Option(help="Missing apexes: annotated (leave empty), middle, or motion.")] = "annotated",
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Method hyper-parameter NAME=VALUE (repeatable).")] = None,
+    apex: ApexOption = "annotated",
+    set_: SetOption = None,
     jobs: Annotated[int, typer.Option(help="Processes.")] = 1,
-    cache: Annotated[Path | None, typer.Option(help="Preprocessing cache folder.")] = None,
+    cache: CacheOption = None,
 ):
     """Compute and cache a method's representation of every clip; resumable, parallel."""
     from merkit.evaluation.runner import prepare as run_prepare
@@ -291,7 +309,7 @@ def prepare(
 
     check_positive("--jobs", jobs)
     params = create_method(method, **parse_settings(set_)).params()
-    data = load_dataset(dataset, root, labels, option, apex)
+    data = load_dataset(dataset, root, resolve_labels(method, dataset, labels)[0], option, apex)
     summary = run_prepare(method, params, data, Cache(cache), jobs)
     console.print(f"{method} on {len(data)} clips of {dataset}: {summary} (cache {Cache(cache).root}).", soft_wrap=True)
     for key, message in summary.failed.items():
@@ -341,6 +359,48 @@ def magnify(
     side_by_side = np.concatenate([frames, np.rint(magnified * 255).astype(np.uint8)], axis=2)
     write_video(output, side_by_side, rate)
     console.print(f"Wrote {output}: {len(frames)} frames at {rate:g} fps, original left, magnified (alpha {alpha:g}) right.")
+
+
+@app.command()
+@friendly
+def reproduce(
+    paper: Annotated[str, typer.Argument(help="mer_rcnn, stanet or ststnet.")],
+    out: Annotated[Path, typer.Option(help="Folder for the runs and report.md.")],
+    casme: Annotated[Path | None, typer.Option(help="Your CASME (I) folder.")] = None,
+    casme2: Annotated[Path | None, typer.Option(help="Your CASME II folder.")] = None,
+    smic: Annotated[Path | None, typer.Option(help="Your SMIC folder (HS is used).")] = None,
+    samm: Annotated[Path | None, typer.Option(help="Your SAMM folder.")] = None,
+    megc: Annotated[Path | None, typer.Option(help="Your MEGC 2019 composite folder.")] = None,
+    seeds: Annotated[str, typer.Option(help="Seeds, comma-separated: mean ± std over them.")] = "0,1,2",
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a method setting in every experiment (e.g. a CPU size).")] = None,
+    jobs: Annotated[int, typer.Option(help="Folds run in this many processes.")] = 1,
+    cache: CacheOption = None,
+    dry_run: Annotated[bool, typer.Option(help="Print the plan and run nothing.")] = False,
+):
+    """Run a seed paper's experiments as the paper ran them; report its figure beside merkit's."""
+    from merkit.evaluation.reproduce import plan
+    from merkit.evaluation.reproduce import reproduce as run
+
+    check_positive("--jobs", jobs)
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds takes whole numbers separated by commas (0,1,2); got {seeds!r}.") from None
+    if not seed_list:
+        raise ConfigError("--seeds names no seed; pass e.g. --seeds 0,1,2.")
+    roots = {"casme": casme, "casme2": casme2, "smic": smic, "samm": samm, "megc": megc}
+    for flag, root in roots.items():
+        if root is not None and not root.exists():
+            raise ConfigError(f"--{flag} {root} does not exist; pass the folder of your copy of that dataset.")
+    params = parse_settings(set_)
+    console.print(plan(paper, roots, params=params, seeds=seed_list), highlight=False, soft_wrap=True)
+    if dry_run:
+        return
+    report, outcomes = run(paper, roots, out=out, params=params, seeds=seed_list, jobs=jobs, cache=cache)
+    if not outcomes:
+        raise ConfigError(f"None of the datasets {paper} needs was given; pass at least one of the paths above.")
+    console.print(Markdown(report.read_text()))
+    console.print(f"Report: {report}")
 
 
 datasets_app = typer.Typer(no_args_is_help=True, help="Inspect datasets.")
@@ -456,7 +516,7 @@ def demo_apply(data, out: Path, seed: int) -> tuple[Path, Path, dict]:
 def explain(
     run: Annotated[Path, typer.Option(help="A finished run directory of an attention method (stanet).")],
     clip: Annotated[str, typer.Option(help="The clip: its name, or dataset/subject/clip.")],
-    cache: Annotated[Path | None, typer.Option(help="Preprocessing cache folder.")] = None,
+    cache: CacheOption = None,
 ):
     """Draw the spatial masks over a clip's frames and its temporal weights (STANet's Figs. 6-7)."""
     from merkit.evaluation.explain import explain as explain_clip

@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -111,3 +112,31 @@ def test_explanations_place_each_flow_on_the_frames_time_axis():
     np.testing.assert_array_equal(adjacent.flow_times, [0.5, 1.5, 2.5])  # flow t: between frames t and t + 1
     onset = Explanation("c", "f", "a", "a", frames[:3], None, weights, None, reference="onset")
     np.testing.assert_array_equal(onset.flow_times, [0, 1, 2])  # flow t: frame 0 to frame t
+
+
+def test_the_face_is_aligned_and_centred_before_the_flow():
+    """A face pasted off-centre into a large frame comes out centred, eyes level at the aligned height."""
+    from merkit.inference import as_clip
+    from merkit.preprocess.align import detect_landmarks, eye_centres
+    from merkit.preprocess.cache import MemoryCache
+    from merkit.preprocess.pipeline import Representation
+    from merkit.synthetic import Expression, FaceGeometry, Nuisance, synthesize_clip
+
+    rng = np.random.default_rng(4)
+    geometry = FaceGeometry.random((144, 120), rng)
+    faces, *_ = synthesize_clip(geometry, Expression.random("surprise", 1.0, rng), n_frames=8, onset=0, apex=4, offset=7,
+                               nuisance=Nuisance(0, 0, 0, 0), rng=rng)
+    frames = np.full((8, 360, 480, 3), 90, np.uint8)
+    frames[:, 200:344, 330:450] = faces  # bottom right of the frame
+    clip = as_clip(frames)
+    method = create_method("stanet", size=64, n_frames=6)
+    steps = method.representation().steps
+    aligned = Representation(*steps[: [s.name for s in steps].index("resize") + 1]).get(clip, MemoryCache())[0]
+    assert aligned.shape == (8, 64, 64)
+    eyes = eye_centres(detect_landmarks(cv2.resize(aligned[0], (224, 224)), upsample=2)) * 64 / 224
+    assert abs(eyes[:, 0].mean() - 32) < 2 and abs(eyes[:, 1].mean() - 0.38 * 64) < 2, eyes
+    assert abs(eyes[1, 0] - eyes[0, 0] - 0.42 * 64) < 3, "the eyes are spread as the alignment sets them"
+    raw = create_method("stanet", size=64, n_frames=6, align=False).representation().steps
+    squeezed = Representation(*raw[:2]).get(clip, MemoryCache())[0]
+    face_box = np.argwhere(np.abs(squeezed[0].astype(int) - 90) > 10)
+    assert face_box[:, 1].mean() > 45, "without alignment the face stays in the right of the frame"

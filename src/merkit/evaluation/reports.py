@@ -114,8 +114,9 @@ def write_report(out: Path, config: dict, metrics: dict, dataset, *, elapsed: fl
     parts += ["", "Hyper-parameters are fixed in advance (below); nothing is chosen on a test fold. "
               "Augmentation, feature scaling and every fitted step see only a fold's training clips.", ""]
     dropped = dataset.dropped
+    origin = config["dataset"].get("labels_from")
     parts += ["## Data", "", f"{len(dataset)} clips of {len(set(dataset.groups))} subjects; "
-              f"label scheme `{dataset.labels}` ({', '.join(classes)})."]
+              f"label scheme `{dataset.labels}` ({', '.join(classes)})" + (f", from {origin}." if origin else ".")]
     if len(dropped):
         counts = dropped["emotion"].value_counts()
         parts.append(f"The scheme dropped {len(dropped)} clips: " + ", ".join(f"{w} ({n})" for w, n in counts.items()) + ".")

@@ -40,6 +40,7 @@ class ApexFlowNetwork(NetworkMethod):
     network: ClassVar[str]
     channels: ClassVar[int]  # the first ``channels`` of (u, v, strain)
     needs_apex = True
+    paper_labels = {"megc2019": "megc3"}
 
     flow: str = "tvl1"
     size: tuple[int, int] = (28, 28)

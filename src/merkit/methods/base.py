@@ -33,6 +33,7 @@ class Method:
     quick: ClassVar[bool] = False  # runs in ``merkit demo`` (a LOSO in well under a minute on 2 cores)
     needs_apex: ClassVar[bool] = False  # reads the apex frame (missing apexes must be estimated)
     min_frames: ClassVar[int] = 2  # the fewest onset..offset frames the representation can use
+    paper_labels: ClassVar[dict[str, str]] = {}  # dataset -> the label scheme the method's paper used on it
 
     def params(self) -> dict:
         """The hyper-parameters, as given to the constructor."""

@@ -82,6 +82,7 @@ class MerRcnnMethod(NetworkMethod):
     """
 
     name = "mer_rcnn"
+    paper_labels = {"casme": "seed4", "casme2": "seed4", "smic_hs": "seed4"}
     summary = "MER-RCNN: aligned, magnified 30-frame clips, temporal jittering, recurrent CNN (Xia et al.)"
 
     maps: int = 96

@@ -2,6 +2,11 @@
 
 Section 4 of the paper, step by step:
 
+- the face is aligned and cropped as for MER-RCNN (dlib's landmarks, the eyes of the onset frame
+  fixing one similarity transform for the clip, ``align_size`` square): the paper computes flow on
+  cropped faces (its Fig. 2), and a raw CASME II frame is mostly background. Datasets that ship
+  cropped faces (CASME II's ``Cropped``, SMIC's ``cropped``) can be read with their reader's option
+  and ``align=false``;
 - each clip (onset to offset) is linearly interpolated to 20 frames, each frame resized to
   192x192, and the optical flow between adjacent frames computed: 19 two-channel frames.
   The paper uses FlowNet 2.0, whose weights merkit cannot ship (nothing is downloaded at run
@@ -13,6 +18,9 @@ Section 4 of the paper, step by step:
   corner crops with rescaling by 0.9, 1.0 or 1.1; SMIC, corner crops and horizontal flips
   (``augment='auto'`` picks by dataset; how the crops are read: ``merkit.training.augment``);
 - loss: cross-entropy + lambda ||M||_1, the mask's L1 norm per clip averaged over the batch;
+- classes per dataset as the paper's (``paper_labels``): CASME I's four (disgust, repression,
+  surprise, tense), CASME II's five (happiness, disgust, repression, surprise, others), SMIC-HS's
+  three; ``merkit evaluate`` takes them unless ``--labels`` is given;
 - Adam, learning rate 1e-5, weight decay 1e-4, lambda 1e-8; 60, 30 and 100 epochs for CASME I,
   CASME II and SMIC-HS (``epochs='auto'``; 30 for other data); mini-batches of 8 clips (not
   given in the paper);
@@ -48,6 +56,7 @@ class StanetMethod(NetworkMethod):
 
     Parameters
     ----------
+    align, align_size : align and crop the face first (side of the aligned crop, before resizing)
     n_frames, size : frames per clip before the flow (20) and their side (192)
     flow : flow estimator
     reference : {'adjacent', 'onset'}: flow between adjacent frames (the paper's) or from the first frame
@@ -60,8 +69,11 @@ class StanetMethod(NetworkMethod):
     """
 
     name = "stanet"
-    summary = "STANet: TV-L1 flow sequences (20 frames, 192x192), spatial + temporal attention (Table 2 variants)"
+    summary = "STANet: TV-L1 flow sequences of aligned faces (20 frames, 192x192), spatial + temporal attention"
+    paper_labels = {"casme": "stanet_casme1", "casme2": "casme2_5", "smic_hs": "megc3"}
 
+    align: bool = True
+    align_size: int = 224
     n_frames: int = 20
     size: int = 192
     flow: str = "tvl1"
@@ -87,8 +99,11 @@ class StanetMethod(NetworkMethod):
     def representation(self) -> Representation:
         """(n_flows, size, size, 2) float32 flow over the grey, resized clip: n_frames - 1 between
         adjacent frames, or n_frames from the first frame."""
+        steps = [Step("frames", grey=True)]
+        if self.align:
+            steps.append(Step("align", size=(self.align_size, self.align_size), upsample=2, on_missing="reuse", keep=True))
         return Representation(
-            Step("frames", grey=True), Step("resize", size=(self.size, self.size)), Step("interpolate_time", n_frames=self.n_frames),
+            *steps, Step("resize", size=(self.size, self.size)), Step("interpolate_time", n_frames=self.n_frames),
             Step("flow_sequence", method=self.flow, reference=self.reference),
         )
 
