@@ -242,7 +242,7 @@ def predict(
         check_positive("--fps", fps)
     if out is not None:
         check_writable_file(out, (".csv",))
-    bundle = load_model(model)
+    bundle = load_model(model, task="classification")
     rows = []
     with progress_bar("predicting", len(inputs)) as advance:
         for item in inputs:

@@ -158,8 +158,7 @@ def test_a_bad_bundle_gets_one_message_and_exit_2(svm_bundle, small, tmp_path, h
         load_model(bundle, task="classification")
     folder = str(small[0].frame_paths[0].parent)
     result = runner.invoke(app, ["predict", "--model", str(bundle), folder])
-    if how != "task":  # the CLI asks for no task: a spotting bundle fails on what it holds instead
-        assert result.exit_code == 2 and message in result.output.replace("\n", "") and "Traceback" not in result.output
+    assert result.exit_code == 2 and message in result.output.replace("\n", "") and "Traceback" not in result.output
 
 
 def test_a_bundle_with_other_classes_is_refused(svm_bundle):
