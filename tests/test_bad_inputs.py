@@ -180,10 +180,11 @@ def test_an_unexpected_failure_prints_its_traceback_and_asks_for_a_report(world,
     assert "ZeroDivisionError" in result.output and "please report it" in result.output
 
 
-def test_config_json_is_written_before_anything_else_is_cleared(world, tmp_path):
+def test_overwrite_clears_every_output_of_the_old_run(world, tmp_path):
     """--overwrite clears every output of the old run, not only its folds."""
     run = shutil.copytree(world["run"], tmp_path / "run")
-    assert (run / "report.md").is_file() and (run / "models").is_dir()
+    (run / "models" / "000_casme2__sub01").mkdir(parents=True)  # as a network method's run keeps them
+    assert (run / "report.md").is_file() and (run / "metrics.json").is_file() and (run / "folds").is_dir()
     from merkit.evaluation.runner import _claim
 
     _claim(run, {"seed": 99}, overwrite=True)

@@ -4,7 +4,8 @@ Layout of a run directory::
 
     config.json        the resolved configuration (what is compared when a run resumes)
     folds/NNN_<name>.csv  each fold's predictions, written atomically when the fold finishes
-    models/NNN_<name>/ each fold's fitted state (weights in safetensors, classifiers through skops)
+    models/NNN_<name>/ each fold's fitted network (safetensors), for ``merkit explain``; the SVM
+                       methods keep none (a fold's SVM refits in seconds and weighs megabytes)
     predictions.csv    all folds' predictions
     metrics.json       pooled, per-fold and per-dataset figures
     report.md          the figures for a person, with the recipe and the caveats
@@ -93,7 +94,8 @@ def run_fold(method_name: str, params: dict, dataset: ClipDataset, fold: Fold, s
     cache = Cache(cache_root)
     method = create_method(method_name, **params)
     method.fit(dataset.subset(fold.train), seed=seed, cache=cache)
-    method.save(model_folder(Path(out), fold))
+    if method.keep_fold_models:
+        method.save(model_folder(Path(out), fold))
     test = dataset.subset(fold.test)
     predicted = method.predict(test, cache=cache)
     frame = test.metadata[["dataset", "subject", "clip", "label"]].copy()

@@ -34,6 +34,7 @@ class Method:
     needs_apex: ClassVar[bool] = False  # reads the apex frame (missing apexes must be estimated)
     min_frames: ClassVar[int] = 2  # the fewest onset..offset frames the representation can use
     paper_labels: ClassVar[dict[str, str]] = {}  # dataset -> the label scheme the method's paper used on it
+    keep_fold_models: ClassVar[bool] = False  # a run keeps each fold's fitted state (costly to refit, explainable)
 
     def params(self) -> dict:
         """The hyper-parameters, as given to the constructor."""
@@ -87,6 +88,7 @@ class NetworkMethod(Method):
     ``classes_`` and the arrays of ``fitted_arrays``; probabilities are the softmax of the logits."""
 
     NETWORK_FILE: ClassVar[str] = "network.safetensors"
+    keep_fold_models = True
 
     def create_network(self, num_classes: int):
         raise NotImplementedError
