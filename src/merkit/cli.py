@@ -403,6 +403,34 @@ def reproduce(
     console.print(f"Report: {report}")
 
 
+@app.command()
+@friendly
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories (the --out of merkit evaluate) on the same clips.")],
+    out: Annotated[Path | None, typer.Option(help="Folder for compare.md and compare.png.")] = None,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples of the subjects.")] = 2000,
+    n_perm: Annotated[int, typer.Option(help="Permutations for the paired tests.")] = 5000,
+    seed: Annotated[int, typer.Option(help="Seed of the resampling.")] = 0,
+):
+    """Runs side by side: 95% intervals over subjects, paired permutation tests of UF1."""
+    from merkit.evaluation.compare import compare as run_compare
+
+    check_positive("--n-boot", n_boot)
+    check_positive("--n-perm", n_perm)
+    figures, tests = run_compare(runs, out=out, n_boot=n_boot, n_perm=n_perm, seed=seed)
+    table = Table(title=f"{len(runs)} runs, 95% intervals over subjects")
+    for column in ("run", "dataset", "accuracy", "UF1", "UAR"):
+        table.add_column(column, justify="left" if column in ("run", "dataset") else "right")
+    for r in figures.itertuples():
+        table.add_row(r.run, r.dataset, *[f"{getattr(r, m):.3f} [{getattr(r, m + '_low'):.3f}, {getattr(r, m + '_high'):.3f}]"
+                                          for m in ("accuracy", "uf1", "uar")])
+    console.print(table)
+    for t in tests.itertuples():
+        console.print(f"{t.run_a} - {t.run_b} ({t.dataset}): UF1 {t.uf1_difference:+.3f}, permutation p = {t.p_value:.4f}")
+    if out is not None:
+        console.print(f"Wrote {out / 'compare.md'} and {out / 'compare.png'}")
+
+
 datasets_app = typer.Typer(no_args_is_help=True, help="Inspect datasets.")
 app.add_typer(datasets_app, name="datasets")
 
