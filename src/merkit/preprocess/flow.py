@@ -1,7 +1,7 @@
 """Dense optical flow, optical strain, and the onset-to-apex flow representation.
 
 Flow is (H, W, 2) float32 of (u, v) in pixels: frame b shows the point that frame a shows at
-(x, y) at (x + u, y + v). Estimators are registered by name (``tvl1``, ``farneback``, ``dis``);
+(x, y) at (x + u, y + v). Estimators are registered by name (``tvl1``, ``farneback``, ``dis``, ``rlof``);
 ``register_flow`` plugs in another one. STANet used FlowNet 2.0, whose weights merkit cannot ship
 (no download at run time): register a learned estimator under a name and pass that name as
 ``method`` to use it everywhere merkit computes flow.
@@ -54,6 +54,14 @@ def _farneback(a, b, *, pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_
 def _dis(a, b, *, preset: int = cv2.DISOpticalFlow_PRESET_MEDIUM):
     """DIS (Kroeger et al. 2016); works on 8-bit frames."""
     return cv2.DISOpticalFlow_create(preset).calc(_to_8bit(a), _to_8bit(b), None)
+
+
+@register_flow("rlof")
+def _rlof(a, b, **params):
+    """Dense robust local optical flow (Senst et al. 2012; OpenCV contrib), as MDMO's authors used;
+    works on 8-bit colour frames, so the grey frames are repeated in three channels."""
+    colour = [cv2.cvtColor(_to_8bit(f), cv2.COLOR_GRAY2BGR) for f in (a, b)]
+    return cv2.optflow.calcOpticalFlowDenseRLOF(*colour, None, **params)
 
 
 def _grey(frame: np.ndarray, name: str) -> np.ndarray:

@@ -164,6 +164,23 @@ def _lbp_top(volume, clip, **params):
     return lbp_top(volume, **params).astype(np.float32)
 
 
+@register_step("mdmo")
+def _mdmo(frames, clip, *, flow: str = "rlof", bins: int = 8, average: str = "polar", upsample: int = 2):
+    """MDMO of aligned frames: landmarks of the first (onset) frame place the 36 ROIs; flow
+    between consecutive frames; (72,) float32."""
+    from merkit.errors import DatasetError
+    from merkit.features.mdmo import mdmo, roi_labels
+    from merkit.preprocess.align import detect_landmarks
+    from merkit.preprocess.flow import flow_sequence
+
+    landmarks = detect_landmarks(frames[0], upsample=upsample)
+    if landmarks is None:
+        raise DatasetError(f"No face found in the aligned onset frame of {clip.key}, so MDMO's regions cannot be placed.")
+    if len(frames) < 2:
+        raise DatasetError(f"Clip {clip.key} has one frame from onset to offset; MDMO needs the flow between two.")
+    return mdmo(flow_sequence(frames, method=flow), roi_labels(landmarks, frames.shape[1:3]), bins=bins, average=average)
+
+
 @register_step("align")
 def _align(frames, clip, *, size: tuple[int, int] = (256, 256), track: bool = False, on_missing: str = "fail", upsample: int = 1):
     """Faces aligned to the eyes of the first frame of ``frames`` (the onset) and cropped."""
