@@ -50,9 +50,9 @@ def test_bilinear_interpolates_and_floors_the_neighbour():
 
 
 def test_bilinear_reads_grid_neighbours_exactly():
-    # cos(pi/2) is 6e-17, not 0: without snapping, a flat volume's neighbours interpolate to
-    # 7 * (1 - 1e-16), and diagonal weights summing to 1 - 1e-16 give 6.999...; both floor to 6 and
-    # would clear bits. Every neighbour equals the centre: code 255 on every plane.
+    # cos(pi/2) is 6e-17, not 0, but xc + 6e-17 rounds to xc in single (as LBPTOP.m rounds the
+    # position), so a grid neighbour has weight exactly 1; the diagonal ones of a flat volume of 7s
+    # sum to exactly 7 in single at these positions. Every neighbour equals the centre: code 255.
     hist = planes(lbp_top(np.full((9, 9, 9), 7.0), radius=(2, 2, 2), blocks=(1, 1, 1), interpolation="bilinear"))
     assert np.all(hist[0, :, BIN[255]] == 1.0)
 
@@ -95,3 +95,75 @@ def test_blocks_too_small_for_the_radius_are_refused():
         lbp_top(np.zeros((9, 9, 9)), interpolation="cubic", blocks=(1, 1, 1))
     with pytest.raises(ConfigError, match="3-dimensional"):
         lbp_top(np.zeros((9, 9)))
+
+
+def lbptop_m_bilinear(volume, radius, n_points=8):
+    """LBPTOP.m's bilinear branch, transcribed loop by loop (1-based, single where MATLAB is)."""
+    f32 = np.float32
+    rx, ry, rt = radius
+    border = max(rx, ry)
+    data = np.transpose(volume, (1, 2, 0)).astype(np.float64)  # VolData(y, x, t)
+    height, width, length = data.shape
+
+    def value(yy, xx, tt):  # 1-based, as MATLAB indexes
+        return data[int(yy) - 1, int(xx) - 1, int(tt) - 1]
+
+    def interpolate(get, a1, b1):  # a1 -> u, b1 -> v, both single
+        u, v = a1 - np.floor(a1), b1 - np.floor(b1)
+        one = f32(1)
+        lo_a, hi_a, lo_b, hi_b = np.floor(a1), np.ceil(a1), np.floor(b1), np.ceil(b1)
+        total = f32(get(lo_a, lo_b)) * (one - u) * (one - v)
+        total = total + f32(get(lo_a, hi_b)) * (one - u) * v
+        total = total + f32(get(hi_a, lo_b)) * u * (one - v)
+        total = total + f32(get(hi_a, hi_b)) * u * v
+        return np.floor(total)
+
+    counts = np.zeros((3, 59))
+    mapping = uniform_mapping(n_points)
+    for i in range(rt + 1, length - rt + 1):
+        for yc in range(border + 1, height - border + 1):
+            for xc in range(border + 1, width - border + 1):
+                centre = f32(value(yc, xc, i))
+                codes = [0, 0, 0]
+                for p in range(n_points):
+                    angle = 2 * np.pi * p / n_points
+                    x1, y1 = f32(xc + rx * np.cos(angle)), f32(yc - ry * np.sin(angle))
+                    z1, z2 = f32(i + rt * np.sin(angle)), f32(i + rt * np.cos(angle))
+                    samples = (interpolate(lambda a, b: value(b, a, i), x1, y1),
+                               interpolate(lambda a, b: value(yc, a, b), x1, z1),
+                               interpolate(lambda a, b: value(a, xc, b), y1, z2))
+                    for plane, sample in enumerate(samples):
+                        codes[plane] += 2**p * int(sample >= centre)
+                for plane, code in enumerate(codes):
+                    counts[plane, mapping[code]] += 1
+    return (counts / counts.sum(axis=1, keepdims=True)).ravel()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_bilinear_equals_lbptop_m_exactly(seed):
+    volume = np.random.default_rng(seed).integers(0, 256, (9, 14, 13)).astype(np.float64)
+    expected = lbptop_m_bilinear(volume, (1, 1, 2))
+    np.testing.assert_array_equal(lbp_top(volume, radius=(1, 1, 2), blocks=(1, 1, 1), interpolation="bilinear"), expected)
+
+
+def test_a_neighbour_that_single_precision_floors_one_level_lower():
+    """A plane of grey levels 87 + 15 (x - 4) + 15 (y - 46) (0-based): the centre (y, x) = (47, 4)
+    holds 102, and its 45-degree neighbour at (46.2929, 4.7071) lies on the same level line, since
+    cos 45 + (1 - sin 45) = 1: exactly 102, and 102.00000000000003 in double. LBPTOP.m rounds the
+    position to single (u = 0.70710659, v = 0.29289246 at MATLAB's x = 5, y = 48), and
+    87 (1-u)(1-v) + 102 (1-u) v + 102 u (1-v) + 117 u v sums to 101.99998 in single: floored, 101 < 102,
+    so bit 1 of the XY code is clear, where interpolating in double sets it."""
+    from merkit.features.lbp_top import _bilinear_as_lbptop_m
+
+    y, x = np.mgrid[0:50, 0:9]
+    volume = np.stack([87.0 + 15 * (x - 4) + 15 * (y - 46)] * 3)
+    c = np.cos(np.pi / 4)
+    sampled = _bilinear_as_lbptop_m(volume, (1, 1, 1), (0.0, -np.sin(np.pi / 4), c), "XY")
+    assert volume[1, 47, 4] == 102 and sampled[0, 46, 3] == 101  # the centre region starts at (1, 1, 1)
+    one, u, v = np.float32(1), np.float32(5 + c) - np.float32(5), np.float32(48 - c) - np.float32(47)
+    by_hand = ((np.float32(87) * (one - u) * (one - v) + np.float32(102) * (one - u) * v) + np.float32(102) * u * (one - v)) \
+        + np.float32(117) * u * v
+    assert by_hand < 102 and np.floor(by_hand) == 101
+    exact = 87 * (1 - c) * np.sin(np.pi / 4) + 102 * (1 - c) * (1 - np.sin(np.pi / 4)) + 102 * c * np.sin(np.pi / 4) \
+        + 117 * c * (1 - np.sin(np.pi / 4))
+    assert np.floor(exact + 1e-9) == 102, "in double, with a tolerance, the bit would be set"

@@ -5,8 +5,11 @@ Follows the semantics of Zhao's ``LBPTOP.m`` as stated in ``shared/ALGORITHMS.md
 - P neighbours at angles 2*pi*p/P with bit value 2**p, set when ``neighbour >= centre``;
 - XY samples (x + Rx cos, y - Ry sin); XT samples (x + Rx cos, t + Rt sin); YT samples
   (y - Ry sin, t + Rt cos);
-- nearest sampling rounds offsets with floor(v + 0.5); bilinear sampling interpolates and floors
-  the interpolated value (so volumes are expected in grey levels, 0-255);
+- nearest sampling rounds offsets with floor(v + 0.5);
+- bilinear sampling computes as ``LBPTOP.m`` does, in MATLAB's mixed precision: the sample
+  position (1-based, as MATLAB indexes) is rounded to single, its fraction taken in single, the
+  four weighted corner values multiplied and summed left to right in single (each double grey
+  value converted first), the sum floored, and compared with the centre value in single;
 - centres keep a margin of Rt frames and max(Rx, Ry) pixels from the edges of their block;
 - the uniform (u2) mapping gives the uniform codes bins 0.. in ascending order and every other
   code the last bin (59 bins for P = 8); each plane's histogram sums to 1.
@@ -14,12 +17,10 @@ Follows the semantics of Zhao's ``LBPTOP.m`` as stated in ``shared/ALGORITHMS.md
 Blocks are cut by floor division (the remainder is dropped), ordered time slice, then row, then
 column; each block's histogram uses only the centres and neighbours inside that block.
 
-One numerical detail is ours: an offset within 1e-6 of an integer (``cos(pi/2)`` is 6e-17, not
-0) is snapped to it, so a neighbour on the pixel grid is read exactly rather than interpolated
-with a weight of 1 - 1e-16 and floored one grey level low; likewise the interpolated value is
-floored with a tolerance of 1e-9, because weights that sum to 1 - 1e-16 make a flat patch of 7s
-interpolate to 6.999...; at grey levels 0-255 rounding errors are about 1e-13, so only values that
-are integers in exact arithmetic move.
+Single precision is what makes a neighbour on the pixel grid exact there: ``xc + cos(pi/2)`` is
+``xc + 6e-17``, which rounds to ``xc`` in single, so its weight is exactly 1. (An earlier merkit
+interpolated in double and floored with a tolerance; it gave other codes in a few per thousand
+centres, histograms up to 6e-5 apart on random 30x64x64 volumes.)
 
 References
 ----------
@@ -36,7 +37,6 @@ import numpy as np
 from merkit.errors import ConfigError, check_array, check_choice, check_positive_ints
 
 _SNAP = 1e-6
-_FLOOR_TOLERANCE = 1e-9
 
 
 @lru_cache(maxsize=None)
@@ -63,12 +63,13 @@ def _snap(value: float) -> float:
     return float(nearest) if abs(value - nearest) < _SNAP else value
 
 
-def _plane_offsets(plane: str, theta: float, radius: tuple[int, int, int]) -> tuple[float, float, float]:
-    """(dt, dy, dx) of the neighbour at angle ``theta`` on ``plane``."""
+def _plane_offsets(plane: str, theta: float, radius: tuple[int, int, int], *, snap: bool) -> tuple[float, float, float]:
+    """(dt, dy, dx) of the neighbour at angle ``theta`` on ``plane``; with ``snap``, offsets within
+    1e-6 of an integer become it (nearest sampling; bilinear sampling rounds as LBPTOP.m does)."""
     rx, ry, rt = radius
     c, s = np.cos(theta), np.sin(theta)
     offsets = {"XY": (0.0, -ry * s, rx * c), "XT": (rt * s, 0.0, rx * c), "YT": (rt * c, -ry * s, 0.0)}[plane]
-    return tuple(_snap(o) for o in offsets)
+    return tuple(_snap(o) if snap else o for o in offsets)
 
 
 def _shifted(volume: np.ndarray, margins: tuple[int, int, int], shift: tuple[int, int, int]) -> np.ndarray:
@@ -77,21 +78,44 @@ def _shifted(volume: np.ndarray, margins: tuple[int, int, int], shift: tuple[int
     return volume[index]
 
 
-def _sample(volume, margins, offsets, interpolation) -> np.ndarray:
+def _sample(volume, margins, offsets, interpolation, plane) -> np.ndarray:
     """Neighbour values for every centre of the centre region."""
     if interpolation == "nearest":
         shift = tuple(int(np.floor(o + 0.5)) for o in offsets)
         return _shifted(volume, margins, shift)
-    base = [int(np.floor(o)) for o in offsets]
-    frac = [o - b for o, b in zip(offsets, base)]
-    corners = [((), 1.0)]
-    for axis in range(3):
-        if frac[axis] == 0.0:
-            corners = [(c + (0,), w) for c, w in corners]
-        else:
-            corners = [(c + (step,), w * (frac[axis] if step else 1 - frac[axis])) for c, w in corners for step in (0, 1)]
-    value = sum(w * _shifted(volume, margins, tuple(b + c for b, c in zip(base, corner))) for corner, w in corners)
-    return np.floor(value + _FLOOR_TOLERANCE)
+    return _bilinear_as_lbptop_m(volume, margins, offsets, plane)
+
+
+# the axes (t, y, x) that give LBPTOP.m's u and v on each plane
+_UV_AXES = {"XY": (2, 1), "XT": (2, 0), "YT": (1, 0)}
+
+
+def _bilinear_as_lbptop_m(volume, margins, offsets, plane) -> np.ndarray:
+    """LBPTOP.m's bilinear neighbour value, in its precision: per axis, the 1-based position
+    ``single(c + offset)``, its fraction in single and its floor and ceiling; the value
+    ``floor(V_ff (1-u)(1-v) + V_fc (1-u) v + V_cf u (1-v) + V_cc u v)`` in single, left to right."""
+    one = np.float32(1)
+    floors, ceils, fractions = [], [], []
+    for axis, (m, n, offset) in enumerate(zip(margins, volume.shape, offsets)):
+        position = (np.arange(m, n - m) + 1 + offset).astype(np.float32)  # MATLAB's 1-based index, in single
+        below = np.floor(position)
+        floors.append(below.astype(np.int64) - 1)
+        ceils.append(np.ceil(position).astype(np.int64) - 1)
+        fractions.append(position - below)
+    a, b = _UV_AXES[plane]
+    u = fractions[a].reshape([-1 if k == a else 1 for k in range(3)])
+    v = fractions[b].reshape([-1 if k == b else 1 for k in range(3)])
+    data = volume.astype(np.float32)
+
+    def corner(ceil_a: bool, ceil_b: bool) -> np.ndarray:
+        index = [ceils[k] if (k == a and ceil_a) or (k == b and ceil_b) else floors[k] for k in range(3)]
+        return data[np.ix_(*index)]
+
+    total = corner(False, False) * (one - u) * (one - v)
+    total = total + corner(False, True) * (one - u) * v
+    total = total + corner(True, False) * u * (one - v)
+    total = total + corner(True, True) * u * v
+    return np.floor(total)
 
 
 def _block_index(length: int, n_blocks: int, margin: int, region_margin: int) -> np.ndarray:
@@ -163,14 +187,22 @@ def lbp_top(
     mapping = uniform_mapping(n_points)
     n_bins = int(mapping.max()) + 1
     n_blocks = rows * cols * t_slices
+    if interpolation == "nearest" and np.array_equal(volume, grey := volume.astype(np.uint8)):
+        volume = grey  # grey levels compare the same as uint8, with an eighth of the memory traffic
     centre = _shifted(volume, margins, (0, 0, 0))
-    ids = block_id[valid] * n_bins
+    n_codes = 2**n_points
+    slot = (np.where(valid, block_id, -1).astype(np.int32) + 1) * n_codes  # block + 1 (0: no block), times the codes
+    to_bins = np.eye(n_bins, dtype=np.int64)[mapping]  # (2**P, bins): code -> its bin
+    code_type = np.uint8 if n_points <= 8 else np.uint16
     histograms = []
     for plane in ("XY", "XT", "YT"):
-        codes = np.zeros(centre.shape, dtype=np.int64)
+        codes = np.zeros(centre.shape, dtype=code_type)
+        reference = centre.astype(np.float32) if interpolation == "bilinear" else centre  # LBPTOP.m compares in single
         for p in range(n_points):
-            offsets = _plane_offsets(plane, 2 * np.pi * p / n_points, (rx, ry, rt))
-            codes |= (_sample(volume, margins, offsets, interpolation) >= centre).astype(np.int64) << p
-        counts = np.bincount(ids + mapping[codes[valid]], minlength=n_blocks * n_bins).reshape(n_blocks, n_bins)
+            offsets = _plane_offsets(plane, 2 * np.pi * p / n_points, (rx, ry, rt), snap=interpolation == "nearest")
+            bit = np.greater_equal(_sample(volume, margins, offsets, interpolation, plane), reference).view(np.uint8)
+            codes |= (bit.astype(code_type) << p) if p else bit
+        per_code = np.bincount((slot + codes).ravel(), minlength=(n_blocks + 1) * n_codes).reshape(n_blocks + 1, n_codes)
+        counts = per_code[1:] @ to_bins
         histograms.append(counts / counts.sum(axis=1, keepdims=True))
     return np.stack(histograms, axis=1).ravel()
