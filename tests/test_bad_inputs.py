@@ -163,18 +163,21 @@ def test_synth(world, template, culprit):
     ("datasets check --dataset casme2 --root {base}/nowhere", "nowhere does not exist"),
     ("list nothing", "Unknown list 'nothing'"),
     ("demo --jobs 0", "--jobs must be positive"),
+    ("evaluate --dataset casme2 --root {root} --method lbptop_svm --out {new} --seeds 1,1", "distinct seeds"),
+    ("evaluate --dataset casme2 --root {root} --method lbptop_svm --out {new} --seeds a,b", "--seeds takes whole numbers"),
+    ("evaluate --dataset casme2 --root {root} --method lbptop_svm --out {new} --address 127.0.0.2:1", "pass --executor ray"),
 ])
 def test_other_commands(world, template, culprit):
     check(case(world, template), culprit.format(**world))
 
 
 def test_an_unexpected_failure_prints_its_traceback_and_asks_for_a_report(world, monkeypatch):
-    import merkit.evaluation
+    import merkit.evaluation.runner
 
     def boom(*args, **kwargs):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(merkit.evaluation, "evaluate", boom)
+    monkeypatch.setattr(merkit.evaluation.runner, "evaluate_seeds", boom)
     result = runner.invoke(app, case(world, EVALUATE + "--out {new}"))
     assert result.exit_code == 1
     assert "ZeroDivisionError" in result.output and "please report it" in result.output

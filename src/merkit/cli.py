@@ -91,6 +91,31 @@ MethodOption = Annotated[str, typer.Option(help="Method name (merkit list method
 ApexOption = Annotated[str, typer.Option(help="Missing apexes: annotated (leave empty), middle, or motion.")]
 SetOption = Annotated[list[str] | None, typer.Option("--set", help="Method hyper-parameter NAME=VALUE (repeatable).")]
 CacheOption = Annotated[Path | None, typer.Option(help="Preprocessing cache folder.")]
+ExecutorOption = Annotated[str, typer.Option(help="Where folds and clips run: local (processes here) or ray.")]
+AddressOption = Annotated[str | None, typer.Option(help="Ray cluster to use: auto or HOST:PORT of its head (default: start one here).")]
+
+
+def executor_for(executor: str, jobs: int, address: str | None, params: dict | None = None):
+    """The executor the command line asks for; ``--address`` only with ray. A network method on
+    ``device=cuda`` asks Ray for a GPU per fold."""
+    from merkit.executors import make_executor
+
+    check_positive("--jobs", jobs)
+    if address and executor != "ray":
+        raise ConfigError("--address names a Ray cluster; pass --executor ray with it.")
+    gpus = 1 if (params or {}).get("device", "cpu").startswith("cuda") else 0
+    return make_executor(executor, jobs=jobs, address=address, num_gpus=gpus)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` -> [0, 1, 2]; a ConfigError for anything else."""
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds takes whole numbers separated by commas (0,1,2); got {text!r}.") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds must name one or more distinct seeds, e.g. 0,1,2; got {text!r}.")
+    return seeds
 
 
 def results_table(rows: list[tuple[str, dict]], title: str) -> Table:
@@ -150,22 +175,37 @@ def evaluate(
     folds: Annotated[int, typer.Option(help="Number of folds for the k-fold protocols.")] = 5,
     jobs: Annotated[int, typer.Option(help="Folds run in this many processes.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of the run.")] = 0,
+    seeds: Annotated[str | None, typer.Option(help="Several seeds, e.g. 0,1,2,3,4: one run each in OUT/seed<k>, and OUT/summary.md with mean ± std.")] = None,
     set_: SetOption = None,
     cache: CacheOption = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a run of another configuration in --out.")] = False,
+    executor: ExecutorOption = "local",
+    address: AddressOption = None,
 ):
     """Evaluate a method on a dataset under a protocol and write a run directory."""
-    from merkit.evaluation import evaluate as run
+    from merkit.evaluation.runner import evaluate_seeds, seed_summary
 
-    check_positive("--jobs", jobs)
     if protocol in ("kfold", "subject_kfold") and folds < 2:
         raise ConfigError(f"--folds must be at least 2 for {protocol}; got {folds}.")
+    seed_list = parse_seeds(seeds) if seeds is not None else [seed]
+    params = parse_settings(set_)
     labels, labels_from = resolve_labels(method, dataset, labels)
     data = load_dataset(dataset, root, labels, option, apex)
     protocol_params = {"n_splits": folds} if protocol in ("kfold", "subject_kfold") else {}
-    result = run(data, method, out=out, params=parse_settings(set_), protocol=protocol, protocol_params=protocol_params,
-                 seed=seed, jobs=jobs, cache=cache, overwrite=overwrite,
-                 source={"root": str(root.resolve()), "apex": apex, "options": option or [], "labels_from": labels_from})
+    results = evaluate_seeds(data, method, seeds=seed_list, out=out, params=params, protocol=protocol,
+                             protocol_params=protocol_params, cache=cache, overwrite=overwrite,
+                             executor=executor_for(executor, jobs, address, params), single=seeds is None,
+                             source={"root": str(root.resolve()), "apex": apex, "options": option or [], "labels_from": labels_from})
+    result = results[0]
+    if len(results) > 1:
+        table = Table(title=f"{method} on {data.name} ({data.labels}), {protocol}: mean ± std over seeds {seeds}")
+        for column in ("data", "accuracy", "UF1", "UAR"):
+            table.add_column(column, justify="left" if column == "data" else "right")
+        for part, row in seed_summary(results).items():
+            table.add_row(part, *[f"{mean:.3f} ± {std:.3f}" for mean, std in row.values()])
+        console.print(table)
+        console.print(f"Summary: {out / 'summary.md'}; each seed's run in {out}/seed<k>/")
+        return
     console.print(results_table([(method, result)], f"{data.name} ({data.labels}), {protocol}"))
     if len(result.metrics["per_dataset"]) > 1:
         console.print(per_dataset_table(result.metrics))
@@ -190,6 +230,8 @@ def train(
     jobs: Annotated[int, typer.Option(help="Processes for the --evaluate folds.")] = 1,
     cache: CacheOption = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a bundle already in --out.")] = False,
+    executor: ExecutorOption = "local",
+    address: AddressOption = None,
 ):
     """Fit a method on every clip of a dataset and write a model bundle (for merkit predict)."""
     from merkit.errors import check_choice
@@ -199,8 +241,8 @@ def train(
     from merkit.methods import create_method
 
     check_choice("--evaluate", evaluate_, ("none", "loso"))
-    check_positive("--jobs", jobs)
     params = create_method(method, **parse_settings(set_)).params()
+    where = executor_for(executor, jobs, address, params)
     check_bundle_out(out, overwrite)
     labels, labels_from = resolve_labels(method, dataset, labels)
     data = load_dataset(dataset, root, labels, option, apex)
@@ -208,8 +250,8 @@ def train(
     evaluation = None
     if evaluate_ == "loso":
         loso_out = out.with_name(out.name + "-loso")
-        result = run(data, method, out=loso_out, params=params, protocol="loso", seed=seed, jobs=jobs, cache=cache,
-                     source=source, overwrite=overwrite)
+        result = run(data, method, out=loso_out, params=params, protocol="loso", seed=seed, cache=cache,
+                     source=source, overwrite=overwrite, executor=where)
         console.print(results_table([(method, result)], f"LOSO before training: {data.name} ({data.labels})"))
         evaluation = {**result.metrics, "protocol": "loso"}
     with progress_bar(f"{method}: training on all {len(data)} clips", 1) as advance:
@@ -301,16 +343,18 @@ def prepare(
     set_: SetOption = None,
     jobs: Annotated[int, typer.Option(help="Processes.")] = 1,
     cache: CacheOption = None,
+    executor: ExecutorOption = "local",
+    address: AddressOption = None,
 ):
     """Compute and cache a method's representation of every clip; resumable, parallel."""
     from merkit.evaluation.runner import prepare as run_prepare
     from merkit.methods import create_method
     from merkit.preprocess.cache import Cache
 
-    check_positive("--jobs", jobs)
     params = create_method(method, **parse_settings(set_)).params()
+    where = executor_for(executor, jobs, address)
     data = load_dataset(dataset, root, resolve_labels(method, dataset, labels)[0], option, apex)
-    summary = run_prepare(method, params, data, Cache(cache), jobs)
+    summary = run_prepare(method, params, data, Cache(cache), executor=where)
     console.print(f"{method} on {len(data)} clips of {dataset}: {summary} (cache {Cache(cache).root}).", soft_wrap=True)
     for key, message in summary.failed.items():
         console.print(f"[red]failed:[/] {key}: {message}", highlight=False, soft_wrap=True)
@@ -376,18 +420,15 @@ def reproduce(
     jobs: Annotated[int, typer.Option(help="Folds run in this many processes.")] = 1,
     cache: CacheOption = None,
     dry_run: Annotated[bool, typer.Option(help="Print the plan and run nothing.")] = False,
+    executor: ExecutorOption = "local",
+    address: AddressOption = None,
 ):
     """Run a seed paper's experiments as the paper ran them; report its figure beside merkit's."""
     from merkit.evaluation.reproduce import plan
     from merkit.evaluation.reproduce import reproduce as run
 
     check_positive("--jobs", jobs)
-    try:
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-    except ValueError:
-        raise ConfigError(f"--seeds takes whole numbers separated by commas (0,1,2); got {seeds!r}.") from None
-    if not seed_list:
-        raise ConfigError("--seeds names no seed; pass e.g. --seeds 0,1,2.")
+    seed_list = parse_seeds(seeds)
     roots = {"casme": casme, "casme2": casme2, "smic": smic, "samm": samm, "megc": megc}
     for flag, root in roots.items():
         if root is not None and not root.exists():
@@ -396,7 +437,8 @@ def reproduce(
     console.print(plan(paper, roots, params=params, seeds=seed_list), highlight=False, soft_wrap=True)
     if dry_run:
         return
-    report, outcomes = run(paper, roots, out=out, params=params, seeds=seed_list, jobs=jobs, cache=cache)
+    report, outcomes = run(paper, roots, out=out, params=params, seeds=seed_list, cache=cache,
+                           executor=executor_for(executor, jobs, address, params))
     if not outcomes:
         raise ConfigError(f"None of the datasets {paper} needs was given; pass at least one of the paths above.")
     console.print(Markdown(report.read_text()))

@@ -29,7 +29,8 @@ import numpy as np
 
 from merkit.datasets import get_scheme, load
 from merkit.errors import check_choice
-from merkit.evaluation.runner import RunResult, evaluate
+from merkit.evaluation.runner import RunResult, evaluate_seeds
+from merkit.executors import Executor
 from merkit.io.atomic import atomic_write_text
 from merkit.preprocess.apex import fill_apex
 
@@ -138,7 +139,8 @@ class Outcome:
 
 def reproduce(paper: str, roots: dict[str, str | os.PathLike | None], *, out: str | os.PathLike,
               params: dict | None = None, seeds: Iterable[int] = (0, 1, 2), jobs: int = 1,
-              cache: str | os.PathLike | None = None, options: dict[str, dict] | None = None) -> tuple[Path, list[Outcome]]:
+              cache: str | os.PathLike | None = None, options: dict[str, dict] | None = None,
+              executor: Executor | None = None) -> tuple[Path, list[Outcome]]:
     """Run every experiment of ``paper`` whose dataset is in ``roots``; write ``out/report.md``.
 
     ``params`` override every experiment's method settings (e.g. a CPU-sized network); ``options``
@@ -152,10 +154,9 @@ def reproduce(paper: str, roots: dict[str, str | os.PathLike | None], *, out: st
         if not root:
             continue
         data = fill_apex(load(e.dataset, root=root, labels=e.labels, **(options or {}).get(e.holder, {})), e.apex)
-        runs = [evaluate(data, e.method, out=out / e.name.replace("/", "-") / f"seed{seed}", params={**e.params, **(params or {})},
-                         protocol=e.protocol, protocol_params=e.protocol_params, seed=seed, jobs=jobs, cache=cache,
-                         source={"root": str(Path(root).resolve()), "apex": e.apex, "labels_from": f"{paper}'s paper"})
-                for seed in seeds]
+        runs = evaluate_seeds(data, e.method, seeds=seeds, out=out / e.name.replace("/", "-"), params={**e.params, **(params or {})},
+                              protocol=e.protocol, protocol_params=e.protocol_params, jobs=jobs, cache=cache, executor=executor,
+                              source={"root": str(Path(root).resolve()), "apex": e.apex, "labels_from": f"{paper}'s paper"})
         outcomes.append(Outcome(e, runs))
     atomic_write_text(out / "report.md", report(paper, outcomes, roots, seeds, params))
     return out / "report.md", outcomes

@@ -22,9 +22,7 @@ import json
 import os
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -36,10 +34,10 @@ from merkit.errors import MerkitError
 from merkit.evaluation.metrics import scores
 from merkit.evaluation.protocols import Fold, make_protocol, shared_subjects
 from merkit.evaluation.reports import write_report
+from merkit.executors import Executor, LocalExecutor
 from merkit.io.atomic import atomic_write_text
-from merkit.methods.registry import create_method
+from merkit.methods.registry import create_method, method_class
 from merkit.preprocess.cache import Cache
-from merkit.progress import progress_bar
 
 
 @dataclass
@@ -63,21 +61,6 @@ def _fold_file(out: Path, fold: Fold) -> Path:
     return out / "folds" / f"{fold.index:03d}_{_safe(fold.name)}.csv"
 
 
-def _limit_threads(threads: int) -> None:
-    """Worker initialiser: share the cores between parallel folds."""
-    import cv2
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(threads)
-    cv2.setNumThreads(threads)
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:
-        pass
-
-
 def model_folder(out: Path, fold: Fold) -> Path:
     """Where the state fitted on ``fold``'s training part is kept."""
     return out / "models" / _fold_file(out, fold).stem
@@ -89,10 +72,10 @@ def saved_model(out: Path, fold_name: str) -> Path | None:
     return next((p for p in models.iterdir() if p.is_dir() and p.name.split("_", 1)[1] == _safe(fold_name)), None) if models.is_dir() else None
 
 
-def run_fold(method_name: str, params: dict, dataset: ClipDataset, fold: Fold, seed: int, cache_root: str, out: str) -> pd.DataFrame:
+def run_fold(method_cls: type, params: dict, dataset: ClipDataset, fold: Fold, seed: int, cache_root: str, out: str) -> pd.DataFrame:
     """Fit on the fold's training clips, keep the fitted model, predict its test clips; one row per test clip."""
     cache = Cache(cache_root)
-    method = create_method(method_name, **params)
+    method = method_cls(**params)  # the class travels to the worker, so methods registered outside merkit run anywhere
     method.fit(dataset.subset(fold.train), seed=seed, cache=cache)
     if method.keep_fold_models:
         method.save(model_folder(Path(out), fold))
@@ -104,30 +87,13 @@ def run_fold(method_name: str, params: dict, dataset: ClipDataset, fold: Fold, s
     return frame
 
 
-def _prepare_clip(method_name: str, params: dict, clip: Clip, cache_root: str) -> tuple[str, str]:
+def _prepare_clip(method_cls: type, params: dict, clip: Clip, cache_root: str) -> tuple[str, str]:
     """('computed' | 'reused' | 'failed', the message of the error that stopped the clip)."""
     try:
-        computed = create_method(method_name, **params).prepare(clip, Cache(cache_root))
+        computed = method_cls(**params).prepare(clip, Cache(cache_root))
         return ("computed" if computed else "reused"), ""
     except MerkitError as error:
         return "failed", str(error)
-
-
-def _run_all(calls: dict, jobs: int, description: str):
-    """Yield ``(key, fn(*args))`` for each ``key: (fn, *args)`` of ``calls`` as it finishes, in
-    ``jobs`` processes (here, in order, if ``jobs`` is 1 or there is one call), with a progress bar."""
-    with progress_bar(description, len(calls)) as advance:
-        if jobs <= 1 or len(calls) <= 1:
-            for key, (fn, *args) in calls.items():
-                yield key, fn(*args)
-                advance()
-            return
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_limit_threads, initargs=(threads,)) as pool:
-            futures = {pool.submit(fn, *args): key for key, (fn, *args) in calls.items()}
-            for future in as_completed(futures):
-                yield futures[future], future.result()
-                advance()
 
 
 @dataclass
@@ -140,14 +106,18 @@ class PrepareSummary:
         return f"{self.computed} computed, {self.reused} reused from the cache, {len(self.failed)} failed"
 
 
-def prepare(method: str, params: dict, dataset: ClipDataset, cache: Cache, jobs: int = 1) -> PrepareSummary:
-    """Compute every clip's fold-independent representation once, in ``jobs`` processes.
+def prepare(method: str, params: dict, dataset: ClipDataset, cache: Cache, jobs: int = 1,
+            executor: Executor | None = None) -> PrepareSummary:
+    """Compute every clip's fold-independent representation once, through ``executor`` (default:
+    ``jobs`` local processes).
 
     A clip that fails does not stop the others; the summary names each failure. Results are
     cached as they finish, so an interrupted preparation resumes where it stopped.
     """
-    calls = {clip.key: (_prepare_clip, method, params, clip, str(cache.root)) for clip in dataset}
-    outcomes = dict(_run_all(calls, jobs, f"{method}: preparing clips"))
+    executor = executor or LocalExecutor(jobs)
+    cls = method_class(method)
+    calls = {clip.key: (_prepare_clip, cls, params, clip, str(cache.root)) for clip in dataset}
+    outcomes = dict(executor.map(calls, f"{method}: preparing clips"))
     statuses = [status for status, _ in outcomes.values()]
     failed = {key: message for key, (status, message) in outcomes.items() if status == "failed"}
     return PrepareSummary(statuses.count("computed"), statuses.count("reused"), failed)
@@ -166,6 +136,7 @@ def evaluate(
     cache: str | os.PathLike | None = None,
     source: dict | None = None,
     overwrite: bool = False,
+    executor: Executor | None = None,
 ) -> RunResult:
     """Evaluate ``method`` on ``dataset`` under ``protocol``; write and return the results.
 
@@ -181,52 +152,121 @@ def evaluate(
     seed : int
         Seeds every fold; the same seed gives the same figures.
     jobs : int
-        Folds (and clip preparation) run in this many processes.
+        Folds (and clip preparation) run in this many local processes, unless ``executor`` is given.
     cache : path, optional
         Preprocessing cache (default ``$MERKIT_CACHE`` or ``~/.cache/merkit``).
     source : dict, optional
         Where the dataset came from (``root``), recorded in the configuration.
     overwrite : bool
-        If ``out`` holds a run of another configuration, delete its folds and start over
+        If ``out`` holds a run of another configuration, delete it and start over
         (otherwise that is an error, so that nobody's results are lost by a typo).
+    executor : Executor, optional
+        Where folds and clips run (``merkit.executors``): local processes or a Ray cluster. A run
+        resumes whichever executor started it.
     """
+    return evaluate_seeds(dataset, method, seeds=[seed], out=out, params=params, protocol=protocol,
+                          protocol_params=protocol_params, jobs=jobs, cache=cache, source=source, overwrite=overwrite,
+                          executor=executor, single=True)[0]
+
+
+def evaluate_seeds(
+    dataset: ClipDataset,
+    method: str,
+    *,
+    seeds: list[int],
+    out: str | os.PathLike,
+    params: dict | None = None,
+    protocol: str = "loso",
+    protocol_params: dict | None = None,
+    jobs: int = 1,
+    cache: str | os.PathLike | None = None,
+    source: dict | None = None,
+    overwrite: bool = False,
+    executor: Executor | None = None,
+    single: bool = False,
+) -> list[RunResult]:
+    """:func:`evaluate` for several seeds at once: one run per seed in ``out/seed<k>`` (``out``
+    itself when ``single``), every seed's folds submitted together, and with more than one seed
+    ``out/summary.md`` and ``summary.json`` with the mean ± std over seeds."""
     started = time.perf_counter()
     out = Path(out)
+    executor = executor or LocalExecutor(jobs)
     params = create_method(method, **(params or {})).params()
     splitter = make_protocol(protocol, **(protocol_params or {}))
     folds = splitter.folds(dataset)
     if not folds:
         raise MerkitError(f"Protocol {protocol!r} gives no folds on {dataset.name} ({len(dataset)} clips).")
+    if len(set(seeds)) != len(seeds) or not seeds:
+        raise MerkitError(f"--seeds must name distinct seeds; got {seeds}.")
     cache = Cache(cache)
-    config = {
-        "merkit": __version__,
-        "dataset": {"name": dataset.name, "labels": dataset.labels, "classes": list(dataset.classes),
-                    "n_clips": len(dataset), "clips": dataset.digest(), **(source or {})},
-        "method": {"name": method, "params": params},
-        "protocol": {"name": protocol, "params": protocol_params or {}},
-        "seed": seed,
-    }
-    _claim(out, config, overwrite)
+    runs = {seed: out if single else out / f"seed{seed}" for seed in seeds}
+    if not single and out.exists() and not out.is_dir():
+        raise MerkitError(f"--out {out} is a file; pass a folder for the runs of every seed.")
+    configs = {}
+    for seed, run in runs.items():
+        configs[seed] = {
+            "merkit": __version__,
+            "dataset": {"name": dataset.name, "labels": dataset.labels, "classes": list(dataset.classes),
+                        "n_clips": len(dataset), "clips": dataset.digest(), **(source or {})},
+            "method": {"name": method, "params": params},
+            "protocol": {"name": protocol, "params": protocol_params or {}},
+            "seed": seed,
+        }
+        _claim(run, configs[seed], overwrite)
 
-    pending = [f for f in folds if not _fold_file(out, f).is_file()]
+    pending = {(seed, f.index): f for seed, run in runs.items() for f in folds if not _fold_file(run, f).is_file()}
     if pending:
-        summary = prepare(method, params, dataset, cache, jobs)
+        summary = prepare(method, params, dataset, cache, executor=executor)
         if summary.failed:
             raise MerkitError(f"{len(summary.failed)} clips could not be prepared for {method}:\n"
                               + "\n".join(f"  - {k}: {v}" for k, v in list(summary.failed.items())[:20]))
-    computed = []
-    calls = {fold.index: (run_fold, method, params, dataset, fold, fold_seed(seed, fold.index), str(cache.root), str(out)) for fold in pending}
-    for index, frame in _run_all(calls, jobs, f"{method}: {protocol} folds"):
-        _save_fold(out, folds[index], frame)
-        computed.append(folds[index].name)
+    computed = {seed: [] for seed in seeds}
+    calls = {(seed, index): (run_fold, method_class(method), params, dataset, fold, fold_seed(seed, index), str(cache.root), str(runs[seed]))
+             for (seed, index), fold in pending.items()}
+    what = f"{method}: {protocol} folds" + (f", {len(seeds)} seeds" if len(seeds) > 1 else "")
+    for (seed, index), frame in executor.map(calls, what):
+        _save_fold(runs[seed], folds[index], frame)  # each fold's predictions land as they arrive
+        computed[seed].append(folds[index].name)
 
-    predictions = pd.concat([pd.read_csv(_fold_file(out, f), dtype=str) for f in folds], ignore_index=True)
-    metrics = summarize(predictions, dataset.classes)
-    metrics["leakage"] = {f.name: s for f in folds if (s := shared_subjects(dataset, f))}
-    atomic_write_text(out / "predictions.csv", predictions.to_csv(index=False))
-    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
-    write_report(out, config, metrics, dataset, elapsed=time.perf_counter() - started, computed=len(computed), total=len(folds))
-    return RunResult(out, metrics, predictions, computed)
+    results = []
+    for seed, run in runs.items():
+        predictions = pd.concat([pd.read_csv(_fold_file(run, f), dtype=str) for f in folds], ignore_index=True)
+        metrics = summarize(predictions, dataset.classes)
+        metrics["leakage"] = {f.name: s for f in folds if (s := shared_subjects(dataset, f))}
+        atomic_write_text(run / "predictions.csv", predictions.to_csv(index=False))
+        atomic_write_text(run / "metrics.json", json.dumps(metrics, indent=2))
+        write_report(run, configs[seed], metrics, dataset, elapsed=time.perf_counter() - started,
+                     computed=len(computed[seed]), total=len(folds))
+        results.append(RunResult(run, metrics, predictions, computed[seed]))
+    if not single and len(seeds) > 1:
+        write_seed_summary(out, results, seeds, configs[seeds[0]])
+    return results
+
+
+def seed_summary(results: list[RunResult]) -> dict:
+    """{part: {metric: (mean, std)}} over seeds, for ``overall`` and each dataset (std with ddof 1)."""
+    parts = ["overall", *sorted(results[0].metrics["per_dataset"])]
+    table = {}
+    for part in parts:
+        values = {m: [r.metrics["overall"][m] if part == "overall" else r.metrics["per_dataset"][part][m] for r in results]
+                  for m in ("accuracy", "uf1", "uar")}
+        table[part] = {m: (float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0) for m, v in values.items()}
+    return table
+
+
+def write_seed_summary(out: Path, results: list[RunResult], seeds: list[int], config: dict) -> None:
+    """``summary.md`` (the mean ± std table, then each seed's row) and ``summary.json``."""
+    table = seed_summary(results)
+    lines = [f"# {config['method']['name']} on {config['dataset']['name']} ({config['dataset']['labels']}), "
+             f"{config['protocol']['name']}, {len(seeds)} seeds", "",
+             f"Mean ± standard deviation over seeds {', '.join(map(str, seeds))} (each seed's figures pooled over its folds).", "",
+             "| data | accuracy | UF1 | UAR |", "| --- | ---: | ---: | ---: |"]
+    lines += [f"| {part} | " + " | ".join(f"{mean:.3f} ± {std:.3f}" for mean, std in row.values()) + " |" for part, row in table.items()]
+    lines += ["", "| seed | accuracy | UF1 | UAR | run |", "| ---: | ---: | ---: | ---: | --- |"]
+    lines += [f"| {seed} | {r.metrics['overall']['accuracy']:.3f} | {r.metrics['overall']['uf1']:.3f} | "
+              f"{r.metrics['overall']['uar']:.3f} | [{r.out.name}]({r.out.name}/report.md) |" for seed, r in zip(seeds, results)]
+    atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
+    atomic_write_text(out / "summary.json", json.dumps({"seeds": seeds, "summary": table}, indent=2))
 
 
 def summarize(predictions: pd.DataFrame, classes) -> dict:

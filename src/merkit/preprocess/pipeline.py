@@ -173,7 +173,11 @@ def _mdmo(frames, clip, *, flow: str = "rlof", bins: int = 8, average: str = "po
     from merkit.preprocess.align import detect_landmarks
     from merkit.preprocess.flow import flow_sequence
 
-    landmarks = detect_landmarks(frames[0], upsample=upsample)
+    margin = frames.shape[1] // 4  # an aligned crop is tight around the face: dlib's detector wants some room
+    padded = cv2.copyMakeBorder(frames[0], margin, margin, margin, margin, cv2.BORDER_REPLICATE)
+    landmarks = detect_landmarks(padded, upsample=upsample)
+    if landmarks is not None:
+        landmarks = landmarks - margin
     if landmarks is None:
         raise DatasetError(f"No face found in the aligned onset frame of {clip.key}, so MDMO's regions cannot be placed.")
     if len(frames) < 2:

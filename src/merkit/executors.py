@@ -1,0 +1,149 @@
+"""Where work runs: local processes or a Ray cluster, behind one small interface.
+
+An executor takes calls ``{key: (fn, *args)}`` and yields ``(key, fn(*args))`` as each finishes,
+with a progress bar. Evaluation, preparation and training submit their folds and clips through
+it, so none of them knows which executor runs the work:
+
+- ``local`` (the default): here, in order, with ``jobs=1``; otherwise in ``jobs`` processes.
+- ``ray``: tasks on a Ray cluster that already exists (``address='auto'`` or ``'HOST:PORT'``),
+  or on one started for the run (``address=None``). Each task declares ``num_cpus`` (and
+  ``num_gpus`` for networks on ``cuda``); a task whose worker process dies is run again
+  (``max_retries``), and the caller writes each result as it arrives, so a driver that dies
+  loses only the tasks in flight.
+
+Arguments shared by many calls (a dataset) go to Ray's object store once, not once per task.
+Functions and arguments must be importable by the workers: merkit must be installed on every
+node, at the same version.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+
+from merkit.errors import ConfigError, check_choice
+from merkit.progress import progress_bar
+
+Calls = dict[Hashable, tuple]  # key -> (fn, *args)
+
+
+def limit_threads(threads: int) -> None:
+    """Share the cores between parallel tasks: OpenMP/BLAS, OpenCV and PyTorch threads."""
+    import cv2
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
+    cv2.setNumThreads(threads)
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:
+        pass
+
+
+class Executor:
+    """Runs calls and yields ``(key, result)`` as each finishes (any order)."""
+
+    name = "executor"
+
+    def map(self, calls: Calls, description: str) -> Iterator[tuple[Hashable, object]]:
+        raise NotImplementedError
+
+
+class LocalExecutor(Executor):
+    """Calls here, in order (``jobs=1`` or a single call), or in ``jobs`` spawned processes."""
+
+    name = "local"
+
+    def __init__(self, jobs: int = 1):
+        if not isinstance(jobs, int) or jobs < 1:
+            raise ConfigError(f"--jobs must be a positive whole number; got {jobs!r}.")
+        self.jobs = jobs
+
+    def map(self, calls: Calls, description: str) -> Iterator[tuple[Hashable, object]]:
+        with progress_bar(description, len(calls)) as advance:
+            if self.jobs <= 1 or len(calls) <= 1:
+                for key, (fn, *args) in calls.items():
+                    yield key, fn(*args)
+                    advance()
+                return
+            threads = max(1, (os.cpu_count() or 1) // self.jobs)
+            with ProcessPoolExecutor(self.jobs, mp_context=get_context("spawn"), initializer=limit_threads,
+                                     initargs=(threads,)) as pool:
+                futures = {pool.submit(fn, *args): key for key, (fn, *args) in calls.items()}
+                for future in as_completed(futures):
+                    yield futures[future], future.result()
+                    advance()
+
+
+def _run_task(threads: int, fn: Callable, *args):
+    limit_threads(threads)
+    return fn(*args)
+
+
+class RayExecutor(Executor):
+    """Calls as Ray tasks on an existing cluster (``address``) or a local one started for the run.
+
+    Parameters
+    ----------
+    address : str, optional
+        ``'auto'``, ``'HOST:PORT'`` of a running cluster's head, or None to start one here.
+    num_cpus, num_gpus : resources each task declares (threads per task follow ``num_cpus``)
+    max_retries : how many times a task whose worker process died is run again
+    """
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, *, num_cpus: int = 1, num_gpus: float = 0, max_retries: int = 3):
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("--executor ray needs Ray: pip install 'merkit[ray]' (or pip install ray).") from None
+        if num_cpus < 1:
+            raise ConfigError(f"Each Ray task needs at least one CPU; got num_cpus={num_cpus}.")
+        self.ray, self.num_cpus, self.num_gpus, self.max_retries = ray, int(num_cpus), num_gpus, max_retries
+        if not ray.is_initialized():
+            options = {"log_to_driver": False, "include_dashboard": False, "configure_logging": False}
+            if address:
+                host = address.rsplit(":", 1)[0]
+                if host.startswith("127.") and host != "127.0.0.1":  # Ray rewrites only 127.0.0.1 to the interface address
+                    options["_node_ip_address"] = host
+                ray.init(address=address, **options)
+            else:
+                ray.init(**options)
+
+    def map(self, calls: Calls, description: str) -> Iterator[tuple[Hashable, object]]:
+        ray = self.ray
+        task = ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=self.max_retries)(_run_task)
+        uses = Counter(id(a) for _, *args in calls.values() for a in args)
+        shared: dict[int, object] = {}  # id(argument) -> its object reference, for arguments several calls share
+
+        def ref(argument):
+            if uses[id(argument)] < 2 or isinstance(argument, (str, int, float, bool, type(None))):
+                return argument
+            if id(argument) not in shared:
+                shared[id(argument)] = ray.put(argument)
+            return shared[id(argument)]
+
+        pending = {task.remote(self.num_cpus, fn, *[ref(a) for a in args]): key for key, (fn, *args) in calls.items()}
+        with progress_bar(description, len(pending)) as advance:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for finished in done:
+                    yield pending.pop(finished), ray.get(finished)
+                    advance()
+
+
+EXECUTORS = ("local", "ray")
+
+
+def make_executor(name: str = "local", *, jobs: int = 1, address: str | None = None, num_gpus: float = 0) -> Executor:
+    """The executor ``name``: ``local`` with ``jobs`` processes, or ``ray`` at ``address``."""
+    check_choice("executor", name, EXECUTORS)
+    if name == "local":
+        return LocalExecutor(jobs)
+    return RayExecutor(address, num_gpus=num_gpus)

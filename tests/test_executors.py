@@ -1,0 +1,154 @@
+"""Executors on a real Ray cluster: a head and a second worker node, both on loopback.
+
+Ray rewrites 127.0.0.1 (and localhost) to the machine's interface address on Linux, so the
+cluster uses 127.0.0.2, another loopback address it leaves alone: every connection stays on this
+machine. The cluster is stopped at the end of the module.
+"""
+
+import dataclasses
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from merkit.cli import app
+from merkit.datasets import load
+from merkit.evaluation import evaluate
+from merkit.evaluation.runner import evaluate_seeds
+from merkit.methods import FeatureMethod, register_method
+from merkit.preprocess.pipeline import Representation, Step, register_step
+
+pytest.importorskip("ray")
+HOST = "127.0.0.2"
+register_step("clip_shape_for_tests")(lambda data, clip: np.array([clip.n_frames, clip.offset - clip.onset, clip.onset], float))
+
+
+@register_method
+@dataclasses.dataclass
+class DieOnce(FeatureMethod):
+    """Nearest neighbour on clip lengths; the first fit that finds no ``marker`` file kills its own
+    process (as a worker killed by the system would die), after creating the marker."""
+
+    name = "die_once_for_tests"
+    summary = "test double"
+    marker: str = ""
+
+    def representation(self):
+        return Representation(Step("clip_shape_for_tests"))
+
+    def fit(self, train, *, seed, cache):
+        if self.marker and not Path(self.marker).exists():
+            Path(self.marker).write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().fit(train, seed=seed, cache=cache)
+
+    def make_classifier(self, seed):
+        from sklearn.neighbors import KNeighborsClassifier
+
+        return KNeighborsClassifier(1)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """``ray start --head`` on 127.0.0.2 and a second node joined to it, one CPU each."""
+    import ray
+
+    ray_bin = shutil.which("ray", path=str(Path(sys.executable).parent))
+    port = _free_port()
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
+    common = ["--num-cpus", "1", "--object-store-memory", "100000000", "--disable-usage-stats"]
+    subprocess.run([ray_bin, "start", "--head", "--node-ip-address", HOST, "--port", str(port), "--include-dashboard", "false",
+                    *common], check=True, env=env, capture_output=True, timeout=120)
+    try:
+        subprocess.run([ray_bin, "start", "--address", f"{HOST}:{port}", "--node-ip-address", HOST, *common],
+                       check=True, env=env, capture_output=True, timeout=120)
+        yield f"{HOST}:{port}"
+    finally:
+        ray.shutdown()
+        subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def data(small_casme2):
+    return load("casme2", root=small_casme2.root, labels="seed4")
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(["fold", "subject", "clip"]).reset_index(drop=True)
+
+
+def test_a_loso_on_ray_equals_the_same_loso_in_one_process(cluster, data, small_casme2, cache_dir, tmp_path):
+    import ray
+
+    args = ["evaluate", "--dataset", "casme2", "--root", str(small_casme2.root), "--labels", "seed4", "--method",
+            "lbptop_svm", "--cache", str(cache_dir)]
+    on_ray = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "ray"), "--executor", "ray", "--address", cluster])
+    assert on_ray.exit_code == 0, on_ray.output
+    assert len({n["NodeID"] for n in ray.nodes() if n["Alive"]}) == 2, "two nodes joined the cluster"
+    local = evaluate(data, "lbptop_svm", out=tmp_path / "local", jobs=1, cache=cache_dir)
+    pd.testing.assert_frame_equal(_sorted(pd.read_csv(tmp_path / "ray" / "predictions.csv", dtype=str)), _sorted(local.predictions))
+
+
+def test_a_worker_killed_mid_fold_is_retried_and_the_figures_are_the_same(cluster, data, cache_dir, tmp_path):
+    from merkit.executors import RayExecutor
+
+    marker = tmp_path / "died"
+    killed = evaluate(data, "die_once_for_tests", params={"marker": str(marker)}, out=tmp_path / "killed", cache=cache_dir,
+                      executor=RayExecutor(cluster))
+    assert marker.is_file(), "a worker process did die"
+    alone = evaluate(data, "die_once_for_tests", out=tmp_path / "alone", cache=cache_dir, jobs=1)
+    pd.testing.assert_frame_equal(_sorted(killed.predictions), _sorted(alone.predictions))
+    assert killed.metrics["overall"] == alone.metrics["overall"]
+
+
+def test_a_run_started_here_is_finished_on_ray(cluster, data, cache_dir, tmp_path):
+    from merkit.executors import RayExecutor
+
+    first = evaluate(data, "lbptop_svm", out=tmp_path / "run", cache=cache_dir, jobs=1)
+    folds = sorted((tmp_path / "run" / "folds").glob("*.csv"))
+    for stale in folds[1::2]:  # as if the local run had been stopped half way
+        stale.unlink()
+    finished = evaluate(data, "lbptop_svm", out=tmp_path / "run", cache=cache_dir, executor=RayExecutor(cluster))
+    assert sorted(finished.computed_folds) == sorted(first.predictions.loc[first.predictions["fold"].isin(
+        [p.stem.split("_", 1)[1].replace("__", "/") for p in folds[1::2]]), "fold"].unique())
+    assert finished.metrics["overall"] == first.metrics["overall"]
+
+
+def test_seeds_give_mean_and_std_and_each_seed_equals_its_run_alone(cluster, data, cache_dir, tmp_path):
+    from merkit.executors import RayExecutor
+
+    from merkit.preprocess.apex import fill_apex
+
+    params, data = {"epochs": 3}, fill_apex(data, "middle")
+    runs = evaluate_seeds(data, "ststnet", seeds=[0, 1, 2], out=tmp_path / "sweep", params=params, cache=cache_dir,
+                          executor=RayExecutor(cluster), protocol="subject_kfold", protocol_params={"n_splits": 2})
+    alone = evaluate(data, "ststnet", params=params, seed=1, out=tmp_path / "alone", cache=cache_dir, jobs=1,
+                     protocol="subject_kfold", protocol_params={"n_splits": 2})
+    pd.testing.assert_frame_equal(_sorted(runs[1].predictions), _sorted(alone.predictions))
+    summary = (tmp_path / "sweep" / "summary.md").read_text()
+    uf1 = [r.metrics["overall"]["uf1"] for r in runs]
+    assert f"{np.mean(uf1):.3f} ± {np.std(uf1, ddof=1):.3f}" in summary and "| overall |" in summary
+    assert all((tmp_path / "sweep" / f"seed{k}" / "report.md").is_file() for k in range(3))
+
+
+def test_without_ray_the_executor_says_how_to_install_it(monkeypatch):
+    from merkit.errors import ConfigError
+    from merkit.executors import RayExecutor
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ConfigError, match=r"pip install 'merkit\[ray\]'"):
+        RayExecutor("auto")
