@@ -152,3 +152,18 @@ def test_without_ray_the_executor_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ConfigError, match=r"pip install 'merkit\[ray\]'"):
         RayExecutor("auto")
+
+
+def test_representations_can_travel_through_the_object_store(cluster, data, cache_dir, tmp_path):
+    """--ray-storage driver: the driver prepares every clip and ships the arrays; a task that
+    found a representation missing would fail (ShippedCache), so the workers read no frame."""
+    from merkit.errors import MerkitError
+    from merkit.executors import RayExecutor
+    from merkit.preprocess.cache import ShippedCache
+
+    shipped = evaluate(data, "lbptop_svm", out=tmp_path / "shipped", cache=cache_dir,
+                       executor=RayExecutor(cluster, storage="driver"))
+    local = evaluate(data, "lbptop_svm", out=tmp_path / "local", cache=cache_dir, jobs=1)
+    pd.testing.assert_frame_equal(_sorted(shipped.predictions), _sorted(local.predictions))
+    with pytest.raises(MerkitError, match="was shipped"):
+        ShippedCache().load("representations", data[0], {})

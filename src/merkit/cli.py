@@ -93,9 +93,10 @@ SetOption = Annotated[list[str] | None, typer.Option("--set", help="Method hyper
 CacheOption = Annotated[Path | None, typer.Option(help="Preprocessing cache folder.")]
 ExecutorOption = Annotated[str, typer.Option(help="Where folds and clips run: local (processes here) or ray.")]
 AddressOption = Annotated[str | None, typer.Option(help="Ray cluster to use: auto or HOST:PORT of its head (default: start one here).")]
+StorageOption = Annotated[str, typer.Option(help="With ray: shared (every node sees the data and --cache at the same paths) or driver (only this machine does; representations travel through Ray's object store).")]
 
 
-def executor_for(executor: str, jobs: int, address: str | None, params: dict | None = None):
+def executor_for(executor: str, jobs: int, address: str | None, params: dict | None = None, storage: str = "shared"):
     """The executor the command line asks for; ``--address`` only with ray. A network method on
     ``device=cuda`` asks Ray for a GPU per fold."""
     from merkit.executors import make_executor
@@ -103,8 +104,8 @@ def executor_for(executor: str, jobs: int, address: str | None, params: dict | N
     check_positive("--jobs", jobs)
     if address and executor != "ray":
         raise ConfigError("--address names a Ray cluster; pass --executor ray with it.")
-    gpus = 1 if (params or {}).get("device", "cpu").startswith("cuda") else 0
-    return make_executor(executor, jobs=jobs, address=address, num_gpus=gpus)
+    gpus = 1 if str((params or {}).get("device", "cpu")).startswith("cuda") else 0
+    return make_executor(executor, jobs=jobs, address=address, num_gpus=gpus, storage=storage)
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -181,6 +182,7 @@ def evaluate(
     overwrite: Annotated[bool, typer.Option(help="Replace a run of another configuration in --out.")] = False,
     executor: ExecutorOption = "local",
     address: AddressOption = None,
+    ray_storage: StorageOption = "shared",
 ):
     """Evaluate a method on a dataset under a protocol and write a run directory."""
     from merkit.evaluation.runner import evaluate_seeds, seed_summary
@@ -194,7 +196,7 @@ def evaluate(
     protocol_params = {"n_splits": folds} if protocol in ("kfold", "subject_kfold") else {}
     results = evaluate_seeds(data, method, seeds=seed_list, out=out, params=params, protocol=protocol,
                              protocol_params=protocol_params, cache=cache, overwrite=overwrite,
-                             executor=executor_for(executor, jobs, address, params), single=seeds is None,
+                             executor=executor_for(executor, jobs, address, params, ray_storage), single=seeds is None,
                              source={"root": str(root.resolve()), "apex": apex, "options": option or [], "labels_from": labels_from})
     result = results[0]
     if len(results) > 1:

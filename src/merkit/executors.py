@@ -94,11 +94,19 @@ class RayExecutor(Executor):
         ``'auto'``, ``'HOST:PORT'`` of a running cluster's head, or None to start one here.
     num_cpus, num_gpus : resources each task declares (threads per task follow ``num_cpus``)
     max_retries : how many times a task whose worker process died is run again
+    storage : {'shared', 'driver'}
+        ``shared``: every node reads the dataset and the cache folder at the same paths (a shared
+        filesystem), and workers compute and cache representations as they would here.
+        ``driver``: only the driver sees them; it prepares every clip itself and ships the
+        representations to the tasks through Ray's object store.
     """
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, *, num_cpus: int = 1, num_gpus: float = 0, max_retries: int = 3):
+    def __init__(self, address: str | None = None, *, num_cpus: int = 1, num_gpus: float = 0, max_retries: int = 3,
+                 storage: str = "shared"):
+        check_choice("Ray storage", storage, ("shared", "driver"))
+        self.ships_representations = storage == "driver"
         try:
             import ray
         except ImportError:
@@ -141,9 +149,10 @@ class RayExecutor(Executor):
 EXECUTORS = ("local", "ray")
 
 
-def make_executor(name: str = "local", *, jobs: int = 1, address: str | None = None, num_gpus: float = 0) -> Executor:
+def make_executor(name: str = "local", *, jobs: int = 1, address: str | None = None, num_gpus: float = 0,
+                  storage: str = "shared") -> Executor:
     """The executor ``name``: ``local`` with ``jobs`` processes, or ``ray`` at ``address``."""
     check_choice("executor", name, EXECUTORS)
     if name == "local":
         return LocalExecutor(jobs)
-    return RayExecutor(address, num_gpus=num_gpus)
+    return RayExecutor(address, num_gpus=num_gpus, storage=storage)

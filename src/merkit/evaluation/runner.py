@@ -72,9 +72,9 @@ def saved_model(out: Path, fold_name: str) -> Path | None:
     return next((p for p in models.iterdir() if p.is_dir() and p.name.split("_", 1)[1] == _safe(fold_name)), None) if models.is_dir() else None
 
 
-def run_fold(method_cls: type, params: dict, dataset: ClipDataset, fold: Fold, seed: int, cache_root: str, out: str) -> pd.DataFrame:
+def run_fold(method_cls: type, params: dict, dataset: ClipDataset, fold: Fold, seed: int, cache: str | Cache, out: str) -> pd.DataFrame:
     """Fit on the fold's training clips, keep the fitted model, predict its test clips; one row per test clip."""
-    cache = Cache(cache_root)
+    cache = cache if isinstance(cache, Cache) else Cache(cache)  # a folder, or representations shipped by the driver
     method = method_cls(**params)  # the class travels to the worker, so methods registered outside merkit run anywhere
     method.fit(dataset.subset(fold.train), seed=seed, cache=cache)
     if method.keep_fold_models:
@@ -215,13 +215,18 @@ def evaluate_seeds(
         _claim(run, configs[seed], overwrite)
 
     pending = {(seed, f.index): f for seed, run in runs.items() for f in folds if not _fold_file(run, f).is_file()}
+    fold_cache: str | Cache = str(cache.root)
     if pending:
-        summary = prepare(method, params, dataset, cache, executor=executor)
+        ship = getattr(executor, "ships_representations", False)  # workers see neither the data nor the cache
+        summary = prepare(method, params, dataset, cache, executor=LocalExecutor(jobs) if ship else executor)
         if summary.failed:
             raise MerkitError(f"{len(summary.failed)} clips could not be prepared for {method}:\n"
                               + "\n".join(f"  - {k}: {v}" for k, v in list(summary.failed.items())[:20]))
+        representation = create_method(method, **params).representation()
+        if ship and representation is not None:
+            fold_cache = representation.shipped(dataset, cache)
     computed = {seed: [] for seed in seeds}
-    calls = {(seed, index): (run_fold, method_class(method), params, dataset, fold, fold_seed(seed, index), str(cache.root), str(runs[seed]))
+    calls = {(seed, index): (run_fold, method_class(method), params, dataset, fold, fold_seed(seed, index), fold_cache, str(runs[seed]))
              for (seed, index), fold in pending.items()}
     what = f"{method}: {protocol} folds" + (f", {len(seeds)} seeds" if len(seeds) > 1 else "")
     for (seed, index), frame in executor.map(calls, what):

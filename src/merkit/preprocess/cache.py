@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from merkit.errors import MerkitError
 from merkit.io.atomic import atomic_write_bytes, atomic_write_text
 
 _FINGERPRINTS: dict[str, str] = {}
@@ -97,4 +98,16 @@ class MemoryCache(Cache):
 
     def put(self, step: str, clip, params: Mapping, value) -> np.ndarray:
         self.results[self._key(step, clip, params)] = value = np.asarray(value)
+        return value
+
+
+class ShippedCache(MemoryCache):
+    """Representations computed elsewhere (by the driver, where the data is) and shipped with the
+    work: a miss is an error, since the worker may see neither the frames nor the cache folder."""
+
+    def load(self, step: str, clip, params: Mapping) -> np.ndarray | None:
+        value = super().load(step, clip, params)
+        if value is None:
+            raise MerkitError(f"No representation of {clip.key} was shipped with this task; the driver sends every "
+                              "clip's representation (Ray with --ray-storage driver).")
         return value

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from merkit.errors import check_choice
-from merkit.preprocess.cache import Cache
+from merkit.preprocess.cache import Cache, ShippedCache
 
 _STEPS: dict[str, Callable[..., np.ndarray]] = {}
 
@@ -80,6 +80,15 @@ class Representation:
             if i == last or step.keep:
                 cache.put("representations", clip, self._key(i), data)
         return data, True
+
+
+    def shipped(self, clips, cache: Cache) -> ShippedCache:
+        """Each clip's array (from ``cache``, computed where missing) in a :class:`ShippedCache`,
+        to send with work that runs where the frames and the cache cannot be read."""
+        store = ShippedCache()
+        for clip in clips:
+            store.put("representations", clip, self._key(len(self.steps) - 1), self.get(clip, cache)[0])
+        return store
 
 
 def _grey_levels(values: np.ndarray) -> np.ndarray:
