@@ -167,3 +167,16 @@ def test_representations_can_travel_through_the_object_store(cluster, data, cach
     pd.testing.assert_frame_equal(_sorted(shipped.predictions), _sorted(local.predictions))
     with pytest.raises(MerkitError, match="was shipped"):
         ShippedCache().load("representations", data[0], {})
+
+
+def test_train_fits_on_the_cluster_and_the_bundle_predicts_as_one_fitted_here(cluster, data, small_casme2, cache_dir, tmp_path):
+    from merkit.inference import load_model, train
+
+    result = CliRunner().invoke(app, ["train", "--dataset", "casme2", "--root", str(small_casme2.root), "--labels", "seed4",
+                                      "--method", "lbptop_svm", "--out", str(tmp_path / "ray"), "--cache", str(cache_dir),
+                                      "--executor", "ray", "--address", cluster])
+    assert result.exit_code == 0, result.output
+    here = train(data, "lbptop_svm", out=tmp_path / "here", cache=cache_dir)
+    clips = [data[i] for i in range(4)]
+    np.testing.assert_array_equal(load_model(tmp_path / "ray").predict_proba(clips, cache=cache_dir),
+                                  load_model(here).predict_proba(clips, cache=cache_dir))

@@ -256,10 +256,8 @@ def train(
                      source=source, overwrite=overwrite, executor=where)
         console.print(results_table([(method, result)], f"LOSO before training: {data.name} ({data.labels})"))
         evaluation = {**result.metrics, "protocol": "loso"}
-    with progress_bar(f"{method}: training on all {len(data)} clips", 1) as advance:
-        path = fit_bundle(data, method, out=out, params=params, seed=seed, cache=cache, apex=apex, source=source,
-                          evaluation=evaluation, overwrite=overwrite)
-        advance()
+    path = fit_bundle(data, method, out=out, params=params, seed=seed, cache=cache, apex=apex, source=source,
+                      evaluation=evaluation, overwrite=overwrite, executor=where)
     console.print(f"Wrote the model bundle {path} ({method} on {len(data)} clips of {data.name}, classes "
                   f"{', '.join(data.classes)}); its card: {path / 'README.md'}", soft_wrap=True)
 

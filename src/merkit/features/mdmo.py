@@ -113,7 +113,7 @@ def mdmo(flows, labels: np.ndarray, *, bins: int = 8, average: str = "polar") ->
     >>> labels = np.zeros((4, 4), np.int32); labels[:, 2:] = 1
     >>> flows = np.zeros((1, 4, 4, 2), np.float32); flows[0, :, :2] = (0, 2); flows[0, :, 2:] = (1, 0)
     >>> feature = mdmo(flows, labels).reshape(-1, 2)
-    >>> feature[:2].round(4).tolist()  # ROI 0 moves down (+y) by 2, ROI 1 right by 1
+    >>> feature[:2].astype(float).round(4).tolist()  # ROI 0 moves down (+y) by 2, ROI 1 right by 1
     [[1.0, 1.5708], [0.5, 0.0]]
     """
     check_choice("average", average, ("polar", "vector"))

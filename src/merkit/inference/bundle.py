@@ -28,6 +28,7 @@ import numpy as np
 from merkit import __version__
 from merkit.datasets.base import ClipDataset
 from merkit.errors import MerkitError
+from merkit.executors import Executor, LocalExecutor
 from merkit.io.atomic import atomic_write_text, current_umask
 from merkit.methods.base import Method
 from merkit.methods.registry import create_method, method_class
@@ -62,9 +63,13 @@ def training_fingerprint(dataset: ClipDataset) -> dict:
     }
 
 
+def _fit(method_cls: type, params: dict, dataset: ClipDataset, seed: int, cache_root: str) -> Method:
+    return method_cls(**params).fit(dataset, seed=seed, cache=Cache(cache_root))
+
+
 def train(dataset: ClipDataset, method: str, *, out: str | os.PathLike, params: dict | None = None, seed: int = 0,
           cache: str | os.PathLike | None = None, apex: str = "motion", source: dict | None = None,
-          evaluation: dict | None = None, overwrite: bool = False) -> Path:
+          evaluation: dict | None = None, overwrite: bool = False, executor: Executor | None = None) -> Path:
     """Fit ``method`` on every clip of ``dataset`` and write a bundle to ``out``.
 
     Parameters
@@ -81,12 +86,16 @@ def train(dataset: ClipDataset, method: str, *, out: str | os.PathLike, params: 
         Where the data came from (``root``, reader options), recorded in the bundle.
     evaluation : dict, optional
         A LOSO's metrics (``merkit train --evaluate loso``), shown in the model card.
+    executor : Executor, optional
+        Where the fit runs (``merkit.executors``; default: here). The bundle is written here.
     """
     out = check_bundle_out(Path(out), overwrite)
     if len(dataset.classes) < 2 or len(dataset) < 2:
         raise MerkitError(f"{dataset.name} has {len(dataset)} clips in {len(dataset.classes)} classes under {dataset.labels}; "
                           "a classifier needs clips of at least two classes.")
-    fitted = create_method(method, **(params or {})).fit(dataset, seed=seed, cache=Cache(cache))
+    params = create_method(method, **(params or {})).params()
+    call = {"fit": (_fit, method_class(method), params, dataset, seed, str(Cache(cache).root))}
+    [(_, fitted)] = (executor or LocalExecutor(1)).map(call, f"{method}: training on all {len(dataset)} clips")
     training = {**training_fingerprint(dataset), "seed": seed, "apex": apex, **({"source": source} if source else {})}
     return save(fitted, out, training=training, evaluation=evaluation, overwrite=overwrite)
 
