@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from merkit.datasets.aus import parse_aus
 from merkit.errors import DatasetError
 from merkit.io.frames import read_frame, read_frames
 from merkit.io.video import read_video
@@ -227,6 +228,8 @@ def assemble(name: str, scheme, rows: list[dict], frame_paths: list[tuple[Path, 
     for row, paths in zip(rows, frame_paths):
         label = row.get("label")
         row = {**row, "label": label if label is not None else scheme.map(row["dataset"], row["emotion"])}
+        if "action_units" in row:  # the spreadsheet's AU cell as numbers: "4+L10" -> "4+10"
+            row["aus"] = "+".join(map(str, parse_aus(row["action_units"])))
         row.setdefault("apex_source", "annotation" if row["apex"] is not None else "")
         if row["label"] is None:
             dropped.append(row)

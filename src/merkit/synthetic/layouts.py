@@ -171,7 +171,7 @@ def _casme2_subject(root: Path, config: SynthConfig, index: int):
             truth.apex = None
         apex = "/" if truth.apex is None else numbers[truth.apex]
         out.append((truth, [index, truth.clip, None, numbers[truth.onset], apex, numbers[truth.offset], None,
-                            truth.expression.code, truth.emotion]))
+                            _au_cell(truth, "casme2"), truth.emotion]))
     return out
 
 
@@ -193,7 +193,7 @@ def _casme_subject(root: Path, config: SynthConfig, index: int):
         elif draw < 2 * config.missing_apex:
             apex1, apex2 = "", numbers[truth.apex]  # only the second apex column filled
         out.append((truth, section, [index, clip, numbers[truth.onset], apex1, apex2, numbers[truth.offset],
-                                     truth.expression.code, truth.emotion]))
+                                     _au_cell(truth, "casme"), truth.emotion]))
     return out
 
 
@@ -230,7 +230,7 @@ def _samm_subject(root: Path, config: SynthConfig, index: int):
             truth.apex = None
         apex = -1 if truth.apex is None else numbers[truth.apex]
         out.append((truth, [number, truth.clip, f"{k}", numbers[truth.onset], apex, numbers[truth.offset],
-                            truth.offset - truth.onset + 1, "Micro - 1/2", truth.expression.code, truth.emotion, "", ""]))
+                            truth.offset - truth.onset + 1, "Micro - 1/2", _au_cell(truth, "samm"), truth.emotion, "", ""]))
     return out
 
 
@@ -246,7 +246,7 @@ def _casme3_subject(root: Path, config: SynthConfig, index: int):
                       frames, numbers, "{}.jpg", config.jpeg_quality)
         recordings[recording] = numbers[-1] + 1 + int(missing.integers(0, 20))
         row = [subject, recording, numbers[truth.onset], numbers[truth.apex], numbers[truth.offset],
-               truth.expression.code, "", truth.emotion]
+               _au_cell(truth, "casme3"), "", truth.emotion]
         truth = truth.trimmed(truth.onset, truth.offset + 1)  # the reader cuts onset..offset
         truth.subject, truth.clip = subject, f"{recording}_{row[2]}"
         out.append((truth, row))
@@ -260,8 +260,31 @@ def _mmew_subject(root: Path, config: SynthConfig, index: int):
         numbers = list(range(1, truth.n_frames + 1))
         _write_frames(root / "Micro_Expression" / truth.emotion / truth.clip, frames, numbers, "{}.jpg", config.jpeg_quality)
         out.append((truth, [subject, truth.clip, numbers[truth.onset], numbers[truth.apex], numbers[truth.offset],
-                            truth.expression.code, truth.emotion, ""]))
+                            _au_cell(truth, "mmew"), truth.emotion, ""]))
     return out
+
+
+def format_aus(aus: tuple[int, ...], layout: str, *, amplitude: float = 0.0) -> str:
+    """AUs in a layout's own notation, as its spreadsheet writes them.
+
+    ``samm`` adds an intensity letter, A (trace) to E (maximum), from ``amplitude`` in pixels
+    (0.5 px a letter); the others write plain numbers joined by ``+``. Synthetic AUs move both
+    sides of the face, so no laterality mark (L, R) is written.
+
+    Examples
+    --------
+    >>> format_aus((1, 2), "casme2"), format_aus((1, 2), "samm", amplitude=0.8)
+    ('1+2', '1B+2B')
+    """
+    if layout == "samm":
+        letter = "ABCDE"[min(4, int(amplitude / 0.5))]
+        return "+".join(f"{au}{letter}" for au in aus)
+    return "+".join(str(au) for au in aus)
+
+
+def _au_cell(truth: ClipTruth, layout: str) -> str:
+    """The AU cell of a clip's row, in the layout's notation: the action units the clip moves."""
+    return format_aus(truth.expression.aus, layout, amplitude=truth.expression.amplitude)
 
 
 def _sheet_rows(per_subject: list, section: str | None = None) -> list:
