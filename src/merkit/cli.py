@@ -122,6 +122,8 @@ def parse_seeds(text: str) -> list[int]:
 def results_table(rows: list[tuple[str, dict]], title: str) -> Table:
     from merkit.evaluation.reports import chance_levels
 
+    if rows and rows[0][1].metrics.get("multilabel"):
+        return au_table(rows, title)
     table = Table(title=title)
     for column in ("method", "accuracy", "UF1", "UAR", "chance UAR", "run directory"):
         table.add_column(column, justify="left" if column in ("method", "run directory") else "right")
@@ -209,7 +211,7 @@ def evaluate(
         console.print(f"Summary: {out / 'summary.md'}; each seed's run in {out}/seed<k>/")
         return
     console.print(results_table([(method, result)], f"{data.name} ({data.labels}), {protocol}"))
-    if len(result.metrics["per_dataset"]) > 1:
+    if len(result.metrics["per_dataset"]) > 1 and not result.metrics.get("multilabel"):
         console.print(per_dataset_table(result.metrics))
     if result.metrics["leakage"]:
         console.print(f"[yellow]warning:[/] subjects shared between train and test in {len(result.metrics['leakage'])} folds (see report).")
@@ -320,6 +322,19 @@ def load_dataset(dataset: str, root: Path, labels: str | None, option: list[str]
     from merkit.preprocess.apex import fill_apex
 
     return fill_apex(load(dataset, root=root, labels=labels, **parse_settings(option, "--option")), apex)
+
+
+def au_table(rows: list[tuple[str, dict]], title: str) -> Table:
+    """Action units: F1 per AU (pooled over folds) and their mean, one row per method."""
+    classes = rows[0][1].metrics["classes"]
+    table = Table(title=title)
+    for column in ("method", "mean F1", *classes):
+        table.add_column(column, justify="left" if column == "method" else "right")
+    for name, result in rows:
+        overall = result.metrics["overall"]
+        table.add_row(name, f"{overall['mean_f1']:.3f}", *["-" if overall["per_au_f1"][c] is None else f"{overall['per_au_f1'][c]:.2f}"
+                                                           for c in classes])
+    return table
 
 
 def per_dataset_table(metrics: dict) -> Table:

@@ -21,7 +21,7 @@ QUICK = {  # each registered method at a size that trains in seconds
     "mer_rcnn": {"maps": 4, "max_epochs": 1, "batch_size": 32, "align": False, "jitter": False},
     "stanet": {"size": 32, "widths": (4, 8, 8, 8), "n_frames": 6, "epochs": 1, "hidden": 4},
 }
-MERKIT_METHODS = [m.name for m in list_methods() if m.__module__.startswith("merkit.")]
+MERKIT_METHODS = [m.name for m in list_methods() if m.__module__.startswith("merkit.") and m.single_label]  # bundles are single-label
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ METADATA_COLUMNS = (
     "dataset", "subject", "clip", "emotion", "label", "onset", "apex", "offset", "n_frames", "fps", "source", "kind",
 )
 KINDS = ("frames", "video", "flow_image", "array")
+MULTILABEL_SCHEMES = frozenset({"aus"})
 FLOW_CHANNELS = "uvs"  # u, v, optical strain
 
 
@@ -171,6 +172,16 @@ class ClipDataset:
         return pd.Categorical(self.metadata["label"], categories=self.classes).codes.astype(np.int64)
 
     @property
+    def multilabel(self) -> bool:
+        """Whether each clip has a set of classes (action units) rather than one."""
+        return self.labels in MULTILABEL_SCHEMES
+
+    @property
+    def targets(self) -> np.ndarray:
+        """(n_clips, n_classes) uint8 multi-hot targets of a multi-label dataset."""
+        return multi_hot(self.metadata["label"], self.classes)
+
+    @property
     def groups(self) -> np.ndarray:
         """(n_clips,) subject ids namespaced by dataset (``casme2/sub01``): LOSO's groups."""
         return (self.metadata["dataset"] + "/" + self.metadata["subject"]).to_numpy()
@@ -207,6 +218,17 @@ class ClipDataset:
                            dropped=self.dropped, problems=self.problems, orphans=self.orphans, arrays=self.arrays)
 
 
+def multi_hot(labels, classes) -> np.ndarray:
+    """(n, n_classes) uint8: ``AU1+AU4`` -> ones in the AU1 and AU4 columns (``none``: all zero)."""
+    index = {c: i for i, c in enumerate(classes)}
+    out = np.zeros((len(labels), len(classes)), dtype=np.uint8)
+    for row, label in enumerate(labels):
+        for name in str(label).split("+"):
+            if name in index:
+                out[row, index[name]] = 1
+    return out
+
+
 def make_metadata(rows: list[dict]) -> pd.DataFrame:
     """A metadata table with the standard columns first and nullable integer positions."""
     rows = [{"kind": "frames", **r} for r in rows]
@@ -227,7 +249,9 @@ def assemble(name: str, scheme, rows: list[dict], frame_paths: list[tuple[Path, 
     kept, kept_paths, dropped = [], [], []
     for row, paths in zip(rows, frame_paths):
         label = row.get("label")
-        row = {**row, "label": label if label is not None else scheme.map(row["dataset"], row["emotion"])}
+        if label is None:
+            label = scheme.label_of_aus(row.get("action_units")) if scheme.multilabel else scheme.map(row["dataset"], row["emotion"])
+        row = {**row, "label": label}
         if "action_units" in row:  # the spreadsheet's AU cell as numbers: "4+L10" -> "4+10"
             row["aus"] = "+".join(map(str, parse_aus(row["action_units"])))
         row.setdefault("apex_source", "annotation" if row["apex"] is not None else "")

@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from merkit.datasets.aus import AU_SET, parse_aus
 from merkit.errors import ConfigError, check_choice
+
+NO_AU = "none"  # the label of a clip that codes AUs, none of them in the scheme's set
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,19 @@ class LabelScheme:
     description: str
     classes: tuple[str, ...] | None
     mapping: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    action_units: tuple[int, ...] | None = None  # a multi-label scheme over these AUs (labels from the AU cells)
+
+    @property
+    def multilabel(self) -> bool:
+        return self.action_units is not None
+
+    def label_of_aus(self, cell) -> str | None:
+        """A clip's multi-label label from its AU cell: ``AU1+AU4``, ``none`` if it codes no AU of the
+        set, None (dropped, as an unmapped emotion is) if the cell codes no AU at all."""
+        aus = parse_aus(cell)
+        if not aus:
+            return None
+        return "+".join(f"AU{a}" for a in aus if a in self.action_units) or NO_AU
 
     def _table(self, dataset: str) -> Mapping[str, str] | None:
         """The word table of ``dataset``, or of its family (``smic_hs`` -> ``smic``)."""
@@ -40,7 +56,7 @@ class LabelScheme:
         return None
 
     def applies_to(self, dataset: str) -> bool:
-        return self.classes is None or self._table(dataset) is not None
+        return self.classes is None or self.multilabel or self._table(dataset) is not None
 
     def check_dataset(self, dataset: str) -> None:
         if not self.applies_to(dataset):
@@ -64,6 +80,8 @@ class LabelScheme:
         SMIC under ``seed4`` has no ``other``: a class without clips would only add an empty row
         to every confusion matrix and a dead output to every network.
         """
+        if self.multilabel:  # every AU of the set is a column, present in these clips or not
+            return self.classes
         present = set(labels)
         return tuple(c for c in self.classes if c in present) if self.classes is not None else tuple(sorted(present))
 
@@ -115,6 +133,11 @@ SCHEMES: dict[str, LabelScheme] = {
             "SAMM's five classes",
             ("anger", "contempt", "happiness", "surprise", "other"),
             {"samm": _words(**{w: [w] for w in ["anger", "contempt", "happiness", "surprise", "other"]})},
+        ),
+        LabelScheme(
+            "aus",
+            "action units, multi-label, the cross-dataset set of 12 (clips without AU codes dropped)",
+            tuple(f"AU{a}" for a in AU_SET), action_units=AU_SET,
         ),
         LabelScheme(
             "stanet_casme1",

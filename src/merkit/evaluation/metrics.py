@@ -71,3 +71,27 @@ def confusion_figures(matrices: np.ndarray) -> dict[str, np.ndarray]:
     with np.errstate(invalid="ignore", divide="ignore"):
         return {"accuracy": tp.sum(-1) / m.sum((-2, -1)), "uf1": f1.sum(-1) / occurs.sum(-1),
                 "uar": recall.sum(-1) / present.sum(-1)}
+
+
+def au_scores(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]) -> dict:
+    """Multi-label figures: F1 of each action unit as a binary decision on the pooled clips, and
+    their mean over the AUs that have one (an AU no clip shows and no prediction names has none).
+
+    Labels are ``AU1+AU4`` strings (``none``: no AU of the set).
+
+    Examples
+    --------
+    >>> s = au_scores(["AU1+AU2", "AU1", "none"], ["AU1", "AU1+AU2", "AU2"], ["AU1", "AU2", "AU4"])
+    >>> s["per_au_f1"], s["mean_f1"]
+    ({'AU1': 1.0, 'AU2': 0.0, 'AU4': None}, 0.5)
+    """
+    from merkit.datasets.base import multi_hot
+
+    truth, predicted = multi_hot(y_true, classes).astype(bool), multi_hot(y_pred, classes).astype(bool)
+    tp = (truth & predicted).sum(axis=0)
+    denominator = 2 * tp + (~truth & predicted).sum(axis=0) + (truth & ~predicted).sum(axis=0)
+    f1 = {c: (float(2 * t / d) if d else None) for c, t, d in zip(classes, tp, denominator)}
+    defined = [v for v in f1.values() if v is not None]
+    return {"n": len(truth), "mean_f1": float(np.mean(defined)) if defined else float("nan"), "per_au_f1": f1,
+            "support": {c: int(n) for c, n in zip(classes, truth.sum(axis=0))},
+            "predicted": {c: int(n) for c, n in zip(classes, predicted.sum(axis=0))}}

@@ -52,7 +52,7 @@ class Protocol:
         groups = self._groups(dataset)
         return [
             Fold(i, self.fold_name(i, test, groups), np.asarray(train), np.asarray(test))
-            for i, (train, test) in enumerate(self.split(np.zeros(len(dataset)), dataset.y, groups))
+            for i, (train, test) in enumerate(self.split(np.zeros(len(dataset)), None if dataset.multilabel else dataset.y, groups))
         ]
 
 

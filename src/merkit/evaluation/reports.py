@@ -74,35 +74,12 @@ def save_figure(fig, path: Path) -> None:
 
 
 def write_report(out: Path, config: dict, metrics: dict, dataset, *, elapsed: float, computed: int, total: int) -> None:
-    """Write ``report.md`` and ``confusion.png`` into the run directory ``out``."""
+    """Write ``report.md`` and ``confusion.png`` (``au_f1.png`` for action units) into the run directory ``out``."""
     classes = metrics["classes"]
-    overall = metrics["overall"]
     method, protocol = config["method"], config["protocol"]
     title = f"{method['name']} on {config['dataset']['name']} ({config['dataset']['labels']}), {protocol['name']}"
-    plot_confusion(overall["confusion"], classes, out / "confusion.png", title)
-    chance = chance_levels(metrics)
-
-    parts = [f"# {title}", "", verdict(metrics), ""]
-    parts += ["## Pooled over all folds", "", _table(
-        ["", "accuracy", "UF1", "UAR", "clips"],
-        [["this run", _f(overall["accuracy"]), _f(overall["uf1"]), _f(overall["uar"]), overall["n"]],
-         ["chance", _f(chance["accuracy"]), "-", _f(chance["uar"]), ""]],
-    ), ""]
-    parts += ["### Per class", "", _table(
-        ["class", "clips", "recall", "F1"],
-        [[c, overall["support"][c], _f(overall["per_class_recall"][c]), _f(overall["per_class_f1"][c])] for c in classes],
-    ), ""]
-    parts += ["### Confusion matrix (rows true, columns predicted)", "", _table(
-        ["true \\ predicted", *classes], [[c, *row] for c, row in zip(classes, overall["confusion"])],
-    ), "", "![confusion matrix](confusion.png)", ""]
-    parts += ["## Per dataset", "", _table(
-        ["dataset", "clips", "accuracy", "UF1", "UAR"],
-        [[name, s["n"], _f(s["accuracy"]), _f(s["uf1"]), _f(s["uar"])] for name, s in metrics["per_dataset"].items()],
-    ), ""]
-    parts += ["## Per fold", "", "Per-fold UF1 and UAR use only the classes present in the fold; the pooled figures above are the ones to compare.", "", _table(
-        ["fold", "clips", "accuracy", "UF1", "UAR"],
-        [[name, s["n"], _f(s["accuracy"]), _f(s["uf1"]), _f(s["uar"])] for name, s in metrics["per_fold"].items()],
-    ), ""]
+    parts = [f"# {title}", ""]
+    parts += _action_unit_figures(out, metrics, title) if metrics.get("multilabel") else _class_figures(out, metrics, title)
     parts += ["## Honesty checks", ""]
     if metrics["leakage"]:
         parts.append(f"**Identity leakage:** in {len(metrics['leakage'])} of {total} folds some subjects have clips in "
@@ -135,3 +112,65 @@ def write_report(out: Path, config: dict, metrics: dict, dataset, *, elapsed: fl
               f"- merkit {config['merkit']}",
               "", f"Time: {elapsed:.1f} s for this invocation ({computed} of {total} folds computed, the rest resumed).", ""]
     atomic_write_text(out / "report.md", "\n".join(parts))
+
+
+def _class_figures(out: Path, metrics: dict, title: str) -> list[str]:
+    """Single-label figures: pooled, per class, confusion matrix (and its PNG), per dataset and fold."""
+    classes, overall = metrics["classes"], metrics["overall"]
+    plot_confusion(overall["confusion"], classes, out / "confusion.png", title)
+    chance = chance_levels(metrics)
+    parts = [verdict(metrics), ""]
+    parts += ["## Pooled over all folds", "", _table(
+        ["", "accuracy", "UF1", "UAR", "clips"],
+        [["this run", _f(overall["accuracy"]), _f(overall["uf1"]), _f(overall["uar"]), overall["n"]],
+         ["chance", _f(chance["accuracy"]), "-", _f(chance["uar"]), ""]],
+    ), ""]
+    parts += ["### Per class", "", _table(
+        ["class", "clips", "recall", "F1"],
+        [[c, overall["support"][c], _f(overall["per_class_recall"][c]), _f(overall["per_class_f1"][c])] for c in classes],
+    ), ""]
+    parts += ["### Confusion matrix (rows true, columns predicted)", "", _table(
+        ["true \\ predicted", *classes], [[c, *row] for c, row in zip(classes, overall["confusion"])],
+    ), "", "![confusion matrix](confusion.png)", ""]
+    parts += ["## Per dataset", "", _table(
+        ["dataset", "clips", "accuracy", "UF1", "UAR"],
+        [[name, s["n"], _f(s["accuracy"]), _f(s["uf1"]), _f(s["uar"])] for name, s in metrics["per_dataset"].items()],
+    ), ""]
+    parts += ["## Per fold", "", "Per-fold UF1 and UAR use only the classes present in the fold; the pooled figures above are the ones to compare.", "", _table(
+        ["fold", "clips", "accuracy", "UF1", "UAR"],
+        [[name, s["n"], _f(s["accuracy"]), _f(s["uf1"]), _f(s["uar"])] for name, s in metrics["per_fold"].items()],
+    ), ""]
+    return parts
+
+
+def _action_unit_figures(out: Path, metrics: dict, title: str) -> list[str]:
+    """Multi-label figures: F1 per action unit (binary, pooled) and their mean, overall and per
+    dataset, as a table and a heat map (``au_f1.png``), and per fold."""
+    classes, overall = metrics["classes"], metrics["overall"]
+    parts_by = {"all": overall, **(metrics["per_dataset"] if len(metrics["per_dataset"]) > 1 else {})}
+    plot_au_heatmap(parts_by, classes, out / "au_f1.png", title)
+    parts = [f"Mean F1 over the action units {_f(overall['mean_f1'])} on {overall['n']} clips (pooled over folds). "
+             "An AU no clip shows and no prediction names has no F1 (-) and is left out of the mean.", "",
+             "## F1 per action unit and dataset", "", _table(
+                 ["AU", "clips with it", *parts_by],
+                 [[c, overall["support"][c], *[_f(p["per_au_f1"][c]) for p in parts_by.values()]] for c in classes]
+                 + [["mean", "", *[_f(p["mean_f1"]) for p in parts_by.values()]]]),
+             "", "![F1 per AU and dataset](au_f1.png)", ""]
+    parts += ["## Per fold", "", _table(["fold", "clips", "mean F1"],
+                                        [[name, f["n"], _f(f["mean_f1"])] for name, f in metrics["per_fold"].items()]), ""]
+    return parts
+
+
+def plot_au_heatmap(parts: dict, classes, path: Path, title: str) -> None:
+    """PNG heat map: F1 per action unit (rows) and dataset (columns); blank where undefined."""
+    values = np.array([[np.nan if p["per_au_f1"][c] is None else p["per_au_f1"][c] for p in parts.values()] for c in classes])
+    fig, ax = plt.subplots(figsize=(1.3 * len(parts) + 2.5, 0.38 * len(classes) + 1.6))
+    image = ax.imshow(values, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(parts)), list(parts), rotation=20, ha="right", fontsize=8)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    for (i, j), v in np.ndenumerate(values):
+        if not np.isnan(v):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if v < 0.6 else "black")
+    fig.colorbar(image, ax=ax, label="F1")
+    ax.set_title(title, fontsize=9)
+    save_figure(fig, path)

@@ -31,7 +31,7 @@ import pandas as pd
 from merkit import __version__
 from merkit.datasets.base import Clip, ClipDataset
 from merkit.errors import MerkitError
-from merkit.evaluation.metrics import scores
+from merkit.evaluation.metrics import au_scores, scores
 from merkit.evaluation.protocols import Fold, make_protocol, shared_subjects
 from merkit.evaluation.reports import write_report
 from merkit.executors import Executor, LocalExecutor
@@ -196,6 +196,9 @@ def evaluate_seeds(
     folds = splitter.folds(dataset)
     if not folds:
         raise MerkitError(f"Protocol {protocol!r} gives no folds on {dataset.name} ({len(dataset)} clips).")
+    if dataset.multilabel and not method_class(method).multilabel:
+        raise MerkitError(f"{method} classifies each clip into one class; for action units (--labels {dataset.labels}) use "
+                          "a method that predicts several: apex_flow_svm, lbptop_svm, mdmo_svm or au_prevalence.")
     if len(set(seeds)) != len(seeds) or not seeds:
         raise MerkitError(f"--seeds must name distinct seeds; got {seeds}.")
     cache = Cache(cache)
@@ -236,7 +239,7 @@ def evaluate_seeds(
     results = []
     for seed, run in runs.items():
         predictions = pd.concat([pd.read_csv(_fold_file(run, f), dtype=str) for f in folds], ignore_index=True)
-        metrics = summarize(predictions, dataset.classes)
+        metrics = summarize(predictions, dataset.classes, dataset.multilabel)
         metrics["leakage"] = {f.name: s for f in folds if (s := shared_subjects(dataset, f))}
         atomic_write_text(run / "predictions.csv", predictions.to_csv(index=False))
         atomic_write_text(run / "metrics.json", json.dumps(metrics, indent=2))
@@ -251,10 +254,11 @@ def evaluate_seeds(
 def seed_summary(results: list[RunResult]) -> dict:
     """{part: {metric: (mean, std)}} over seeds, for ``overall`` and each dataset (std with ddof 1)."""
     parts = ["overall", *sorted(results[0].metrics["per_dataset"])]
+    names = ("mean_f1",) if results[0].metrics.get("multilabel") else ("accuracy", "uf1", "uar")
     table = {}
     for part in parts:
         values = {m: [r.metrics["overall"][m] if part == "overall" else r.metrics["per_dataset"][part][m] for r in results]
-                  for m in ("accuracy", "uf1", "uar")}
+                  for m in names}
         table[part] = {m: (float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0) for m, v in values.items()}
     return table
 
@@ -274,13 +278,16 @@ def write_seed_summary(out: Path, results: list[RunResult], seeds: list[int], co
     atomic_write_text(out / "summary.json", json.dumps({"seeds": seeds, "summary": table}, indent=2))
 
 
-def summarize(predictions: pd.DataFrame, classes) -> dict:
-    """Pooled figures, and per fold and per dataset beside them."""
+def summarize(predictions: pd.DataFrame, classes, multilabel: bool = False) -> dict:
+    """Pooled figures, and per fold and per dataset beside them (per-AU F1 for action units)."""
+    measure = au_scores if multilabel else scores
+
     def figures(frame):
-        return scores(frame["label"].tolist(), frame["prediction"].tolist(), classes)
+        return measure(frame["label"].tolist(), frame["prediction"].tolist(), classes)
 
     return {
         "classes": list(classes),
+        "multilabel": multilabel,
         "overall": figures(predictions),
         "per_dataset": {name: figures(part) for name, part in predictions.groupby("dataset", sort=True)},
         "per_fold": {name: figures(part) for name, part in predictions.groupby("fold", sort=False)},

@@ -90,6 +90,9 @@ def train(dataset: ClipDataset, method: str, *, out: str | os.PathLike, params: 
         Where the fit runs (``merkit.executors``; default: here). The bundle is written here.
     """
     out = check_bundle_out(Path(out), overwrite)
+    if dataset.multilabel:
+        raise BundleError(f"merkit train makes single-label models; --labels {dataset.labels} (action units) is for "
+                          "evaluation only so far: pass an emotion scheme (merkit list labels).")
     if len(dataset.classes) < 2 or len(dataset) < 2:
         raise MerkitError(f"{dataset.name} has {len(dataset)} clips in {len(dataset.classes)} classes under {dataset.labels}; "
                           "a classifier needs clips of at least two classes.")

@@ -8,14 +8,17 @@ runs inside ``fit``, can never touch a test clip.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
+from sklearn.multiclass import OneVsRestClassifier
 
-from merkit.datasets.base import Clip, ClipDataset
+from merkit.datasets.base import Clip, ClipDataset, multi_hot
+from merkit.datasets.labels import NO_AU
 from merkit.errors import MerkitError
 from merkit.io.state import read_arrays, read_estimator, write_arrays, write_estimator
 from merkit.preprocess.cache import Cache
@@ -35,6 +38,8 @@ class Method:
     min_frames: ClassVar[int] = 2  # the fewest onset..offset frames the representation can use
     paper_labels: ClassVar[dict[str, str]] = {}  # dataset -> the label scheme the method's paper used on it
     keep_fold_models: ClassVar[bool] = False  # a run keeps each fold's fitted state (costly to refit, explainable)
+    multilabel: ClassVar[bool] = False  # predicts a set of classes per clip (action units) on multi-label data
+    single_label: ClassVar[bool] = True  # predicts one class per clip (every method but the AU baseline)
 
     def params(self) -> dict:
         """The hyper-parameters, as given to the constructor."""
@@ -137,6 +142,11 @@ class NetworkMethod(Method):
         return self
 
 
+def labels_of(decisions: np.ndarray, classes) -> np.ndarray:
+    """(n, n_classes) 0/1 decisions -> (n,) multi-label labels ``AU1+AU4`` (``none``: no class)."""
+    return np.asarray(["+".join(c for c, d in zip(classes, row) if d) or NO_AU for row in decisions], dtype=object)
+
+
 def calibrated(estimator, x: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int):
     """``estimator`` fitted on (x, y) with sigmoid-calibrated probabilities, all from these samples.
 
@@ -172,6 +182,7 @@ class FeatureMethod(Method):
     """
 
     CLASSIFIER_FILE: ClassVar[str] = "classifier.skops"
+    multilabel = True
 
     def make_classifier(self, seed: int):
         raise NotImplementedError
@@ -193,14 +204,24 @@ class FeatureMethod(Method):
                 labels.append(clip.label)
                 groups.append(index)
         self.classes_ = train.classes
+        if train.multilabel:  # one linear SVM per action unit, each on all the training clips
+            with warnings.catch_warnings():  # an AU absent from every training clip gets a constant "no"
+                warnings.filterwarnings("ignore", message="Label not .* is present in all training examples")
+                self.classifier_ = OneVsRestClassifier(self.make_classifier(seed)).fit(np.stack(samples), multi_hot(labels, self.classes_))
+            return self
         self.classifier_ = calibrated(self.make_classifier(seed), np.stack(samples), np.asarray(labels), np.asarray(groups), seed)
         return self
 
     def predict(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
+        features = np.stack([self.features(clip, cache) for clip in test])
+        if isinstance(self.classifier_, OneVsRestClassifier):
+            return labels_of(self.classifier_.predict(features), self.classes_)
         decision = self.classifier_.calibrated_classifiers_[0].estimator  # fitted on the whole training part
-        return np.asarray(decision.predict(np.stack([self.features(clip, cache) for clip in test])), dtype=object)
+        return np.asarray(decision.predict(features), dtype=object)
 
     def predict_proba(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
+        if isinstance(self.classifier_, OneVsRestClassifier):
+            raise MerkitError(f"{self.name} gives no probabilities for action units yet: each AU's SVM decides yes or no.")
         proba = self.classifier_.predict_proba(np.stack([self.features(clip, cache) for clip in test]))
         known = list(self.classifier_.classes_)
         out = np.zeros((len(proba), len(self.classes_)))  # a class absent from the training part gets 0
