@@ -198,7 +198,7 @@ def evaluate_seeds(
         raise MerkitError(f"Protocol {protocol!r} gives no folds on {dataset.name} ({len(dataset)} clips).")
     if dataset.multilabel and not method_class(method).multilabel:
         raise MerkitError(f"{method} classifies each clip into one class; for action units (--labels {dataset.labels}) use "
-                          "a method that predicts several: apex_flow_svm, lbptop_svm, mdmo_svm or au_prevalence.")
+                          "a method that predicts several (merkit list methods; e.g. apex_flow_svm, ststnet, au_prevalence).")
     if len(set(seeds)) != len(seeds) or not seeds:
         raise MerkitError(f"--seeds must name distinct seeds; got {seeds}.")
     cache = Cache(cache)

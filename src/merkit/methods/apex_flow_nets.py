@@ -17,7 +17,8 @@ from typing import ClassVar
 import numpy as np
 
 from merkit.datasets.base import ClipDataset
-from merkit.methods.base import NetworkMethod
+from merkit.errors import MerkitError
+from merkit.methods.base import NetworkMethod, labels_of
 from merkit.methods.registry import register_method
 from merkit.preprocess.cache import Cache
 from merkit.preprocess.pipeline import Representation, Step
@@ -41,6 +42,7 @@ class ApexFlowNetwork(NetworkMethod):
     channels: ClassVar[int]  # the first ``channels`` of (u, v, strain)
     needs_apex = True
     paper_labels = {"megc2019": "megc3"}
+    multilabel = True  # on action units: one sigmoid output per AU, binary cross-entropy
 
     flow: str = "tvl1"
     size: tuple[int, int] = (28, 28)
@@ -72,15 +74,29 @@ class ApexFlowNetwork(NetworkMethod):
         from merkit.training.trainer import train as run
 
         self.classes_ = train.classes
-        x, y = torch.from_numpy(self.inputs(train, cache)), torch.from_numpy(train.y)
+        self.multilabel_ = train.multilabel
+        targets = train.targets.astype(np.float32) if train.multilabel else train.y
+        x, y = torch.from_numpy(self.inputs(train, cache)), torch.from_numpy(targets)
         recipe = Recipe(optimizer="adam", lr=self.lr, momentum=0.0, weight_decay=self.weight_decay,
                         batch_size=self.batch_size, lr_decay=1.0, tolerance=0.0, max_epochs=self.epochs)
+        loss = (lambda model, logits, labels: torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)) \
+            if train.multilabel else None
         with torch_threads(self.threads):
             rng = seed_everything(seed)
             self.model_ = self.create_network(len(self.classes_))
-            self.history_ = run(self.model_, tensor_batches(x, y, self.batch_size), recipe, rng=rng,
+            self.history_ = run(self.model_, tensor_batches(x, y, self.batch_size), recipe, rng=rng, loss_fn=loss,
                                 device=self.device, description=f"{self.name}: training")
         return self
+
+    def predict(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
+        if getattr(self, "multilabel_", False):  # each AU's sigmoid above one half
+            return labels_of(self.logits(test, cache=cache) > 0, self.classes_)
+        return super().predict(test, cache=cache)
+
+    def predict_proba(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
+        if getattr(self, "multilabel_", False):
+            raise MerkitError(f"{self.name} on action units gives one probability per AU, not class probabilities.")
+        return super().predict_proba(test, cache=cache)
 
     def logits(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
         from merkit.training.trainer import predict_logits, torch_threads
