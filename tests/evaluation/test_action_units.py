@@ -56,3 +56,35 @@ def test_single_label_methods_and_bundles_refuse_action_units(small_casme2, tmp_
     assert network.exit_code == 2 and "classifies each clip into one class" in network.output.replace("\n", "")
     bundle = runner.invoke(app, ["train", *base, "--method", "lbptop_svm", "--out", str(tmp_path / "b")])
     assert bundle.exit_code == 2 and "single-label models" in bundle.output.replace("\n", "")
+
+
+@pytest.fixture(scope="module")
+def three_datasets(tmp_path_factory):
+    """Synthetic CASME, CASME II and SAMM in sub-folders named as the datasets."""
+    from merkit.synthetic import LAYOUTS, SynthConfig, write_dataset
+
+    root = tmp_path_factory.mktemp("cross")
+    for seed, layout in enumerate(("casme", "casme2", "samm")):
+        _, fps, emotions, _ = LAYOUTS[layout]
+        write_dataset(layout, root / layout.upper(), SynthConfig(n_subjects=3, clips_per_subject=(3, 4), seed=20 + seed,
+                                                                 fps=fps, emotions=emotions))
+    return root
+
+
+def test_the_cross_composite_keeps_each_dataset_and_its_subjects_apart(three_datasets):
+    data = load("cross", root=three_datasets, labels="aus")
+    parts = {name: load(name, root=three_datasets / name.upper(), labels="aus") for name in ("casme", "casme2", "samm")}
+    assert len(data) == sum(len(p) for p in parts.values()) and data.classes == parts["casme2"].classes
+    assert set(data.groups) == {g for p in parts.values() for g in p.groups}, "subjects namespaced by dataset"
+    same = load("cross", roots={"casme2": three_datasets / "CASME2", "samm": three_datasets / "SAMM"}, labels="aus")
+    assert set(same.metadata["dataset"]) == {"casme2", "samm"}
+
+
+def test_action_units_leave_one_dataset_out_end_to_end(three_datasets, cache_dir, tmp_path):
+    result = CliRunner().invoke(app, ["evaluate", "--dataset", "cross", "--root", str(three_datasets), "--method", "apex_flow_svm",
+                                      "--apex", "motion", "--protocol", "lodo", "--out", str(tmp_path / "lodo"), "--cache", str(cache_dir)])
+    assert result.exit_code == 0, result.output
+    report = (tmp_path / "lodo" / "report.md").read_text()
+    assert "| AU | clips with it | all | casme | casme2 | samm |" in report
+    folds = sorted(p.name for p in (tmp_path / "lodo" / "folds").iterdir())
+    assert folds == ["000_casme.csv", "001_casme2.csv", "002_samm.csv"]

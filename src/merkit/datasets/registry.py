@@ -36,7 +36,7 @@ def list_datasets() -> list[DatasetInfo]:
     return [_READERS[k] for k in sorted(_READERS)]
 
 
-def load(name: str, *, root: str | Path, labels: str | None = None, strict: bool = True, **options) -> ClipDataset:
+def load(name: str, *, root: str | Path | None = None, labels: str | None = None, strict: bool = True, **options) -> ClipDataset:
     """Read the dataset ``name`` from the folder ``root`` as distributed.
 
     Parameters
@@ -62,6 +62,10 @@ def load(name: str, *, root: str | Path, labels: str | None = None, strict: bool
     """
     info = _READERS[check_choice("dataset", name, _READERS)]
     scheme = get_scheme(labels or info.default_labels)
+    if root is None:
+        if not options.get("roots"):
+            raise ConfigError(f"Dataset {name!r} needs root=<its folder> (the cross composite: roots={{...}}).")
+        root = Path(".")
     root = Path(root).expanduser()
     if not root.exists():
         raise DatasetError(f"Dataset root {root} does not exist; pass --root pointing at your copy of {name}.")
