@@ -202,10 +202,11 @@ def evaluate(
                              source={"root": str(root.resolve()), "apex": apex, "options": option or [], "labels_from": labels_from})
     result = results[0]
     if len(results) > 1:
+        summary = seed_summary(results)
         table = Table(title=f"{method} on {data.name} ({data.labels}), {protocol}: mean ± std over seeds {seeds}")
-        for column in ("data", "accuracy", "UF1", "UAR"):
+        for column in ("data", *next(iter(summary.values()))):
             table.add_column(column, justify="left" if column == "data" else "right")
-        for part, row in seed_summary(results).items():
+        for part, row in summary.items():
             table.add_row(part, *[f"{mean:.3f} ± {std:.3f}" for mean, std in row.values()])
         console.print(table)
         console.print(f"Summary: {out / 'summary.md'}; each seed's run in {out}/seed<k>/")
@@ -470,20 +471,22 @@ def compare(
     seed: Annotated[int, typer.Option(help="Seed of the resampling.")] = 0,
 ):
     """Runs side by side: 95% intervals over subjects, paired permutation tests of UF1."""
+    from merkit.evaluation.compare import LABELS, metrics_of
     from merkit.evaluation.compare import compare as run_compare
 
     check_positive("--n-boot", n_boot)
     check_positive("--n-perm", n_perm)
     figures, tests = run_compare(runs, out=out, n_boot=n_boot, n_perm=n_perm, seed=seed)
+    names = metrics_of(figures)
     table = Table(title=f"{len(runs)} runs, 95% intervals over subjects")
-    for column in ("run", "dataset", "accuracy", "UF1", "UAR"):
+    for column in ("run", "dataset", *[LABELS[m] for m in names]):
         table.add_column(column, justify="left" if column in ("run", "dataset") else "right")
     for r in figures.itertuples():
         table.add_row(r.run, r.dataset, *[f"{getattr(r, m):.3f} [{getattr(r, m + '_low'):.3f}, {getattr(r, m + '_high'):.3f}]"
-                                          for m in ("accuracy", "uf1", "uar")])
+                                          for m in names])
     console.print(table)
     for t in tests.itertuples():
-        console.print(f"{t.run_a} - {t.run_b} ({t.dataset}): UF1 {t.uf1_difference:+.3f}, permutation p = {t.p_value:.4f}")
+        console.print(f"{t.run_a} - {t.run_b} ({t.dataset}): {LABELS[t.metric]} {t.difference:+.3f}, permutation p = {t.p_value:.4f}")
     if out is not None:
         console.print(f"Wrote {out / 'compare.md'} and {out / 'compare.png'}")
 

@@ -45,6 +45,11 @@ def test_svms_beat_the_prevalence_baseline_on_the_units_the_generator_moves(aus,
     assert len(common) >= 3 and np.mean(better) >= 0.75, common
     network = evaluate(aus, "ststnet", params={"epochs": 150, "lr": 1e-3}, out=tmp_path / "net", cache=cache_dir)
     assert network.metrics["overall"]["mean_f1"] > baseline.metrics["overall"]["mean_f1"] + 0.2, "sigmoid head, BCE"
+    compared = CliRunner().invoke(app, ["compare", str(tmp_path / "svm"), str(tmp_path / "baseline"), "--out", str(tmp_path / "cmp"),
+                                        "--n-boot", "300", "--n-perm", "300"])
+    assert compared.exit_code == 0, compared.output
+    table = (tmp_path / "cmp" / "compare.md").read_text()
+    assert "| run | dataset | subjects | clips | mean AU F1 |" in table and "| mean AU F1 A - B | p |" in table
     report = (tmp_path / "svm" / "report.md").read_text()
     assert "## F1 per action unit and dataset" in report and (tmp_path / "svm" / "au_f1.png").read_bytes()[:4] == b"\x89PNG"
 

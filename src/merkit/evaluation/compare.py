@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 
 from merkit.errors import MerkitError
+from merkit.datasets.base import MULTILABEL_SCHEMES, multi_hot
 from merkit.evaluation.metrics import confusion_figures, confusion_matrix
 from merkit.evaluation.runner import read_config
 from merkit.io.atomic import atomic_write_text
 
-METRICS = ("accuracy", "uf1", "uar")
 
 
 @dataclass
@@ -60,39 +60,64 @@ def read_run(path: str | os.PathLike, name: str | None = None) -> Run:
     return Run(name or path.name, path, config, predictions)
 
 
-def subject_confusions(predictions: pd.DataFrame, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(S,) subject ids ``dataset/subject`` and (S, C, C) each subject's confusion matrix."""
+def subject_confusions(predictions: pd.DataFrame, classes: list[str], multilabel: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(S,) subject ids ``dataset/subject`` and each subject's counts: (S, C, C) confusion
+    matrices, or for action units (S, C, 3) true positives, false positives and false negatives."""
     groups = (predictions["dataset"] + "/" + predictions["subject"]).to_numpy()
     subjects = np.unique(groups)
-    matrices = np.stack([confusion_matrix(predictions["label"][groups == s], predictions["prediction"][groups == s], classes)
-                         for s in subjects])
-    return subjects, matrices
+    count = _au_counts if multilabel else confusion_matrix
+    return subjects, np.stack([count(predictions["label"][groups == s], predictions["prediction"][groups == s], classes)
+                               for s in subjects])
 
 
-def bootstrap(matrices: np.ndarray, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict[str, tuple[float, float, float]]:
+def _au_counts(truth, predicted, classes) -> np.ndarray:
+    """(C, 3) per action unit: true positives, false positives, false negatives."""
+    t, p = multi_hot(list(truth), classes).astype(bool), multi_hot(list(predicted), classes).astype(bool)
+    return np.stack([(t & p).sum(0), (~t & p).sum(0), (t & ~p).sum(0)], axis=1)
+
+
+def figures_of(counts: np.ndarray, multilabel: bool = False) -> dict[str, np.ndarray]:
+    """The figures of summed counts: (..., C, C) confusions, or (..., C, 3) AU counts."""
+    return _au_figures(counts) if multilabel else confusion_figures(counts)
+
+
+def _au_figures(counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Mean F1 over the AUs that have one, from (..., C, 3) counts."""
+    tp, fp, fn = counts[..., 0].astype(np.float64), counts[..., 1], counts[..., 2]
+    denominator = 2 * tp + fp + fn
+    defined = denominator > 0
+    f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=defined)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {"mean_f1": f1.sum(-1) / defined.sum(-1)}
+
+
+def bootstrap(matrices: np.ndarray, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95,
+              multilabel: bool = False) -> dict[str, tuple[float, float, float]]:
     """{metric: (value, low, high)}: the pooled figure and its percentile interval over subject resamples."""
     rng = np.random.default_rng(seed)
     s = len(matrices)
     counts = rng.multinomial(s, np.full(s, 1 / s), size=n_boot)  # (B, S): how often each subject is drawn
     resampled = (counts @ matrices.reshape(s, -1)).reshape(n_boot, *matrices.shape[1:])
-    value, samples = confusion_figures(matrices.sum(0)), confusion_figures(resampled)
+    value, samples = figures_of(matrices.sum(0), multilabel), figures_of(resampled, multilabel)
     tail = (1 - level) / 2 * 100
-    return {m: (float(value[m]), *map(float, np.nanpercentile(samples[m], [tail, 100 - tail]))) for m in METRICS}
+    return {m: (float(value[m]), *map(float, np.nanpercentile(samples[m], [tail, 100 - tail]))) for m in samples}
 
 
-def permutation_test(a: np.ndarray, b: np.ndarray, *, metric: str = "uf1", n_perm: int = 5000, seed: int = 0) -> tuple[float, float]:
+def permutation_test(a: np.ndarray, b: np.ndarray, *, metric: str = "uf1", n_perm: int = 5000, seed: int = 0,
+                     multilabel: bool = False) -> tuple[float, float]:
     """(figure of a - figure of b, two-sided p-value), swapping whole subjects between the two runs.
 
-    ``a`` and ``b`` are (S, C, C) per-subject confusion matrices of two runs on the same clips.
+    ``a`` and ``b`` are per-subject counts of two runs on the same clips (:func:`subject_confusions`).
     """
     rng = np.random.default_rng(seed)
     s = len(a)
-    observed = float(confusion_figures(a.sum(0))[metric] - confusion_figures(b.sum(0))[metric])
+    figures = _au_figures if multilabel else confusion_figures
+    observed = float(figures(a.sum(0))[metric] - figures(b.sum(0))[metric])
     swap = (rng.random((n_perm, s)) < 0.5).astype(np.float64)
     flat_a, flat_b = a.reshape(s, -1), b.reshape(s, -1)
     first = ((1 - swap) @ flat_a + swap @ flat_b).reshape(n_perm, *a.shape[1:])
     second = (swap @ flat_a + (1 - swap) @ flat_b).reshape(n_perm, *a.shape[1:])
-    differences = confusion_figures(first)[metric] - confusion_figures(second)[metric]
+    differences = figures(first)[metric] - figures(second)[metric]
     p = (1 + np.sum(np.abs(differences) >= abs(observed) - 1e-12)) / (1 + n_perm)
     return observed, float(p)
 
@@ -123,7 +148,9 @@ def compare(paths: list[str | os.PathLike], *, out: str | os.PathLike | None = N
     runs = [read_run(p, name=n if names.count(n) == 1 else str(p)) for p, n in zip(paths, names)]
     check_comparable(runs)
     classes = runs[0].classes
-    confusions = {r.name: subject_confusions(r.predictions, classes) for r in runs}
+    multilabel = runs[0].config["dataset"].get("labels") in MULTILABEL_SCHEMES
+    headline = "mean_f1" if multilabel else "uf1"
+    confusions = {r.name: subject_confusions(r.predictions, classes, multilabel) for r in runs}
     subjects = confusions[runs[0].name][0]
     parts = {"all": np.ones(len(subjects), bool)}
     datasets = sorted({s.split("/")[0] for s in subjects})
@@ -133,14 +160,16 @@ def compare(paths: list[str | os.PathLike], *, out: str | os.PathLike | None = N
     for run in runs:
         matrices = confusions[run.name][1]
         for part, mask in parts.items():
-            figures = bootstrap(matrices[mask], n_boot=n_boot, seed=seed)
+            figures = bootstrap(matrices[mask], n_boot=n_boot, seed=seed, multilabel=multilabel)
             rows.append({"run": run.name, "dataset": part, "subjects": int(mask.sum()), "clips": int(matrices[mask].sum()),
                          **{f"{m}{suffix}": v for m, triple in figures.items() for suffix, v in zip(("", "_low", "_high"), triple)}})
     tests = []
     for a, b in combinations(runs, 2):
         for part, mask in parts.items():
-            difference, p = permutation_test(confusions[a.name][1][mask], confusions[b.name][1][mask], n_perm=n_perm, seed=seed)
-            tests.append({"run_a": a.name, "run_b": b.name, "dataset": part, "uf1_difference": difference, "p_value": p})
+            difference, p = permutation_test(confusions[a.name][1][mask], confusions[b.name][1][mask], metric=headline,
+                                             n_perm=n_perm, seed=seed, multilabel=multilabel)
+            tests.append({"run_a": a.name, "run_b": b.name, "dataset": part, "metric": headline, "difference": difference,
+                          "p_value": p})
     figures, tests = pd.DataFrame(rows), pd.DataFrame(tests)
     if out is not None:
         out = Path(out)
@@ -149,37 +178,49 @@ def compare(paths: list[str | os.PathLike], *, out: str | os.PathLike | None = N
     return figures, tests
 
 
+LABELS = {"accuracy": "accuracy", "uf1": "UF1", "uar": "UAR", "mean_f1": "mean AU F1"}
+
+
+def metrics_of(figures: pd.DataFrame) -> list[str]:
+    """The figures a comparison holds: accuracy, UF1, UAR, or the mean AU F1 of action units."""
+    return [m for m in LABELS if m in figures.columns]
+
+
 def markdown(figures: pd.DataFrame, tests: pd.DataFrame, runs: list[Run], n_boot: int, n_perm: int) -> str:
     def cell(row, m):
         return f"{getattr(row, m):.3f} [{getattr(row, m + '_low'):.3f}, {getattr(row, m + '_high'):.3f}]"
 
+    names = metrics_of(figures)
     lines = ["# Runs compared", "", f"{len(runs)} runs on the same {runs[0].config['dataset'].get('n_clips', '?')} clips, "
              f"label scheme `{runs[0].config['dataset'].get('labels')}`. Intervals: 95% percentile bootstrap over "
              f"subjects ({n_boot} resamples).", "",
-             "| run | dataset | subjects | clips | accuracy | UF1 | UAR |", "| --- | --- | ---: | ---: | --- | --- | --- |"]
-    lines += [f"| {r.run} | {r.dataset} | {r.subjects} | {r.clips} | {cell(r, 'accuracy')} | {cell(r, 'uf1')} | {cell(r, 'uar')} |"
+             "| run | dataset | subjects | clips | " + " | ".join(LABELS[m] for m in names) + " |",
+             "| --- | --- | ---: | ---: |" + " --- |" * len(names)]
+    lines += [f"| {r.run} | {r.dataset} | {r.subjects} | {r.clips} | " + " | ".join(cell(r, m) for m in names) + " |"
               for r in figures.itertuples()]
     if len(tests):
-        lines += ["", f"Paired permutation tests of the UF1 difference, swapping whole subjects ({n_perm} permutations); "
+        headline = LABELS[tests["metric"].iloc[0]]
+        lines += ["", f"Paired permutation tests of the {headline} difference, swapping whole subjects ({n_perm} permutations); "
                   "a p-value above 0.05 means the difference is within what chance gives on these subjects.", "",
-                  "| run A | run B | dataset | UF1 A - B | p |", "| --- | --- | --- | ---: | ---: |"]
-        lines += [f"| {t.run_a} | {t.run_b} | {t.dataset} | {t.uf1_difference:+.3f} | {t.p_value:.4f} |" for t in tests.itertuples()]
+                  f"| run A | run B | dataset | {headline} A - B | p |", "| --- | --- | --- | ---: | ---: |"]
+        lines += [f"| {t.run_a} | {t.run_b} | {t.dataset} | {t.difference:+.3f} | {t.p_value:.4f} |" for t in tests.itertuples()]
     lines += ["", "![figures with their intervals](compare.png)", "",
               *[f"- `{r.name}`: {r.config['method']['name']} at `{r.path}`" for r in runs], ""]
     return "\n".join(lines)
 
 
 def plot(figures: pd.DataFrame, path: Path) -> None:
-    """PNG: each run's accuracy, UF1 and UAR (all data) with their 95% intervals."""
+    """PNG: each run's figures (all data) with their 95% intervals."""
     from merkit.evaluation.reports import plt, save_figure
 
     overall = figures[figures["dataset"] == "all"].reset_index(drop=True)
+    names = metrics_of(figures)
     fig, ax = plt.subplots(figsize=(2.2 + 1.6 * len(overall), 3.4))
-    width = 0.8 / len(METRICS)
-    for k, metric in enumerate(METRICS):
-        x = np.arange(len(overall)) + (k - 1) * width
+    width = 0.8 / len(names)
+    for k, metric in enumerate(names):
+        x = np.arange(len(overall)) + (k - (len(names) - 1) / 2) * width
         low, high = overall[metric] - overall[metric + "_low"], overall[metric + "_high"] - overall[metric]
-        ax.errorbar(x, overall[metric], yerr=[low, high], fmt="o", capsize=4, label=metric.upper() if metric != "accuracy" else metric)
+        ax.errorbar(x, overall[metric], yerr=[low, high], fmt="o", capsize=4, label=LABELS[metric])
     ax.set_xticks(np.arange(len(overall)), overall["run"], rotation=20, ha="right", fontsize=8)
     ax.set_ylim(0, 1)
     ax.set_ylabel("figure (95% interval over subjects)")

@@ -266,14 +266,15 @@ def seed_summary(results: list[RunResult]) -> dict:
 def write_seed_summary(out: Path, results: list[RunResult], seeds: list[int], config: dict) -> None:
     """``summary.md`` (the mean ± std table, then each seed's row) and ``summary.json``."""
     table = seed_summary(results)
+    names = list(next(iter(table.values())))
     lines = [f"# {config['method']['name']} on {config['dataset']['name']} ({config['dataset']['labels']}), "
              f"{config['protocol']['name']}, {len(seeds)} seeds", "",
              f"Mean ± standard deviation over seeds {', '.join(map(str, seeds))} (each seed's figures pooled over its folds).", "",
-             "| data | accuracy | UF1 | UAR |", "| --- | ---: | ---: | ---: |"]
+             "| data | " + " | ".join(names) + " |", "| --- |" + " ---: |" * len(names)]
     lines += [f"| {part} | " + " | ".join(f"{mean:.3f} ± {std:.3f}" for mean, std in row.values()) + " |" for part, row in table.items()]
-    lines += ["", "| seed | accuracy | UF1 | UAR | run |", "| ---: | ---: | ---: | ---: | --- |"]
-    lines += [f"| {seed} | {r.metrics['overall']['accuracy']:.3f} | {r.metrics['overall']['uf1']:.3f} | "
-              f"{r.metrics['overall']['uar']:.3f} | [{r.out.name}]({r.out.name}/report.md) |" for seed, r in zip(seeds, results)]
+    lines += ["", "| seed | " + " | ".join(names) + " | run |", "| ---: |" + " ---: |" * len(names) + " --- |"]
+    lines += [f"| {seed} | " + " | ".join(f"{r.metrics['overall'][m]:.3f}" for m in names)
+              + f" | [{r.out.name}]({r.out.name}/report.md) |" for seed, r in zip(seeds, results)]
     atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
     atomic_write_text(out / "summary.json", json.dumps({"seeds": seeds, "summary": table}, indent=2))
 
