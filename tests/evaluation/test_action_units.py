@@ -93,3 +93,15 @@ def test_action_units_leave_one_dataset_out_end_to_end(three_datasets, cache_dir
     assert "| AU | clips with it | all | casme | casme2 | samm |" in report
     folds = sorted(p.name for p in (tmp_path / "lodo" / "folds").iterdir())
     assert folds == ["000_casme.csv", "001_casme2.csv", "002_samm.csv"]
+
+
+def test_the_au_set_is_an_option_and_units_never_moved_stay_undefined(written, cache_dir, tmp_path):
+    """aus:1,2,25: the generator never moves AU25, so no clip codes it and neither the SVM nor the
+    baseline names it: its F1 is undefined (-) for both, left out of the means."""
+    data = fill_apex(load("casme2", root=written.root, labels="aus:1,2,25"), "motion")
+    assert data.classes == ("AU1", "AU2", "AU25") and data.targets[:, 2].sum() == 0
+    svm = evaluate(data, "apex_flow_svm", out=tmp_path / "svm", cache=cache_dir)
+    baseline = evaluate(data, "au_prevalence", out=tmp_path / "baseline", cache=cache_dir)
+    for run in (svm, baseline):
+        assert run.metrics["overall"]["per_au_f1"]["AU25"] is None
+    assert svm.metrics["overall"]["per_au_f1"]["AU1"] > baseline.metrics["overall"]["per_au_f1"]["AU1"]

@@ -20,7 +20,12 @@ METADATA_COLUMNS = (
     "dataset", "subject", "clip", "emotion", "label", "onset", "apex", "offset", "n_frames", "fps", "source", "kind",
 )
 KINDS = ("frames", "video", "flow_image", "array")
-MULTILABEL_SCHEMES = frozenset({"aus"})
+MULTILABEL_SCHEMES = frozenset({"aus"})  # and "aus:<set>", the same over another set of AUs
+
+
+def is_multilabel(labels: str) -> bool:
+    """Whether the label scheme ``labels`` gives each clip a set of classes (action units)."""
+    return labels in MULTILABEL_SCHEMES or str(labels).startswith("aus:")
 FLOW_CHANNELS = "uvs"  # u, v, optical strain
 
 
@@ -174,7 +179,7 @@ class ClipDataset:
     @property
     def multilabel(self) -> bool:
         """Whether each clip has a set of classes (action units) rather than one."""
-        return self.labels in MULTILABEL_SCHEMES
+        return is_multilabel(self.labels)
 
     @property
     def targets(self) -> np.ndarray:

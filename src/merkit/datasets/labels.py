@@ -150,5 +150,21 @@ SCHEMES: dict[str, LabelScheme] = {
 
 
 def get_scheme(name: str) -> LabelScheme:
-    """The label scheme called ``name``; a ConfigError lists the known ones."""
+    """The label scheme called ``name``; a ConfigError lists the known ones. ``aus:1,2,25`` is the
+    action-unit scheme over another set of AUs.
+
+    Examples
+    --------
+    >>> get_scheme("aus:1,2,25").classes
+    ('AU1', 'AU2', 'AU25')
+    """
+    if name.startswith("aus:"):
+        try:
+            aus = tuple(sorted({int(a) for a in name[4:].split(",") if a.strip()}))
+        except ValueError:
+            aus = ()
+        if not aus or min(aus) < 1:
+            raise ConfigError(f"--labels {name!r}: give the action units as numbers, e.g. aus:1,2,4,12.")
+        return LabelScheme(name, f"action units {', '.join(map(str, aus))}, multi-label",
+                           tuple(f"AU{a}" for a in aus), action_units=aus)
     return SCHEMES[check_choice("label scheme", name, SCHEMES)]

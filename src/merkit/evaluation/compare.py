@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from merkit.errors import MerkitError
-from merkit.datasets.base import MULTILABEL_SCHEMES, multi_hot
+from merkit.datasets.base import is_multilabel, multi_hot
 from merkit.evaluation.metrics import confusion_figures, confusion_matrix
 from merkit.evaluation.runner import read_config
 from merkit.io.atomic import atomic_write_text
@@ -148,7 +148,7 @@ def compare(paths: list[str | os.PathLike], *, out: str | os.PathLike | None = N
     runs = [read_run(p, name=n if names.count(n) == 1 else str(p)) for p, n in zip(paths, names)]
     check_comparable(runs)
     classes = runs[0].classes
-    multilabel = runs[0].config["dataset"].get("labels") in MULTILABEL_SCHEMES
+    multilabel = is_multilabel(runs[0].config["dataset"].get("labels", ""))
     headline = "mean_f1" if multilabel else "uf1"
     confusions = {r.name: subject_confusions(r.predictions, classes, multilabel) for r in runs}
     subjects = confusions[runs[0].name][0]
