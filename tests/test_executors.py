@@ -130,7 +130,6 @@ def test_a_run_started_here_is_finished_on_ray(cluster, data, cache_dir, tmp_pat
 
 def test_seeds_give_mean_and_std_and_each_seed_equals_its_run_alone(cluster, data, cache_dir, tmp_path):
     from merkit.executors import RayExecutor
-
     from merkit.preprocess.apex import fill_apex
 
     params, data = {"epochs": 3}, fill_apex(data, "middle")

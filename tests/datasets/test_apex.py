@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from merkit.datasets import load
-from merkit.synthetic import Expression, FaceGeometry, Nuisance, synthesize_clip
 from merkit.preprocess.apex import estimate_apex, fill_apex
+from merkit.synthetic import Expression, FaceGeometry, Nuisance, synthesize_clip
 
 
 def test_middle_and_motion_apex_on_a_clip_with_a_known_peak():

@@ -3,7 +3,13 @@ import pytest
 
 from merkit.errors import ConfigError
 from merkit.preprocess.magnify import (
-    NTSC, _to_rgb, laplacian_pyramid, level_gains, magnify_eulerian, pyramid_height, reconstruct,
+    NTSC,
+    _to_rgb,
+    laplacian_pyramid,
+    level_gains,
+    magnify_eulerian,
+    pyramid_height,
+    reconstruct,
 )
 
 H = W = 96
@@ -90,7 +96,14 @@ def test_the_threaded_float32_path_equals_the_float64_reference(shape):
     """Filtering the YIQ frames in time before the pyramid is the reference's per-level filtering
     (both are linear); float32 and OpenCV's pyramid routines stay within 1e-6 of it, at odd sides
     (61 x 83: the explicit expansion) and even ones (pyrUp)."""
-    from merkit.preprocess.magnify import RGB_TO_YIQ, _iir_reference, _to_rgb, level_gains, pyramid_height, reconstruct
+    from merkit.preprocess.magnify import (
+        RGB_TO_YIQ,
+        _iir_reference,
+        _to_rgb,
+        level_gains,
+        pyramid_height,
+        reconstruct,
+    )
 
     rng = np.random.default_rng(0)
     clip = np.clip(rng.normal(128, 40, shape[1:]) + rng.normal(0, 3, shape), 0, 255).astype(np.uint8)

@@ -1,6 +1,14 @@
 import numpy as np
 
-from merkit.synthetic import Expression, FaceGeometry, Nuisance, SynthConfig, render_face, synthesize_clip, timing_profile
+from merkit.synthetic import (
+    Expression,
+    FaceGeometry,
+    Nuisance,
+    SynthConfig,
+    render_face,
+    synthesize_clip,
+    timing_profile,
+)
 from merkit.synthetic.layouts import subject_clips
 
 QUIET = Nuisance(0, 0, 0, 0)

@@ -24,12 +24,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from merkit.errors import MerkitError
 from merkit.datasets.base import is_multilabel, multi_hot
+from merkit.errors import MerkitError
 from merkit.evaluation.metrics import confusion_figures, confusion_matrix
 from merkit.evaluation.runner import read_config
 from merkit.io.atomic import atomic_write_text
-
 
 
 @dataclass

@@ -6,13 +6,13 @@ of the real dataset, so every quirk of the layout is exercised.
 
 from __future__ import annotations
 
-import io
-import shutil
-import json
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 import dataclasses
 import functools
+import io
+import json
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
