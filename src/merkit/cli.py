@@ -623,16 +623,19 @@ def explain(
 
 @app.command("list")
 @friendly
-def list_(what: Annotated[str, typer.Argument(help="methods, datasets, labels, protocols or all.")] = "all"):
-    """List registered methods, datasets, label schemes and protocols."""
+def list_(what: Annotated[str, typer.Argument(help="methods, spotters, datasets, labels, protocols or all.")] = "all"):
+    """List registered methods, spotters, datasets, label schemes and protocols."""
     from merkit.datasets import SCHEMES, list_datasets
     from merkit.errors import check_choice
     from merkit.evaluation import PROTOCOLS
     from merkit.methods import list_methods
 
-    check_choice("list", what, ["all", "methods", "datasets", "labels", "protocols"])
+    from merkit.spotting import list_spotters
+
+    check_choice("list", what, ["all", "methods", "spotters", "datasets", "labels", "protocols"])
     sections = {
         "methods": [(m.name, m.summary) for m in list_methods()],
+        "spotters": [(sp.name, sp.summary) for sp in list_spotters()],
         "datasets": [(d.name, d.summary) for d in list_datasets()],
         "labels": [(s.name, s.description + (f": {', '.join(s.classes)}" if s.classes else "")) for s in SCHEMES.values()],
         "protocols": [(name, text) for name, (_, text) in PROTOCOLS.items()],

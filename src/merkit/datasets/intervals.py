@@ -1,0 +1,22 @@
+"""Expressions in long videos: frame intervals of a kind (micro or macro), as annotated or spotted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+KINDS = ("micro", "macro")
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An expression in a long video: frames ``onset`` to ``offset`` (inclusive)."""
+
+    onset: int
+    offset: int
+    kind: str = "micro"
+    score: float = 1.0
+    apex: int | None = None
+
+    @property
+    def length(self) -> int:
+        return self.offset - self.onset + 1
