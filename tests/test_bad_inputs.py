@@ -166,6 +166,10 @@ def test_synth(world, template, culprit):
     ("evaluate --dataset casme2 --root {root} --method lbptop_svm --out {new} --seeds 1,1", "distinct seeds"),
     ("evaluate --dataset casme2 --root {root} --method lbptop_svm --out {new} --seeds a,b", "--seeds takes whole numbers"),
     ("evaluate --dataset casme2 --root {root} --method lbptop_svm --out {new} --address 127.0.0.2:1", "pass --executor ray"),
+    ("evaluate --dataset casme2 --root {root} --method lbptop_svm --out {new} --executor ray --address 127.0.0.2:1",
+     "No Ray cluster answers at --address 127.0.0.2:1"),
+    ("evaluate --dataset casme2 --root {root} --method lbptop_svm --out {new} --executor ray --address headnode",
+     "give the Ray head as HOST:PORT"),
 ])
 def test_other_commands(world, template, culprit):
     check(case(world, template), culprit.format(**world))

@@ -46,9 +46,14 @@ def limit_threads(threads: int) -> None:
 
 
 class Executor:
-    """Runs calls and yields ``(key, result)`` as each finishes (any order)."""
+    """Runs calls and yields ``(key, result)`` as each finishes (any order).
+
+    ``ships_representations``: the workers may see neither the dataset nor the cache folder, so
+    the caller prepares every clip itself and sends the representations with the work.
+    """
 
     name = "executor"
+    ships_representations = False
 
     def map(self, calls: Calls, description: str) -> Iterator[tuple[Hashable, object]]:
         raise NotImplementedError
@@ -85,6 +90,24 @@ def _run_task(threads: int, fn: Callable, *args):
     return fn(*args)
 
 
+def _reachable_head(address: str) -> str | None:
+    """The host of ``HOST:PORT`` once something answers there (None for ``auto``). ``ray.init``
+    retries an address where nothing listens for minutes; this says so at once."""
+    import socket
+
+    if address == "auto":
+        return None
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--address {address!r}: give the Ray head as HOST:PORT (e.g. 10.0.0.5:6379) or auto.")
+    try:
+        with socket.create_connection((host, int(port)), timeout=5):
+            return host
+    except OSError as error:
+        raise ConfigError(f"No Ray cluster answers at --address {address} ({error.strerror or error}); start it with "
+                          "`ray start --head` there, or check the host and port.") from None
+
+
 class RayExecutor(Executor):
     """Calls as Ray tasks on an existing cluster (``address``) or a local one started for the run.
 
@@ -114,15 +137,12 @@ class RayExecutor(Executor):
         if num_cpus < 1:
             raise ConfigError(f"Each Ray task needs at least one CPU; got num_cpus={num_cpus}.")
         self.ray, self.num_cpus, self.num_gpus, self.max_retries = ray, int(num_cpus), num_gpus, max_retries
+        host = _reachable_head(address) if address else None
         if not ray.is_initialized():
             options = {"log_to_driver": False, "include_dashboard": False, "configure_logging": False}
-            if address:
-                host = address.rsplit(":", 1)[0]
-                if host.startswith("127.") and host != "127.0.0.1":  # Ray rewrites only 127.0.0.1 to the interface address
-                    options["_node_ip_address"] = host
-                ray.init(address=address, **options)
-            else:
-                ray.init(**options)
+            if host and host.startswith("127.") and host != "127.0.0.1":  # Ray rewrites only 127.0.0.1 to the interface address
+                options["_node_ip_address"] = host
+            ray.init(address=address, **options)
 
     def map(self, calls: Calls, description: str) -> Iterator[tuple[Hashable, object]]:
         ray = self.ray
