@@ -191,12 +191,13 @@ def evaluate_seeds(
     started = time.perf_counter()
     out = Path(out)
     executor = executor or LocalExecutor(jobs)
+    cls = method_class(method)
     params = create_method(method, **(params or {})).params()
     splitter = make_protocol(protocol, **(protocol_params or {}))
     folds = splitter.folds(dataset)
     if not folds:
         raise MerkitError(f"Protocol {protocol!r} gives no folds on {dataset.name} ({len(dataset)} clips).")
-    if dataset.multilabel and not method_class(method).multilabel:
+    if dataset.multilabel and not cls.multilabel:
         raise MerkitError(f"{method} classifies each clip into one class; for action units (--labels {dataset.labels}) use "
                           "a method that predicts several (merkit list methods; e.g. apex_flow_svm, ststnet, au_prevalence).")
     if len(set(seeds)) != len(seeds) or not seeds:
@@ -220,16 +221,15 @@ def evaluate_seeds(
     pending = {(seed, f.index): f for seed, run in runs.items() for f in folds if not _fold_file(run, f).is_file()}
     fold_cache: str | Cache = str(cache.root)
     if pending:
-        ship = getattr(executor, "ships_representations", False)  # workers see neither the data nor the cache
+        ship = executor.ships_representations  # workers see neither the data nor the cache: prepare here
         summary = prepare(method, params, dataset, cache, executor=LocalExecutor(jobs) if ship else executor)
         if summary.failed:
             raise MerkitError(f"{len(summary.failed)} clips could not be prepared for {method}:\n"
                               + "\n".join(f"  - {k}: {v}" for k, v in list(summary.failed.items())[:20]))
-        representation = create_method(method, **params).representation()
-        if ship and representation is not None:
+        if ship and (representation := cls(**params).representation()) is not None:
             fold_cache = representation.shipped(dataset, cache)
     computed = {seed: [] for seed in seeds}
-    calls = {(seed, index): (run_fold, method_class(method), params, dataset, fold, fold_seed(seed, index), fold_cache, str(runs[seed]))
+    calls = {(seed, index): (run_fold, cls, params, dataset, fold, fold_seed(seed, index), fold_cache, str(runs[seed]))
              for (seed, index), fold in pending.items()}
     what = f"{method}: {protocol} folds" + (f", {len(seeds)} seeds" if len(seeds) > 1 else "")
     for (seed, index), frame in executor.map(calls, what):
@@ -295,9 +295,13 @@ def summarize(predictions: pd.DataFrame, classes, multilabel: bool = False) -> d
     }
 
 
+class DamagedRun(MerkitError):
+    """A run directory whose ``config.json`` cannot be read."""
+
+
 def read_config(out: Path, *, missing_ok: bool = False) -> dict | None:
-    """The configuration of the run in ``out``; ``{"unreadable": True}`` if it cannot be parsed
-    and ``missing_ok`` (the caller decides), a MerkitError naming the file otherwise."""
+    """The configuration of the run in ``out`` (None if there is none and ``missing_ok``);
+    a MerkitError naming the file if it is missing or cannot be parsed (:class:`DamagedRun`)."""
     path = Path(out) / "config.json"
     if not path.is_file():
         if missing_ok:
@@ -309,9 +313,7 @@ def read_config(out: Path, *, missing_ok: bool = False) -> dict | None:
             raise ValueError("not a JSON object")
         return config
     except (ValueError, UnicodeDecodeError) as error:
-        if missing_ok:
-            return {"unreadable": True}
-        raise MerkitError(f"{path} is damaged ({error}); run merkit evaluate again into a new --out.") from None
+        raise DamagedRun(f"{path} is damaged ({error}); run merkit evaluate again into a new --out.") from None
 
 
 def _claim(out: Path, config: dict, overwrite: bool) -> None:
@@ -321,10 +323,13 @@ def _claim(out: Path, config: dict, overwrite: bool) -> None:
     wanted = json.loads(text)  # as it reads back: tuples become lists
     if out.exists() and not out.is_dir():
         raise MerkitError(f"--out {out} is a file, not a run directory; pass the path of a folder (new or of an earlier run).")
-    existing = read_config(out, missing_ok=True)
-    if existing == {"unreadable": True} and not overwrite:
-        raise MerkitError(f"{path} is damaged, so the run in {out} cannot be resumed; pass --overwrite to start it "
-                          "over, or another --out.")
+    try:
+        existing = read_config(out, missing_ok=True)
+    except DamagedRun:
+        if not overwrite:
+            raise MerkitError(f"{path} is damaged, so the run in {out} cannot be resumed; pass --overwrite to start it "
+                              "over, or another --out.") from None
+        existing = None
     if existing == wanted:
         return
     if existing is not None and not overwrite:
