@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -234,10 +233,7 @@ def load(path: str | os.PathLike, *, task: str | None = None, classes=None) -> t
             raise BundleError(f"{path / name} was altered since the bundle was written (checksum differs); "
                               "copy the bundle again or train it again.")
     spec = description.get("method", {})
-    cls = method_class(spec.get("name", ""))
-    tuple_fields = {f.name for f in fields(cls) if isinstance(f.default, tuple)}
-    params = {k: tuple(v) if k in tuple_fields and isinstance(v, list) else v for k, v in spec.get("params", {}).items()}
-    method = cls(**params).load(path)
+    method = create_method(spec.get("name", ""), **spec.get("params", {})).load(path)
     if list(method.classes_) != description.get("classes"):
         raise BundleError(f"{path}: the state holds classes {list(method.classes_)} but {DESCRIPTION_FILE} says "
                           f"{description.get('classes')}; the bundle is inconsistent, train it again.")

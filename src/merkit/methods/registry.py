@@ -36,8 +36,11 @@ def create_method(name: str, **params) -> Method:
 
 
 def _coerce(field: dataclasses.Field, value, method: str):
-    """Bring a value given as text (from the command line) to the type of the field's default."""
+    """Bring a value given as text (from the command line), or as a list (a tuple read back from
+    JSON: a run's config, a bundle), to the type of the field's default."""
     default = field.default
+    if isinstance(default, tuple) and isinstance(value, list):
+        return tuple(value)
     if not isinstance(value, str) or isinstance(default, str):
         return value
     try:
