@@ -10,8 +10,9 @@ the test resample *subjects*, not clips:
   any subject leaves the distribution unchanged; each permutation swaps each subject with
   probability 1/2, and the p-value is (1 + #|d*| >= |d|) / (1 + n_perm).
 
-Every figure is a function of the pooled confusion matrix, so resampling sums per-subject
-confusion matrices: ``n_boot`` resamples cost one matrix product.
+Every figure is a function of the pooled confusion matrix (for action units, of the per-AU true
+and false positive and false negative counts), so resampling sums per-subject counts:
+``n_boot`` resamples cost one matrix product.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from merkit.datasets.base import is_multilabel, multi_hot
+from merkit.datasets.labels import is_multilabel
 from merkit.errors import MerkitError
-from merkit.evaluation.metrics import confusion_figures, confusion_matrix
+from merkit.evaluation.metrics import au_counts, au_figures, confusion_figures, confusion_matrix
 from merkit.evaluation.runner import read_config
 from merkit.io.atomic import atomic_write_text
 
@@ -64,30 +65,14 @@ def subject_confusions(predictions: pd.DataFrame, classes: list[str], multilabel
     matrices, or for action units (S, C, 3) true positives, false positives and false negatives."""
     groups = (predictions["dataset"] + "/" + predictions["subject"]).to_numpy()
     subjects = np.unique(groups)
-    count = _au_counts if multilabel else confusion_matrix
+    count = au_counts if multilabel else confusion_matrix
     return subjects, np.stack([count(predictions["label"][groups == s], predictions["prediction"][groups == s], classes)
                                for s in subjects])
 
 
-def _au_counts(truth, predicted, classes) -> np.ndarray:
-    """(C, 3) per action unit: true positives, false positives, false negatives."""
-    t, p = multi_hot(list(truth), classes).astype(bool), multi_hot(list(predicted), classes).astype(bool)
-    return np.stack([(t & p).sum(0), (~t & p).sum(0), (t & ~p).sum(0)], axis=1)
-
-
 def figures_of(counts: np.ndarray, multilabel: bool = False) -> dict[str, np.ndarray]:
-    """The figures of summed counts: (..., C, C) confusions, or (..., C, 3) AU counts."""
-    return _au_figures(counts) if multilabel else confusion_figures(counts)
-
-
-def _au_figures(counts: np.ndarray) -> dict[str, np.ndarray]:
-    """Mean F1 over the AUs that have one, from (..., C, 3) counts."""
-    tp, fp, fn = counts[..., 0].astype(np.float64), counts[..., 1], counts[..., 2]
-    denominator = 2 * tp + fp + fn
-    defined = denominator > 0
-    f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=defined)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return {"mean_f1": f1.sum(-1) / defined.sum(-1)}
+    """The figures of summed counts: (..., C, C) confusions, or (..., C, 3) AU counts (mean F1)."""
+    return {"mean_f1": au_figures(counts)["mean_f1"]} if multilabel else confusion_figures(counts)
 
 
 def bootstrap(matrices: np.ndarray, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95,
@@ -110,13 +95,12 @@ def permutation_test(a: np.ndarray, b: np.ndarray, *, metric: str = "uf1", n_per
     """
     rng = np.random.default_rng(seed)
     s = len(a)
-    figures = _au_figures if multilabel else confusion_figures
-    observed = float(figures(a.sum(0))[metric] - figures(b.sum(0))[metric])
+    observed = float(figures_of(a.sum(0), multilabel)[metric] - figures_of(b.sum(0), multilabel)[metric])
     swap = (rng.random((n_perm, s)) < 0.5).astype(np.float64)
     flat_a, flat_b = a.reshape(s, -1), b.reshape(s, -1)
     first = ((1 - swap) @ flat_a + swap @ flat_b).reshape(n_perm, *a.shape[1:])
     second = (swap @ flat_a + (1 - swap) @ flat_b).reshape(n_perm, *a.shape[1:])
-    differences = figures(first)[metric] - figures(second)[metric]
+    differences = figures_of(first, multilabel)[metric] - figures_of(second, multilabel)[metric]
     p = (1 + np.sum(np.abs(differences) >= abs(observed) - 1e-12)) / (1 + n_perm)
     return observed, float(p)
 

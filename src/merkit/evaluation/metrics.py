@@ -73,11 +73,28 @@ def confusion_figures(matrices: np.ndarray) -> dict[str, np.ndarray]:
                 "uar": recall.sum(-1) / present.sum(-1)}
 
 
+def au_counts(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]) -> np.ndarray:
+    """(C, 3) per action unit: true positives, false positives, false negatives. Labels are
+    ``AU1+AU4`` strings (``none``: no AU of the set)."""
+    from merkit.datasets.base import multi_hot
+
+    truth, predicted = multi_hot(list(y_true), classes).astype(bool), multi_hot(list(y_pred), classes).astype(bool)
+    return np.stack([(truth & predicted).sum(axis=0), (~truth & predicted).sum(axis=0), (truth & ~predicted).sum(axis=0)], axis=1)
+
+
+def au_figures(counts: np.ndarray) -> dict[str, np.ndarray]:
+    """F1 per AU (NaN where no clip shows it and no prediction names it) and their mean over the
+    AUs that have one, from (..., C, 3) counts (summed over clips, subjects or resamples)."""
+    tp, fp, fn = np.moveaxis(np.asarray(counts, dtype=np.float64), -1, 0)
+    denominator = 2 * tp + fp + fn
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(denominator > 0, 2 * tp / denominator, np.nan)
+        return {"per_au_f1": f1, "mean_f1": np.nansum(f1, axis=-1) / (denominator > 0).sum(axis=-1)}
+
+
 def au_scores(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]) -> dict:
     """Multi-label figures: F1 of each action unit as a binary decision on the pooled clips, and
     their mean over the AUs that have one (an AU no clip shows and no prediction names has none).
-
-    Labels are ``AU1+AU4`` strings (``none``: no AU of the set).
 
     Examples
     --------
@@ -85,13 +102,9 @@ def au_scores(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[st
     >>> s["per_au_f1"], s["mean_f1"]
     ({'AU1': 1.0, 'AU2': 0.0, 'AU4': None}, 0.5)
     """
-    from merkit.datasets.base import multi_hot
-
-    truth, predicted = multi_hot(y_true, classes).astype(bool), multi_hot(y_pred, classes).astype(bool)
-    tp = (truth & predicted).sum(axis=0)
-    denominator = 2 * tp + (~truth & predicted).sum(axis=0) + (truth & ~predicted).sum(axis=0)
-    f1 = {c: (float(2 * t / d) if d else None) for c, t, d in zip(classes, tp, denominator)}
-    defined = [v for v in f1.values() if v is not None]
-    return {"n": len(truth), "mean_f1": float(np.mean(defined)) if defined else float("nan"), "per_au_f1": f1,
-            "support": {c: int(n) for c, n in zip(classes, truth.sum(axis=0))},
-            "predicted": {c: int(n) for c, n in zip(classes, predicted.sum(axis=0))}}
+    counts = au_counts(y_true, y_pred, classes)
+    figures = au_figures(counts)
+    return {"n": len(y_true), "mean_f1": float(figures["mean_f1"]),
+            "per_au_f1": {c: (None if np.isnan(f) else float(f)) for c, f in zip(classes, figures["per_au_f1"])},
+            "support": {c: int(tp + fn) for c, (tp, _, fn) in zip(classes, counts)},
+            "predicted": {c: int(tp + fp) for c, (tp, fp, _) in zip(classes, counts)}}

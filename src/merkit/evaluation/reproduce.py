@@ -25,11 +25,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from merkit.datasets import get_scheme, load
 from merkit.errors import check_choice
-from merkit.evaluation.runner import RunResult, evaluate_seeds
+from merkit.evaluation.runner import RunResult, evaluate_seeds, seed_summary
 from merkit.executors import Executor
 from merkit.io.atomic import atomic_write_text
 from merkit.preprocess.apex import fill_apex
@@ -98,7 +97,6 @@ def _ststnet() -> list[Experiment]:
 
 
 PAPERS = {"mer_rcnn": _mer_rcnn, "stanet": _stanet, "ststnet": _ststnet}
-HOLDERS = ("casme", "casme2", "smic", "samm", "megc")
 
 
 def experiments(paper: str) -> list[Experiment]:
@@ -132,9 +130,10 @@ class Outcome:
     experiment: Experiment
     runs: list[RunResult]
 
-    def values(self, metric: str) -> list[float]:
+    def mean_std(self, metric: str) -> tuple[float, float]:
+        """Mean and standard deviation over seeds of ``metric`` (``uf1``, or ``smic_hs/uf1`` for a part)."""
         part, _, name = metric.rpartition("/")
-        return [(r.metrics["per_dataset"][part] if part else r.metrics["overall"])[name] for r in self.runs]
+        return seed_summary(self.runs)[part or "overall"][name]
 
 
 def reproduce(paper: str, roots: dict[str, str | os.PathLike | None], *, out: str | os.PathLike,
@@ -162,10 +161,6 @@ def reproduce(paper: str, roots: dict[str, str | os.PathLike | None], *, out: st
     return out / "report.md", outcomes
 
 
-def _mean_std(values: list[float]) -> str:
-    return f"{np.mean(values):.3f} ± {np.std(values, ddof=1) if len(values) > 1 else 0.0:.3f}"
-
-
 def report(paper: str, outcomes: list[Outcome], roots: dict, seeds: list[int], params: dict | None) -> str:
     """``report.md``: the paper's figure beside merkit's mean ± std over seeds, and the difference."""
     lines = [f"# merkit reproduce {paper}", "",
@@ -179,11 +174,11 @@ def report(paper: str, outcomes: list[Outcome], roots: dict, seeds: list[int], p
     for o in outcomes:
         e = o.experiment
         for metric, figure in e.reported.items():
-            values = o.values(metric)
-            difference = "" if figure is None else f"{np.mean(values) - figure:+.3f}"
+            mean, std = o.mean_std(metric)
+            difference = "" if figure is None else f"{mean - figure:+.3f}"
             lines.append(f"| {e.table} | {e.name} | {e.dataset} | {e.labels} ({len(o.runs[0].metrics['classes'])}) | "
                          f"{e.protocol} | {metric} | {'not given' if figure is None else f'{figure:.3f}'} | "
-                         f"{_mean_std(values)} | {difference} |")
+                         f"{mean:.3f} ± {std:.3f} | {difference} |")
     skipped = sorted({e.holder for e in experiments(paper)} - {h for h, r in roots.items() if r})
     notes = sorted({o.experiment.note for o in outcomes if o.experiment.note})
     if skipped:
