@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from merkit.datasets.aus import parse_aus
+from merkit.datasets.labels import is_multilabel
 from merkit.errors import DatasetError
 from merkit.io.frames import read_frame, read_frames
 from merkit.io.video import read_video
@@ -20,12 +21,7 @@ METADATA_COLUMNS = (
     "dataset", "subject", "clip", "emotion", "label", "onset", "apex", "offset", "n_frames", "fps", "source", "kind",
 )
 KINDS = ("frames", "video", "flow_image", "array")
-MULTILABEL_SCHEMES = frozenset({"aus"})  # and "aus:<set>", the same over another set of AUs
 
-
-def is_multilabel(labels: str) -> bool:
-    """Whether the label scheme ``labels`` gives each clip a set of classes (action units)."""
-    return labels in MULTILABEL_SCHEMES or str(labels).startswith("aus:")
 FLOW_CHANNELS = "uvs"  # u, v, optical strain
 
 

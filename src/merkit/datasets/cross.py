@@ -36,10 +36,10 @@ def _member_roots(root: Path | None, roots: dict | None) -> dict[str, Path]:
 
 
 @register_dataset("cross", "CASME, CASME II, SAMM, MMEW, CAS(ME)3 together, for leave-one-dataset-out (AUs)", default_labels="aus")
-def load_cross(root: Path, *, scheme: LabelScheme, roots: dict | None = None, **paths) -> ClipDataset:
+def load_cross(root: Path | None, *, scheme: LabelScheme, roots: dict | None = None, **paths) -> ClipDataset:
     """The composite of the datasets found in ``root``'s sub-folders (``CASME2``, ``SAMM``, ...) or
     named in ``roots`` (``{"casme2": path, ...}``; on the command line ``--option casme2=PATH``)."""
-    members = _member_roots(root if root and Path(root).is_dir() else None, roots or paths or None)
+    members = _member_roots(root if root is not None and root.is_dir() else None, roots or paths or None)
     if not members:
         raise DatasetError(f"No dataset of the cross composite found in {root}: name sub-folders {', '.join(MEMBERS.values())}, "
                            "or give each one's folder (--option casme2=PATH, load('cross', roots={...})).")

@@ -149,6 +149,12 @@ SCHEMES: dict[str, LabelScheme] = {
 }
 
 
+def is_multilabel(name: str) -> bool:
+    """Whether the scheme called ``name`` gives each clip a set of classes (action units); False
+    for names that are no scheme (a dataset built for prediction is labelled ``input``)."""
+    return name.startswith("aus:") or (name in SCHEMES and SCHEMES[name].multilabel)
+
+
 def get_scheme(name: str) -> LabelScheme:
     """The label scheme called ``name``; a ConfigError lists the known ones. ``aus:1,2,25`` is the
     action-unit scheme over another set of AUs.

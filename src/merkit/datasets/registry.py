@@ -62,13 +62,13 @@ def load(name: str, *, root: str | Path | None = None, labels: str | None = None
     """
     info = _READERS[check_choice("dataset", name, _READERS)]
     scheme = get_scheme(labels or info.default_labels)
-    if root is None:
-        if not options.get("roots"):
-            raise ConfigError(f"Dataset {name!r} needs root=<its folder> (the cross composite: roots={{...}}).")
-        root = Path(".")
-    root = Path(root).expanduser()
-    if not root.exists():
-        raise DatasetError(f"Dataset root {root} does not exist; pass --root pointing at your copy of {name}.")
+    if root is None and not options.get("roots"):  # a composite may be given its members' folders instead
+        raise ConfigError(f"Dataset {name!r} needs root=<its folder> (the cross composite: roots={{...}}).")
+    if root is not None:
+        root = Path(root).expanduser()
+        if not root.exists():
+            raise DatasetError(f"Dataset root {root} does not exist; pass --root pointing at your copy of {name}.")
+    where = root if root is not None else "the folders given"
     try:
         dataset = info.reader(root, scheme=scheme, **options)
     except TypeError as error:
@@ -77,11 +77,11 @@ def load(name: str, *, root: str | Path | None = None, labels: str | None = None
         raise ConfigError(f"Dataset {name!r} takes no option among {sorted(options)} ({error}).") from None
     if strict and len(dataset) == 0 and len(dataset.dropped):
         words = ", ".join(f"{w} ({n})" for w, n in dataset.dropped["emotion"].value_counts().items())
-        raise DatasetError(f"The label scheme {scheme.name!r} keeps no clip of {name} at {root}: it drops every emotion "
+        raise DatasetError(f"The label scheme {scheme.name!r} keeps no clip of {name} at {where}: it drops every emotion "
                            f"there ({words}). Choose another --labels (merkit list labels).")
     if strict and dataset.problems:
         raise DatasetError(
-            f"{name} at {root} does not match its layout ({len(dataset.problems)} problems; "
+            f"{name} at {where} does not match its layout ({len(dataset.problems)} problems; "
             f"`merkit datasets check --dataset {name} --root {root}` lists them all):", dataset.problems,
         )
     return dataset
