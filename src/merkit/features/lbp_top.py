@@ -105,7 +105,7 @@ def _bilinear_as_lbptop_m(volume, margins, offsets, plane) -> np.ndarray:
     a, b = _UV_AXES[plane]
     u = fractions[a].reshape([-1 if k == a else 1 for k in range(3)])
     v = fractions[b].reshape([-1 if k == b else 1 for k in range(3)])
-    data = volume.astype(np.float32)
+    data = volume  # float32 already (see _comparable): MATLAB turns each double grey value into single
 
     def corner(ceil_a: bool, ceil_b: bool) -> np.ndarray:
         index = [ceils[k] if (k == a and ceil_a) or (k == b and ceil_b) else floors[k] for k in range(3)]
@@ -116,6 +116,43 @@ def _bilinear_as_lbptop_m(volume, margins, offsets, plane) -> np.ndarray:
     total = total + corner(True, False) * u * (one - v)
     total = total + corner(True, True) * u * v
     return np.floor(total)
+
+
+def _comparable(volume: np.ndarray, interpolation: str) -> np.ndarray:
+    """The volume as the codes compare it: float32 for bilinear sampling (LBPTOP.m's single), and
+    for nearest sampling uint8 where it holds grey levels (the same comparisons, an eighth of the
+    memory traffic), else as it is."""
+    if interpolation == "bilinear":
+        return volume if volume.dtype == np.float32 else volume.astype(np.float32)
+    if volume.dtype == np.uint8:
+        return volume
+    grey = volume.astype(np.uint8)
+    return grey if np.array_equal(volume, grey) else volume
+
+
+def plane_codes(volume, plane: str, *, radius: tuple[int, int, int], n_points: int = 8, interpolation: str = "nearest",
+                margins: tuple[int, int, int] | None = None) -> np.ndarray:
+    """LBP codes on ``plane`` ('XY', 'XT' or 'YT') of every centre at least ``margins`` (t, y, x)
+    from the volume's edges (default: Rt frames and max(Rx, Ry) pixels): uint8 for P <= 8, uint16
+    above; bit p set where neighbour p >= the centre.
+
+    Examples
+    --------
+    >>> t, y, x = np.mgrid[0:3, 0:3, 0:3]
+    >>> int(plane_codes(100 * t + 10 * y + x, "XY", radius=(1, 1, 1))[0, 0, 0])  # bits 0, 5, 6, 7
+    225
+    """
+    rx, ry, rt = radius
+    margins = margins if margins is not None else (rt, max(rx, ry), max(rx, ry))
+    volume = _comparable(np.asarray(volume), interpolation)
+    centre = _shifted(volume, margins, (0, 0, 0))
+    code_type = np.uint8 if n_points <= 8 else np.uint16
+    codes = np.zeros(centre.shape, dtype=code_type)
+    for p in range(n_points):
+        offsets = _plane_offsets(plane, 2 * np.pi * p / n_points, radius, snap=interpolation == "nearest")
+        bit = np.greater_equal(_sample(volume, margins, offsets, interpolation, plane), centre).view(np.uint8)
+        codes |= (bit.astype(code_type) << p) if p else bit
+    return codes
 
 
 def _block_index(length: int, n_blocks: int, margin: int, region_margin: int) -> np.ndarray:
@@ -187,21 +224,13 @@ def lbp_top(
     mapping = uniform_mapping(n_points)
     n_bins = int(mapping.max()) + 1
     n_blocks = rows * cols * t_slices
-    if interpolation == "nearest" and np.array_equal(volume, grey := volume.astype(np.uint8)):
-        volume = grey  # grey levels compare the same as uint8, with an eighth of the memory traffic
-    centre = _shifted(volume, margins, (0, 0, 0))
+    volume = _comparable(volume, interpolation)  # once, not per plane
     n_codes = 2**n_points
     slot = (np.where(valid, block_id, -1).astype(np.int32) + 1) * n_codes  # block + 1 (0: no block), times the codes
     to_bins = np.eye(n_bins, dtype=np.int64)[mapping]  # (2**P, bins): code -> its bin
-    code_type = np.uint8 if n_points <= 8 else np.uint16
     histograms = []
     for plane in ("XY", "XT", "YT"):
-        codes = np.zeros(centre.shape, dtype=code_type)
-        reference = centre.astype(np.float32) if interpolation == "bilinear" else centre  # LBPTOP.m compares in single
-        for p in range(n_points):
-            offsets = _plane_offsets(plane, 2 * np.pi * p / n_points, (rx, ry, rt), snap=interpolation == "nearest")
-            bit = np.greater_equal(_sample(volume, margins, offsets, interpolation, plane), reference).view(np.uint8)
-            codes |= (bit.astype(code_type) << p) if p else bit
+        codes = plane_codes(volume, plane, radius=(rx, ry, rt), n_points=n_points, interpolation=interpolation, margins=margins)
         per_code = np.bincount((slot + codes).ravel(), minlength=(n_blocks + 1) * n_codes).reshape(n_blocks + 1, n_codes)
         counts = per_code[1:] @ to_bins
         histograms.append(counts / counts.sum(axis=1, keepdims=True))

@@ -30,19 +30,15 @@ import numpy as np
 
 from merkit.datasets.intervals import Interval
 from merkit.errors import ConfigError, check_array
-from merkit.features.lbp_top import uniform_mapping
+from merkit.features.lbp_top import plane_codes, uniform_mapping
 from merkit.spotting.registry import Spotter, register_spotter
-
-# neighbour p of a radius-1, 8-point LBP at angle 2 pi p / 8: (dy, dx), image y down
-_NEIGHBOURS = [(0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1), (1, 0), (1, 1)]
-
 
 def block_histograms(frames: np.ndarray, blocks: int, chunk: int = 256) -> np.ndarray:
     """(T, blocks * blocks, 59) uniform LBP histograms (each summing to 1) of each frame's blocks;
     frames are processed ``chunk`` at a time, so memory does not grow with the video."""
     frames = check_array("frames", frames, ndim=(3,))
     t, h, w = frames.shape
-    inner_h, inner_w = h - 2, w - 2
+    inner_h, inner_w = h - 2, w - 2  # radius-1 codes leave a pixel at each edge
     if inner_h < blocks or inner_w < blocks:
         raise ConfigError(f"Frames of {h}x{w} cannot be cut into {blocks}x{blocks} blocks; use fewer blocks or larger faces.")
     rows = np.minimum(np.arange(inner_h) * blocks // inner_h, blocks - 1)
@@ -53,10 +49,7 @@ def block_histograms(frames: np.ndarray, blocks: int, chunk: int = 256) -> np.nd
     out = np.empty((t, blocks * blocks, n_bins))
     for start in range(0, t, chunk):
         part = frames[start:start + chunk]
-        centre = part[:, 1:-1, 1:-1]
-        codes = np.zeros(centre.shape, np.uint8)
-        for p, (dy, dx) in enumerate(_NEIGHBOURS):
-            codes |= (part[:, 1 + dy:h - 1 + dy, 1 + dx:w - 1 + dx] >= centre).astype(np.uint8) << p
+        codes = plane_codes(part, "XY", radius=(1, 1, 1), margins=(0, 1, 1))  # each frame's own 2-D LBP
         n = len(part)
         keys = (np.arange(n)[:, None] * (blocks * blocks) + block_of[None, :]) * n_bins + mapping[codes.reshape(n, -1)]
         counts = np.bincount(keys.ravel(), minlength=n * blocks * blocks * n_bins).reshape(n, blocks * blocks, n_bins)
