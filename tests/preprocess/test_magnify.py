@@ -96,26 +96,9 @@ def test_the_threaded_float32_path_equals_the_float64_reference(shape):
     """Filtering the YIQ frames in time before the pyramid is the reference's per-level filtering
     (both are linear); float32 and OpenCV's pyramid routines stay within 1e-6 of it, at odd sides
     (61 x 83: the explicit expansion) and even ones (pyrUp)."""
-    from merkit.preprocess.magnify import (
-        RGB_TO_YIQ,
-        _iir_reference,
-        _to_rgb,
-        level_gains,
-        pyramid_height,
-        reconstruct,
-    )
-
     rng = np.random.default_rng(0)
     clip = np.clip(rng.normal(128, 40, shape[1:]) + rng.normal(0, 3, shape), 0, 255).astype(np.uint8)
-    height = pyramid_height(shape[1:3])
-    gains = level_gains(shape[1:3], height, alpha=10, lambda_c=16, exaggeration=2)
-
-    def finish(signal, filtered):
-        change = reconstruct([g * f for g, f in zip(gains, filtered)])
-        change[..., 1:] *= 0.1
-        return _to_rgb(signal + change)
-
-    reference = _iir_reference(clip, 255.0, gains, height, 0.4, 0.05, lambda f: (f / 255.0) @ RGB_TO_YIQ, finish)
+    reference = magnify_eulerian(clip, alpha=10, lambda_c=16, exaggeration=2, reference=True)
     for threads in (1, 2):
         fast = magnify_eulerian(clip, alpha=10, lambda_c=16, exaggeration=2, threads=threads)
         assert fast.dtype == np.float32 and np.abs(fast - reference).max() < 1e-6

@@ -120,6 +120,7 @@ def magnify_eulerian(
     band: tuple[float, float] | None = None,
     fps: float | None = None,
     threads: int | None = None,
+    reference: bool = False,
 ) -> np.ndarray:
     """Magnify the motion of a clip.
 
@@ -136,6 +137,10 @@ def magnify_eulerian(
         clip's pyramid).
     threads : int, optional
         Threads across frames for colour clips (default: the CPUs).
+    reference : bool
+        Compute the IIR magnification in float64, in MIT's order of operations (each frame's
+        pyramid filtered level by level), as grey clips always are: slower; the tests hold the
+        default float32 path for colour clips to it.
 
     Returns
     -------
@@ -163,7 +168,7 @@ def magnify_eulerian(
         return np.clip(signal + change, 0.0, 1.0)
 
     if temporal == "iir":
-        if colour:
+        if colour and not reference:
             return _iir_fast(frames, scale, gains, height, r1, r2, chrom_attenuation, threads)
         return _iir_reference(frames, scale, gains, height, r1, r2, to_signal, finish)
     if band is None or fps is None:

@@ -182,16 +182,14 @@ def _mdmo(frames, clip, *, flow: str = "rlof", bins: int = 8, average: str = "po
     from merkit.preprocess.align import detect_landmarks
     from merkit.preprocess.flow import flow_sequence
 
-    margin = frames.shape[1] // 4  # an aligned crop is tight around the face: dlib's detector wants some room
-    padded = cv2.copyMakeBorder(frames[0], margin, margin, margin, margin, cv2.BORDER_REPLICATE)
-    landmarks = detect_landmarks(padded, upsample=upsample)
-    if landmarks is not None:
-        landmarks = landmarks - margin
-    if landmarks is None:
-        raise DatasetError(f"No face found in the aligned onset frame of {clip.key}, so MDMO's regions cannot be placed.")
     if len(frames) < 2:
         raise DatasetError(f"Clip {clip.key} has one frame from onset to offset; MDMO needs the flow between two.")
-    return mdmo(flow_sequence(frames, method=flow), roi_labels(landmarks, frames.shape[1:3]), bins=bins, average=average)
+    margin = frames.shape[1] // 4  # an aligned crop is tight around the face: dlib's detector wants some room
+    landmarks = detect_landmarks(cv2.copyMakeBorder(frames[0], margin, margin, margin, margin, cv2.BORDER_REPLICATE),
+                                 upsample=upsample)
+    if landmarks is None:
+        raise DatasetError(f"No face found in the aligned onset frame of {clip.key}, so MDMO's regions cannot be placed.")
+    return mdmo(flow_sequence(frames, method=flow), roi_labels(landmarks - margin, frames.shape[1:3]), bins=bins, average=average)
 
 
 @register_step("align")
