@@ -88,12 +88,13 @@ def as_clip(x, *, onset: Position = None, apex: Position = None, offset: Positio
     else:
         raise MerkitError(f"Cannot predict from a {type(x).__name__}: give a Clip, a frame folder, a video file "
                           "or a uint8 (T, H, W, 3) array.")
+    # what is not given is the base's: a Clip's own span and apex; a file's or array's whole length
     first = frame_position(onset, fps, "onset", source)
     last = frame_position(offset, fps, "offset", source)
     peak = frame_position(apex, fps, "apex", source)
-    first = base.onset if first is None and isinstance(x, Clip) else (first or 0)
-    last = (base.offset if isinstance(x, Clip) else n - 1) if last is None else last
-    if peak is None and isinstance(x, Clip) and onset is None and offset is None:
+    first = base.onset if first is None else first
+    last = base.offset if last is None else last
+    if peak is None and onset is None and offset is None:  # a new span would move the apex: estimate it anew
         peak = base.apex
     if not 0 <= first < n or not 0 <= last < n:
         raise MerkitError(f"{source} has {n} frames (0 to {n - 1}); onset {first} and offset {last} must lie within them.")

@@ -195,6 +195,10 @@ class FeatureMethod(Method):
         """(D,) the clip's representation, flattened."""
         return self.representation().get(clip, cache)[0].ravel()
 
+    def _feature_matrix(self, data: ClipDataset, cache: Cache) -> np.ndarray:
+        """(n_clips, D) every clip's features."""
+        return np.stack([self.features(clip, cache) for clip in data])
+
     def fit(self, train: ClipDataset, *, seed: int, cache: Cache) -> FeatureMethod:
         rng = np.random.default_rng(seed)
         samples, labels, groups = [], [], []
@@ -213,7 +217,7 @@ class FeatureMethod(Method):
         return self
 
     def predict(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
-        features = np.stack([self.features(clip, cache) for clip in test])
+        features = self._feature_matrix(test, cache)
         if isinstance(self.classifier_, OneVsRestClassifier):
             return labels_of(self.classifier_.predict(features), self.classes_)
         decision = self.classifier_.calibrated_classifiers_[0].estimator  # fitted on the whole training part
@@ -222,7 +226,7 @@ class FeatureMethod(Method):
     def predict_proba(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
         if isinstance(self.classifier_, OneVsRestClassifier):
             raise MerkitError(f"{self.name} gives no probabilities for action units yet: each AU's SVM decides yes or no.")
-        proba = self.classifier_.predict_proba(np.stack([self.features(clip, cache) for clip in test]))
+        proba = self.classifier_.predict_proba(self._feature_matrix(test, cache))
         known = list(self.classifier_.classes_)
         out = np.zeros((len(proba), len(self.classes_)))  # a class absent from the training part gets 0
         for column, name in enumerate(self.classes_):
