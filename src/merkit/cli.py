@@ -394,10 +394,10 @@ def magnify(
 
     from merkit.errors import DatasetError
     from merkit.io.frames import list_frames, read_frames
-    from merkit.io.video import read_video, video_codec, video_fps, write_video
+    from merkit.io.video import VIDEO_CODECS, read_video, video_fps, write_video
     from merkit.preprocess.magnify import magnify_eulerian
 
-    video_codec(check_writable_file(output, (".mp4", ".mkv")))
+    check_writable_file(output, tuple(VIDEO_CODECS))
     if fps is not None:
         check_positive("--fps", fps)
     if input.is_dir():
@@ -629,7 +629,6 @@ def list_(what: Annotated[str, typer.Argument(help="methods, spotters, datasets,
     from merkit.errors import check_choice
     from merkit.evaluation import PROTOCOLS
     from merkit.methods import list_methods
-
     from merkit.spotting import list_spotters
 
     check_choice("list", what, ["all", "methods", "spotters", "datasets", "labels", "protocols"])

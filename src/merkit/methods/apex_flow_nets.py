@@ -70,11 +70,7 @@ class ApexFlowNetwork(NetworkMethod):
     def fit(self, train: ClipDataset, *, seed: int, cache: Cache) -> ApexFlowNetwork:
         import torch
 
-        from merkit.training.trainer import (
-            seed_everything,
-            tensor_batches,
-            torch_threads,
-        )
+        from merkit.training.trainer import seed_everything, tensor_batches, torch_threads
         from merkit.training.trainer import train as run
 
         self.classes_ = train.classes

@@ -40,12 +40,7 @@ from merkit.methods.registry import register_method
 from merkit.preprocess.cache import Cache
 from merkit.preprocess.pipeline import Representation, Step
 from merkit.preprocess.temporal import KERNELS, resize_time
-from merkit.training.augment import (
-    KEEP_RATIOS,
-    JitterVersion,
-    apply_version,
-    jitter_versions,
-)
+from merkit.training.augment import KEEP_RATIOS, JitterVersion, apply_version, jitter_versions
 from merkit.training.recipe import Recipe
 
 
