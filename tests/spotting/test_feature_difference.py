@@ -61,6 +61,6 @@ def test_windows_are_in_seconds():
 
 
 def test_registry():
-    assert [s.name for s in list_spotters()] == ["feature_difference"]
+    assert [s.name for s in list_spotters()] == ["feature_difference", "roi_flow"]
     with pytest.raises(Exception, match="has no parameter q"):
         create_spotter("feature_difference", q=1)

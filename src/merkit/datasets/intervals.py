@@ -9,13 +9,17 @@ KINDS = ("micro", "macro")
 
 @dataclass(frozen=True)
 class Interval:
-    """An expression in a long video: frames ``onset`` to ``offset`` (inclusive)."""
+    """An expression in a long video: frames ``onset`` to ``offset`` (inclusive, 0-based positions),
+    of ``kind`` micro or macro; ``score`` is a spotter's confidence, ``aus`` and ``emotion`` what
+    an annotator coded."""
 
     onset: int
     offset: int
     kind: str = "micro"
     score: float = 1.0
     apex: int | None = None
+    aus: str = ""
+    emotion: str = ""
 
     @property
     def length(self) -> int:

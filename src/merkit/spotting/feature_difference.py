@@ -24,6 +24,7 @@ Appearance-Based Feature Difference Analysis", ICPR 2014.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,16 +111,33 @@ class FeatureDifference(Spotter):
     top: int = 12
     p: float = 0.5
 
-    def spot(self, frames: np.ndarray, fps: float) -> tuple[np.ndarray, list[Interval]]:
+    def signals(self, faces: Iterable[np.ndarray | None], fps: float) -> np.ndarray:
+        """(T, blocks * blocks * 59) block histograms; a frame without a face repeats the last one.
+        Unlike the flow spotter's rows these are large (8.5 KB a frame with 6 x 6 blocks)."""
         if not fps > 0:
             raise ConfigError(f"Spotting needs the frame rate; got fps={fps}.")
-        histograms = block_histograms(frames, self.blocks)
+        parts, chunk, last = [], [], None
+        for face in faces:
+            face = last if face is None else face
+            if face is None:
+                raise ConfigError("The first frames have no face; the feature difference needs one to compare with.")
+            chunk.append(face)
+            last = face
+            if len(chunk) == 256:
+                parts.append(block_histograms(np.stack(chunk), self.blocks).astype(np.float32).reshape(len(chunk), -1))
+                chunk = []
+        if chunk:
+            parts.append(block_histograms(np.stack(chunk), self.blocks).astype(np.float32).reshape(len(chunk), -1))
+        return np.concatenate(parts) if parts else np.zeros((0, self.blocks**2 * 59), np.float32)
+
+    def intervals(self, signals: np.ndarray, fps: float) -> tuple[np.ndarray, list[Interval]]:
+        histograms = signals.reshape(len(signals), self.blocks**2, -1).astype(np.float64)
         scores, intervals = {}, []
         for kind, window in (("micro", self.micro_window), ("macro", self.macro_window)):
             k = max(1, int(round(window * fps)) // 2)
             score = contrast(histograms, k, min(self.top, self.blocks**2))
             scores[kind] = score
             threshold = score.mean() + self.p * (score.max() - score.mean())
-            intervals += [Interval(max(0, peak - k), min(len(frames) - 1, peak + k), kind, float(score[peak]), peak)
+            intervals += [Interval(max(0, peak - k), min(len(signals) - 1, peak + k), kind, float(score[peak]), peak)
                           for peak in peaks(score, threshold, k)]
         return scores["micro"], intervals

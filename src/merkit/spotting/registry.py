@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from typing import ClassVar
 
 import numpy as np
@@ -12,15 +13,30 @@ from merkit.errors import ConfigError, check_choice
 
 
 class Spotter:
-    """Base of every spotter: a dataclass whose fields are its parameters (defaults from its paper)."""
+    """Base of every spotter: a dataclass whose fields are its parameters (defaults from its paper).
+
+    Spotting runs in two steps so that a long video streams: :meth:`signals` reads the aligned
+    faces one at a time and keeps a small row of numbers per frame; :meth:`intervals` turns those
+    rows into a score per frame and the intervals (a threshold needs the whole video's scores).
+    """
 
     name: ClassVar[str]
     summary: ClassVar[str]
 
-    def spot(self, frames: np.ndarray, fps: float) -> tuple[np.ndarray, list[Interval]]:
-        """(T,) a score per frame, and the spotted intervals (micro and macro), for (T, H, W)
-        grey face frames at ``fps`` frames per second."""
+    def signals(self, faces: Iterable[np.ndarray | None], fps: float) -> np.ndarray:
+        """(T, F) float32 rows, one per face: uint8 (H, W) grey aligned faces at ``fps``, None for a
+        frame without a usable face."""
         raise NotImplementedError
+
+    def intervals(self, signals: np.ndarray, fps: float) -> tuple[np.ndarray, list[Interval]]:
+        """(T,) a score per frame and the spotted intervals (micro and macro) from :meth:`signals`."""
+        raise NotImplementedError
+
+    def spot(self, frames: np.ndarray, fps: float, usable: np.ndarray | None = None) -> tuple[np.ndarray, list[Interval]]:
+        """Both steps on (T, H, W) grey face frames in memory; ``usable`` (T,) bool marks the
+        frames with a usable face (all by default)."""
+        usable = np.ones(len(frames), bool) if usable is None else usable
+        return self.intervals(self.signals((f if ok else None for f, ok in zip(frames, usable)), fps), fps)
 
 
 _SPOTTERS: dict[str, type[Spotter]] = {}
