@@ -138,21 +138,31 @@ def results_table(rows: list[tuple[str, dict]], title: str) -> Table:
 @friendly
 def synth(
     out: Annotated[Path, typer.Option(help="Folder to write the synthetic dataset into.")],
-    layout: Annotated[str, typer.Option(help="Dataset layout: casme2, casme, smic_hs, smic_vis, smic_nir, samm, casme3, mmew or megc2019.")] = "casme2",
+    layout: Annotated[str, typer.Option(help="Dataset layout: casme2, casme, smic_hs, smic_vis, smic_nir, samm, casme3, mmew, "
+                                              "megc2019, or long videos: casme2_long, samm_lv, casme3_long.")] = "casme2",
     subjects: Annotated[int, typer.Option(help="Number of subjects (per dataset for megc2019).")] = 16,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 0,
     amplitude: Annotated[tuple[float, float], typer.Option(help="Peak displacement range in pixels.")] = (0.3, 1.0),
     jobs: Annotated[int, typer.Option(help="Processes.")] = 2,
+    videos: Annotated[int, typer.Option(help="Long videos per subject (long-video layouts).")] = 2,
+    seconds: Annotated[float, typer.Option(help="Length of each long video in seconds (long-video layouts).")] = 30.0,
 ):
     """Write a synthetic micro-expression dataset in a real dataset's on-disk layout."""
     from merkit.errors import check_choice
     from merkit.synthetic import LAYOUTS, SynthConfig, write_dataset, write_megc2019
+    from merkit.synthetic.long_videos import LONG_LAYOUTS, write_long_dataset
 
-    check_choice("layout", layout, [*LAYOUTS, "megc2019"])
+    check_choice("layout", layout, [*LAYOUTS, "megc2019", *LONG_LAYOUTS])
     check_positive("--subjects", subjects)
     check_positive("--jobs", jobs)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; pass a folder to write the synthetic dataset into.")
+    if layout in LONG_LAYOUTS:
+        check_positive("--videos", videos)
+        with progress_bar("synthesising long videos", subjects * videos) as advance:
+            written = write_long_dataset(layout, out, subjects=subjects, videos=videos, seconds=seconds, seed=seed, progress=advance)
+        console.print(f"Wrote {len(written.plans)} long videos in the {layout} layout to {out}")
+        return
     with progress_bar("synthesising subjects", subjects * (3 if layout == "megc2019" else 1)) as advance:
         if layout == "megc2019":
             written = write_megc2019(out, SynthConfig(n_subjects=subjects, seed=seed, amplitude=amplitude), jobs=jobs, progress=advance)
@@ -541,6 +551,76 @@ def datasets_check(
 
 @app.command()
 @friendly
+def analyze(
+    video: Annotated[Path, typer.Argument(help="A video file (anything PyAV reads) or a folder of frames (with --fps).")],
+    out: Annotated[Path, typer.Option(help="Folder for frames.csv, intervals.csv/.json, annotated.mp4 and report.html.")],
+    model: Annotated[Path | None, typer.Option(help="A model bundle (merkit train) to recognise each spotted interval.")] = None,
+    spotter: Annotated[str, typer.Option(help="Spotter (merkit list spotters).")] = "roi_flow",
+    fps: Annotated[float | None, typer.Option(help="Frame rate of a frame folder (a video's own by default).")] = None,
+    setting: Annotated[list[str] | None, typer.Option("--set", help="Spotter parameter, e.g. --set z=5.")] = None,
+):
+    """Spot the micro- and macro-expressions of a long recording, recognise them, and report.
+
+    Interrupted, it resumes where it stopped when run again with the same --out.
+    """
+    from merkit.inference import load_model
+    from merkit.inference.analyze import analyze as run_analysis
+    from merkit.spotting import create_spotter
+
+    if fps is not None:
+        check_positive("--fps", fps)
+    spotter_object = create_spotter(spotter, **parse_settings(setting))
+    bundle = load_model(model, task="classification") if model is not None else None
+    summary = run_analysis(video, out, model=bundle, spotter=spotter_object, fps=fps)
+    rows = summary["intervals"]
+    table = Table(title=f"{video}: {summary['frames']} frames, a face in {summary['face_frames']}")
+    for column in ("kind", "onset_s", "apex_s", "offset_s", "score", *(["prediction"] if bundle else [])):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["kind"], f"{row['onset_s']:.2f}", f"{row['apex_s']:.2f}", f"{row['offset_s']:.2f}",
+                      f"{row['score']:.2f}", *([row["prediction"]] if bundle else []))
+    console.print(table)
+    console.print(f"Wrote {out / 'report.html'}, {out / 'intervals.csv'}, {out / 'frames.csv'} and {out / 'annotated.mp4'}")
+
+
+@app.command("spot-evaluate")
+@friendly
+def spot_evaluate(
+    dataset: Annotated[list[str], typer.Option(help="Long-video dataset (casme2_long, samm_lv, casme3_long); repeat for several.")],
+    root: Annotated[list[Path], typer.Option(help="Its folder as distributed; one per --dataset, in the same order.")],
+    out: Annotated[Path, typer.Option(help="Folder for report.md, scores.json, timelines/ and the tracking cache.")],
+    spotter: Annotated[str, typer.Option(help="Spotter (merkit list spotters).")] = "roi_flow",
+    model: Annotated[Path | None, typer.Option(help="A model bundle: also score STRS (spot then recognise).")] = None,
+    setting: Annotated[list[str] | None, typer.Option("--set", help="Spotter parameter, e.g. --set z=5.")] = None,
+):
+    """Score a spotter on long videos with the MEGC protocol (IoU >= 0.5): micro, macro, overall, per dataset."""
+    from merkit.datasets.long_videos import load_long_videos
+    from merkit.evaluation.spot_evaluate import evaluate_spotting
+    from merkit.inference import load_model
+    from merkit.spotting import create_spotter
+
+    if len(dataset) != len(root):
+        raise ConfigError(f"Give one --root per --dataset ({len(dataset)} datasets, {len(root)} roots).")
+    spotter_object = create_spotter(spotter, **parse_settings(setting))
+    videos = [v for name, folder in zip(dataset, root) for v in load_long_videos(name, folder)]
+    bundle = load_model(model, task="classification") if model is not None else None
+    scores = evaluate_spotting(videos, spotter_object, out, model=bundle)
+    table = Table(title=f"{spotter}: {len(videos)} videos, MEGC protocol (IoU >= 0.5)")
+    for column in ("data", "kind", "TP", "spotted", "annotated", "precision", "recall", "F1"):
+        table.add_column(column)
+    for name, part in [("all", scores["overall"]), *scores["per_dataset"].items()]:
+        for kind in ("micro", "macro", "overall"):
+            s = part[kind]
+            table.add_row(name, kind, str(s["tp"]), str(s["spotted"]), str(s["annotated"]), f"{s['precision']:.3f}",
+                          f"{s['recall']:.3f}", f"{s['f1']:.3f}")
+    console.print(table)
+    if "strs" in scores:
+        console.print(f"STRS {scores['strs']['strs']:.3f} (spotting F1 x recognition UF1 {scores['strs']['recognition_uf1']:.3f})")
+    console.print(f"Wrote {out / 'report.md'}")
+
+
+@app.command()
+@friendly
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the synthetic data and the runs.")] = Path("merkit-demo"),
     jobs: Annotated[int, typer.Option(help="Processes.")] = 2,
@@ -626,6 +706,7 @@ def explain(
 def list_(what: Annotated[str, typer.Argument(help="methods, spotters, datasets, labels, protocols or all.")] = "all"):
     """List registered methods, spotters, datasets, label schemes and protocols."""
     from merkit.datasets import SCHEMES, list_datasets
+    from merkit.datasets.long_videos import LONG_DATASETS
     from merkit.errors import check_choice
     from merkit.evaluation import PROTOCOLS
     from merkit.methods import list_methods
@@ -635,7 +716,8 @@ def list_(what: Annotated[str, typer.Argument(help="methods, spotters, datasets,
     sections = {
         "methods": [(m.name, m.summary) for m in list_methods()],
         "spotters": [(sp.name, sp.summary) for sp in list_spotters()],
-        "datasets": [(d.name, d.summary) for d in list_datasets()],
+        "datasets": [(d.name, d.summary) for d in list_datasets()] + [(name, summary + " (long videos: spot-evaluate)")
+                                                                       for name, (_, summary) in LONG_DATASETS.items()],
         "labels": [(s.name, s.description + (f": {', '.join(s.classes)}" if s.classes else "")) for s in SCHEMES.values()],
         "protocols": [(name, text) for name, (_, text) in PROTOCOLS.items()],
     }

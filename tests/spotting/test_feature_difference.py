@@ -44,7 +44,8 @@ def test_spots_micro_and_macro_expressions_of_a_long_recording():
     results = []
     for seed in range(3):
         frames, truth = long_recording(seed)
-        score, spotted = spotter.spot(frames, 30.0)
+        spotting = spotter.spot(frames, 30.0)
+        score, spotted = spotting.scores["micro"], spotting.intervals
         assert score.shape == (len(frames),) and all(i.kind in ("micro", "macro") for i in spotted)
         results.append((truth, spotted))
     s = spotting_scores(results)
@@ -56,7 +57,7 @@ def test_spots_micro_and_macro_expressions_of_a_long_recording():
 def test_windows_are_in_seconds():
     frames, _ = long_recording(0)
     slow = frames[np.arange(0, len(frames), 2)]  # the same recording at 15 fps
-    _, spotted = create_spotter("feature_difference").spot(slow, 15.0)
+    spotted = create_spotter("feature_difference").spot(slow, 15.0).intervals
     assert any(i.kind == "macro" and i.onset <= 61 <= i.offset for i in spotted), "the macro-expression (frames 49-72 at 15 fps)"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import av
@@ -36,6 +38,24 @@ def read_video(path: str | Path, *, grey: bool = False) -> np.ndarray:
     return np.stack(frames)
 
 
+def iter_video(path: str | Path, start: int = 0) -> Iterator[np.ndarray]:
+    """uint8 (H, W, 3) RGB frames from position ``start``, decoded one at a time; a video that
+    cannot be opened or breaks off (truncated, damaged) raises DatasetError naming the frame."""
+    index = 0
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for frame in container.decode(stream):
+                if index >= start:
+                    yield frame.to_ndarray(format="rgb24")
+                index += 1
+    except (av.error.FFmpegError, IndexError) as error:
+        where = f"after frame {index}" if index else "before its first frame"
+        raise DatasetError(f"Cannot read video {path} {where}: {error}. The file is damaged or truncated; "
+                           "re-export or re-copy it (ffmpeg -i IN -c:v libx264 OUT.mp4 rewrites what can be read).") from error
+
+
 def video_fps(path: str | Path) -> float:
     """Frame rate of the first video stream."""
     with av.open(str(path)) as container:
@@ -62,16 +82,31 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float, codec: str | N
     ``path``). The codec follows the suffix unless given: ``.mkv`` lossless FFV1, ``.mp4`` H.264
     (frames padded to even sizes, as H.264 needs) at x264's constant rate factor ``crf`` (its
     default, 23, when None; lower is closer to the frames: sub-pixel motion needs about 10)."""
+    with video_writer(path, fps, codec=codec, crf=crf) as write:
+        for frame in frames:
+            write(frame)
+
+
+@contextmanager
+def video_writer(path: str | Path, fps: float, codec: str | None = None, crf: int | None = None) -> Iterator[Callable[[np.ndarray], None]]:
+    """Yield ``write(frame)`` taking uint8 (H, W, 3) RGB frames one at a time (as
+    :func:`write_video`); the video appears at ``path`` only when the block ends without error."""
     path = Path(path)
     codec = codec or video_codec(path)
-    if codec != "ffv1":
-        frames = np.pad(frames, ((0, 0), (0, frames.shape[1] % 2), (0, frames.shape[2] % 2), (0, 0)), mode="edge")
     with atomic_path(path, suffix=path.suffix) as tmp, av.open(str(tmp), mode="w") as container:
         stream = container.add_stream(codec, rate=int(round(fps)), options={"crf": str(crf)} if crf is not None and codec == "libx264" else {})
-        stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "bgr0" if codec == "ffv1" else "yuv420p"
-        for frame in frames:
+        sized = []
+
+        def write(frame: np.ndarray) -> None:
+            if codec != "ffv1":
+                frame = np.pad(frame, ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0)), mode="edge")
+            if not sized:  # the stream takes the first frame's size
+                stream.width, stream.height = frame.shape[1], frame.shape[0]
+                sized.append(True)
             for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
                 container.mux(packet)
+
+        yield write
         for packet in stream.encode():
             container.mux(packet)

@@ -32,7 +32,7 @@ import numpy as np
 from merkit.datasets.intervals import Interval
 from merkit.errors import ConfigError, check_array
 from merkit.features.lbp_top import plane_codes, uniform_mapping
-from merkit.spotting.registry import Spotter, register_spotter
+from merkit.spotting.registry import Spotter, Spotting, register_spotter
 
 def block_histograms(frames: np.ndarray, blocks: int, chunk: int = 256) -> np.ndarray:
     """(T, blocks * blocks, 59) uniform LBP histograms (each summing to 1) of each frame's blocks;
@@ -130,14 +130,14 @@ class FeatureDifference(Spotter):
             parts.append(block_histograms(np.stack(chunk), self.blocks).astype(np.float32).reshape(len(chunk), -1))
         return np.concatenate(parts) if parts else np.zeros((0, self.blocks**2 * 59), np.float32)
 
-    def intervals(self, signals: np.ndarray, fps: float) -> tuple[np.ndarray, list[Interval]]:
+    def intervals(self, signals: np.ndarray, fps: float) -> Spotting:
         histograms = signals.reshape(len(signals), self.blocks**2, -1).astype(np.float64)
-        scores, intervals = {}, []
+        scores, thresholds, intervals = {}, {}, []
         for kind, window in (("micro", self.micro_window), ("macro", self.macro_window)):
             k = max(1, int(round(window * fps)) // 2)
             score = contrast(histograms, k, min(self.top, self.blocks**2))
             scores[kind] = score
-            threshold = score.mean() + self.p * (score.max() - score.mean())
+            threshold = thresholds[kind] = score.mean() + self.p * (score.max() - score.mean()) if len(score) else 0.0
             intervals += [Interval(max(0, peak - k), min(len(signals) - 1, peak + k), kind, float(score[peak]), peak)
                           for peak in peaks(score, threshold, k)]
-        return scores["micro"], intervals
+        return Spotting(scores, thresholds, intervals)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from collections.abc import Iterable
 from typing import ClassVar
 
@@ -10,6 +11,22 @@ import numpy as np
 
 from merkit.datasets.intervals import Interval
 from merkit.errors import ConfigError, check_choice
+
+
+@dataclass
+class Spotting:
+    """What a spotter found in one video: a score per frame and the threshold it was held to,
+    for each kind (micro, macro), and the intervals."""
+
+    scores: dict[str, np.ndarray]
+    thresholds: dict[str, float]
+    intervals: list[Interval]
+
+    @property
+    def relative(self) -> np.ndarray:
+        """(T,) each frame's score over its threshold, the larger of the two kinds (1 = at the threshold)."""
+        return np.max([self.scores[k] / self.thresholds[k] if self.thresholds[k] > 0 else np.zeros_like(self.scores[k])
+                       for k in self.scores], axis=0)
 
 
 class Spotter:
@@ -28,11 +45,11 @@ class Spotter:
         frame without a usable face."""
         raise NotImplementedError
 
-    def intervals(self, signals: np.ndarray, fps: float) -> tuple[np.ndarray, list[Interval]]:
-        """(T,) a score per frame and the spotted intervals (micro and macro) from :meth:`signals`."""
+    def intervals(self, signals: np.ndarray, fps: float) -> Spotting:
+        """The scores, thresholds and spotted intervals (micro and macro) from :meth:`signals`."""
         raise NotImplementedError
 
-    def spot(self, frames: np.ndarray, fps: float, usable: np.ndarray | None = None) -> tuple[np.ndarray, list[Interval]]:
+    def spot(self, frames: np.ndarray, fps: float, usable: np.ndarray | None = None) -> Spotting:
         """Both steps on (T, H, W) grey face frames in memory; ``usable`` (T,) bool marks the
         frames with a usable face (all by default)."""
         usable = np.ones(len(frames), bool) if usable is None else usable

@@ -35,7 +35,7 @@ import numpy as np
 
 from merkit.datasets.intervals import Interval
 from merkit.errors import ConfigError
-from merkit.spotting.registry import Spotter, register_spotter
+from merkit.spotting.registry import Spotter, Spotting, register_spotter
 
 # (centre x, centre y, half width, half height) as fractions of the aligned face (eyes at 0.38 height)
 REGIONS = {
@@ -145,14 +145,20 @@ class ROIFlow(Spotter):
             out[kind] = score
         return out
 
+    def threshold(self, score: np.ndarray) -> tuple[float, float]:
+        """(median, threshold) of the known (> 0) scores; (0, 0) when none is known."""
+        known = score[score > 0]
+        if not known.size:
+            return 0.0, 0.0
+        base = float(np.median(known))
+        spread = 1.4826 * float(np.median(np.abs(known - base)))
+        return base, max(base + self.z * spread, base + self.p * (known.max() - base))
+
     def _peaks(self, score: np.ndarray) -> list[tuple[int, int, int]]:
         """(onset, offset, peak) of the grown peaks above the threshold, strongest first, not overlapping."""
-        known = score > 0
-        if not known.any():
+        base, threshold = self.threshold(score)
+        if threshold == 0:
             return []
-        base = float(np.median(score[known]))
-        spread = 1.4826 * float(np.median(np.abs(score[known] - base)))
-        threshold = max(base + self.z * spread, base + self.p * (score.max() - base))
         found, taken = [], np.zeros(len(score), bool)
         for peak in np.argsort(-score):
             if score[peak] <= threshold:
@@ -166,7 +172,7 @@ class ROIFlow(Spotter):
                 found.append((onset, offset, int(peak)))
         return found
 
-    def intervals(self, signals: np.ndarray, fps: float) -> tuple[np.ndarray, list[Interval]]:
+    def intervals(self, signals: np.ndarray, fps: float) -> Spotting:
         scores = self.scores(signals, fps)
         macro = [Interval(a, b, "macro", float(scores["macro"][c]), c) for a, b, c in self._peaks(scores["macro"])
                  if self.micro_max < (b - a + 1) / fps <= self.macro_max]
@@ -174,4 +180,5 @@ class ROIFlow(Spotter):
         micro = [Interval(a, b, "micro", float(scores["micro"][c]), c) for a, b, c in self._peaks(scores["micro"])
                  if self.min_length <= (b - a + 1) / fps <= self.micro_max
                  and not any(m.onset - near <= c <= m.offset + near for m in macro)]
-        return np.maximum(scores["micro"], scores["macro"]), sorted(micro + macro, key=lambda i: i.onset)
+        thresholds = {kind: self.threshold(score)[1] for kind, score in scores.items()}
+        return Spotting(scores, thresholds, sorted(micro + macro, key=lambda i: i.onset))

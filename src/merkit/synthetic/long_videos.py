@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 from openpyxl import Workbook
 
+from merkit.errors import ConfigError
 from merkit.io.atomic import atomic_write_bytes, atomic_write_text
 
 from merkit.synthetic.expressions import Expression
@@ -89,7 +90,7 @@ def plan_long_video(seconds: float, fps: float, *, size: tuple[int, int] = (480,
     gap_min = int(round(0.7 * fps))
     free = int(seconds * fps) - int(fps) - sum(lengths) - gap_min * (len(kinds) + 1)
     if free < 0:
-        raise ValueError(f"{seconds} s cannot hold {len(kinds)} events; make the video longer or plan fewer events.")
+        raise ConfigError(f"{seconds} s cannot hold {len(kinds)} events; make the video longer (--seconds) or plan fewer events.")
     extra = np.diff(np.sort(rng.integers(0, free + 1, len(kinds) + 1)), prepend=0)  # random spare time before each event
     events, t = [], int(fps)
     for kind, length, spare in zip(kinds, lengths, extra):

@@ -1,0 +1,332 @@
+"""Analyse a long recording: track the face, spot expressions, recognise them, report.
+
+:func:`track_video` is the long pass: it streams the video through :class:`FaceTracker` and
+appends each frame's aligned face and record (flags, landmarks, transform) to a cache folder,
+checkpointing the tracker every two seconds of video, so an interrupted analysis resumes where it
+stopped and memory stays flat however long the video. Spotting then reads the cached faces in
+order; recognition (with a bundle) and the annotated video read the video again, frame by frame.
+
+Output of :func:`analyze` in ``out``: ``frames.csv``, ``intervals.csv`` and ``.json``,
+``annotated.mp4``, ``report.html`` (a single file that opens offline), and ``cache/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from merkit.datasets.intervals import Interval
+from merkit.errors import ConfigError, DatasetError, MerkitError
+from merkit.io.atomic import atomic_path, atomic_write_text
+from merkit.io.frames import list_frames, read_frame
+from merkit.io.video import iter_video, video_fps, video_writer
+from merkit.preprocess.tracking import FLAGS, FaceFrame, FaceTracker
+from merkit.progress import progress_bar
+from merkit.spotting import Spotter, Spotting, create_spotter
+
+FACE_SIZE = 128
+RECORD = 4 + 68 * 2 + 6  # found, eye aspect ratio, head motion, flag bits; landmarks; transform
+UNUSABLE = ("no_face", "head_motion", "realigned")  # frames the spotters skip
+
+
+@dataclass(frozen=True)
+class FrameSource:
+    """A video file or a folder of frames, read one frame at a time."""
+
+    path: Path
+    fps: float
+    n_frames: int  # 0 where the video's header does not say
+
+    def frames(self, start: int = 0) -> Iterator[np.ndarray]:
+        """uint8 (H, W, 3) RGB frames from position ``start``."""
+        if self.path.is_dir():
+            return (read_frame(p) for p in list_frames(self.path)[start:])
+        return iter_video(self.path, start)
+
+    def fingerprint(self) -> str:
+        stat = self.path.stat()
+        return f"{self.path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{self.fps}"
+
+
+def open_source(path: str | os.PathLike, fps: float | None = None) -> FrameSource:
+    """A :class:`FrameSource` for a video (its own frame rate unless ``fps``) or a frame folder
+    (``fps`` required); errors name the file and the fix."""
+    path = Path(path)
+    if path.is_dir():
+        frames = list_frames(path)
+        if not frames:
+            raise DatasetError(f"Folder {path} holds no frames (.jpg, .png, .bmp, .tif).")
+        if not fps:
+            raise ConfigError(f"{path} is a folder of frames: pass --fps, its frame rate.")
+        return FrameSource(path, float(fps), len(frames))
+    if not path.is_file():
+        raise DatasetError(f"{path} is neither a video file nor a folder of frames.")
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            n = int(stream.frames or 0)
+    except (av.error.FFmpegError, IndexError) as error:
+        raise DatasetError(f"Cannot read video {path}: {error}. Is it a video file? Re-export it as .mp4 if it is.") from error
+    fps = fps or video_fps(path)
+    if not fps or fps <= 0:
+        raise DatasetError(f"Video {path} does not say its frame rate; pass --fps.")
+    return FrameSource(path, float(fps), n)
+
+
+def _flag_bits(flags: tuple[str, ...]) -> int:
+    return sum(1 << FLAGS.index(f) for f in flags)
+
+
+def flag_names(bits: int) -> list[str]:
+    return [f for i, f in enumerate(FLAGS) if bits & (1 << i)]
+
+
+class TrackCache:
+    """A folder of per-frame tracking results, appended in order and checkpointed.
+
+    ``faces.u8``: each frame's aligned grey face (size x size bytes, zeros without a face);
+    ``track.f32``: a record per frame (found, eye aspect ratio, head motion, flag bits, 68
+    landmarks, transform); ``checkpoint.npz``: the frames done and the tracker's state (no
+    pickle); ``done.json`` once the whole video is tracked.
+    """
+
+    def __init__(self, folder: Path, size: int = FACE_SIZE):
+        self.folder, self.size = folder, size
+        self.faces_path, self.records_path = folder / "faces.u8", folder / "track.f32"
+        self.checkpoint_path, self.done_path = folder / "checkpoint.npz", folder / "done.json"
+
+    def n_frames(self) -> int:
+        return self.records_path.stat().st_size // (4 * RECORD) if self.records_path.exists() else 0
+
+    def records(self) -> np.ndarray:
+        """(T, RECORD) float32 (10 MB for ten minutes at 30 fps)."""
+        return np.fromfile(self.records_path, np.float32).reshape(-1, RECORD)
+
+    def faces(self, usable: np.ndarray, chunk: int = 256) -> Iterator[np.ndarray | None]:
+        """The cached faces in order, None where ``usable`` is False; read ``chunk`` at a time."""
+        n = self.size * self.size
+        with open(self.faces_path, "rb") as file:
+            for start in range(0, len(usable), chunk):
+                block = np.frombuffer(file.read(n * min(chunk, len(usable) - start)), np.uint8).reshape(-1, self.size, self.size)
+                for i, face in enumerate(block):
+                    yield face if usable[start + i] else None
+
+    def face(self, index: int) -> np.ndarray:
+        n = self.size * self.size
+        with open(self.faces_path, "rb") as file:
+            file.seek(index * n)
+            return np.frombuffer(file.read(n), np.uint8).reshape(self.size, self.size)
+
+
+def track_video(source: FrameSource, cache: TrackCache, *, limit: int | None = None, every: float = 2.0) -> int:
+    """Track ``source`` into ``cache``, resuming from its checkpoint; returns the number of frames.
+
+    ``limit`` stops after that many frames in all (as an interrupted run would).
+    """
+    cache.folder.mkdir(parents=True, exist_ok=True)
+    fingerprint = json.dumps({"source": source.fingerprint(), "size": cache.size})
+    if cache.done_path.exists() and json.loads(cache.done_path.read_text()).get("fingerprint") == fingerprint:
+        return cache.n_frames()
+    tracker = FaceTracker(source.fps, size=cache.size)
+    done = 0
+    if cache.checkpoint_path.exists():
+        with np.load(cache.checkpoint_path, allow_pickle=False) as saved:
+            if str(saved["fingerprint"]) == fingerprint:
+                done = int(saved["done"])
+                tracker.restore({k[6:]: saved[k] for k in saved.files if k.startswith("state_")})
+    for path, size in ((cache.faces_path, cache.size**2), (cache.records_path, 4 * RECORD)):
+        with open(path, "ab") as file:
+            file.truncate(done * size)  # drop what came after the checkpoint
+    step = max(1, int(every * source.fps))
+    with open(cache.faces_path, "ab") as faces, open(cache.records_path, "ab") as records, \
+            progress_bar(f"tracking {source.path.name}", source.n_frames, unit="frames") as advance:
+        advance(done)
+        for frame in source.frames(done):
+            if limit is not None and done >= limit:
+                return done
+            seen = tracker.update(frame)
+            faces.write((seen.face if seen.found else np.zeros((cache.size, cache.size), np.uint8)).tobytes())
+            records.write(_record(seen).tobytes())
+            done += 1
+            advance()
+            if done % step == 0:
+                faces.flush(), records.flush()
+                os.fsync(faces.fileno()), os.fsync(records.fileno())
+                _save_checkpoint(cache, fingerprint, done, tracker)
+    atomic_write_text(cache.done_path, json.dumps({"fingerprint": fingerprint, "frames": done}))
+    cache.checkpoint_path.unlink(missing_ok=True)
+    return done
+
+
+def _record(seen: FaceFrame) -> np.ndarray:
+    row = np.zeros(RECORD, np.float32)
+    row[:4] = (seen.found, seen.ear, seen.motion, _flag_bits(seen.flags))
+    if seen.found:
+        row[4:4 + 136] = seen.landmarks.ravel()
+        row[4 + 136:] = seen.transform.ravel()
+    return row
+
+
+def _save_checkpoint(cache: TrackCache, fingerprint: str, done: int, tracker: FaceTracker) -> None:
+    with atomic_path(cache.checkpoint_path, suffix=".npz") as tmp:
+        np.savez(tmp, fingerprint=np.array(fingerprint), done=np.array(done), **{f"state_{k}": v for k, v in tracker.state().items()})
+
+
+def spot_cached(cache: TrackCache, spotter: Spotter, fps: float) -> tuple[Spotting, np.ndarray]:
+    """Run ``spotter`` over the cached faces; returns its result and the (T, RECORD) records."""
+    records = cache.records()
+    bits = records[:, 3].astype(int)
+    unusable = sum(1 << FLAGS.index(f) for f in UNUSABLE)
+    usable = (records[:, 0] == 1) & (bits & unusable == 0)
+    return spotter.intervals(spotter.signals(cache.faces(usable), fps), fps), records
+
+
+def _crop(frame: np.ndarray, transform: np.ndarray, scale: float, size: int) -> np.ndarray:
+    matrix = transform.reshape(2, 3) * scale
+    return cv2.warpAffine(frame, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def interval_faces(source: FrameSource, records: np.ndarray, intervals: list[Interval], *, size: int = 256,
+                   most: int = 64) -> Iterator[tuple[int, np.ndarray, int]]:
+    """For each interval (in order of onset), (index, uint8 (n, size, size, 3) RGB aligned faces
+    of its frames, at most ``most`` of them, evenly taken, apex position among them)."""
+    wanted: dict[int, list[int]] = {}
+    for i, interval in enumerate(intervals):
+        stride = max(1, -(-interval.length // most))
+        for t in range(interval.onset, interval.offset + 1, stride):
+            wanted.setdefault(t, []).append(i)
+    collected: dict[int, list[np.ndarray]] = {i: [] for i in range(len(intervals))}
+    last_transform = None
+    for t, frame in enumerate(source.frames()):
+        if records[t, 0] == 1:
+            last_transform = records[t, 4 + 136:]
+        if t in wanted and last_transform is not None:
+            face = _crop(frame, last_transform, size / FACE_SIZE, size)
+            for i in wanted[t]:
+                collected[i].append((t, face))
+        finished = [i for i in collected if intervals[i].offset <= t and collected[i] is not None]
+        for i in finished:
+            items = collected[i]
+            collected[i] = None
+            if items:
+                apex = intervals[i].apex if intervals[i].apex is not None else intervals[i].onset
+                position = int(np.argmin([abs(t_ - apex) for t_, _ in items]))
+                yield i, np.stack([f for _, f in items]), position
+        if t >= max((iv.offset for iv in intervals), default=-1):
+            break
+
+
+def analyze(video: str | os.PathLike, out: str | os.PathLike, *, model=None, spotter: str | Spotter = "roi_flow",
+            fps: float | None = None, limit: int | None = None, annotate: bool = True) -> dict:
+    """Spot (and with ``model``, a bundle from :func:`merkit.load_model`, recognise) the
+    expressions of ``video``; write the outputs listed in the module's docstring to ``out``.
+
+    Returns a summary: frames, frames with a face, intervals (the rows of intervals.json).
+    ``limit`` stops tracking after that many frames (an interrupted run, for tests); a later call
+    resumes.
+    """
+    source = open_source(video, fps)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; pass a folder for the analysis.")
+    spotter = create_spotter(spotter) if isinstance(spotter, str) else spotter
+    cache = TrackCache(out / "cache")
+    n = track_video(source, cache, limit=limit)
+    if limit is not None and not cache.done_path.exists():
+        return {"frames": n, "complete": False}
+    if n == 0:
+        raise DatasetError(f"{source.path} holds no frames.")
+    spotting, records = spot_cached(cache, spotter, source.fps)
+    found = records[:, 0] == 1
+    if not found.any():
+        raise DatasetError(f"No face was found in any of the {n} frames of {source.path}. The face must be frontal, "
+                           "unhidden and at least about 80 pixels wide; crop or re-record the video.")
+    relative = spotting.relative
+    times = np.arange(n) / source.fps
+    frames = pd.DataFrame({"frame": np.arange(n), "time_s": np.round(times, 4), "face_found": found.astype(int),
+                           "score": np.round(relative, 4), "flags": [";".join(flag_names(int(b))) for b in records[:, 3]]})
+    atomic_write_text(out / "frames.csv", frames.to_csv(index=False))
+    rows = [_interval_row(iv, source.fps) for iv in spotting.intervals]
+    thumbnails: dict[int, str] = {}
+    if spotting.intervals:
+        for i, faces, position in interval_faces(source, records, spotting.intervals):
+            thumbnails[i] = _jpeg_data(cv2.resize(faces[position], (128, 128), interpolation=cv2.INTER_AREA))
+            if model is not None:
+                rows[i].update(_recognise(model, faces, position, source.fps * len(faces) / spotting.intervals[i].length))
+    columns = ["onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "offset_s", "kind", "score"]
+    if model is not None:
+        columns += ["prediction", *[f"p_{c}" for c in model.classes], "note"]
+    table = pd.DataFrame(rows, columns=columns)
+    atomic_write_text(out / "intervals.csv", table.to_csv(index=False))
+    atomic_write_text(out / "intervals.json", json.dumps(rows, indent=1))
+    if annotate:
+        write_annotated(source, records, spotting.intervals, rows, out / "annotated.mp4")
+    from merkit.inference.report import write_analysis_report
+
+    write_analysis_report(out / "report.html", source=source, relative=relative, found=found, rows=rows,
+                          thumbnails=thumbnails, classes=tuple(model.classes) if model is not None else (), spotter=spotter.name)
+    return {"frames": n, "face_frames": int(found.sum()), "intervals": rows, "complete": True}
+
+
+def _interval_row(interval: Interval, fps: float) -> dict:
+    apex = interval.apex if interval.apex is not None else (interval.onset + interval.offset) // 2
+    return {"onset_frame": interval.onset, "apex_frame": apex, "offset_frame": interval.offset,
+            "onset_s": round(interval.onset / fps, 4), "apex_s": round(apex / fps, 4), "offset_s": round(interval.offset / fps, 4),
+            "kind": interval.kind, "score": round(interval.score, 4)}
+
+
+def _recognise(model, faces: np.ndarray, apex: int, fps: float) -> dict:
+    """The bundle's class and probabilities for one interval's faces; a note where it cannot say."""
+    try:
+        [label], [p] = model.classify(faces, onset=0, apex=apex, offset=len(faces) - 1, fps=fps)
+    except MerkitError as error:
+        return {"prediction": "", **{f"p_{c}": None for c in model.classes}, "note": str(error)}
+    return {"prediction": str(label), **{f"p_{c}": round(float(v), 4) for c, v in zip(model.classes, p)}, "note": ""}
+
+
+def _jpeg_data(rgb: np.ndarray) -> str:
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return "data:image/jpeg;base64," + base64.b64encode(data.tobytes()).decode()
+
+
+KIND_COLOURS = {"micro": (255, 140, 0), "macro": (148, 60, 200)}  # RGB, as in the report
+
+
+def write_annotated(source: FrameSource, records: np.ndarray, intervals: list[Interval], rows: list[dict], path: Path) -> None:
+    """``annotated.mp4``: each frame with the face box and landmarks, and during an interval its
+    kind and (with a bundle) class on a banner."""
+    label_at: dict[int, tuple[str, tuple[int, int, int]]] = {}
+    for interval, row in zip(intervals, rows):
+        text = interval.kind.upper() + (f"  {row['prediction']}" if row.get("prediction") else "")
+        probability = max((v for k, v in row.items() if k.startswith("p_") and v is not None), default=None)
+        text += f" {probability:.2f}" if probability is not None and row.get("prediction") else ""
+        for t in range(interval.onset, interval.offset + 1):
+            label_at[t] = (text, KIND_COLOURS[interval.kind])
+    with video_writer(path, source.fps) as write, progress_bar("annotating", len(records), unit="frames") as advance:
+        for t, frame in enumerate(source.frames()):
+            if t >= len(records):
+                break
+            frame = frame.copy()
+            scale = max(1, round(frame.shape[1] / 640))
+            if records[t, 0] == 1:
+                points = records[t, 4:4 + 136].reshape(68, 2)
+                (x0, y0), (x1, y1) = points.min(axis=0).astype(int), points.max(axis=0).astype(int)
+                cv2.rectangle(frame, (x0, y0), (x1, y1), (40, 220, 40), scale)
+                for x, y in points.astype(int):
+                    cv2.circle(frame, (int(x), int(y)), scale, (0, 255, 255), -1)
+            if t in label_at:
+                text, colour = label_at[t]
+                cv2.rectangle(frame, (0, 0), (frame.shape[1], 28 * scale), colour, -1)
+                cv2.putText(frame, text, (8, 20 * scale), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (255, 255, 255), scale, cv2.LINE_AA)
+            write(frame)
+            advance()
