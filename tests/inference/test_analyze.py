@@ -1,0 +1,112 @@
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from merkit.cli import app
+from merkit.datasets import load
+from merkit.inference import load_model, train
+from merkit.inference.analyze import analyze
+from merkit.io.video import count_video_frames, write_video
+from merkit.preprocess.apex import fill_apex
+from merkit.synthetic.long_videos import plan_long_video, render_long_video
+
+runner = CliRunner()
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    """A 12 s, 320 x 240, 30 fps synthetic recording (lossless) and its plan."""
+    plan = plan_long_video(12, 30.0, size=(240, 320), micro=2, macro=1, distractors={"blink": 1}, seed=21)
+    path = tmp_path_factory.mktemp("video") / "session.mkv"
+    write_video(path, np.stack(list(render_long_video(plan))), 30.0)
+    return path, plan
+
+
+@pytest.fixture(scope="module")
+def analysed(recording, tmp_path_factory):
+    out = tmp_path_factory.mktemp("analysis") / "out"
+    return out, analyze(recording[0], out)
+
+
+def test_analyze_writes_every_output(recording, analysed):
+    path, plan = recording
+    out, summary = analysed
+    frames = pd.read_csv(out / "frames.csv", keep_default_na=False)
+    assert list(frames.columns) == ["frame", "time_s", "face_found", "score", "flags"]
+    assert len(frames) == plan.n_frames == summary["frames"] and frames["face_found"].all()
+    np.testing.assert_allclose(frames["time_s"], np.arange(plan.n_frames) / 30.0, atol=1e-4)
+    intervals = pd.read_csv(out / "intervals.csv")
+    assert list(intervals.columns) == ["onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "offset_s", "kind", "score"]
+    assert json.loads((out / "intervals.json").read_text()) == summary["intervals"] and len(intervals) >= 1
+    assert (intervals["onset_frame"] <= intervals["apex_frame"]).all() and (intervals["apex_frame"] <= intervals["offset_frame"]).all()
+    truth = [(e.onset, e.offset) for e in plan.expressions]
+    hits = [any(a <= (r.onset_frame + r.offset_frame) / 2 <= b for a, b in truth) for r in intervals.itertuples()]
+    assert sum(hits) >= 2, (intervals, truth)  # measured: 3 of the 3 expressions, and the blink
+    assert count_video_frames(out / "annotated.mp4") == plan.n_frames
+    assert "<svg" in (out / "report.html").read_text() and "http" not in (out / "report.html").read_text().replace("http://www.w3.org", "")
+
+
+def test_an_interrupted_analysis_resumes_to_the_same_result(recording, analysed, tmp_path):
+    out = tmp_path / "again"
+    assert analyze(recording[0], out, limit=150, annotate=False) == {"frames": 150, "complete": False}
+    assert not (out / "frames.csv").exists()
+    analyze(recording[0], out, annotate=False)
+    for name in ("frames.csv", "intervals.csv"):
+        assert (out / name).read_text() == (analysed[0] / name).read_text()
+
+
+def test_analyze_with_a_bundle_recognises_each_interval(recording, small_casme2, cache_dir, tmp_path):
+    data = fill_apex(load("casme2", root=small_casme2.root, labels="seed4"), "motion")
+    bundle = train(data, "apex_flow_svm", out=tmp_path / "model", cache=cache_dir)
+    result = runner.invoke(app, ["analyze", str(recording[0]), "--model", str(bundle), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    classes = load_model(bundle).classes
+    intervals = pd.read_csv(tmp_path / "out" / "intervals.csv", keep_default_na=False)
+    assert {"prediction", *(f"p_{c}" for c in classes)} <= set(intervals.columns)
+    assert set(intervals["prediction"]) <= set(classes) and len(intervals) >= 1
+    np.testing.assert_allclose(intervals[[f"p_{c}" for c in classes]].sum(axis=1), 1.0, atol=1e-3)
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert all(p in report for p in intervals["prediction"])
+
+
+def test_a_video_without_a_face_or_truncated_is_refused_with_exit_2(recording, tmp_path):
+    blank = tmp_path / "wall.mkv"
+    write_video(blank, np.full((20, 120, 160, 3), 90, np.uint8), 30.0)
+    result = runner.invoke(app, ["analyze", str(blank), "--out", str(tmp_path / "a")])
+    assert result.exit_code == 2 and "No face was found in any of the 20 frames" in result.output
+    cut = tmp_path / "cut.mkv"
+    data = recording[0].read_bytes()
+    cut.write_bytes(data[: len(data) // 3])
+    result = runner.invoke(app, ["analyze", str(cut), "--out", str(tmp_path / "b")])
+    assert result.exit_code == 2 and "cut.mkv" in result.output, result.output
+    garbage = tmp_path / "notes.mp4"
+    garbage.write_text("not a video")
+    result = runner.invoke(app, ["analyze", str(garbage), "--out", str(tmp_path / "c")])
+    assert result.exit_code == 2 and "Cannot read video" in result.output
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium); .ci/run installs it")
+def test_the_report_shows_the_timeline_in_a_real_browser(analysed, tmp_path):
+    from merkit.inference.report import MARGIN, SCORE_COLOUR, WIDTH
+
+    out, summary = analysed
+    shot = tmp_path / "shot.png"
+    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+                    "--window-size=1100,900", "--hide-scrollbars", f"--screenshot={shot}", (out / "report.html").as_uri()],
+                   check=True, timeout=120, capture_output=True)
+    import cv2
+
+    image = cv2.cvtColor(cv2.imread(str(shot)), cv2.COLOR_BGR2RGB).astype(int)
+    colour = np.array([int(SCORE_COLOUR[i:i + 2], 16) for i in (1, 3, 5)])
+    line = np.abs(image - colour).sum(axis=2) < 40
+    columns = np.flatnonzero(line.any(axis=0))
+    assert columns.size > 0.8 * (WIDTH - 2 * MARGIN), "the score line spans the timeline"
+    orange = np.abs(image - np.array([255, 209, 153])).sum(axis=2) < 60  # a micro band, 35% orange on white
+    assert orange.sum() > 200 or not any(r["kind"] == "micro" for r in summary["intervals"])
