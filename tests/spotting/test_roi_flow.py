@@ -57,7 +57,7 @@ def test_spots_micro_and_macro_expressions_among_distractors():
         blinks = [e for e in plan.distractors if e.kind == "blink"]
         on_blinks += sum(any(i.onset <= b.apex <= i.offset for b in blinks) for i in spotting.intervals)
     s = spotting_scores(results)
-    # measured: micro 6 of 9 found, 19 spotted (F1 0.43); macro 2 of 6, 8 spotted (F1 0.29); overall F1 0.38;
-    # every one of the 6 blinks fired an interval (the eyes are left out, but a blink moves the brows too)
-    assert s["micro"]["recall"] >= 0.5 and s["macro"]["recall"] >= 0.3 and s["overall"]["f1"] >= 0.3, s
-    assert s["micro"]["precision"] >= 0.2 and on_blinks <= 6
+    # measured: micro 6 of 9 found, 13 spotted (F1 0.55); macro 2 of 6, 8 spotted (F1 0.29); overall F1 0.44;
+    # none of the 6 blinks fired (every one did before the eyes were watched for blinks)
+    assert s["micro"]["recall"] >= 0.5 and s["macro"]["recall"] >= 0.3 and s["overall"]["f1"] >= 0.35, s
+    assert s["micro"]["precision"] >= 0.35 and on_blinks <= 2

@@ -47,13 +47,13 @@ def evaluate_spotting(videos: list[LongVideo], spotter: Spotter, out: str | Path
         source = FrameSource(video.frame_paths[0].parent, video.fps, video.n_frames)
         cache = TrackCache(out / "cache" / _safe(video.key))
         track_video(source, cache)
-        spotting, records = spot_cached(cache, spotter, video.fps)
+        spotting, _ = spot_cached(cache, spotter, video.fps)
         spotted = [i for i in spotting.intervals if i.kind in video.kinds]
         results.append((video, spotted))
         per_video.append(_video_row(video, spotted))
         plot_timeline(out / "timelines" / f"{_safe(video.key)}.png", video, spotting, spotted)
         if model is not None:
-            _recognise_matches(model, video, source, records, spotted, recognition)
+            _recognise_matches(model, video, source, cache, spotted, recognition)
     scores = {"overall": spotting_scores([(v.intervals, s) for v, s in results])}
     scores["per_dataset"] = {name: spotting_scores([(v.intervals, s) for v, s in results if v.dataset == name])
                              for name in sorted({v.dataset for v, _ in results})}
@@ -74,7 +74,7 @@ def _video_row(video: LongVideo, spotted: list[Interval]) -> dict:
     return row
 
 
-def _recognise_matches(model, video: LongVideo, source: FrameSource, records: np.ndarray, spotted: list[Interval], into: dict) -> None:
+def _recognise_matches(model, video: LongVideo, source: FrameSource, cache: TrackCache, spotted: list[Interval], into: dict) -> None:
     from merkit.datasets.labels import get_scheme
 
     scheme = get_scheme(model.description.get("labels") or "original")
@@ -94,7 +94,7 @@ def _recognise_matches(model, video: LongVideo, source: FrameSource, records: np
             continue
         wanted.append(found)
         truths.append(label)
-    for i, faces, apex in interval_faces(source, records, wanted):
+    for i, faces, apex in interval_faces(source, cache, wanted):
         [predicted] = model.predict(faces, onset=0, apex=apex, offset=len(faces) - 1, fps=video.fps * len(faces) / wanted[i].length)
         into["true"].append(truths[i])
         into["predicted"].append(str(predicted))

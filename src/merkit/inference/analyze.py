@@ -33,7 +33,8 @@ from merkit.progress import progress_bar
 from merkit.spotting import Spotter, Spotting, create_spotter
 
 FACE_SIZE = 128
-RECORD = 4 + 68 * 2 + 6  # found, eye aspect ratio, head motion, flag bits; landmarks; transform
+STATE = 4  # found, eye aspect ratio, head motion, flag bits
+SHAPE = 68 * 2 + 6  # landmarks, transform
 UNUSABLE = ("no_face", "head_motion", "realigned")  # frames the spotters skip
 
 
@@ -95,22 +96,30 @@ class TrackCache:
     """A folder of per-frame tracking results, appended in order and checkpointed.
 
     ``faces.u8``: each frame's aligned grey face (size x size bytes, zeros without a face);
-    ``track.f32``: a record per frame (found, eye aspect ratio, head motion, flag bits, 68
-    landmarks, transform); ``checkpoint.npz``: the frames done and the tracker's state (no
-    pickle); ``done.json`` once the whole video is tracked.
+    ``track.f32``: each frame's state (found, eye aspect ratio, head motion, flag bits: 16 bytes);
+    ``shapes.f32``: each frame's 68 landmarks and transform (read in order, never all at once);
+    ``checkpoint.npz``: the frames done and the tracker's state (no pickle); ``done.json`` once
+    the whole video is tracked.
     """
 
     def __init__(self, folder: Path, size: int = FACE_SIZE):
         self.folder, self.size = folder, size
-        self.faces_path, self.records_path = folder / "faces.u8", folder / "track.f32"
+        self.faces_path, self.states_path, self.shapes_path = folder / "faces.u8", folder / "track.f32", folder / "shapes.f32"
         self.checkpoint_path, self.done_path = folder / "checkpoint.npz", folder / "done.json"
 
     def n_frames(self) -> int:
-        return self.records_path.stat().st_size // (4 * RECORD) if self.records_path.exists() else 0
+        return self.states_path.stat().st_size // (4 * STATE) if self.states_path.exists() else 0
 
-    def records(self) -> np.ndarray:
-        """(T, RECORD) float32 (10 MB for ten minutes at 30 fps)."""
-        return np.fromfile(self.records_path, np.float32).reshape(-1, RECORD)
+    def states(self) -> np.ndarray:
+        """(T, 4) float32: found, eye aspect ratio, head motion, flag bits."""
+        return np.fromfile(self.states_path, np.float32).reshape(-1, STATE)
+
+    def shapes(self, chunk: int = 256) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Each frame's ((68, 2) landmarks, (2, 3) transform) in order (zeros without a face)."""
+        with open(self.shapes_path, "rb") as file:
+            while block := file.read(4 * SHAPE * chunk):
+                for row in np.frombuffer(block, np.float32).reshape(-1, SHAPE):
+                    yield row[:136].reshape(68, 2), row[136:].reshape(2, 3)
 
     def faces(self, usable: np.ndarray, chunk: int = 256) -> Iterator[np.ndarray | None]:
         """The cached faces in order, None where ``usable`` is False; read ``chunk`` at a time."""
@@ -144,11 +153,12 @@ def track_video(source: FrameSource, cache: TrackCache, *, limit: int | None = N
             if str(saved["fingerprint"]) == fingerprint:
                 done = int(saved["done"])
                 tracker.restore({k[6:]: saved[k] for k in saved.files if k.startswith("state_")})
-    for path, size in ((cache.faces_path, cache.size**2), (cache.records_path, 4 * RECORD)):
+    files = {cache.faces_path: cache.size**2, cache.states_path: 4 * STATE, cache.shapes_path: 4 * SHAPE}
+    for path, size in files.items():
         with open(path, "ab") as file:
             file.truncate(done * size)  # drop what came after the checkpoint
     step = max(1, int(every * source.fps))
-    with open(cache.faces_path, "ab") as faces, open(cache.records_path, "ab") as records, \
+    with open(cache.faces_path, "ab") as faces, open(cache.states_path, "ab") as states, open(cache.shapes_path, "ab") as shapes, \
             progress_bar(f"tracking {source.path.name}", source.n_frames, unit="frames") as advance:
         advance(done)
         for frame in source.frames(done):
@@ -156,25 +166,28 @@ def track_video(source: FrameSource, cache: TrackCache, *, limit: int | None = N
                 return done
             seen = tracker.update(frame)
             faces.write((seen.face if seen.found else np.zeros((cache.size, cache.size), np.uint8)).tobytes())
-            records.write(_record(seen).tobytes())
+            state, shape = _records(seen)
+            states.write(state.tobytes())
+            shapes.write(shape.tobytes())
             done += 1
             advance()
             if done % step == 0:
-                faces.flush(), records.flush()
-                os.fsync(faces.fileno()), os.fsync(records.fileno())
+                for file in (faces, states, shapes):
+                    file.flush()
+                    os.fsync(file.fileno())
                 _save_checkpoint(cache, fingerprint, done, tracker)
     atomic_write_text(cache.done_path, json.dumps({"fingerprint": fingerprint, "frames": done}))
     cache.checkpoint_path.unlink(missing_ok=True)
     return done
 
 
-def _record(seen: FaceFrame) -> np.ndarray:
-    row = np.zeros(RECORD, np.float32)
-    row[:4] = (seen.found, seen.ear, seen.motion, _flag_bits(seen.flags))
+def _records(seen: FaceFrame) -> tuple[np.ndarray, np.ndarray]:
+    state = np.array([seen.found, seen.ear, seen.motion, _flag_bits(seen.flags)], np.float32)
+    shape = np.zeros(SHAPE, np.float32)
     if seen.found:
-        row[4:4 + 136] = seen.landmarks.ravel()
-        row[4 + 136:] = seen.transform.ravel()
-    return row
+        shape[:136] = seen.landmarks.ravel()
+        shape[136:] = seen.transform.ravel()
+    return state, shape
 
 
 def _save_checkpoint(cache: TrackCache, fingerprint: str, done: int, tracker: FaceTracker) -> None:
@@ -183,20 +196,20 @@ def _save_checkpoint(cache: TrackCache, fingerprint: str, done: int, tracker: Fa
 
 
 def spot_cached(cache: TrackCache, spotter: Spotter, fps: float) -> tuple[Spotting, np.ndarray]:
-    """Run ``spotter`` over the cached faces; returns its result and the (T, RECORD) records."""
-    records = cache.records()
-    bits = records[:, 3].astype(int)
+    """Run ``spotter`` over the cached faces; returns its result and the (T, 4) states."""
+    states = cache.states()
+    bits = states[:, 3].astype(int)
     unusable = sum(1 << FLAGS.index(f) for f in UNUSABLE)
-    usable = (records[:, 0] == 1) & (bits & unusable == 0)
-    return spotter.intervals(spotter.signals(cache.faces(usable), fps), fps), records
+    usable = (states[:, 0] == 1) & (bits & unusable == 0)
+    return spotter.intervals(spotter.signals(cache.faces(usable), fps), fps), states
 
 
 def _crop(frame: np.ndarray, transform: np.ndarray, scale: float, size: int) -> np.ndarray:
-    matrix = transform.reshape(2, 3) * scale
+    matrix = transform * scale
     return cv2.warpAffine(frame, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def interval_faces(source: FrameSource, records: np.ndarray, intervals: list[Interval], *, size: int = 256,
+def interval_faces(source: FrameSource, cache: TrackCache, intervals: list[Interval], *, size: int = 256,
                    most: int = 64) -> Iterator[tuple[int, np.ndarray, int]]:
     """For each interval (in order of onset), (index, uint8 (n, size, size, 3) RGB aligned faces
     of its frames, at most ``most`` of them, evenly taken, apex position among them)."""
@@ -207,9 +220,9 @@ def interval_faces(source: FrameSource, records: np.ndarray, intervals: list[Int
             wanted.setdefault(t, []).append(i)
     collected: dict[int, list[np.ndarray]] = {i: [] for i in range(len(intervals))}
     last_transform = None
-    for t, frame in enumerate(source.frames()):
-        if records[t, 0] == 1:
-            last_transform = records[t, 4 + 136:]
+    for t, (frame, (_, transform)) in enumerate(zip(source.frames(), cache.shapes())):
+        if transform.any():  # a frame without a face keeps the last transform
+            last_transform = transform
         if t in wanted and last_transform is not None:
             face = _crop(frame, last_transform, size / FACE_SIZE, size)
             for i in wanted[t]:
@@ -246,20 +259,17 @@ def analyze(video: str | os.PathLike, out: str | os.PathLike, *, model=None, spo
         return {"frames": n, "complete": False}
     if n == 0:
         raise DatasetError(f"{source.path} holds no frames.")
-    spotting, records = spot_cached(cache, spotter, source.fps)
-    found = records[:, 0] == 1
+    spotting, states = spot_cached(cache, spotter, source.fps)
+    found = states[:, 0] == 1
     if not found.any():
         raise DatasetError(f"No face was found in any of the {n} frames of {source.path}. The face must be frontal, "
                            "unhidden and at least about 80 pixels wide; crop or re-record the video.")
     relative = spotting.relative
-    times = np.arange(n) / source.fps
-    frames = pd.DataFrame({"frame": np.arange(n), "time_s": np.round(times, 4), "face_found": found.astype(int),
-                           "score": np.round(relative, 4), "flags": [";".join(flag_names(int(b))) for b in records[:, 3]]})
-    atomic_write_text(out / "frames.csv", frames.to_csv(index=False))
+    write_frames_csv(out / "frames.csv", states, relative, source.fps)
     rows = [_interval_row(iv, source.fps) for iv in spotting.intervals]
     thumbnails: dict[int, str] = {}
     if spotting.intervals:
-        for i, faces, position in interval_faces(source, records, spotting.intervals):
+        for i, faces, position in interval_faces(source, cache, spotting.intervals):
             thumbnails[i] = _jpeg_data(cv2.resize(faces[position], (128, 128), interpolation=cv2.INTER_AREA))
             if model is not None:
                 rows[i].update(_recognise(model, faces, position, source.fps * len(faces) / spotting.intervals[i].length))
@@ -270,12 +280,21 @@ def analyze(video: str | os.PathLike, out: str | os.PathLike, *, model=None, spo
     atomic_write_text(out / "intervals.csv", table.to_csv(index=False))
     atomic_write_text(out / "intervals.json", json.dumps(rows, indent=1))
     if annotate:
-        write_annotated(source, records, spotting.intervals, rows, out / "annotated.mp4")
+        write_annotated(source, cache, spotting.intervals, rows, out / "annotated.mp4")
     from merkit.inference.report import write_analysis_report
 
     write_analysis_report(out / "report.html", source=source, relative=relative, found=found, rows=rows,
                           thumbnails=thumbnails, classes=tuple(model.classes) if model is not None else (), spotter=spotter.name)
     return {"frames": n, "face_frames": int(found.sum()), "intervals": rows, "complete": True}
+
+
+def write_frames_csv(path: Path, states: np.ndarray, relative: np.ndarray, fps: float, chunk: int = 4096) -> None:
+    """``frame, time_s, face_found, score, flags``, written a chunk of rows at a time."""
+    with atomic_path(path, suffix=".csv") as tmp, open(tmp, "w") as file:
+        file.write("frame,time_s,face_found,score,flags\n")
+        for start in range(0, len(states), chunk):
+            file.writelines(f"{t},{round(t / fps, 4)},{int(states[t, 0])},{round(float(relative[t]), 4)},"
+                            f"{';'.join(flag_names(int(states[t, 3])))}\n" for t in range(start, min(start + chunk, len(states))))
 
 
 def _interval_row(interval: Interval, fps: float) -> dict:
@@ -302,7 +321,7 @@ def _jpeg_data(rgb: np.ndarray) -> str:
 KIND_COLOURS = {"micro": (255, 140, 0), "macro": (148, 60, 200)}  # RGB, as in the report
 
 
-def write_annotated(source: FrameSource, records: np.ndarray, intervals: list[Interval], rows: list[dict], path: Path) -> None:
+def write_annotated(source: FrameSource, cache: TrackCache, intervals: list[Interval], rows: list[dict], path: Path) -> None:
     """``annotated.mp4``: each frame with the face box and landmarks, and during an interval its
     kind and (with a bundle) class on a banner."""
     label_at: dict[int, tuple[str, tuple[int, int, int]]] = {}
@@ -312,14 +331,11 @@ def write_annotated(source: FrameSource, records: np.ndarray, intervals: list[In
         text += f" {probability:.2f}" if probability is not None and row.get("prediction") else ""
         for t in range(interval.onset, interval.offset + 1):
             label_at[t] = (text, KIND_COLOURS[interval.kind])
-    with video_writer(path, source.fps) as write, progress_bar("annotating", len(records), unit="frames") as advance:
-        for t, frame in enumerate(source.frames()):
-            if t >= len(records):
-                break
+    with video_writer(path, source.fps) as write, progress_bar("annotating", cache.n_frames(), unit="frames") as advance:
+        for t, (frame, (points, transform)) in enumerate(zip(source.frames(), cache.shapes())):
             frame = frame.copy()
             scale = max(1, round(frame.shape[1] / 640))
-            if records[t, 0] == 1:
-                points = records[t, 4:4 + 136].reshape(68, 2)
+            if transform.any():
                 (x0, y0), (x1, y1) = points.min(axis=0).astype(int), points.max(axis=0).astype(int)
                 cv2.rectangle(frame, (x0, y0), (x1, y1), (40, 220, 40), scale)
                 for x, y in points.astype(int):

@@ -1,7 +1,7 @@
 """The optical-flow ROI spotter, in the manner of OF-FD and MDMD (Wang et al. 2017; He et al. 2020).
 
 Regions of the aligned face that action units move (brows, glabella, cheeks, mouth corners, lips;
-the eyes are left out, where blinks are) are followed with dense optical flow (Farnebäck) from
+the eyes, where blinks are, are watched apart) are followed with dense optical flow (Farnebäck) from
 frame ``t - K`` to frame ``t``; each region's mean flow minus the nose bridge's (what the whole
 head did) is its motion over ``K``. A region that moves and comes back within ``K`` frames has
 moved against both the frame ``K`` before and the frame ``K`` after, so a frame's score is, for the
@@ -15,11 +15,13 @@ with ``macro_gap`` (2 s). On each score, peaks above ``median + z * MAD`` (the m
 deviation, scaled to a standard deviation) and at least ``p`` of the way from the median to the
 maximum are grown down to ``grow`` of their height above the median. Macro intervals must last
 longer than ``micro_max`` (0.5 s) and at most ``macro_max``; micro intervals at most ``micro_max``
-and at least ``min_length``, and a micro interval within ``micro_gap`` of a macro one (its rise
-or fall) is dropped. Frames without a usable face (no face, head motion, re-alignment) score 0.
+and at least ``min_length``; a micro interval within ``micro_gap`` of a macro one (its rise or
+fall) is dropped, and so is one whose peak moved the eyes more than any region (``blink_ratio``
+= 1: a blink sweeps the lids over the eye, and the brows, near them, move less; an expression of
+the lids alone, AU 5 or 7, is dropped with the blinks). Frames without a usable face (no face, head motion, re-alignment) score 0.
 
 Choices of merkit (the papers give no single recipe): the regions, the gaps, ``z`` = 6, ``p`` =
-0.1, ``grow`` = 0.2 (an expression's raised-cosine profile is above a fifth of its peak for about
+0.1, ``blink_ratio`` = 1, ``grow`` = 0.2 (an expression's raised-cosine profile is above a fifth of its peak for about
 70% of its length, so an interval overlaps its expression with IoU about 0.7). They were set on
 synthetic recordings of seeds (100-103) other than those the tests and benchmarks use.
 """
@@ -43,13 +45,15 @@ REGIONS = {
     "cheek_left": (0.33, 0.55, 0.07, 0.06), "cheek_right": (0.67, 0.55, 0.07, 0.06),
     "mouth_left": (0.31, 0.80, 0.07, 0.07), "mouth_right": (0.70, 0.80, 0.07, 0.07), "lips": (0.51, 0.86, 0.08, 0.07),
 }
+EYES = {"eye_left": (0.29, 0.38, 0.08, 0.05), "eye_right": (0.71, 0.38, 0.08, 0.05)}  # watched for blinks only
 REFERENCE = (0.50, 0.45, 0.05, 0.06)  # the nose bridge: moves with the head, not with the expressions
+WATCHED = len(REGIONS) + len(EYES)
 
 
 def region_slices(size: int) -> list[tuple[slice, slice]]:
-    """(rows, columns) of each region of ``REGIONS`` and then the reference, in a size x size face."""
+    """(rows, columns) of each region of ``REGIONS``, of ``EYES``, then of the reference, in a size x size face."""
     out = []
-    for cx, cy, hw, hh in [*REGIONS.values(), REFERENCE]:
+    for cx, cy, hw, hh in [*REGIONS.values(), *EYES.values(), REFERENCE]:
         out.append((slice(int(round((cy - hh) * size)), int(round((cy + hh) * size)) + 1),
                     slice(int(round((cx - hw) * size)), int(round((cx + hw) * size)) + 1)))
     return out
@@ -97,6 +101,7 @@ class ROIFlow(Spotter):
     p : and at least this share of the way from the median to the maximum
     grow : an interval is the peak grown down to this share of its height
     micro_max, macro_max, min_length : seconds
+    blink_ratio : a micro peak where the eyes moved this many times as much as any region is a blink
     """
 
     name = "roi_flow"
@@ -110,20 +115,22 @@ class ROIFlow(Spotter):
     micro_max: float = 0.5
     macro_max: float = 4.0
     min_length: float = 0.1
+    blink_ratio: float = 1.0
 
     def gaps(self, fps: float) -> tuple[int, int]:
         return max(1, int(round(self.micro_gap * fps))), max(1, int(round(self.macro_gap * fps)))
 
     def signals(self, faces: Iterable[np.ndarray | None], fps: float) -> np.ndarray:
-        """(T, 2R + 1): each region's motion from K_micro frames before, from K_macro frames
-        before (pixels), and 1 where the frame has a usable face (NaN where a flow is unknown)."""
+        """(T, 2W + 1): the motion (pixels) of each watched region (``REGIONS`` then ``EYES``) from
+        K_micro frames before, then from K_macro frames before, and 1 where the frame has a
+        usable face (NaN where a flow is unknown)."""
         if not fps > 0:
             raise ConfigError(f"Spotting needs the frame rate; got fps={fps}.")
         gaps = self.gaps(fps)
         history: deque = deque(maxlen=max(gaps) + 1)  # faces t - K_macro .. t
         regions = None
         rows = []
-        n = len(REGIONS)
+        n = WATCHED
         for face in faces:
             row = np.full(2 * n + 1, np.nan, np.float32)
             history.append(None if face is None else normalised(face))
@@ -137,12 +144,14 @@ class ROIFlow(Spotter):
         return np.array(rows, np.float32).reshape(-1, 2 * n + 1)
 
     def scores(self, signals: np.ndarray, fps: float) -> dict[str, np.ndarray]:
-        """{micro, macro: (T,)} the echo-free motion of the region that moved most (0 where unknown)."""
-        n = len(REGIONS)
+        """{micro, macro: (T,)} the echo-free motion of the region that moved most (0 where
+        unknown), and {blink: (T,)} whether the eyes moved ``blink_ratio`` times more than it."""
         out = {}
         for i, (kind, gap) in enumerate(zip(("micro", "macro"), self.gaps(fps))):
-            score = np.nanmax(np.nan_to_num(echo_free(signals[:, i * n:(i + 1) * n], gap), nan=0.0), axis=1) if len(signals) else np.zeros(0)
-            out[kind] = score
+            motion = np.nan_to_num(echo_free(signals[:, i * WATCHED:(i + 1) * WATCHED], gap), nan=0.0)
+            out[kind] = motion[:, :len(REGIONS)].max(axis=1) if len(motion) else np.zeros(0)
+            if kind == "micro":
+                out["blink"] = motion[:, len(REGIONS):].max(axis=1, initial=0) > self.blink_ratio * out[kind]
         return out
 
     def threshold(self, score: np.ndarray) -> tuple[float, float]:
@@ -174,11 +183,12 @@ class ROIFlow(Spotter):
 
     def intervals(self, signals: np.ndarray, fps: float) -> Spotting:
         scores = self.scores(signals, fps)
+        blink = scores.pop("blink")
         macro = [Interval(a, b, "macro", float(scores["macro"][c]), c) for a, b, c in self._peaks(scores["macro"])
                  if self.micro_max < (b - a + 1) / fps <= self.macro_max]
         near = self.gaps(fps)[0]  # a macro interval is grown narrower than its rise and fall
         micro = [Interval(a, b, "micro", float(scores["micro"][c]), c) for a, b, c in self._peaks(scores["micro"])
-                 if self.min_length <= (b - a + 1) / fps <= self.micro_max
+                 if self.min_length <= (b - a + 1) / fps <= self.micro_max and not blink[c]
                  and not any(m.onset - near <= c <= m.offset + near for m in macro)]
         thresholds = {kind: self.threshold(score)[1] for kind, score in scores.items()}
         return Spotting(scores, thresholds, sorted(micro + macro, key=lambda i: i.onset))

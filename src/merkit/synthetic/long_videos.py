@@ -149,7 +149,6 @@ def render_long_video(plan: LongVideoPlan, *, noise_std: float = 1.0, start: int
             fields[i] = _bump(geometry, [("upper_lid_left", (0, 1)), ("upper_lid_right", (0, 1))], 0.45 * geometry.eye_size, 1.0 * geometry.eye_size)
         elif e.kind == "talking":
             fields[i] = _bump(geometry, [("lower_lip", (0, 1)), ("chin", (0, 1))], 0.5 * geometry.eye_dx, 0.25 * geometry.eye_size * 2)
-    pose_angle, pose_shift, exposure = 0.0, np.zeros(2), 1.0
     turns = {i: (rng.uniform(-6, 6), rng.uniform(-0.08, 0.08, 2) * face.shape[1]) for i, e in enumerate(plan.events) if e.kind == "head_turn"}
     lights = {i: rng.choice([-1, 1]) * rng.uniform(0.15, 0.25) for i, e in enumerate(plan.events) if e.kind == "light"}
     fy, fx = np.mgrid[0:face.shape[0], 0:face.shape[1]].astype(np.float32)

@@ -1,0 +1,62 @@
+"""Each spotter's F1 (MEGC protocol, IoU >= 0.5) on synthetic long videos in the CAS(ME)² and
+SAMM-LV layouts, read back through the dataset readers and scored by ``spot-evaluate``'s code, and
+where its false positives fall: on a blink, a head turn, talking, a change of light, an expression
+of the other kind, or nothing. Seeds differ from those the defaults were set on (100-103) and
+from the tests'. Run by hand: ``.venv/bin/python bench/bench_spotting.py``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from merkit.datasets.long_videos import load_long_videos
+from merkit.evaluation.spot_evaluate import evaluate_spotting
+from merkit.evaluation.spotting import match
+from merkit.spotting import create_spotter
+from merkit.synthetic.long_videos import write_long_dataset
+
+SETS = {"casme2_long": dict(subjects=3, videos=2, seconds=60, fps=30.0), "samm_lv": dict(subjects=2, videos=1, seconds=40, fps=200.0)}
+
+
+def false_positive_causes(videos, plans: dict, out: Path, spotter) -> Counter:
+    """Where the unmatched spotted intervals lie (by the event at their peak)."""
+    from merkit.inference.analyze import TrackCache, spot_cached
+
+    causes = Counter()
+    for video in videos:
+        plan = plans[video.key]
+        spotting, _ = spot_cached(TrackCache(out / "cache" / video.key.replace("/", "__")), spotter, video.fps)
+        for kind in ("micro", "macro"):
+            mine = [s for s in spotting.intervals if s.kind == kind]
+            matched = {i for i, _ in match(mine, [t for t in video.intervals if t.kind == kind])}
+            for i, interval in enumerate(mine):
+                if i in matched:
+                    continue
+                peak = interval.apex if interval.apex is not None else (interval.onset + interval.offset) // 2
+                under = [e.kind for e in plan.events if e.onset - 0.2 * video.fps <= peak <= e.offset + 0.2 * video.fps]
+                causes[f"{kind} on " + (under[0] if under else "nothing")] += 1
+    return causes
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for layout, options in SETS.items():
+            written = write_long_dataset(layout, tmp / layout, size=(240, 320), seed=50, **options)
+            videos = load_long_videos(layout, written.root)
+            for name in ("roi_flow", "feature_difference"):
+                spotter = create_spotter(name)
+                start = time.perf_counter()
+                scores = evaluate_spotting(videos, spotter, tmp / f"out_{layout}")
+                seconds = time.perf_counter() - start
+                figures = "  ".join(f"{k} F1 {v['f1']:.3f} ({v['tp']}/{v['annotated']} found, {v['spotted']} spotted)"
+                                    for k, v in scores["overall"].items())
+                print(f"{layout:12s} {name:18s} {figures}  [{seconds:.0f} s]", flush=True)
+                print(f"{'':31s} false positives: {dict(false_positive_causes(videos, written.plans, tmp / f'out_{layout}', spotter))}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
