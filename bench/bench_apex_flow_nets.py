@@ -4,9 +4,11 @@ Run by hand: ``.venv/bin/python bench/bench_apex_flow_nets.py [--epochs 500 --jo
 Writes the 442-clip, 68-subject flow-image manifest (``merkit.synthetic.flow_images``), runs
 a LOSO of ``ststnet`` through ``merkit.evaluation.evaluate`` and prints the wall time, the time
 per fold-epoch and the figures; then times one training epoch (435 clips) of the network as
-merkit trains it (the fused C kernel), with PyTorch's layers (one 16-filter convolution,
+merkit trains it, with numba's fused kernel, with PyTorch's layers (one 16-filter convolution,
 channels-last), and as three separate streams in PyTorch's default layout, and the max pooling
-alone in both layouts. Each timing is on one thread, as a fold trains.
+alone in both layouts. Each timing is on one thread, as a fold trains. For an AVX2-only CPU on
+any machine: ``CC=false NUMBA_CPU_NAME=haswell ATEN_CPU_CAPABILITY=avx2`` (and NumPy's and
+OpenCV's switches, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -16,13 +18,22 @@ import shutil
 import time
 from pathlib import Path
 
+import numba
 import torch
 from torch import nn
 
 from merkit.datasets import load
 from merkit.evaluation import evaluate
 from merkit.models import create_model
+from merkit.models.kernels import stem
 from merkit.synthetic.flow_images import write_flow_manifest
+
+
+def cpu_name() -> str:
+    """The model name ``lscpu`` shows, and whether AVX-512 is there."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "unknown CPU")
+    return name + (" with AVX-512" if " avx512f" in info else "")
 
 
 class ThreeStreams(nn.Module):
@@ -89,8 +100,14 @@ def main() -> None:
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
+    print(f"CPU: {cpu_name()}; numba target {numba.config.CPU_NAME or 'host'}; C kernel "
+          f"{'built (AVX-512)' if stem.kernel() is not None else 'not used (no compiler, CC=false or no AVX-512)'}")
     print("| one epoch, 435 clips, 1 thread | ms |\n|---|---|")
-    print(f"| merkit's ststnet, fused C kernel (training default) | {epoch_time(create_model('ststnet', num_classes=3)) * 1000:.0f} |")
+    print(f"| merkit's ststnet as it trains (the C kernel where built, else numba's) | "
+          f"{epoch_time(create_model('ststnet', num_classes=3)) * 1000:.0f} |")
+    handles, stem.handles = stem.handles, lambda x: False
+    print(f"| merkit's ststnet, numba's fused kernel | {epoch_time(create_model('ststnet', num_classes=3)) * 1000:.0f} |")
+    stem.handles = handles
     print(f"| merkit's ststnet, PyTorch layers (one 16-filter conv, channels-last) | "
           f"{epoch_time(create_model('ststnet', num_classes=3, fused=False)) * 1000:.0f} |")
     print(f"| three separate streams, channels-first | {epoch_time(ThreeStreams()) * 1000:.0f} |")

@@ -2,10 +2,28 @@ import pytest
 import torch
 from torch import nn
 
-from merkit.models import create_model
+from merkit.models import apex_flow_nets, create_model, fused_stem
 from merkit.models.kernels import stem
 
-needs_kernel = pytest.mark.skipif(stem.kernel() is None, reason="the fused kernel needs a C compiler and AVX-512")
+
+@pytest.fixture(params=["numba", "c"])
+def kernel(request, monkeypatch):
+    """Each fused kernel in turn: numba's (any CPU), the C one (where it is built: AVX-512 and a
+    C compiler). The one under test is the only one the model may use, and it must be used."""
+    used = []
+    if request.param == "numba":
+        if not fused_stem.compiled():
+            pytest.fail("numba could not compile the fused kernel")
+        monkeypatch.setattr(apex_flow_nets.stem, "handles", lambda x: False)
+        chosen = fused_stem
+    else:
+        if stem.kernel() is None:
+            pytest.skip("the C kernel needs a C compiler and AVX-512")
+        chosen = stem
+    original = chosen.fused_features
+    monkeypatch.setattr(chosen, "fused_features", lambda *a: used.append(1) or original(*a))
+    yield used
+    assert used, f"the {request.param} kernel was never called"
 
 
 class ThreeStreams(nn.Module):
@@ -74,8 +92,7 @@ def test_offapexnet_streams_read_u_and_v_only():
     assert create_model("offapexnet", num_classes=3, input_size=32)(torch.rand(2, 2, 32, 32)).shape == (2, 3)
 
 
-@needs_kernel
-def test_fused_stem_is_the_same_function_as_pytorchs_layers():
+def test_fused_stem_is_the_same_function_as_pytorchs_layers(kernel):
     torch.manual_seed(3)
     fused = create_model("ststnet", num_classes=3, dropout=0.0)
     with torch.no_grad():
@@ -100,8 +117,7 @@ def test_fused_stem_is_the_same_function_as_pytorchs_layers():
     torch.testing.assert_close(fused(x).double(), exact(x.double()), rtol=1e-5, atol=1e-5)
 
 
-@needs_kernel
-def test_fused_dropout_drops_half_and_keeps_the_expectation():
+def test_fused_dropout_drops_half_and_keeps_the_expectation(kernel):
     torch.manual_seed(0)
     model = create_model("ststnet", num_classes=3)  # dropout 0.5
     x = torch.rand(8, 3, 28, 28)

@@ -65,3 +65,17 @@ def test_registry():
     assert [s.name for s in list_spotters()] == ["feature_difference", "roi_flow"]
     with pytest.raises(Exception, match="has no parameter q"):
         create_spotter("feature_difference", q=1)
+
+
+def test_frames_without_a_face_take_a_neighbour_s_histograms():
+    frames, _ = long_recording(0)
+    spotter = create_spotter("feature_difference")
+    faces = [None, None, *frames[2:10], None, *frames[11:20]]
+    rows = spotter.signals(faces, 30.0)
+    whole = spotter.signals(list(frames[:20]), 30.0)
+    assert rows.shape == whole.shape == (20, 36 * 59)
+    np.testing.assert_array_equal(rows[0], whole[2])  # before the first face: the first face's
+    np.testing.assert_array_equal(rows[10], whole[9])  # a gap: the last face's
+    np.testing.assert_array_equal(rows[11:], whole[11:])
+    with pytest.raises(Exception, match="None of the 3 frames"):
+        spotter.signals([None] * 3, 30.0)

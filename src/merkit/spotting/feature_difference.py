@@ -112,23 +112,29 @@ class FeatureDifference(Spotter):
     p: float = 0.5
 
     def signals(self, faces: Iterable[np.ndarray | None], fps: float) -> np.ndarray:
-        """(T, blocks * blocks * 59) block histograms; a frame without a face repeats the last one.
-        Unlike the flow spotter's rows these are large (8.5 KB a frame with 6 x 6 blocks)."""
+        """(T, blocks * blocks * 59) block histograms; a frame without a usable face repeats the
+        last one (the first usable one, for those before it). Unlike the flow spotter's rows these
+        are large (8.5 KB a frame with 6 x 6 blocks)."""
         if not fps > 0:
             raise ConfigError(f"Spotting needs the frame rate; got fps={fps}.")
-        parts, chunk, last = [], [], None
+        parts, chunk, last, leading = [], [], None, 0
         for face in faces:
+            if face is None and last is None:
+                leading += 1
+                continue
+            if last is None:
+                chunk += [face] * leading  # the frames before the first face take it
             face = last if face is None else face
-            if face is None:
-                raise ConfigError("The first frames have no face; the feature difference needs one to compare with.")
             chunk.append(face)
             last = face
-            if len(chunk) == 256:
+            if len(chunk) >= 256:
                 parts.append(block_histograms(np.stack(chunk), self.blocks).astype(np.float32).reshape(len(chunk), -1))
                 chunk = []
+        if last is None:
+            raise ConfigError(f"None of the {leading} frames has a usable face; the feature difference needs faces to compare.")
         if chunk:
             parts.append(block_histograms(np.stack(chunk), self.blocks).astype(np.float32).reshape(len(chunk), -1))
-        return np.concatenate(parts) if parts else np.zeros((0, self.blocks**2 * 59), np.float32)
+        return np.concatenate(parts)
 
     def intervals(self, signals: np.ndarray, fps: float) -> Spotting:
         histograms = signals.reshape(len(signals), self.blocks**2, -1).astype(np.float64)

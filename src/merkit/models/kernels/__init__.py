@@ -3,7 +3,8 @@
 A kernel is one ``<name>.c`` file beside this module. ``load(name)`` compiles it once per
 source, compiler and CPU (``-O3 -march=native``, IEEE arithmetic kept: no fast-math) into
 ``<cache>/kernels/`` and returns the library, or None where no compiler works; every kernel has
-a PyTorch path that computes the same function, used then.
+a numba kernel computing the same function (no compiler needed), used then. The C kernel stays
+only while it is faster on some CPU (STSTNet's, on AVX-512: ``docs/apex_flow_nets.md``).
 """
 
 from __future__ import annotations
@@ -47,12 +48,13 @@ def load(name: str) -> ctypes.CDLL | None:
         except (OSError, subprocess.SubprocessError) as error:
             Path(tmp).unlink(missing_ok=True)
             detail = getattr(error, "stderr", b"") or b""
-            warnings.warn(f"merkit could not compile its {name} kernel with {compiler!r} ({error}; {detail.decode(errors='replace')[:300]}); "
-                          "the PyTorch path is used, which is slower. Set CC to a working C compiler to speed it up.", stacklevel=2)
+            if compiler not in ("false", ""):  # CC=false: no C kernels wanted, and numba's need no compiler
+                warnings.warn(f"merkit could not compile its {name} kernel with {compiler!r} ({error}; "
+                              f"{detail.decode(errors='replace')[:300]}); numba's kernel is used instead.", stacklevel=2)
             return None
     try:
         return ctypes.CDLL(str(target))
     except OSError as error:  # a damaged or foreign library in the cache: fall back, say how to rebuild
-        warnings.warn(f"merkit could not load its compiled {name} kernel {target} ({error}); the PyTorch path is used. "
+        warnings.warn(f"merkit could not load its compiled {name} kernel {target} ({error}); numba's kernel is used instead. "
                       "Delete that file to have it compiled again.", stacklevel=2)
         return None

@@ -116,11 +116,6 @@ def fused_features(x: torch.Tensor, conv: nn.Conv2d, norm: nn.BatchNorm2d, drop:
     does. The dropout mask comes from a generator seeded by PyTorch's, so a seeded run repeats."""
     if tuple(conv.weight.shape) != (16, 3, 3, 3) or conv.padding != (2, 2):
         raise ValueError("the fused kernel is built for STSTNet's 16 3x3 filters on 3 maps, padding 2")
-    seed = int(torch.randint(0, 2**62, (1,)).item())
-    out, mean, var = _FusedFeatures.apply(x.float(), conv.weight, conv.bias, norm.weight, norm.bias, norm.eps, drop, seed)
-    with torch.no_grad():
-        n = x.shape[0] * (x.shape[2] + 2) * (x.shape[3] + 2)
-        norm.num_batches_tracked += 1
-        norm.running_mean.lerp_(mean.float(), norm.momentum)
-        norm.running_var.lerp_((var * n / max(n - 1, 1)).float(), norm.momentum)
-    return out
+    from merkit.models.fused_stem import run_fused
+
+    return run_fused(_FusedFeatures, x, conv, norm, drop)
