@@ -4,9 +4,9 @@ dlib's HOG detector finds the face on a downscaled frame once a second (``detect
 whenever the face was lost; between detections its 68-point shape predictor is run in the last
 detection's box, moved with the landmarks. Every frame gets its aligned grey face: a similarity
 transform that puts the eyes of a *reference* frame at fixed places of a ``size`` x ``size`` crop.
-The reference changes only when rigid points (the jaw's ends, the nose bridge, the inner eye
-corners) have drifted by more than ``realign`` of the crop's eye distance from where the transform
-put them at the reference (after a head turn), or when the face is found again, so the
+The reference changes only when rigid points (the nose bridge, the inner eye corners) have
+drifted, by their median, more than ``realign`` of the crop's eye distance from where the
+transform put them at the reference (after a head turn), or when the face is found again, so the
 small motions of an expression are never smoothed away by per-frame landmark jitter; such frames
 are flagged ``realigned``. Flags per frame:
 
@@ -35,7 +35,7 @@ from merkit.preprocess.align import _models, eye_centres, similarity_from_eyes
 
 FLAGS = ("no_face", "blink", "head_motion", "realigned")
 NOSE = slice(27, 36)
-RIGID = [0, 16, 27, 28, 29, 30, 39, 42]  # jaw ends by the ears, nose bridge, inner eye corners: no expression moves them much
+RIGID = [27, 28, 29, 30, 39, 42]  # nose bridge, inner eye corners: no expression moves them much
 
 
 @dataclass
@@ -136,7 +136,7 @@ class FaceTracker:
         eyes = np.mean(self.eyes, axis=0)
         spread = float(np.linalg.norm(eyes[1] - eyes[0]))
         rigid = self._placed(np.mean(self.rigid, axis=0)) if self.transform is not None else None
-        if rigid is None or np.abs(rigid - self.anchor).max() > self.realign * 0.42 * self.size:
+        if rigid is None or np.median(np.linalg.norm(rigid - self.anchor, axis=1)) > self.realign * 0.42 * self.size:
             self.transform = similarity_from_eyes(eyes, (self.size, self.size))
             self.anchor = self._placed(np.mean(self.rigid, axis=0))
             flags.append("realigned")

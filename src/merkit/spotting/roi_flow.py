@@ -123,7 +123,7 @@ class ROIFlow(Spotter):
     def signals(self, faces: Iterable[np.ndarray | None], fps: float) -> np.ndarray:
         """(T, 2W + 1): the motion (pixels) of each watched region (``REGIONS`` then ``EYES``) from
         K_micro frames before, then from K_macro frames before, and 1 where the frame has a
-        usable face (NaN where a flow is unknown)."""
+        usable face (NaN where a flow is unknown: a frame without a usable face lies between)."""
         if not fps > 0:
             raise ConfigError(f"Spotting needs the frame rate; got fps={fps}.")
         gaps = self.gaps(fps)
@@ -133,11 +133,13 @@ class ROIFlow(Spotter):
         n = WATCHED
         for face in faces:
             row = np.full(2 * n + 1, np.nan, np.float32)
-            history.append(None if face is None else normalised(face))
-            if face is not None:
+            if face is None:  # no face, head motion or a new alignment: no later face compares with an earlier one
+                history.clear()
+            else:
+                history.append(normalised(face))
                 regions = regions or region_slices(face.shape[0])
                 for i, gap in enumerate(gaps):
-                    if len(history) > gap and history[-1 - gap] is not None:
+                    if len(history) > gap:
                         row[i * n:(i + 1) * n] = np.linalg.norm(region_flow(history[-1 - gap], history[-1], regions), axis=1)
                 row[-1] = 1.0
             rows.append(row)
