@@ -218,7 +218,7 @@ def interval_faces(source: FrameSource, cache: TrackCache, intervals: list[Inter
         stride = max(1, -(-interval.length // most))
         for t in range(interval.onset, interval.offset + 1, stride):
             wanted.setdefault(t, []).append(i)
-    collected: dict[int, list[np.ndarray]] = {i: [] for i in range(len(intervals))}
+    collected: dict[int, list[tuple[int, np.ndarray]] | None] = {i: [] for i in range(len(intervals))}
     last_transform = None
     for t, (frame, (_, transform)) in enumerate(zip(source.frames(), cache.shapes())):
         if transform.any():  # a frame without a face keeps the last transform
@@ -259,11 +259,11 @@ def analyze(video: str | os.PathLike, out: str | os.PathLike, *, model=None, spo
         return {"frames": n, "complete": False}
     if n == 0:
         raise DatasetError(f"{source.path} holds no frames.")
-    spotting, states = spot_cached(cache, spotter, source.fps)
-    found = states[:, 0] == 1
-    if not found.any():
+    if not (cache.states()[:, 0] == 1).any():
         raise DatasetError(f"No face was found in any of the {n} frames of {source.path}. The face must be frontal, "
                            "unhidden and at least about 80 pixels wide; crop or re-record the video.")
+    spotting, states = spot_cached(cache, spotter, source.fps)
+    found = states[:, 0] == 1
     relative = spotting.relative
     write_frames_csv(out / "frames.csv", states, relative, source.fps)
     rows = [_interval_row(iv, source.fps) for iv in spotting.intervals]
