@@ -110,3 +110,19 @@ def test_the_report_shows_the_timeline_in_a_real_browser(analysed, tmp_path):
     assert columns.size > 0.8 * (WIDTH - 2 * MARGIN), "the score line spans the timeline"
     orange = np.abs(image - np.array([255, 209, 153])).sum(axis=2) < 60  # a micro band, 35% orange on white
     assert orange.sum() > 200 or not any(r["kind"] == "micro" for r in summary["intervals"])
+
+
+def test_a_frame_folder_needs_its_frame_rate(tmp_path):
+    import cv2
+
+    plan = plan_long_video(4, 30.0, size=(240, 320), micro=1, macro=0, distractors={}, seed=3)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t, frame in enumerate(render_long_video(plan)):
+        cv2.imwrite(str(folder / f"img{t + 1}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    result = runner.invoke(app, ["analyze", str(folder), "--out", str(tmp_path / "a")])
+    assert result.exit_code == 2 and "pass --fps" in result.output
+    result = runner.invoke(app, ["analyze", str(folder), "--fps", "30", "--out", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    frames = pd.read_csv(tmp_path / "b" / "frames.csv")
+    assert len(frames) == plan.n_frames and frames["face_found"].all() and frames["time_s"].iloc[-1] == pytest.approx(119 / 30, abs=1e-4)
