@@ -65,3 +65,44 @@ def check_positive_ints(name: str, values: Sequence[int], length: int) -> tuple[
     if len(values) != length or not all(isinstance(v, (int, np.integer)) and v > 0 for v in values):
         raise ConfigError(f"The parameter `{name}` must be {length} positive integers; got {values}.")
     return tuple(int(v) for v in values)
+
+
+BOOLEAN_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+def configured(cls: type, params: dict, what: str):
+    """An instance of the dataclass ``cls`` from ``params``: unknown names get a ConfigError listing
+    the known ones, and a value given as text (from the command line) or as a list (a tuple read
+    back from JSON) is brought to the type of the field's default. ``what`` names the thing in
+    messages, e.g. ``method 'lbptop_svm'``."""
+    import dataclasses
+
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise ConfigError(f"{what[0].upper()}{what[1:]} has no parameter {', '.join(unknown)}; its parameters are: {', '.join(known)}.")
+    return cls(**{k: _coerce(known[k], v, what) for k, v in params.items()})
+
+
+def _coerce(field, value, what: str):
+    default = field.default
+    if isinstance(default, tuple) and isinstance(value, list):
+        return tuple(value)
+    if not isinstance(value, str) or isinstance(default, str):
+        return value
+    try:
+        if isinstance(default, bool):
+            word = value.strip().lower()
+            if word not in BOOLEAN_WORDS:
+                raise ConfigError(f"Parameter {field.name}={value!r} of {what} must be a boolean: "
+                                  f"one of {', '.join(sorted(BOOLEAN_WORDS, key=str))}.")
+            return BOOLEAN_WORDS[word]
+        if isinstance(default, tuple):
+            return tuple(type(default[0])(v) for v in value.replace("x", ",").split(","))
+        if isinstance(default, (int, float)):
+            return type(default)(value)
+    except ConfigError:  # a ValueError too: keep its own message
+        raise
+    except ValueError:
+        raise ConfigError(f"Parameter {field.name}={value!r} of {what} should look like {default!r}.") from None
+    return value

@@ -85,6 +85,8 @@ def test_a_video_without_a_face_or_truncated_is_refused_with_exit_2(recording, t
     cut.write_bytes(data[: len(data) // 3])
     result = runner.invoke(app, ["analyze", str(cut), "--out", str(tmp_path / "b")])
     assert result.exit_code == 2 and "cut.mkv" in result.output, result.output
+    result = runner.invoke(app, ["analyze", str(recording[0]), "--set", "z=many", "--out", str(tmp_path / "d")])
+    assert result.exit_code == 2 and "z='many'" in result.output and not (tmp_path / "d").exists()
     garbage = tmp_path / "notes.mp4"
     garbage.write_text("not a video")
     result = runner.invoke(app, ["analyze", str(garbage), "--out", str(tmp_path / "c")])

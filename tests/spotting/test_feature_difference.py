@@ -65,6 +65,9 @@ def test_registry():
     assert [s.name for s in list_spotters()] == ["feature_difference", "roi_flow"]
     with pytest.raises(Exception, match="has no parameter q"):
         create_spotter("feature_difference", q=1)
+    assert create_spotter("roi_flow", z="5", blink_ratio="2").z == 5.0  # text from --set takes the field's type
+    with pytest.raises(Exception, match="z='many' of spotter 'roi_flow' should look like 6.0"):
+        create_spotter("roi_flow", z="many")
 
 
 def test_frames_without_a_face_take_a_neighbour_s_histograms():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from collections.abc import Iterable
 from typing import ClassVar
@@ -10,7 +9,7 @@ from typing import ClassVar
 import numpy as np
 
 from merkit.datasets.intervals import Interval
-from merkit.errors import ConfigError, check_choice
+from merkit.errors import check_choice, configured
 
 
 @dataclass
@@ -70,10 +69,5 @@ def list_spotters() -> list[type[Spotter]]:
 
 
 def create_spotter(name: str, **params) -> Spotter:
-    """A spotter; unknown parameter names get a ConfigError listing the known ones."""
-    cls = _SPOTTERS[check_choice("spotter", name, _SPOTTERS)]
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ConfigError(f"Spotter {name!r} has no parameter {', '.join(unknown)}; its parameters are: {', '.join(sorted(known))}.")
-    return cls(**params)
+    """A spotter; unknown parameter names, or values of the wrong type, get a ConfigError."""
+    return configured(_SPOTTERS[check_choice("spotter", name, _SPOTTERS)], params, f"spotter {name!r}")
