@@ -14,30 +14,23 @@ from pathlib import Path
 
 from merkit.datasets.long_videos import load_long_videos
 from merkit.evaluation.spot_evaluate import evaluate_spotting
-from merkit.evaluation.spotting import match
 from merkit.spotting import create_spotter
 from merkit.synthetic.long_videos import write_long_dataset
 
 SETS = {"casme2_long": dict(subjects=3, videos=2, seconds=60, fps=30.0), "samm_lv": dict(subjects=2, videos=1, seconds=40, fps=200.0)}
 
 
-def false_positive_causes(videos, plans: dict, out: Path, spotter) -> Counter:
-    """Where the unmatched spotted intervals lie (by the event at their peak)."""
-    from merkit.inference.analyze import TrackCache, spot_cached
-
+def false_positive_causes(scores: dict, plans: dict) -> Counter:
+    """Where the unmatched spotted intervals lie (by the event at their peak), from spot-evaluate's per-video rows."""
     causes = Counter()
-    for video in videos:
-        plan = plans[video.key]
-        spotting, _ = spot_cached(TrackCache(out / "cache" / video.key.replace("/", "__")), spotter, video.fps)
-        for kind in ("micro", "macro"):
-            mine = [s for s in spotting.intervals if s.kind == kind]
-            matched = {i for i, _ in match(mine, [t for t in video.intervals if t.kind == kind])}
-            for i, interval in enumerate(mine):
-                if i in matched:
-                    continue
-                peak = interval.apex if interval.apex is not None else (interval.onset + interval.offset) // 2
-                under = [e.kind for e in plan.events if e.onset - 0.2 * video.fps <= peak <= e.offset + 0.2 * video.fps]
-                causes[f"{kind} on " + (under[0] if under else "nothing")] += 1
+    for row in scores["videos"]:
+        plan = plans[row["video"]]
+        for interval in row["spotted"]:
+            if interval["matched"]:
+                continue
+            peak = interval["apex"] if interval["apex"] is not None else (interval["onset"] + interval["offset"]) // 2
+            under = [e.kind for e in plan.events if e.onset - 0.2 * plan.fps <= peak <= e.offset + 0.2 * plan.fps]
+            causes[f"{interval['kind']} on " + (under[0] if under else "nothing")] += 1
     return causes
 
 
@@ -55,7 +48,7 @@ def main() -> None:
                 figures = "  ".join(f"{k} F1 {v['f1']:.3f} ({v['tp']}/{v['annotated']} found, {v['spotted']} spotted)"
                                     for k, v in scores["overall"].items())
                 print(f"{layout:12s} {name:18s} {figures}  [{seconds:.0f} s]", flush=True)
-                print(f"{'':31s} false positives: {dict(false_positive_causes(videos, written.plans, tmp / f'out_{layout}', spotter))}", flush=True)
+                print(f"{'':31s} false positives: {dict(false_positive_causes(scores, written.plans))}", flush=True)
 
 
 if __name__ == "__main__":

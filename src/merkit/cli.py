@@ -657,14 +657,14 @@ def demo(
                   f"{row['label']}; p = {row['p']:.2f}).", soft_wrap=True)
     report, found, expressions, spotted = demo_analyze(bundle, out)
     console.print(f"Analysed a 20 s synthetic recording (blinks and a head turn among its {expressions} expressions) with "
-                  f"that bundle: {spotted} intervals spotted, {found} of them on an expression; open {report}.", soft_wrap=True)
+                  f"that bundle: {spotted} intervals spotted, {found} of them matching an expression (IoU >= 0.5); open {report}.", soft_wrap=True)
     console.print(f"Done in {time.perf_counter() - started:.0f} s. Try: merkit predict --model {bundle} {video}", soft_wrap=True)
 
 
 def demo_analyze(bundle: Path, out: Path) -> tuple[Path, int, int, int]:
     """Write a 20 s, 640x480 synthetic recording and analyse it with ``bundle``."""
     from merkit.datasets.intervals import Interval
-    from merkit.evaluation.spotting import match
+    from merkit.evaluation.spotting import matched_pairs
     from merkit.inference import load_model
     from merkit.inference.analyze import analyze as run_analysis
     from merkit.io.video import video_writer
@@ -679,8 +679,7 @@ def demo_analyze(bundle: Path, out: Path) -> tuple[Path, int, int, int]:
     summary = run_analysis(video, out / "analyze" / "result", model=load_model(bundle))
     spotted = [Interval(r["onset_frame"], r["offset_frame"], r["kind"], r["score"]) for r in summary["intervals"]]
     truth = [Interval(e.onset, e.offset, e.kind) for e in plan.expressions]
-    found = sum(len(match([s for s in spotted if s.kind == k], [t for t in truth if t.kind == k])) for k in ("micro", "macro"))
-    return out / "analyze" / "result" / "report.html", found, len(truth), len(spotted)
+    return out / "analyze" / "result" / "report.html", len(matched_pairs(spotted, truth)), len(truth), len(spotted)
 
 
 def demo_apply(data, out: Path, seed: int) -> tuple[Path, Path, dict]:

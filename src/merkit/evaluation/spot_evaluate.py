@@ -26,7 +26,8 @@ import numpy as np
 from merkit.datasets.intervals import Interval
 from merkit.datasets.long_videos import LongVideo
 from merkit.errors import ConfigError
-from merkit.evaluation.spotting import match, spotting_scores
+from merkit.evaluation import metrics
+from merkit.evaluation.spotting import matched_pairs, spotting_scores
 from merkit.inference.analyze import FrameSource, TrackCache, interval_faces, spot_cached, track_video
 from merkit.io.atomic import atomic_write_text
 from merkit.spotting import Spotter, Spotting
@@ -66,25 +67,21 @@ def evaluate_spotting(videos: list[LongVideo], spotter: Spotter, out: str | Path
 
 
 def _video_row(video: LongVideo, spotted: list[Interval]) -> dict:
-    row = {"video": video.key, "frames": video.n_frames}
-    for kind in ("micro", "macro"):
-        mine = [s for s in spotted if s.kind == kind]
-        theirs = [t for t in video.intervals if t.kind == kind]
-        row[kind] = {"tp": len(match(mine, theirs)), "spotted": len(mine), "annotated": len(theirs)}
-    return row
+    """The video's counts per kind, and each spotted interval with whether it matched."""
+    counts = spotting_scores([(video.intervals, spotted)])
+    matched = {id(found) for found, _ in matched_pairs(spotted, video.intervals)}
+    return {"video": video.key, "frames": video.n_frames,
+            **{kind: {k: counts[kind][k] for k in ("tp", "spotted", "annotated")} for kind in ("micro", "macro")},
+            "spotted": [{"onset": i.onset, "apex": i.apex, "offset": i.offset, "kind": i.kind, "score": i.score,
+                         "matched": id(i) in matched} for i in spotted]}
 
 
 def _recognise_matches(model, video: LongVideo, source: FrameSource, cache: TrackCache, spotted: list[Interval], into: dict) -> None:
     from merkit.datasets.labels import get_scheme
 
     scheme = get_scheme(model.description.get("labels") or "original")
-    pairs = []
-    for kind in ("micro", "macro"):
-        mine = [s for s in spotted if s.kind == kind]
-        theirs = [t for t in video.intervals if t.kind == kind]
-        pairs += [(mine[i], theirs[j]) for i, j in match(mine, theirs)]
     wanted, truths = [], []
-    for found, truth in pairs:
+    for found, truth in matched_pairs(spotted, video.intervals):
         try:
             label = scheme.map(video.dataset, truth.emotion) if truth.emotion else None
         except ConfigError:
@@ -101,15 +98,8 @@ def _recognise_matches(model, video: LongVideo, source: FrameSource, cache: Trac
 
 
 def _strs(spotting_f1: float, recognition: dict, classes: tuple[str, ...]) -> dict:
-    true, predicted = recognition["true"], recognition["predicted"]
-    f1s = []
-    for c in classes:
-        tp = sum(t == c and p == c for t, p in zip(true, predicted))
-        fp = sum(t != c and p == c for t, p in zip(true, predicted))
-        fn = sum(t == c and p != c for t, p in zip(true, predicted))
-        if tp + fp + fn:
-            f1s.append(2 * tp / (2 * tp + fp + fn))
-    uf1 = float(np.mean(f1s)) if f1s else 0.0
+    true = recognition["true"]
+    uf1 = metrics.scores(true, recognition["predicted"], classes)["uf1"] if true else 0.0  # MEGC's UF1, as every run reports it
     return {"spotting_f1": spotting_f1, "recognition_uf1": uf1, "strs": spotting_f1 * uf1,
             "recognised": len(true), "unscored": recognition["unscored"]}
 
@@ -125,10 +115,7 @@ def plot_timeline(path: Path, video: LongVideo, spotting: Spotting, spotted: lis
     from merkit.evaluation.reports import save_figure
 
     t = np.arange(video.n_frames) / video.fps
-    matched = set()
-    for kind in ("micro", "macro"):
-        mine = [s for s in spotted if s.kind == kind]
-        matched |= {id(mine[i]) for i, _ in match(mine, [v for v in video.intervals if v.kind == kind])}
+    matched = {id(found) for found, _ in matched_pairs(spotted, video.intervals)}
     fig, ax = plt.subplots(figsize=(12, 3))
     relative = spotting.relative
     ax.plot(t[: len(relative)], relative, lw=0.8, color="#1f6fd0", label="score / threshold")

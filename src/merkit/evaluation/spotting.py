@@ -43,6 +43,16 @@ def match(spotted: Sequence[Interval], truth: Sequence[Interval], *, threshold: 
     return pairs
 
 
+def matched_pairs(spotted: Sequence[Interval], truth: Sequence[Interval], *, threshold: float = 0.5) -> list[tuple[Interval, Interval]]:
+    """(spotted, annotated) pairs of the true positives, each kind matched on its own (:func:`match`)."""
+    pairs = []
+    for kind in KINDS:
+        mine = [s for s in spotted if s.kind == kind]
+        theirs = [t for t in truth if t.kind == kind]
+        pairs += [(mine[i], theirs[j]) for i, j in match(mine, theirs, threshold=threshold)]
+    return pairs
+
+
 def _figures(tp: int, spotted: int, annotated: int) -> dict:
     precision = tp / spotted if spotted else 0.0
     recall = tp / annotated if annotated else 0.0
@@ -65,13 +75,12 @@ def spotting_scores(videos: Iterable[tuple[Sequence[Interval], Sequence[Interval
     """
     counts = {kind: [0, 0, 0] for kind in KINDS}
     for annotated, spotted in videos:
+        pairs = matched_pairs(spotted, annotated, threshold=threshold)
         for kind in KINDS:
-            mine = [s for s in spotted if s.kind == kind]
-            theirs = [t for t in annotated if t.kind == kind]
             tally = counts[kind]
-            tally[0] += len(match(mine, theirs, threshold=threshold))
-            tally[1] += len(mine)
-            tally[2] += len(theirs)
+            tally[0] += sum(found.kind == kind for found, _ in pairs)
+            tally[1] += sum(s.kind == kind for s in spotted)
+            tally[2] += sum(t.kind == kind for t in annotated)
     result = {kind: _figures(*tally) for kind, tally in counts.items()}
     result["overall"] = _figures(*[sum(t[k] for t in counts.values()) for k in range(3)])
     return result
