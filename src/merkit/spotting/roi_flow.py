@@ -145,16 +145,16 @@ class ROIFlow(Spotter):
             rows.append(row)
         return np.array(rows, np.float32).reshape(-1, 2 * n + 1)
 
-    def scores(self, signals: np.ndarray, fps: float) -> dict[str, np.ndarray]:
-        """{micro, macro: (T,)} the echo-free motion of the region that moved most (0 where
-        unknown), and {blink: (T,)} whether the eyes moved ``blink_ratio`` times more than it."""
-        out = {}
+    def scores(self, signals: np.ndarray, fps: float) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """({micro, macro: (T,)} the echo-free motion of the region that moved most (0 where
+        unknown), (T,) bool: the eyes moved ``blink_ratio`` times as much as that, at the micro gap)."""
+        scores, blink = {}, np.zeros(len(signals), bool)
         for i, (kind, gap) in enumerate(zip(("micro", "macro"), self.gaps(fps))):
             motion = np.nan_to_num(echo_free(signals[:, i * WATCHED:(i + 1) * WATCHED], gap), nan=0.0)
-            out[kind] = motion[:, :len(REGIONS)].max(axis=1) if len(motion) else np.zeros(0)
+            scores[kind] = motion[:, :len(REGIONS)].max(axis=1, initial=0)
             if kind == "micro":
-                out["blink"] = motion[:, len(REGIONS):].max(axis=1, initial=0) > self.blink_ratio * out[kind]
-        return out
+                blink = motion[:, len(REGIONS):].max(axis=1, initial=0) > self.blink_ratio * scores[kind]
+        return scores, blink
 
     def threshold(self, score: np.ndarray) -> tuple[float, float]:
         """(median, threshold) of the known (> 0) scores; (0, 0) when none is known."""
@@ -165,14 +165,11 @@ class ROIFlow(Spotter):
         spread = 1.4826 * float(np.median(np.abs(known - base)))
         return base, max(base + self.z * spread, base + self.p * (known.max() - base))
 
-    def _peaks(self, score: np.ndarray) -> list[tuple[int, int, int]]:
-        """(onset, offset, peak) of the grown peaks above the threshold, strongest first, not overlapping."""
-        base, threshold = self.threshold(score)
-        if threshold == 0:
-            return []
+    def _peaks(self, score: np.ndarray, base: float, threshold: float) -> list[tuple[int, int, int]]:
+        """(onset, offset, peak) of the grown peaks above ``threshold``, strongest first, not overlapping."""
         found, taken = [], np.zeros(len(score), bool)
         for peak in np.argsort(-score):
-            if score[peak] <= threshold:
+            if score[peak] <= threshold or threshold == 0:
                 break
             if taken[peak]:
                 continue
@@ -184,13 +181,13 @@ class ROIFlow(Spotter):
         return found
 
     def intervals(self, signals: np.ndarray, fps: float) -> Spotting:
-        scores = self.scores(signals, fps)
-        blink = scores.pop("blink")
-        macro = [Interval(a, b, "macro", float(scores["macro"][c]), c) for a, b, c in self._peaks(scores["macro"])
+        scores, blink = self.scores(signals, fps)
+        levels = {kind: self.threshold(score) for kind, score in scores.items()}
+        peaks = {kind: self._peaks(scores[kind], *levels[kind]) for kind in scores}
+        macro = [Interval(a, b, "macro", float(scores["macro"][c]), c) for a, b, c in peaks["macro"]
                  if self.micro_max < (b - a + 1) / fps <= self.macro_max]
         near = self.gaps(fps)[0]  # a macro interval is grown narrower than its rise and fall
-        micro = [Interval(a, b, "micro", float(scores["micro"][c]), c) for a, b, c in self._peaks(scores["micro"])
+        micro = [Interval(a, b, "micro", float(scores["micro"][c]), c) for a, b, c in peaks["micro"]
                  if self.min_length <= (b - a + 1) / fps <= self.micro_max and not blink[c]
                  and not any(m.onset - near <= c <= m.offset + near for m in macro)]
-        thresholds = {kind: self.threshold(score)[1] for kind, score in scores.items()}
-        return Spotting(scores, thresholds, sorted(micro + macro, key=lambda i: i.onset))
+        return Spotting(scores, {kind: level[1] for kind, level in levels.items()}, sorted(micro + macro, key=lambda i: i.onset))
