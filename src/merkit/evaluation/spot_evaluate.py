@@ -91,8 +91,8 @@ def _recognise_matches(model, video: LongVideo, source: FrameSource, cache: Trac
             continue
         wanted.append(found)
         truths.append(label)
-    for i, faces, apex in interval_faces(source, cache, wanted):
-        [predicted] = model.predict(faces, onset=0, apex=apex, offset=len(faces) - 1, fps=video.fps * len(faces) / wanted[i].length)
+    for i, faces, apex, rate in interval_faces(source, cache, wanted):
+        [predicted] = model.predict(faces, onset=0, apex=apex, offset=len(faces) - 1, fps=rate)
         into["true"].append(truths[i])
         into["predicted"].append(str(predicted))
 

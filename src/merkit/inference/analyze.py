@@ -27,7 +27,7 @@ from merkit.datasets.intervals import Interval
 from merkit.errors import ConfigError, DatasetError, MerkitError
 from merkit.io.atomic import atomic_path, atomic_write_text
 from merkit.io.frames import list_frames, read_frame
-from merkit.io.video import iter_video, video_fps, video_writer
+from merkit.io.video import iter_video, video_header, video_writer
 from merkit.preprocess.tracking import FLAGS, FaceFrame, FaceTracker
 from merkit.progress import progress_bar
 from merkit.spotting import Spotter, Spotting, create_spotter
@@ -70,16 +70,9 @@ def open_source(path: str | os.PathLike, fps: float | None = None) -> FrameSourc
         return FrameSource(path, float(fps), len(frames))
     if not path.is_file():
         raise DatasetError(f"{path} is neither a video file nor a folder of frames.")
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            n = int(stream.frames or 0)
-    except (av.error.FFmpegError, IndexError) as error:
-        raise DatasetError(f"Cannot read video {path}: {error}. Is it a video file? Re-export it as .mp4 if it is.") from error
-    fps = fps or video_fps(path)
-    if not fps or fps <= 0:
+    n, own_fps = video_header(path)
+    fps = fps or own_fps
+    if not fps > 0:
         raise DatasetError(f"Video {path} does not say its frame rate; pass --fps.")
     return FrameSource(path, float(fps), n)
 
@@ -129,12 +122,6 @@ class TrackCache:
                 block = np.frombuffer(file.read(n * min(chunk, len(usable) - start)), np.uint8).reshape(-1, self.size, self.size)
                 for i, face in enumerate(block):
                     yield face if usable[start + i] else None
-
-    def face(self, index: int) -> np.ndarray:
-        n = self.size * self.size
-        with open(self.faces_path, "rb") as file:
-            file.seek(index * n)
-            return np.frombuffer(file.read(n), np.uint8).reshape(self.size, self.size)
 
 
 def track_video(source: FrameSource, cache: TrackCache, *, limit: int | None = None, every: float = 2.0) -> int:
@@ -210,15 +197,18 @@ def _crop(frame: np.ndarray, transform: np.ndarray, scale: float, size: int) -> 
 
 
 def interval_faces(source: FrameSource, cache: TrackCache, intervals: list[Interval], *, size: int = 256,
-                   most: int = 64) -> Iterator[tuple[int, np.ndarray, int]]:
-    """For each interval (in order of onset), (index, uint8 (n, size, size, 3) RGB aligned faces
-    of its frames, at most ``most`` of them, evenly taken, apex position among them)."""
-    wanted: dict[int, list[int]] = {}
+                   most: int = 64) -> Iterator[tuple[int, np.ndarray, int, float]]:
+    """For each interval (as it ends), (index, uint8 (n, size, size, 3) RGB aligned faces of its
+    frames, at most ``most`` of them evenly taken, the apex's position among them, their frame rate)."""
+    wanted: dict[int, list[int]] = {}  # frame -> the intervals that take it
+    ends: dict[int, list[int]] = {}  # frame -> the intervals that end there
     for i, interval in enumerate(intervals):
         stride = max(1, -(-interval.length // most))
         for t in range(interval.onset, interval.offset + 1, stride):
             wanted.setdefault(t, []).append(i)
-    collected: dict[int, list[tuple[int, np.ndarray]] | None] = {i: [] for i in range(len(intervals))}
+        ends.setdefault(interval.offset, []).append(i)
+    collected: dict[int, list[tuple[int, np.ndarray]]] = {i: [] for i in range(len(intervals))}
+    last_frame = max((interval.offset for interval in intervals), default=-1)
     last_transform = None
     for t, (frame, (_, transform)) in enumerate(zip(source.frames(), cache.shapes())):
         if transform.any():  # a frame without a face keeps the last transform
@@ -227,15 +217,13 @@ def interval_faces(source: FrameSource, cache: TrackCache, intervals: list[Inter
             face = _crop(frame, last_transform, size / FACE_SIZE, size)
             for i in wanted[t]:
                 collected[i].append((t, face))
-        finished = [i for i in collected if intervals[i].offset <= t and collected[i] is not None]
-        for i in finished:
-            items = collected[i]
-            collected[i] = None
+        for i in ends.get(t, ()):
+            items = collected.pop(i)
             if items:
                 apex = intervals[i].apex if intervals[i].apex is not None else intervals[i].onset
                 position = int(np.argmin([abs(t_ - apex) for t_, _ in items]))
-                yield i, np.stack([f for _, f in items]), position
-        if t >= max((iv.offset for iv in intervals), default=-1):
+                yield i, np.stack([f for _, f in items]), position, source.fps * len(items) / intervals[i].length
+        if t >= last_frame:
             break
 
 
@@ -269,10 +257,10 @@ def analyze(video: str | os.PathLike, out: str | os.PathLike, *, model=None, spo
     rows = [_interval_row(iv, source.fps) for iv in spotting.intervals]
     thumbnails: dict[int, str] = {}
     if spotting.intervals:
-        for i, faces, position in interval_faces(source, cache, spotting.intervals):
+        for i, faces, position, rate in interval_faces(source, cache, spotting.intervals):
             thumbnails[i] = _jpeg_data(cv2.resize(faces[position], (128, 128), interpolation=cv2.INTER_AREA))
             if model is not None:
-                rows[i].update(_recognise(model, faces, position, source.fps * len(faces) / spotting.intervals[i].length))
+                rows[i].update(_recognise(model, faces, position, rate))
     columns = ["onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "offset_s", "kind", "score"]
     if model is not None:
         columns += ["prediction", *[f"p_{c}" for c in model.classes], "note"]

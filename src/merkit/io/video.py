@@ -69,11 +69,20 @@ def expected_frames(container, stream) -> int:
     return int(round(container.duration / 1e6 * rate)) if container.duration else 0
 
 
+def video_header(path: str | Path) -> tuple[int, float]:
+    """(frames, frame rate) the first video stream's header gives, without decoding (0 where it
+    does not say); a file that is not a video raises DatasetError naming it."""
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            return expected_frames(container, stream), float(stream.average_rate or 0.0)
+    except (av.error.FFmpegError, IndexError) as error:
+        raise DatasetError(f"Cannot read video {path}: {error}. Is it a video file? Re-export it as .mp4 if it is.") from error
+
+
 def video_fps(path: str | Path) -> float:
     """Frame rate of the first video stream."""
-    with av.open(str(path)) as container:
-        rate = container.streams.video[0].average_rate
-        return float(rate) if rate else 0.0
+    return video_header(path)[1]
 
 
 VIDEO_CODECS = {".mp4": "libx264", ".mkv": "ffv1"}

@@ -159,26 +159,20 @@ class FaceTracker:
         """Where the current transform puts frame ``points`` (N, 2) in the face crop."""
         return points @ self.transform[:, :2].T + self.transform[:, 2]
 
+    OPTIONAL = ("box", "box_landmarks", "landmarks", "transform", "anchor")  # arrays or None
+    HISTORIES = ("ears", "noses", "eyes", "rigid")  # the deques
+
     def state(self) -> dict[str, np.ndarray]:
         """The tracker's state as arrays (for a checkpoint); :meth:`restore` takes it back."""
-        empty = np.zeros((0,))
-        return {
-            "index": np.array([self.index, self.since_detection]),
-            "box": empty if self.box is None else self.box, "box_landmarks": empty if self.box_landmarks is None else self.box_landmarks,
-            "landmarks": empty if self.landmarks is None else self.landmarks,
-            "transform": empty if self.transform is None else self.transform, "anchor": empty if self.anchor is None else self.anchor,
-            "ears": np.array(self.ears, np.float64), "noses": np.array(self.noses, np.float64).reshape(-1, 2),
-            "eyes": np.array(self.eyes, np.float64).reshape(-1, 2, 2), "rigid": np.array(self.rigid, np.float64).reshape(-1, len(RIGID), 2),
-        }
+        state = {"index": np.array([self.index, self.since_detection])}
+        state |= {name: np.zeros(0) if getattr(self, name) is None else getattr(self, name) for name in self.OPTIONAL}
+        state |= {name: np.array(list(getattr(self, name)), np.float64) for name in self.HISTORIES}
+        return state
 
     def restore(self, state: dict[str, np.ndarray]) -> None:
         self.index, self.since_detection = (int(v) for v in state["index"])
-        self.box, self.box_landmarks, self.landmarks, self.transform, self.anchor = (
-            state[k] if state[k].size else None for k in ("box", "box_landmarks", "landmarks", "transform", "anchor"))
-        self.ears.clear()
-        self.ears.extend(float(v) for v in state["ears"])
-        self.noses.clear()
-        self.noses.extend(np.asarray(v) for v in state["noses"])
-        for name in ("eyes", "rigid"):
+        for name in self.OPTIONAL:
+            setattr(self, name, state[name] if state[name].size else None)
+        for name in self.HISTORIES:
             getattr(self, name).clear()
-            getattr(self, name).extend(np.asarray(v) for v in state[name])
+            getattr(self, name).extend(state[name])
