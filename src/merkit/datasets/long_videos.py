@@ -28,16 +28,14 @@ casme3_long    ``part_A/data/part_A_split/ME_A/spNO.1/a/color/1.jpg``, one folde
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from merkit.datasets.intervals import Interval
-from merkit.datasets.sheets import AnnotationTable, find_one
+from merkit.datasets.sheets import AnnotationTable, find_one, read_sheets
 from merkit.errors import DatasetError, check_choice
 from merkit.io.frames import frame_number, list_frames, read_frame
 
@@ -66,10 +64,6 @@ class LongVideo:
         """uint8 (H, W, 3) RGB frames from position ``start``, read one at a time."""
         for path in self.frame_paths[start:]:
             yield read_frame(path)
-
-
-def _positions(frames: list[Path]) -> dict[int, int]:
-    return {frame_number(p): i for i, p in enumerate(frames)}
 
 
 def _number(value) -> int | None:
@@ -104,23 +98,39 @@ def _kind(text: str) -> str | None:
     return "micro" if "micro" in text else "macro" if "macro" in text else None
 
 
-def _excel(path: Path, **options) -> pd.DataFrame | dict:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return pd.read_excel(path, dtype=object, header=None, **options)
-    except Exception as error:  # the reader libraries raise many kinds
-        raise DatasetError(f"Cannot read annotation file {path}: {error}") from error
+class _Gathering:
+    """What a reader gathers from a workbook: intervals by video folder (every folder listed once)
+    and the problems, each with its file and row."""
 
+    def __init__(self):
+        self.problems: list[str] = []
+        self.intervals: dict[Path, list[Interval]] = {}
+        self._listed: dict[Path, tuple[tuple[Path, ...], dict[int, int]]] = {}
 
-def _finish(name: str, videos: list[LongVideo], problems: list[str], root: Path) -> list[LongVideo]:
-    if problems:
-        shown = "\n  ".join(problems[:20])
-        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-        raise DatasetError(f"{name} under {root} has {len(problems)} problem(s):\n  {shown}{more}")
-    if not videos:
-        raise DatasetError(f"No {name} videos under {root}; pass the folder as distributed.")
-    return sorted(videos, key=lambda v: v.key)
+    def frames(self, folder: Path) -> tuple[Path, ...]:
+        return self._listing(folder)[0]
+
+    def _listing(self, folder: Path) -> tuple[tuple[Path, ...], dict[int, int]]:
+        if folder not in self._listed:
+            frames = tuple(list_frames(folder))
+            self._listed[folder] = frames, {frame_number(p): i for i, p in enumerate(frames)}
+        return self._listed[folder]
+
+    def add(self, folder: Path, onset, apex, offset, kind: str, where: str, **coded) -> None:
+        interval = make_interval(onset, apex, offset, kind, self._listing(folder)[1], where, self.problems, **coded)
+        if interval:
+            self.intervals.setdefault(folder, []).append(interval)
+
+    def videos(self, name: str, root: Path, dataset: str, fps: float, folders, subject_of: Callable[[Path], str],
+               video_of: Callable[[Path], str], kinds: tuple[str, ...] = ("micro", "macro")) -> list[LongVideo]:
+        """A LongVideo per folder of ``folders``, sorted by key; every problem in one DatasetError."""
+        if self.problems:
+            raise DatasetError(f"{name} under {root} has {len(self.problems)} problem(s):", self.problems)
+        videos = [LongVideo(dataset, subject_of(f), video_of(f), fps, self.frames(f),
+                            tuple(sorted(self.intervals.get(f, ()), key=lambda i: i.onset)), kinds) for f in folders]
+        if not videos:
+            raise DatasetError(f"No {name} videos under {root}; pass the folder as distributed.")
+        return sorted(videos, key=lambda v: v.key)
 
 
 def read_casme2_long(root: Path) -> list[LongVideo]:
@@ -128,14 +138,14 @@ def read_casme2_long(root: Path) -> list[LongVideo]:
     if not frames_root.is_dir():
         raise DatasetError(f"No rawpic/ under {root}; pass the CAS(ME)^2 folder that holds rawpic/ and the code workbook.")
     path = find_one(root, "CAS(ME)^2code_final*.xlsx", what="CAS(ME)^2 code workbook")
-    sheets = _excel(path, sheet_name=None)
+    sheets = read_sheets(path)
     codes = [n for n in sheets if n.lower().endswith("code_final")]
     if not codes or "naming rule1" not in sheets or "naming rule2" not in sheets:
         raise DatasetError(f"{path} needs the sheets CASMEcode_final, naming rule1 and naming rule2; it has {', '.join(sheets)}.")
     folder_of = {_number(r[2]): int(float(r[0])) for r in sheets["naming rule1"].itertuples(index=False) if _number(r[2])}
     code_of = {str(r[1]).strip(): int(float(r[0])) for r in sheets["naming rule2"].itertuples(index=False) if _number(r[0])}
-    problems: list[str] = []
-    by_folder: dict[Path, list[Interval]] = {}
+    gathered = _Gathering()
+    problems = gathered.problems
     for i, row in enumerate(sheets[codes[0]].itertuples(index=False), start=1):
         where = f"{path.name} sheet {codes[0]} row {i}"
         if _number(row[2]) is None and _number(row[0]) is None:
@@ -154,14 +164,9 @@ def read_casme2_long(root: Path) -> list[LongVideo]:
         if kind is None:
             problems.append(f"{where}: expression type {row[7]!r} is neither micro nor macro.")
             continue
-        frames = list_frames(matches[0])
-        interval = make_interval(row[2], row[3], row[4], kind, _positions(frames), where, problems,
-                                 aus=str(row[5]).strip(), emotion=str(row[6]).strip())
-        if interval:
-            by_folder.setdefault(matches[0], []).append(interval)
-    videos = [LongVideo("casme2_long", folder.parent.name, folder.name, 30.0, tuple(list_frames(folder)), tuple(sorted(by_folder.get(folder, ()), key=lambda i: i.onset)))
-              for folder in sorted(frames_root.glob("s*/*")) if folder.is_dir()]
-    return _finish("CAS(ME)^2", videos, problems, root)
+        gathered.add(matches[0], row[2], row[3], row[4], kind, where, aus=str(row[5]).strip(), emotion=str(row[6]).strip())
+    return gathered.videos("CAS(ME)^2", root, "casme2_long", 30.0, [f for f in frames_root.glob("s*/*") if f.is_dir()],
+                           subject_of=lambda f: f.parent.name, video_of=lambda f: f.name)
 
 
 def read_samm_lv(root: Path) -> list[LongVideo]:
@@ -171,9 +176,8 @@ def read_samm_lv(root: Path) -> list[LongVideo]:
     path = find_one(root, "SAMM_LongVideos_V*_Release.xlsx", what="SAMM long videos workbook")
     columns = {"clip": "Filename", "subject": "Subject", "onset": "Onset", "apex": "Apex", "offset": "Offset", "type": "Type"}
     table = AnnotationTable.read(path, columns, header_row=None)
-    problems: list[str] = []
-    by_video: dict[str, list[Interval]] = {}
-    frames_of: dict[str, list[Path]] = {}
+    gathered = _Gathering()
+    problems = gathered.problems
     for record in table.records(problems):
         where = f"{path.name} row {record.row}"
         video = "_".join(str(record["clip"]).strip().split("_")[:2])
@@ -185,14 +189,9 @@ def read_samm_lv(root: Path) -> list[LongVideo]:
         if kind is None:
             problems.append(f"{where}: Type {record['type']!r} is neither micro nor macro.")
             continue
-        frames = frames_of.setdefault(video, list_frames(folder))
-        interval = make_interval(record["onset"], record["apex"], record["offset"], kind, _positions(frames), where, problems,
-                                 aus=str(record.get("Action Units", "")).strip())
-        if interval:
-            by_video.setdefault(video, []).append(interval)
-    videos = [LongVideo("samm_lv", folder.name.split("_")[0], folder.name, 200.0, tuple(frames_of.get(folder.name) or list_frames(folder)),
-                        tuple(sorted(by_video.get(folder.name, ()), key=lambda i: i.onset))) for folder in sorted(frames_root.iterdir()) if folder.is_dir()]
-    return _finish("SAMM long videos", videos, problems, root)
+        gathered.add(folder, record["onset"], record["apex"], record["offset"], kind, where, aus=str(record.get("Action Units", "")).strip())
+    return gathered.videos("SAMM long videos", root, "samm_lv", 200.0, [f for f in frames_root.iterdir() if f.is_dir()],
+                           subject_of=lambda f: f.name.split("_")[0], video_of=lambda f: f.name)
 
 
 def read_casme3_long(root: Path) -> list[LongVideo]:
@@ -205,24 +204,20 @@ def read_casme3_long(root: Path) -> list[LongVideo]:
     sheets = [("micro", find_one(sheet_dir, "cas(me)3_part_A_ME_label*.xlsx", what="CAS(ME)3 part A ME workbook"))]
     macro = sorted(sheet_dir.glob("cas(me)3_part_A_MaE_label*.xlsx"))
     sheets += [("macro", macro[0])] if macro else []
-    problems: list[str] = []
-    by_folder: dict[Path, list[Interval]] = {}
+    gathered = _Gathering()
     for kind, path in sheets:
         table = AnnotationTable.read(path, columns)
-        for record in table.records(problems):
+        for record in table.records(gathered.problems):
             where = f"{path.name} row {record.row}"
             folder = frames_root / str(record["subject"]).strip() / str(record["clip"]).strip() / "color"
             if not folder.is_dir():
-                problems.append(f"{where}: no folder {folder.relative_to(part_a)}.")
+                gathered.problems.append(f"{where}: no folder {folder.relative_to(part_a)}.")
                 continue
-            interval = make_interval(record["onset"], record["apex"], record["offset"], kind, _positions(list_frames(folder)), where,
-                                     problems, aus=str(record.get("AU", "")).strip(), emotion=str(record.get("emotion", "")).strip())
-            if interval:
-                by_folder.setdefault(folder, []).append(interval)
-    kinds = ("micro", "macro") if macro else ("micro",)
-    videos = [LongVideo("casme3_long", folder.parent.parent.name, folder.parent.name, 30.0, tuple(list_frames(folder)),
-                        tuple(sorted(by_folder.get(folder, ()), key=lambda i: i.onset)), kinds) for folder in sorted(frames_root.glob("*/*/color"))]
-    return _finish("CAS(ME)3 part A", videos, problems, root)
+            gathered.add(folder, record["onset"], record["apex"], record["offset"], kind, where,
+                         aus=str(record.get("AU", "")).strip(), emotion=str(record.get("emotion", "")).strip())
+    return gathered.videos("CAS(ME)3 part A", root, "casme3_long", 30.0, list(frames_root.glob("*/*/color")),
+                           subject_of=lambda f: f.parent.parent.name, video_of=lambda f: f.parent.name,
+                           kinds=("micro", "macro") if macro else ("micro",))
 
 
 LONG_DATASETS: dict[str, tuple[Callable[[Path], list[LongVideo]], str]] = {

@@ -25,6 +25,20 @@ def find_one(root: Path, pattern: str, *, what: str) -> Path:
     return matches[0]
 
 
+def read_sheets(path: Path, sheet: int | None = None) -> pd.DataFrame | dict[str, pd.DataFrame]:
+    """The cells of ``path`` (.xlsx, .xls or .csv) as text, no header row taken: sheet number
+    ``sheet``, or every sheet by name with None; a file no reader can open raises DatasetError."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pandas warns that its xlrd engine (for .xls) is old
+            if path.suffix.lower() == ".csv":
+                frame = pd.read_csv(path, dtype=object, header=None)
+                return frame if sheet is not None else {path.stem: frame}
+            return pd.read_excel(path, dtype=object, header=None, sheet_name=sheet)
+    except Exception as error:  # the reader libraries raise many kinds
+        raise DatasetError(f"Cannot read annotation file {path}: {error}") from error
+
+
 @dataclass
 class Record:
     """One spreadsheet row: ``row`` is its 1-based row number as a spreadsheet program shows it."""
@@ -75,15 +89,7 @@ class AnnotationTable:
         ``header_row`` is the 0-based row holding the headers; None finds it as the first row that
         holds the first required header (SAMM has about 13 preamble rows above it).
         """
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # pandas warns that its xlrd engine (for .xls) is old
-                if path.suffix.lower() == ".csv":
-                    frame = pd.read_csv(path, dtype=object, header=None)
-                else:
-                    frame = pd.read_excel(path, dtype=object, header=None)
-        except Exception as error:  # the reader libraries raise many kinds
-            raise DatasetError(f"Cannot read annotation file {path}: {error}") from error
+        frame = read_sheets(path, sheet=0)
         if header_row is None:
             first = next(iter(columns.values()))
             hits = [i for i in range(min(len(frame), 40)) if first in {str(v).strip() for v in frame.iloc[i]}]
