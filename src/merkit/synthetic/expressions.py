@@ -79,19 +79,24 @@ class Expression:
         Each anchor contributes ``gain * amplitude * direction * exp(-r^2 / (2 sigma^2))`` with
         sigma a fifth of the eye distance; the peak magnitude is about ``amplitude``.
         """
-        h, w = geometry.size
-        y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-        sigma = 0.4 * geometry.eye_dx
-        marks = geometry.landmarks()
-        field = np.zeros((h, w, 2), np.float32)
         gains = iter(self.side_gains)
-        for au in self.aus:
-            for landmark, direction in ACTION_UNITS[au]:
-                px, py = marks[landmark]
-                bump = np.exp(-((x - px) ** 2 + (y - py) ** 2) / (2 * sigma**2))
-                d = np.asarray(direction, np.float32)
-                field += (next(gains) * self.amplitude * bump)[..., None] * (d / np.linalg.norm(d))
-        return field
+        pushes = [(landmark, direction, next(gains) * self.amplitude) for au in self.aus for landmark, direction in ACTION_UNITS[au]]
+        return landmark_field(geometry, pushes, 0.4 * geometry.eye_dx)
+
+
+def landmark_field(geometry: FaceGeometry, pushes, sigma: float) -> np.ndarray:
+    """(H, W, 2) float32 displacement: for each (landmark, direction, magnitude) of ``pushes``, a
+    Gaussian bump of width ``sigma`` at the landmark, ``magnitude`` pixels along ``direction``."""
+    h, w = geometry.size
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    marks = geometry.landmarks()
+    field = np.zeros((h, w, 2), np.float32)
+    for landmark, direction, magnitude in pushes:
+        px, py = marks[landmark]
+        bump = np.exp(-((x - px) ** 2 + (y - py) ** 2) / (2 * sigma**2))
+        d = np.asarray(direction, np.float32)
+        field += (magnitude * bump)[..., None] * (d / np.linalg.norm(d))
+    return field
 
 
 def timing_profile(n_frames: int, onset: int, apex: int, offset: int) -> np.ndarray:

@@ -23,7 +23,7 @@ from openpyxl import Workbook
 from merkit.errors import ConfigError
 from merkit.io.atomic import atomic_write_bytes, atomic_write_text
 
-from merkit.synthetic.expressions import Expression
+from merkit.synthetic.expressions import Expression, landmark_field
 from merkit.synthetic.faces import FaceGeometry, render_face
 
 DISTRACTORS = ("blink", "head_turn", "talking", "light")
@@ -107,26 +107,14 @@ def plan_long_video(seconds: float, fps: float, *, size: tuple[int, int] = (480,
     return LongVideoPlan(fps, int(seconds * fps), size, tuple(events), seed)
 
 
-def _bump(geometry: FaceGeometry, points: list[tuple[str, tuple[float, float]]], sigma: float, amplitude: float) -> np.ndarray:
-    """(H, W, 2) displacement: Gaussian bumps at named landmarks, each pushing ``direction``."""
-    h, w = geometry.size
-    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    marks = geometry.landmarks()
-    field = np.zeros((h, w, 2), np.float32)
-    for name, direction in points:
-        px, py = marks[name]
-        field += (amplitude * np.exp(-((x - px) ** 2 + (y - py) ** 2) / (2 * sigma**2)))[..., None] * np.asarray(direction, np.float32)
-    return field
-
-
 def _ramp(t: int, start: int, stop: int) -> float:
     """Raised cosine from 0 at ``start`` to 1 at ``stop`` (as the expressions' timing profile)."""
     x = min(max((t - start) / max(stop - start, 1), 0.0), 1.0)
     return 0.5 - 0.5 * np.cos(np.pi * x)
 
 
-def render_long_video(plan: LongVideoPlan, *, noise_std: float = 1.0, start: int = 0) -> Iterator[np.ndarray]:
-    """Yield the recording's uint8 (H, W, 3) RGB frames from ``start``, one at a time.
+def render_long_video(plan: LongVideoPlan, *, noise_std: float = 1.0) -> Iterator[np.ndarray]:
+    """Yield the recording's uint8 (H, W, 3) RGB frames, one at a time.
 
     The face (a quarter to a third of the frame's width) stays still but for the events: an
     expression moves its action units along the raised-cosine profile; a blink closes both upper
@@ -146,14 +134,16 @@ def render_long_video(plan: LongVideoPlan, *, noise_std: float = 1.0, start: int
             expression = Expression(e.aus, e.amplitude, tuple(np.random.default_rng([plan.seed, i]).uniform(0.7, 1.3, 8)))
             fields[i] = expression.apex_field(geometry)
         elif e.kind == "blink":
-            fields[i] = _bump(geometry, [("upper_lid_left", (0, 1)), ("upper_lid_right", (0, 1))], 0.45 * geometry.eye_size, 1.0 * geometry.eye_size)
+            lids = 1.0 * geometry.eye_size
+            fields[i] = landmark_field(geometry, [("upper_lid_left", (0, 1), lids), ("upper_lid_right", (0, 1), lids)], 0.45 * geometry.eye_size)
         elif e.kind == "talking":
-            fields[i] = _bump(geometry, [("lower_lip", (0, 1)), ("chin", (0, 1))], 0.5 * geometry.eye_dx, 0.25 * geometry.eye_size * 2)
+            jaw = 0.25 * geometry.eye_size * 2
+            fields[i] = landmark_field(geometry, [("lower_lip", (0, 1), jaw), ("chin", (0, 1), jaw)], 0.5 * geometry.eye_dx)
     turns = {i: (rng.uniform(-6, 6), rng.uniform(-0.08, 0.08, 2) * face.shape[1]) for i, e in enumerate(plan.events) if e.kind == "head_turn"}
     lights = {i: rng.choice([-1, 1]) * rng.uniform(0.15, 0.25) for i, e in enumerate(plan.events) if e.kind == "light"}
     fy, fx = np.mgrid[0:face.shape[0], 0:face.shape[1]].astype(np.float32)
-    noise_rng = np.random.default_rng([plan.seed, start])
-    for t in range(start, plan.n_frames):
+    noise_rng = np.random.default_rng([plan.seed, 0])
+    for t in range(plan.n_frames):
         displacement = np.zeros(face.shape[:2] + (2,), np.float32)
         angle, shift, gain = 0.0, np.zeros(2), 1.0
         for i, e in enumerate(plan.events):  # state after finished events, motion during the current one
@@ -179,11 +169,6 @@ def render_long_video(plan: LongVideoPlan, *, noise_std: float = 1.0, start: int
         if noise_std:
             frame += noise_std * noise_rng.standard_normal((h, w), dtype=np.float32)[..., None]
         yield np.clip(np.rint(frame), 0, 255).astype(np.uint8)
-
-
-def with_length(plan: LongVideoPlan, n_frames: int) -> LongVideoPlan:
-    """The same plan cut or extended to ``n_frames`` (events past the end dropped)."""
-    return dataclasses.replace(plan, n_frames=n_frames, events=tuple(e for e in plan.events if e.offset < n_frames))
 
 
 LONG_LAYOUTS = {"casme2_long": 30.0, "samm_lv": 200.0, "casme3_long": 30.0}
