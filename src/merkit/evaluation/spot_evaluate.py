@@ -28,7 +28,14 @@ from merkit.datasets.long_videos import LongVideo
 from merkit.errors import ConfigError
 from merkit.evaluation import metrics
 from merkit.evaluation.spotting import matched_pairs, spotting_scores
-from merkit.inference.analyze import FrameSource, TrackCache, interval_faces, spot_cached, track_video
+from merkit.inference.analyze import (
+    FrameSource,
+    TrackCache,
+    interval_faces,
+    spot_cached,
+    track_video,
+)
+from merkit.inference.report import KIND_HEX
 from merkit.io.atomic import atomic_write_text
 from merkit.spotting import Spotter, Spotting
 
@@ -123,7 +130,7 @@ def plot_timeline(path: Path, video: LongVideo, spotting: Spotting, spotted: lis
     top = max(2.0, float(np.max(relative, initial=0)) * 1.05)
     for interval in video.intervals:
         ax.axvspan(interval.onset / video.fps, (interval.offset + 1) / video.fps, ymin=0, ymax=0.12,
-                   color="#ff8c00" if interval.kind == "micro" else "#943cc8")
+                   color=KIND_HEX[interval.kind])
     for interval in spotted:
         ax.axvspan(interval.onset / video.fps, (interval.offset + 1) / video.fps, ymin=0.88, ymax=1,
                    color="#2ca02c" if id(interval) in matched else "#d62728", alpha=0.8)

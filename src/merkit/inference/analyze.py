@@ -25,6 +25,7 @@ import pandas as pd
 
 from merkit.datasets.intervals import Interval
 from merkit.errors import ConfigError, DatasetError, MerkitError
+from merkit.inference.report import KIND_RGB, write_analysis_report
 from merkit.io.atomic import atomic_path, atomic_write_text
 from merkit.io.frames import list_frames, read_frame
 from merkit.io.video import iter_video, video_header, video_writer
@@ -269,8 +270,6 @@ def analyze(video: str | os.PathLike, out: str | os.PathLike, *, model=None, spo
     atomic_write_text(out / "intervals.json", json.dumps(rows, indent=1))
     if annotate:
         write_annotated(source, cache, spotting.intervals, rows, out / "annotated.mp4")
-    from merkit.inference.report import write_analysis_report
-
     write_analysis_report(out / "report.html", source=source, relative=relative, found=found, rows=rows,
                           thumbnails=thumbnails, classes=tuple(model.classes) if model is not None else (), spotter=spotter.name)
     return {"frames": n, "face_frames": int(found.sum()), "intervals": rows, "complete": True}
@@ -306,8 +305,6 @@ def _jpeg_data(rgb: np.ndarray) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(data.tobytes()).decode()
 
 
-KIND_COLOURS = {"micro": (255, 140, 0), "macro": (148, 60, 200)}  # RGB, as in the report
-
 
 def write_annotated(source: FrameSource, cache: TrackCache, intervals: list[Interval], rows: list[dict], path: Path) -> None:
     """``annotated.mp4``: each frame with the face box and landmarks, and during an interval its
@@ -318,7 +315,7 @@ def write_annotated(source: FrameSource, cache: TrackCache, intervals: list[Inte
         probability = max((v for k, v in row.items() if k.startswith("p_") and v is not None), default=None)
         text += f" {probability:.2f}" if probability is not None and row.get("prediction") else ""
         for t in range(interval.onset, interval.offset + 1):
-            label_at[t] = (text, KIND_COLOURS[interval.kind])
+            label_at[t] = (text, KIND_RGB[interval.kind])
     with video_writer(path, source.fps) as write, progress_bar("annotating", cache.n_frames(), unit="frames") as advance:
         for t, (frame, (points, transform)) in enumerate(zip(source.frames(), cache.shapes())):
             frame = frame.copy()

@@ -16,7 +16,9 @@ from merkit.io.atomic import atomic_write_text
 
 WIDTH, HEIGHT, MARGIN = 1000, 200, 40
 SCORE_COLOUR, THRESHOLD_COLOUR = "#1f6fd0", "#d62728"
-KIND_FILL = {"micro": "rgba(255,140,0,0.35)", "macro": "rgba(148,60,200,0.30)"}
+KIND_RGB = {"micro": (255, 140, 0), "macro": (148, 60, 200)}  # every plot, page and video of spotted intervals
+KIND_HEX = {kind: "#{:02x}{:02x}{:02x}".format(*rgb) for kind, rgb in KIND_RGB.items()}
+KIND_FILL = {kind: "rgba({},{},{},0.35)".format(*rgb) for kind, rgb in KIND_RGB.items()}
 
 
 def timeline_svg(relative: np.ndarray, found: np.ndarray, rows: list[dict], fps: float) -> str:
@@ -80,8 +82,8 @@ def write_analysis_report(path: Path, *, source, relative: np.ndarray, found: np
 <html lang="en"><head><meta charset="utf-8"><title>merkit analysis: {html.escape(source.path.name)}</title>
 <style>
 body {{ font-family: sans-serif; margin: 24px; color: #222; }}
-.card {{ display: flex; gap: 16px; border: 1px solid #ddd; border-left: 6px solid #ff8c00; padding: 8px; margin: 8px 0; max-width: 960px; }}
-.card.macro {{ border-left-color: #943cc8; }}
+.card {{ display: flex; gap: 16px; border: 1px solid #ddd; border-left: 6px solid {KIND_HEX["micro"]}; padding: 8px; margin: 8px 0; max-width: 960px; }}
+.card.macro {{ border-left-color: {KIND_HEX["macro"]}; }}
 .card h3 {{ margin: 0 0 6px; font-size: 15px; }}
 .prediction {{ font-weight: bold; margin: 0 0 6px; }}
 .bar {{ display: flex; align-items: center; gap: 8px; font-size: 13px; }}
