@@ -197,13 +197,16 @@ def head_backward(g, xhat, keep, gamma, inv, gp, dgamma, dbeta, sum_gp, sum_gp_x
 
 @njit(nogil=True, fastmath=SUMS)
 def _filter_gradient(xs, g, dw):
-    """dw (3, 3, 3) += the sums over positions of g (HO * WP) times each tap's inputs."""
+    """dw (3, 3, 3) += the sums over positions of g (HO * WP) times each tap's inputs; returns
+    the sum of g (the bias's gradient), taken in the same pass."""
     a, b = WP, 2 * WP
+    total = np.float32(0.0)
     for q in range(3):
         x = xs[q]
-        d0 = d1 = d2 = d3 = d4 = d5 = d6 = d7 = d8 = np.float32(0.0)
+        d0 = d1 = d2 = d3 = d4 = d5 = d6 = d7 = d8 = total = np.float32(0.0)
         for p in range(HO * WP):
             gp = g[p]
+            total += gp
             d0 += x[p] * gp
             d1 += x[p + 1] * gp
             d2 += x[p + 2] * gp
@@ -222,6 +225,7 @@ def _filter_gradient(xs, g, dw):
         dw[q, 2, 0] += d6
         dw[q, 2, 1] += d7
         dw[q, 2, 2] += d8
+    return total
 
 
 @njit(nogil=True, fastmath=FMA)
@@ -245,8 +249,7 @@ def stem_backward(xs, r, a, kk, gp, argmax, dw, db):
             for p in range(HO * WP):
                 v = row[p]
                 g[p] = a_k + k_k * v + g[p] if v > 0 else np.float32(0.0)
-            bias_grad += _sums(g)[0]
-            _filter_gradient(xs[n], g, filter_grad)
+            bias_grad += _filter_gradient(xs[n], g, filter_grad)
         for q in range(3):
             for y in range(3):
                 for x in range(3):
