@@ -12,6 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from machine import cpu_name  # bench/machine.py
 from merkit.io.video import video_writer
 from merkit.synthetic.long_videos import plan_long_video, render_long_video
 
@@ -30,6 +31,7 @@ def write_recording(path: Path, minutes: float) -> int:
 
 def main() -> None:
     minutes = [float(m) for m in sys.argv[1:]] or [1.0, 10.0]
+    print(f"CPU: {cpu_name()}")
     print(f"{'minutes':>7s} {'frames':>7s} {'seconds':>8s} {'frames/s':>8s} {'peak RSS MB':>11s}")
     with tempfile.TemporaryDirectory() as tmp:
         for m in minutes:

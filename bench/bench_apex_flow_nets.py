@@ -27,13 +27,8 @@ from merkit.evaluation import evaluate
 from merkit.models import create_model
 from merkit.models.kernels import stem
 from merkit.synthetic.flow_images import write_flow_manifest
+from machine import cpu_name  # bench/machine.py
 
-
-def cpu_name() -> str:
-    """The model name ``lscpu`` shows, and whether AVX-512 is there."""
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "unknown CPU")
-    return name + (" with AVX-512" if " avx512f" in info else "")
 
 
 class ThreeStreams(nn.Module):

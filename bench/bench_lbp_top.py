@@ -6,11 +6,11 @@ and, for scale, the time of one pass of NumPy over the clip (a copy).
 
 from __future__ import annotations
 
-import platform
 import time
 
 import numpy as np
 
+from machine import cpu_name  # bench/machine.py
 from merkit.features import lbp_top
 
 
@@ -26,7 +26,7 @@ def median_seconds(fn, repeats: int) -> float:
 
 def main() -> None:
     clip = np.random.default_rng(0).integers(0, 256, (30, 128, 128)).astype(np.float64)
-    print(f"lbp_top on a 30x128x128 clip, 5x5x1 blocks, P=8 ({platform.processor() or platform.machine()})")
+    print(f"lbp_top on a 30x128x128 clip, 5x5x1 blocks, P=8 ({cpu_name()})")
     copy = median_seconds(lambda: clip.copy(), 50)
     print(f"  numpy copy of the clip        {copy * 1e3:7.2f} ms")
     for radius in [(1, 1, 1), (1, 1, 4)]:

@@ -13,6 +13,7 @@ import time
 import cv2
 import numpy as np
 
+from machine import cpu_name  # bench/machine.py
 from merkit.preprocess.flow import optical_flow
 from merkit.preprocess.magnify import magnify_eulerian
 
@@ -27,6 +28,7 @@ def best_of(fn, repeats: int) -> float:
 
 
 def main() -> None:
+    print(f"CPU: {cpu_name()}")
     rng = np.random.default_rng(0)
     clip = cv2.GaussianBlur(rng.random((240, 320 * 64 * 3)).astype(np.float32), (0, 0), 2).reshape(240, 320, 64, 3).transpose(2, 0, 1, 3).copy()
     copy = best_of(lambda: clip.copy(), 5)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -18,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from machine import cpu_name  # bench/machine.py
 from merkit.datasets import load
 from merkit.evaluation import evaluate
 from merkit.evaluation.runner import prepare
@@ -40,8 +40,7 @@ def main() -> None:
         write_casme2(root, SynthConfig(), jobs=2)
     data = fill_apex(load("casme2", root=root, labels="seed4"), "middle")
     prepare(args.method, create_method(args.method).params(), data, Cache(cache), executor=LocalExecutor(2))
-    print(f"{args.method}, LOSO on {len(data)} clips, {len(set(data.groups))} folds; {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs")
+    print(f"{args.method}, LOSO on {len(data)} clips, {len(set(data.groups))} folds; {cpu_name()}")
 
     shutil.rmtree(args.out / "local", ignore_errors=True)
     start = time.perf_counter()

@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from machine import cpu_name  # bench/machine.py
 from merkit.datasets.long_videos import load_long_videos
 from merkit.evaluation.spot_evaluate import evaluate_spotting
 from merkit.spotting import create_spotter
@@ -35,6 +36,7 @@ def false_positive_causes(scores: dict, plans: dict) -> Counter:
 
 
 def main() -> None:
+    print(f"CPU: {cpu_name()}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for layout, options in SETS.items():

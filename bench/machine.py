@@ -1,0 +1,16 @@
+"""What the benchmarks ran on, printed first by each: a figure without its CPU is not a figure."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cpu_name() -> str:
+    """The model name ``lscpu`` shows, the cores, and whether AVX-512 is there (or held off:
+    ``NPY_DISABLE_CPU_FEATURES`` / ``NUMBA_CPU_NAME`` set, as the AVX2 rows are run)."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "unknown CPU")
+    held = [f"{k}={os.environ[k]}" for k in ("NUMBA_CPU_NAME", "NPY_DISABLE_CPU_FEATURES", "ATEN_CPU_CAPABILITY", "CC") if k in os.environ]
+    return (f"{name}, {os.cpu_count()} cores" + (" with AVX-512" if " avx512f" in info else "")
+            + (f"; held: {', '.join(held)}" if held else ""))
