@@ -1,6 +1,7 @@
 """STSTNet on the MEGC 2019-sized synthetic stand-in: LOSO time on this CPU, and where it goes.
 
-Run by hand: ``.venv/bin/python bench/bench_apex_flow_nets.py [--epochs 500 --jobs 2]``.
+Run by hand: ``.venv/bin/python bench/bench_apex_flow_nets.py [--epochs 500 --jobs 2]``; on a
+GPU, ``--device cuda`` (every fold at once, in lockstep: ``merkit.training.lockstep``).
 Writes the 442-clip, 68-subject flow-image manifest (``merkit.synthetic.flow_images``), runs
 a LOSO of ``ststnet`` through ``merkit.evaluation.evaluate`` and prints the wall time, the time
 per fold-epoch and the figures; then times one training epoch (435 clips) of the network as
@@ -71,27 +72,41 @@ def pool_time(channels_last: bool, repeats: int = 20) -> float:
     return (time.perf_counter() - started) / repeats
 
 
+def result_at_once(args) -> str:
+    from merkit.methods import create_method
+
+    together = create_method("ststnet", device=args.device, folds_at_once=args.folds_at_once).folds_together()
+    return "all" if together == 0 else str(together)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=500, help="500: the paper's")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cuda: the LOSO with every fold in lockstep on the GPU")
+    parser.add_argument("--folds-at-once", type=int, default=0, help="0: every fold on a GPU, one at a time on a CPU")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "apex_flow_nets")
     args = parser.parse_args()
 
     manifest = write_flow_manifest(args.out / "flows")
     data = load("manifest", root=manifest)
-    run = args.out / f"ststnet_e{args.epochs}"
+    run = args.out / f"ststnet_e{args.epochs}_{args.device}"
     shutil.rmtree(run, ignore_errors=True)  # time every fold, resume nothing
+    params = {"epochs": args.epochs, "device": args.device, "folds_at_once": args.folds_at_once}
     started = time.perf_counter()
-    result = evaluate(data, "ststnet", params={"epochs": args.epochs}, out=run, jobs=args.jobs, cache=args.out / "cache")
+    result = evaluate(data, "ststnet", params=params, out=run, jobs=args.jobs, cache=args.out / "cache")
     elapsed = time.perf_counter() - started
     folds = len(result.metrics["per_fold"])
     overall = result.metrics["overall"]
-    print(f"ststnet LOSO, {len(data)} clips, {folds} folds, {args.epochs} epochs, --jobs {args.jobs}: {elapsed:.0f} s "
+    where = torch.cuda.get_device_name(torch.device(args.device)) if args.device.startswith("cuda") else cpu_name()
+    print(f"ststnet LOSO on {where}, {len(data)} clips, {folds} folds, {args.epochs} epochs, --jobs {args.jobs}, "
+          f"folds at once {result_at_once(args)}: {elapsed:.0f} s "
           f"({elapsed * args.jobs / (folds * args.epochs) * 1000:.0f} ms per fold-epoch per process); "
           f"UF1 {overall['uf1']:.3f}, UAR {overall['uar']:.3f}")
     for name, s in result.metrics["per_dataset"].items():
         print(f"  {name}: UF1 {s['uf1']:.3f}, UAR {s['uar']:.3f} ({s['n']} clips)")
+    if args.device != "cpu":
+        return
 
     torch.set_num_threads(1)
     torch.manual_seed(0)

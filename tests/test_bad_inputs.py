@@ -86,6 +86,7 @@ EVALUATE_CASES = [
     (EVALUATE + "--out {new} --seed ten", "Invalid value for '--seed'"),
     (EVALUATE + "--out {new} --set n_frames=many", "n_frames='many'"),
     ("evaluate --dataset casme2 --root {root} --method mer_rcnn --set jitter=ture --out {new}", "one of 0, 1, false, no, true, yes"),
+    ("evaluate --dataset casme2 --root {root} --method ststnet --set device=gpu --out {new}", "device='gpu' is not a device"),
     ("evaluate --dataset manifest --root {empty} --method lbptop_svm --out {new}", "empty.csv: it is empty"),
     ("evaluate --dataset manifest --root {garbled} --method lbptop_svm --out {new}", "garbled.csv: it is not valid CSV"),
     ("evaluate --dataset casme2 --root {broken} --labels seed4 --method lbptop_svm --out {new} --cache {cache}", "Cannot read frame {frame}"),

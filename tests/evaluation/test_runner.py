@@ -63,20 +63,20 @@ def test_augmentation_sees_each_training_clip_and_no_test_clip(dataset, cache_di
 def test_an_interrupted_run_resumes_to_the_same_figures(dataset, cache_dir, tmp_path, monkeypatch):
     clean = evaluate(dataset, "lbptop_svm", out=tmp_path / "clean", cache=cache_dir)
 
-    real_run_fold, calls = runner.run_fold, []
+    real_run_folds, calls = runner.run_folds, []
 
     def interrupted(*args, **kwargs):
         if len(calls) == 2:
             raise KeyboardInterrupt
-        calls.append(args[3].name)
-        return real_run_fold(*args, **kwargs)
+        calls.extend(fold.name for fold in args[3])
+        return real_run_folds(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "run_fold", interrupted)
+    monkeypatch.setattr(runner, "run_folds", interrupted)
     with pytest.raises(KeyboardInterrupt):
         evaluate(dataset, "lbptop_svm", out=tmp_path / "resumed", cache=cache_dir)
     assert len(list((tmp_path / "resumed" / "folds").glob("*.csv"))) == 2
     assert not (tmp_path / "resumed" / "metrics.json").exists()
-    monkeypatch.setattr(runner, "run_fold", real_run_fold)
+    monkeypatch.setattr(runner, "run_folds", real_run_folds)
 
     resumed = evaluate(dataset, "lbptop_svm", out=tmp_path / "resumed", cache=cache_dir)
     n_folds = len(set(dataset.groups))

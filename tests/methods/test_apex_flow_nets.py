@@ -26,6 +26,55 @@ def test_folds_are_identical_whatever_the_number_of_jobs(flow_set, cache_dir, tm
     assert runs[0].predictions.equals(runs[1].predictions)
 
 
+def test_folds_in_lockstep_are_the_folds_one_at_a_time(flow_set, cache_dir, tmp_path, monkeypatch):
+    """The GPU's way (several folds as one batched model), run here on the CPU: the same per-fold
+    networks and predictions as the CPU's way, up to float rounding; the run lands as any other."""
+    from merkit.evaluation.runner import saved_model
+    from merkit.io.state import read_arrays
+    from merkit.training import lockstep
+
+    stacked, real = [], lockstep.train_lockstep
+    monkeypatch.setattr(lockstep, "train_lockstep", lambda stack, *a, **k: stacked.append(stack.folds) or real(stack, *a, **k))
+
+    runs = {at_once: evaluate(flow_set, "ststnet", params={"epochs": 4, "batch_size": 16, "lr": 1e-3, "folds_at_once": at_once},
+                              out=tmp_path / f"at_once{at_once}", cache=cache_dir)
+            for at_once in (1, 4)}  # six LOSO folds: one at a time, then four together and the last two together
+    assert stacked == [4, 2]
+    assert runs[1].predictions.equals(runs[4].predictions)
+    assert len(runs[4].computed_folds) == 6
+    for fold in runs[1].predictions["fold"].unique():
+        alone, together = (read_arrays(saved_model(runs[k].out, fold) / "network.safetensors")[0] for k in (1, 4))
+        for key, value in alone.items():
+            np.testing.assert_allclose(together[key], value, rtol=0, atol=1e-5, err_msg=f"{fold}: {key}")
+
+
+def test_folds_that_do_not_fit_in_memory_are_trained_in_smaller_groups(flow_set, cache_dir, monkeypatch):
+    import torch
+
+    from merkit.methods import create_method
+    from merkit.preprocess.cache import Cache
+    from merkit.training import lockstep
+
+    groups, real = [], lockstep.train_lockstep
+
+    def small_memory(stack, *args, **kwargs):
+        groups.append(stack.folds)
+        if stack.folds > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(stack, *args, **kwargs)
+
+    monkeypatch.setattr(lockstep, "train_lockstep", small_memory)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    method, cache = create_method("ststnet", epochs=2, batch_size=8), Cache(cache_dir)
+    trains = [flow_set.subset(np.arange(start, start + 12)) for start in range(0, 25, 6)]
+    fitted = method.fit_folds(trains, seeds=list(range(5)), cache=cache)
+    assert groups == [5, 3, 2, 2]  # then the fifth fold alone, with the fused kernel
+    for train, seed, together in zip(trains, range(5), fitted):
+        alone = create_method("ststnet", epochs=2, batch_size=8).fit(train, seed=seed, cache=cache)
+        for key, value in alone.model_.state_dict().items():
+            torch.testing.assert_close(together.model_.state_dict()[key], value, rtol=0, atol=1e-4)  # Adam magnifies rounding
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("method,epochs", [("ststnet", 300), ("offapexnet", 40)])
 def test_networks_learn_the_synthetic_flows(flow_set, cache_dir, tmp_path, method, epochs):

@@ -1,7 +1,9 @@
 import numpy as np
+import pytest
 import torch
 
-from merkit.training.trainer import tensor_batches, torch_threads
+from merkit.errors import ConfigError
+from merkit.training.trainer import tensor_batches, torch_device, torch_threads
 
 
 def test_tensor_batches_cover_every_sample_once_per_pass_in_a_new_order():
@@ -22,3 +24,12 @@ def test_torch_threads_is_restored():
     with torch_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the message where PyTorch sees no GPU")
+def test_a_gpu_where_there_is_none_is_a_clear_error():
+    with pytest.raises(ConfigError, match="device=cuda asks for a GPU, but .* or leave device=cpu"):
+        torch_device("cuda")
+    assert torch_device("cpu") == torch.device("cpu")
+    with pytest.raises(ConfigError, match="not a device"):
+        torch_device("gpu0")

@@ -72,19 +72,24 @@ def saved_model(out: Path, fold_name: str) -> Path | None:
     return next((p for p in models.iterdir() if p.is_dir() and p.name.split("_", 1)[1] == _safe(fold_name)), None) if models.is_dir() else None
 
 
-def run_fold(method_cls: type, params: dict, dataset: ClipDataset, fold: Fold, seed: int, cache: str | Cache, out: str) -> pd.DataFrame:
-    """Fit on the fold's training clips, keep the fitted model, predict its test clips; one row per test clip."""
+def run_folds(method_cls: type, params: dict, dataset: ClipDataset, folds: list[Fold], seeds: list[int],
+              cache: str | Cache, outs: list[str]) -> list[pd.DataFrame]:
+    """Fit on each fold's training clips (several at once where the method trains them so: a
+    network's folds on a GPU), keep the fitted models, predict each fold's test clips; per fold,
+    one row per test clip."""
     cache = cache if isinstance(cache, Cache) else Cache(cache)  # a folder, or representations shipped by the driver
     method = method_cls(**params)  # the class travels to the worker, so methods registered outside merkit run anywhere
-    method.fit(dataset.subset(fold.train), seed=seed, cache=cache)
-    if method.keep_fold_models:
-        method.save(model_folder(Path(out), fold))
-    test = dataset.subset(fold.test)
-    predicted = method.predict(test, cache=cache)
-    frame = test.metadata[["dataset", "subject", "clip", "label"]].copy()
-    frame.insert(0, "fold", fold.name)
-    frame["prediction"] = np.asarray(predicted, dtype=object)
-    return frame
+    fitted = method.fit_folds([dataset.subset(fold.train) for fold in folds], seeds=seeds, cache=cache)
+    frames = []
+    for fold, out, method in zip(folds, outs, fitted):
+        if method.keep_fold_models:
+            method.save(model_folder(Path(out), fold))
+        test = dataset.subset(fold.test)
+        frame = test.metadata[["dataset", "subject", "clip", "label"]].copy()
+        frame.insert(0, "fold", fold.name)
+        frame["prediction"] = np.asarray(method.predict(test, cache=cache), dtype=object)
+        frames.append(frame)
+    return frames
 
 
 def _prepare_clip(method_cls: type, params: dict, clip: Clip, cache_root: str) -> tuple[str, str]:
@@ -200,6 +205,10 @@ def evaluate_seeds(
     if dataset.multilabel and not cls.multilabel:
         raise MerkitError(f"{method} classifies each clip into one class; for action units (--labels {dataset.labels}) use "
                           "a method that predicts several (merkit list methods; e.g. apex_flow_svm, ststnet, au_prevalence).")
+    if isinstance(executor, LocalExecutor) and "device" in params:  # a cluster's workers may have the GPU this machine lacks
+        from merkit.training.trainer import torch_device
+
+        torch_device(params["device"])
     if len(set(seeds)) != len(seeds) or not seeds:
         raise MerkitError(f"--seeds must name distinct seeds; got {seeds}.")
     cache = Cache(cache)
@@ -229,12 +238,18 @@ def evaluate_seeds(
         if ship and (representation := cls(**params).representation()) is not None:
             fold_cache = representation.shipped(dataset, cache)
     computed = {seed: [] for seed in seeds}
-    calls = {(seed, index): (run_fold, cls, params, dataset, fold, fold_seed(seed, index), fold_cache, str(runs[seed]))
-             for (seed, index), fold in pending.items()}
-    what = f"{method}: {protocol} folds" + (f", {len(seeds)} seeds" if len(seeds) > 1 else "")
-    for (seed, index), frame in executor.map(calls, what):
-        _save_fold(runs[seed], folds[index], frame)  # each fold's predictions land as they arrive
-        computed[seed].append(folds[index].name)
+    together = cls(**params).folds_together() or len(pending)
+    keys = list(pending)
+    groups = [tuple(keys[start : start + together]) for start in range(0, len(keys), together)]
+    calls = {group: (run_folds, cls, params, dataset, [pending[key] for key in group],
+                     [fold_seed(seed, index) for seed, index in group], fold_cache, [str(runs[seed]) for seed, _ in group])
+             for group in groups}
+    what = f"{method}: {protocol} folds" + (f", {len(seeds)} seeds" if len(seeds) > 1 else "") \
+        + (f", {together} at once" if together > 1 else "")
+    for group, frames in executor.map(calls, what):
+        for (seed, index), frame in zip(group, frames):
+            _save_fold(runs[seed], folds[index], frame)  # each fold's predictions land as they arrive
+            computed[seed].append(folds[index].name)
 
     results = []
     for seed, run in runs.items():

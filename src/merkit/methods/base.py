@@ -57,6 +57,15 @@ class Method:
     def fit(self, train: ClipDataset, *, seed: int, cache: Cache) -> Method:
         raise NotImplementedError
 
+    def folds_together(self) -> int:
+        """How many folds ``fit_folds`` should be given at once (0: all of a run's; 1: one)."""
+        return 1
+
+    def fit_folds(self, trains: list[ClipDataset], *, seeds: list[int], cache: Cache) -> list[Method]:
+        """One fitted copy of this method per training part, ``trains[i]`` with ``seeds[i]``:
+        each exactly as ``fit`` would give it (methods that can train several at once do)."""
+        return [dataclasses.replace(self).fit(train, seed=seed, cache=cache) for train, seed in zip(trains, seeds)]
+
     def predict_proba(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
         """(n_clips, n_classes) probabilities, rows summing to 1, columns in ``classes_``."""
         raise NotImplementedError

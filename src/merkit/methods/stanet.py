@@ -165,11 +165,14 @@ class StanetMethod(NetworkMethod):
         """Logits (N, C) and, per clip, (masks (T, mask_channels, h, w) or None, weights (T,) or None)."""
         import torch
 
-        self.model_.to(self.device).eval()
+        from merkit.training.trainer import torch_device
+
+        device = torch_device(self.device)
+        self.model_.to(device).eval()
         logits, attention = [], []
         with torch.no_grad():
             for clip in data:
-                x = torch.from_numpy(self.clip_input(clip, cache)[None]).to(self.device)
+                x = torch.from_numpy(self.clip_input(clip, cache)[None]).to(device)
                 logits.append(self.model_(x).cpu().numpy())
                 a = self.model_.last_attention
                 attention.append((None if a.masks is None else a.masks[0].cpu().numpy(),

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from merkit.models.base import Network
 from merkit.models import fused_stem
 from merkit.models.kernels import stem
 from merkit.models.registry import register_model
+from merkit.training import lockstep
 
 
 class Ststnet(Network):
@@ -68,6 +70,20 @@ class Ststnet(Network):
         x = self.pool(self.norm(torch.relu(self.conv(x.contiguous(memory_format=torch.channels_last)))))
         return self.avgpool(self.dropout(x)).flatten(1)
 
+    def forward_folds(self, stack: lockstep.FoldStack, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """F STSTNets of this shape in training, for ``training.lockstep``: (B, F, 3, H, W) ->
+        (B, F, classes). Each fold's dropout mask is the one the fused kernel draws from the fold's
+        generator (one seed per step), so at 28x28, where the kernel trains a fold alone, the
+        folds are trained as they would be one at a time."""
+        r = torch.relu(lockstep.conv2d(stack, "conv", x, padding=2))
+        pooled = lockstep.per_map(lockstep.batch_norm(stack, "norm", r, valid, self.norm), F.max_pool2d, 3, 3, 1)
+        b, folds = pooled.shape[:2]
+        seeds = torch.tensor([int(torch.randint(0, 2**62, (1,), generator=g).item()) if on else 0
+                              for g, on in zip(stack.generators, stack.active.tolist())])
+        factors = fused_stem.dropout_factors(seeds.to(x.device), b, self.dropout.p, tuple(pooled.shape[-2:]))
+        dropped = pooled * factors.transpose(0, 1)
+        return lockstep.linear(stack, "head", lockstep.per_map(dropped, F.avg_pool2d, 2).flatten(2))
+
 
 class OffApexNet(Network):
     """OFF-ApexNet. Shape: (B, 2, 28, 28) (u, v) -> (B, num_classes).
@@ -98,6 +114,21 @@ class OffApexNet(Network):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 2, H, W) -> (B, hidden)."""
         return self.fully_connected(torch.cat([self.u_stream(x[:, :1]), self.v_stream(x[:, 1:2])], dim=1))
+
+    def forward_folds(self, stack: lockstep.FoldStack, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """F OFF-ApexNets of this shape in training, for ``training.lockstep``: (B, F, 2, H, W) ->
+        (B, F, classes), each fold's dropout drawn from its generator as PyTorch's would be."""
+        streams = []
+        for channel, name in enumerate(("u_stream", "v_stream")):
+            y = x[:, :, channel : channel + 1]
+            for layer in ("0", "3"):
+                y = lockstep.per_map(torch.relu(lockstep.conv2d(stack, f"{name}.{layer}", y, padding=2)), F.max_pool2d, 2)
+            streams.append(y.flatten(2))
+        y = torch.cat(streams, dim=2)
+        p = self.fully_connected[2].p
+        for layer in ("0", "3"):
+            y = lockstep.dropout(stack, torch.relu(lockstep.linear(stack, f"fully_connected.{layer}", y)), p)
+        return lockstep.linear(stack, "head", y)
 
 
 @register_model

@@ -262,9 +262,10 @@ def compiled() -> bool:
     """Whether numba compiles the kernels here (it needs no C compiler; False only where numba
     itself fails, and then PyTorch's layers are used)."""
     try:
-        x = torch.zeros(1, 3, SIDE, SIDE)
-        conv, norm = nn.Conv2d(3, C, 3, padding=2), nn.BatchNorm2d(C)
-        fused_features(x, conv, norm, 0.5).sum().backward()
+        with torch.random.fork_rng(devices=[]):  # the trial draws nothing from a seeded run's generator
+            x = torch.zeros(1, 3, SIDE, SIDE)
+            conv, norm = nn.Conv2d(3, C, 3, padding=2), nn.BatchNorm2d(C)
+            fused_features(x, conv, norm, 0.5).sum().backward()
         return True
     except Exception as error:  # numba raises many kinds; PyTorch's layers compute the same function
         import warnings
@@ -339,3 +340,31 @@ def run_fused(function: type[torch.autograd.Function], x: torch.Tensor, conv: nn
         norm.running_mean.lerp_(mean.float(), norm.momentum)
         norm.running_var.lerp_((var * n / max(n - 1, 1)).float(), norm.momentum)
     return out
+
+
+def _int64(value: np.uint64) -> int:
+    """A 64-bit pattern as the signed integer with the same bits (torch has no unsigned 64-bit)."""
+    return int(value) - 2**64 if int(value) >= 2**63 else int(value)
+
+
+def _shift_right(z: torch.Tensor, bits: int) -> torch.Tensor:
+    """z >> bits as an unsigned shift, on int64: the arithmetic shift with the sign bits cleared."""
+    return (z >> bits) & ((1 << (64 - bits)) - 1)
+
+
+def dropout_factors(seeds: torch.Tensor, clips: int, drop: float, pooled: tuple[int, int] = (PH, PW)) -> torch.Tensor:
+    """The dropout factors the kernel draws from each seed: seeds (F,) int64 -> (F, clips, 16,
+    *pooled) float32 of 0 and 1 / (1 - drop), computed with torch's int64 arithmetic (products
+    wrap as uint64's do) on ``seeds``' device. For training many networks at once
+    (``training.lockstep``) with the masks each would draw alone."""
+    device = seeds.device
+    position = torch.arange(clips * pooled[0] * pooled[1], device=device, dtype=torch.int64).view(1, -1, 1)
+    lane = torch.arange(8, device=device, dtype=torch.int64).view(1, 1, -1)
+    z = seeds.view(-1, 1, 1) + (position * 8 + lane + 1) * _int64(GAMMA)
+    z = (z ^ _shift_right(z, 30)) * _int64(MIX1)
+    z = (z ^ _shift_right(z, 27)) * _int64(MIX2)
+    z = z ^ _shift_right(z, 31)
+    draws = torch.stack([z & 0xFFFFFFFF, _shift_right(z, 32)], dim=-1)  # (F, positions, 8, 2): low half first
+    threshold = min(int(drop * 4294967296.0), 2**32 - 1)
+    factors = (draws >= threshold).to(torch.float32) * (1.0 / (1.0 - drop) if drop > 0 else 1.0)
+    return factors.view(len(seeds), clips, *pooled, C).permute(0, 1, 4, 2, 3)

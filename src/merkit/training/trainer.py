@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from merkit.errors import check_choice
+from merkit.errors import ConfigError, check_choice
 from merkit.progress import progress_bar
 from merkit.training.recipe import Recipe
 
@@ -33,6 +33,26 @@ def torch_threads(threads: int):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def torch_device(name: str | torch.device) -> torch.device:
+    """``name`` (``cpu``, ``cuda``, ``cuda:N``, ``mps``) as a device PyTorch can use here, or a
+    ConfigError that says why not and what to do."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"device={name!r} is not a device; use cpu, cuda, cuda:N or mps.") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        why = "this is a CPU-only build of PyTorch" if torch.version.cuda is None else "no GPU or CUDA driver is visible"
+        raise ConfigError(f"device={name} asks for a GPU, but {why}. Install PyTorch 2.13.0 built for CUDA on a machine "
+                          "with an NVIDIA GPU, or leave device=cpu.")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(f"device={name}: only {torch.cuda.device_count()} GPU(s) here (cuda:0 ..).")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device={name} needs Apple silicon with PyTorch's MPS backend; leave device=cpu.")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"device={name!r}: merkit trains on cpu, cuda or mps.")
+    return device
 
 
 def tensor_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int):
@@ -63,6 +83,7 @@ def train(
     ``loss_fn(model, logits, labels)`` defaults to cross-entropy. Returns each pass's mean loss.
     """
     check_choice("optimizer", recipe.optimizer, ("sgd", "adam"))
+    device = torch_device(device)
     model.to(device).train()
     if recipe.optimizer == "sgd":
         optimiser = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
@@ -92,5 +113,6 @@ def train(
 @torch.no_grad()
 def predict_logits(model: nn.Module, inputs: Iterator[np.ndarray], *, device: str = "cpu") -> np.ndarray:
     """(N, C) logits of the batches in ``inputs``."""
+    device = torch_device(device)
     model.to(device).eval()
     return np.concatenate([model(torch.as_tensor(x, device=device)).cpu().numpy() for x in inputs])
