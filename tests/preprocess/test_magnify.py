@@ -103,3 +103,4 @@ def test_the_threaded_float32_path_equals_the_float64_reference(shape):
         fast = magnify_eulerian(clip, alpha=10, lambda_c=16, exaggeration=2, threads=threads)
         assert fast.dtype == np.float32 and np.abs(fast - reference).max() < 1e-6
     assert np.abs(reference[1:] - clip[1:] / 255.0).max() > 0.01, "something was magnified"
+    assert (reference[1:] == 1).any() and (reference[1:] == 0).any(), "ntsc2rgb's scaling and clipping are exercised"
