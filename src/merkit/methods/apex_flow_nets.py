@@ -136,7 +136,7 @@ class ApexFlowNetwork(NetworkMethod):
         from merkit.training.lockstep import FoldStack, train_lockstep
         from merkit.training.trainer import torch_device, torch_threads
 
-        if len(trains) == 1 and torch_device(self.device).type == "cpu":  # the fused kernel: the same draws, faster
+        if len(trains) == 1 and torch_device(self.device).type != "cuda":  # on a CPU the fused kernel: the same draws
             return [dataclasses.replace(self).fit(trains[0], seed=seeds[0], cache=cache)]
         fitted, data, rngs, generators = [], [], [], []
         with torch_threads(self.threads):
