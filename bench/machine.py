@@ -14,3 +14,14 @@ def cpu_name() -> str:
     held = [f"{k}={os.environ[k]}" for k in ("NUMBA_CPU_NAME", "NPY_DISABLE_CPU_FEATURES", "ATEN_CPU_CAPABILITY", "CC") if k in os.environ]
     return (f"{name}, {os.cpu_count()} cores" + (" with AVX-512" if " avx512f" in info else "")
             + (f"; held: {', '.join(held)}" if held else ""))
+
+
+OPENCV_AVX512 = ("AVX512F,AVX512BW,AVX512CD,AVX512DQ,AVX512VL,AVX512IFMA,AVX512VBMI,AVX512VBMI2,AVX512VNNI,AVX512BITALG,"
+                 "AVX512VPOPCNTDQ,AVX512-SKX,AVX512-COMMON")
+HELD_TO_AVX2 = {  # environment that makes this process compute as on an AVX2-only CPU without a C compiler
+    "CC": "false",  # no C kernel (it is built only for AVX-512 anyway)
+    "NUMBA_CPU_NAME": "haswell",  # numba compiles for AVX2
+    "ATEN_CPU_CAPABILITY": "avx2",  # PyTorch's AVX2 kernels
+    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL",  # NumPy's
+    "OPENCV_CPU_DISABLE": OPENCV_AVX512,  # OpenCV's
+}
