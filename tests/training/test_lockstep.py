@@ -82,3 +82,18 @@ def test_dropout_factors_are_the_kernels_draws():
             fused_stem._keep(np.uint64(seed), (n * fused_stem.PH + u) * fused_stem.PW + v, threshold, np.float32(1 / 0.7), out)
             np.testing.assert_array_equal(factors[f, n, :, u, v].numpy(), out)
     assert abs((factors > 0).float().mean().item() - 0.7) < 0.03
+
+
+def test_lockstep_trains_in_full_float32_and_restores_the_setting():
+    seen = []
+    networks = [create_model("ststnet", num_classes=3) for _ in range(2)]
+    stack = FoldStack(networks, [torch.Generator() for _ in networks])
+
+    def forward(stack, x, valid):
+        seen.append(torch.backends.cudnn.conv.fp32_precision)
+        return networks[0].forward_folds(stack, x, valid)
+
+    before = torch.backends.cudnn.conv.fp32_precision
+    train_lockstep(stack, forward, folds_data(3)[:2], recipe(1, 0.0), rngs=[np.random.default_rng(0)] * 2)
+    assert set(seen) == {"ieee"}, "cuDNN's convolutions must not round to TF32"
+    assert torch.backends.cudnn.conv.fp32_precision == before

@@ -18,6 +18,7 @@ training the folds one at a time with :func:`merkit.training.trainer.train` up t
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -153,6 +154,22 @@ class FoldAdam:
             p.copy_(torch.where(on, p - step_size.view(shape) * (m / denom), p))
 
 
+@contextmanager
+def ieee_float32():
+    """Convolutions and matrix products in full float32 on a GPU: PyTorch lets cuDNN's
+    convolutions round their inputs to TF32 (10-bit mantissas) by default, which would make the
+    folds differ from the CPU's by far more than float rounding."""
+    backends = (torch.backends.cudnn.conv, torch.backends.cuda.matmul)
+    before = [backend.fp32_precision for backend in backends]
+    for backend in backends:
+        backend.fp32_precision = "ieee"
+    try:
+        yield
+    finally:
+        for backend, precision in zip(backends, before):
+            backend.fp32_precision = precision
+
+
 def train_lockstep(
     stack: FoldStack,
     forward: Callable[[FoldStack, torch.Tensor, torch.Tensor], torch.Tensor],
@@ -182,7 +199,7 @@ def train_lockstep(
     histories: list[list[float]] = [[] for _ in range(folds)]
     training = np.ones(folds, dtype=bool)  # folds not yet stopped by the recipe's tolerance
     fold_index = torch.arange(folds, device=device)
-    with progress_bar(description, recipe.max_epochs) as advance:
+    with progress_bar(description, recipe.max_epochs) as advance, ieee_float32():
         for _ in range(recipe.max_epochs):
             orders = [torch.from_numpy(rng.permutation(n)) if go else torch.zeros(0, dtype=torch.long)
                       for rng, n, go in zip(rngs, sizes, training)]
