@@ -87,6 +87,7 @@ EVALUATE_CASES = [
     (EVALUATE + "--out {new} --set n_frames=many", "n_frames='many'"),
     ("evaluate --dataset casme2 --root {root} --method mer_rcnn --set jitter=ture --out {new}", "one of 0, 1, false, no, true, yes"),
     ("evaluate --dataset casme2 --root {root} --method ststnet --set device=gpu --out {new}", "device='gpu' is not a device"),
+    ("evaluate --dataset casme2 --root {root} --method ststnet --set folds_at_once=-1 --out {new}", "folds_at_once=-1"),
     ("evaluate --dataset manifest --root {empty} --method lbptop_svm --out {new}", "empty.csv: it is empty"),
     ("evaluate --dataset manifest --root {garbled} --method lbptop_svm --out {new}", "garbled.csv: it is not valid CSV"),
     ("evaluate --dataset casme2 --root {broken} --labels seed4 --method lbptop_svm --out {new} --cache {cache}", "Cannot read frame {frame}"),

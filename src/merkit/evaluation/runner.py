@@ -197,7 +197,8 @@ def evaluate_seeds(
     out = Path(out)
     executor = executor or LocalExecutor(jobs)
     cls = method_class(method)
-    params = create_method(method, **(params or {})).params()
+    configured = create_method(method, **(params or {}))
+    params = configured.params()
     splitter = make_protocol(protocol, **(protocol_params or {}))
     folds = splitter.folds(dataset)
     if not folds:
@@ -205,10 +206,8 @@ def evaluate_seeds(
     if dataset.multilabel and not cls.multilabel:
         raise MerkitError(f"{method} classifies each clip into one class; for action units (--labels {dataset.labels}) use "
                           "a method that predicts several (merkit list methods; e.g. apex_flow_svm, ststnet, au_prevalence).")
-    if isinstance(executor, LocalExecutor) and "device" in params:  # a cluster's workers may have the GPU this machine lacks
-        from merkit.training.trainer import torch_device
-
-        torch_device(params["device"])
+    if isinstance(executor, LocalExecutor):  # a cluster's workers may have the GPU this machine lacks
+        configured.check_machine()
     if len(set(seeds)) != len(seeds) or not seeds:
         raise MerkitError(f"--seeds must name distinct seeds; got {seeds}.")
     cache = Cache(cache)
@@ -235,10 +234,10 @@ def evaluate_seeds(
         if summary.failed:
             raise MerkitError(f"{len(summary.failed)} clips could not be prepared for {method}:\n"
                               + "\n".join(f"  - {k}: {v}" for k, v in list(summary.failed.items())[:20]))
-        if ship and (representation := cls(**params).representation()) is not None:
+        if ship and (representation := configured.representation()) is not None:
             fold_cache = representation.shipped(dataset, cache)
     computed = {seed: [] for seed in seeds}
-    together = cls(**params).folds_together() or len(pending)
+    together = configured.folds_together() or len(pending)
     keys = list(pending)
     groups = [tuple(keys[start : start + together]) for start in range(0, len(keys), together)]
     calls = {group: (run_folds, cls, params, dataset, [pending[key] for key in group],

@@ -18,7 +18,7 @@ from typing import ClassVar
 import numpy as np
 
 from merkit.datasets.base import ClipDataset
-from merkit.errors import MerkitError
+from merkit.errors import ConfigError, MerkitError
 from merkit.methods.base import NetworkMethod, labels_of
 from merkit.methods.registry import register_method
 from merkit.preprocess.cache import Cache
@@ -57,6 +57,11 @@ class ApexFlowNetwork(NetworkMethod):
     threads: int = 1
     device: str = "cpu"
     folds_at_once: int = 0
+
+    def __post_init__(self):
+        if not isinstance(self.folds_at_once, int) or self.folds_at_once < 0:
+            raise ConfigError(f"folds_at_once={self.folds_at_once!r}: give how many folds to train together (1, 2, ...), "
+                              "or 0 for all of them on a GPU and one at a time on a CPU.")
 
     def representation(self) -> Representation:
         """Onset-to-apex u, v, strain at ``size``, each map scaled to [0, 1] (or a flow image's)."""
@@ -118,17 +123,18 @@ class ApexFlowNetwork(NetworkMethod):
         trained in halves, quarters...: each fold's result does not depend on its companions."""
         import torch
 
-        group = len(trains)
-        while True:
+        fitted, group = [], len(trains)
+        while len(fitted) < len(trains):  # groups already trained are kept when a later one does not fit
+            start = len(fitted)
             try:
-                return [method for start in range(0, len(trains), group)
-                        for method in self._fit_together(trains[start : start + group], seeds[start : start + group], cache)]
+                fitted += self._fit_together(trains[start : start + group], seeds[start : start + group], cache)
             except torch.OutOfMemoryError:
                 if group == 1:
                     raise MerkitError(f"{self.name}: one fold's training does not fit in the memory of {self.device}; "
                                       "pass a smaller --set batch_size, or leave device=cpu.") from None
                 group = (group + 1) // 2
                 torch.cuda.empty_cache()
+        return fitted
 
     def _fit_together(self, trains: list[ClipDataset], seeds: list[int], cache: Cache) -> list[ApexFlowNetwork]:
         import torch

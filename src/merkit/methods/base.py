@@ -57,6 +57,9 @@ class Method:
     def fit(self, train: ClipDataset, *, seed: int, cache: Cache) -> Method:
         raise NotImplementedError
 
+    def check_machine(self) -> None:
+        """Raise a ConfigError if this machine cannot run the method as configured (a network's device)."""
+
     def folds_together(self) -> int:
         """How many folds ``fit_folds`` should be given at once (0: all of a run's; 1: one)."""
         return 1
@@ -99,13 +102,19 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 class NetworkMethod(Method):
     """A method whose fitted state is ``model_`` (a network built by ``create_network``),
-    ``classes_`` and the arrays of ``fitted_arrays``; probabilities are the softmax of the logits."""
+    ``classes_`` and the arrays of ``fitted_arrays``; probabilities are the softmax of the logits.
+    Subclasses have a ``device`` field (``cpu``, ``cuda``...)."""
 
     NETWORK_FILE: ClassVar[str] = "network.safetensors"
     keep_fold_models = True
 
     def create_network(self, num_classes: int):
         raise NotImplementedError
+
+    def check_machine(self) -> None:
+        from merkit.training.trainer import torch_device
+
+        torch_device(self.device)
 
     def clip_input(self, clip: Clip, cache: Cache) -> np.ndarray:
         """The network's float32 input for one clip (its shape without the batch axis)."""

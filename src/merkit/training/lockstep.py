@@ -34,16 +34,15 @@ class FoldStack(nn.Module):
     """The state of F networks of one architecture, each tensor stacked on a leading fold axis:
     ``stack[key]`` is (F, *shape) for every key of a network's state dict.
 
-    ``generators[f]`` is fold f's random generator (its dropout draws); ``active`` (F,) bool says
-    which folds take part in the current step.
+    ``generators[f]`` is fold f's random generator (its dropout draws); ``counts[f]`` the clips
+    fold f has in the current step (its first rows of the batch; 0: it sits the step out).
     """
 
     def __init__(self, networks: Sequence[nn.Module], generators: Sequence[torch.Generator]):
         super().__init__()
         self.folds = len(networks)
         self.generators = list(generators)
-        self.active = torch.ones(self.folds, dtype=torch.bool)
-        self.counts = [0] * self.folds  # each fold's clips in the current step (its first rows)
+        self.counts = [0] * self.folds
         states = [network.state_dict(keep_vars=True) for network in networks]
         self.keys = list(states[0])
         for key, value in states[0].items():
@@ -56,6 +55,11 @@ class FoldStack(nn.Module):
     @staticmethod
     def _name(key: str) -> str:
         return key.replace(".", "__")
+
+    @property
+    def active(self) -> torch.Tensor:
+        """(F,) bool on the CPU: the folds that take part in the current step."""
+        return torch.tensor(self.counts) > 0
 
     def __getitem__(self, key: str) -> torch.Tensor:
         return getattr(self, self._name(key))
@@ -211,14 +215,15 @@ def train_lockstep(
                 for f, c in enumerate(chosen):
                     index[: len(c), f] = c
                 index = index.to(device)
-                valid = torch.arange(max(counts), device=device)[:, None] < torch.tensor(counts, device=device)
-                stack.active, stack.counts = torch.tensor(counts) > 0, counts
+                stack.counts = counts
+                sizes_now = torch.tensor(counts, device=device)
+                valid = torch.arange(max(counts), device=device)[:, None] < sizes_now
                 for p in stack.parameters():
                     p.grad = None
                 losses = _loss(forward(stack, inputs[fold_index, index], valid), targets[fold_index, index], valid, multilabel)
                 losses.sum().backward()
-                optimiser.step(stack.active.to(device))
-                totals += losses.detach().double() * torch.tensor(counts, device=device)
+                optimiser.step(sizes_now > 0)
+                totals += losses.detach().double() * sizes_now
             if recipe.lr_decay != 1.0:
                 optimiser.lr *= recipe.lr_decay
             means = (totals.cpu().numpy() / np.maximum(sizes, 1)).tolist()
