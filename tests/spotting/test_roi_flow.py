@@ -5,14 +5,14 @@ from merkit.datasets.intervals import Interval
 from merkit.evaluation.spotting import spotting_scores
 from merkit.preprocess.tracking import FaceTracker
 from merkit.spotting import create_spotter
-from merkit.spotting.roi_flow import REGIONS, WATCHED, echo_free, grow, region_flow, region_slices
+from merkit.spotting.roi_flow import REGIONS, WATCHED, echo_free, region_flow, region_slices, span_above
 from merkit.synthetic.long_videos import plan_long_video, render_long_video
 
 
 def test_grow_and_echo_free_by_hand():
     score = np.array([0, 1, 3, 5, 4, 2, 1, 0, 0.0])
-    assert grow(score, 3, 1.5) == (2, 5)  # frames above 1.5 around the peak
-    assert grow(score, 3, -1) == (0, 8)
+    assert span_above(score, 3, 1.5) == (2, 5)  # frames above 1.5 around the peak
+    assert span_above(score, 3, -1) == (0, 8)
     motion = np.array([[0.0], [2.0], [3.0], [0.5], [2.5], [0.0]])  # from t - 2: a movement at 1-2, its echo at 3-4
     np.testing.assert_array_equal(echo_free(motion, 2)[:4, 0], [0.0, 0.5, 2.5, 0.0])
 

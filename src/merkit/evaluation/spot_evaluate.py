@@ -57,11 +57,12 @@ def evaluate_spotting(videos: list[LongVideo], spotter: Spotter, out: str | Path
         track_video(source, cache)
         spotting, _ = spot_cached(cache, spotter, video.fps)
         spotted = [i for i in spotting.intervals if i.kind in video.kinds]
+        pairs = matched_pairs(spotted, video.intervals)
         results.append((video, spotted))
-        per_video.append(_video_row(video, spotted))
-        plot_timeline(out / "timelines" / f"{_safe(video.key)}.png", video, spotting, spotted)
+        per_video.append(_video_row(video, spotted, pairs))
+        plot_timeline(out / "timelines" / f"{_safe(video.key)}.png", video, spotting, spotted, pairs)
         if model is not None:
-            _recognise_matches(model, video, source, cache, spotted, recognition)
+            _recognise_matches(model, video, source, cache, pairs, recognition)
     scores = {"overall": spotting_scores([(v.intervals, s) for v, s in results])}
     scores["per_dataset"] = {name: spotting_scores([(v.intervals, s) for v, s in results if v.dataset == name])
                              for name in sorted({v.dataset for v, _ in results})}
@@ -73,22 +74,24 @@ def evaluate_spotting(videos: list[LongVideo], spotter: Spotter, out: str | Path
     return scores
 
 
-def _video_row(video: LongVideo, spotted: list[Interval]) -> dict:
-    """The video's counts per kind, and each spotted interval with whether it matched."""
+def _video_row(video: LongVideo, spotted: list[Interval], pairs: list[tuple[Interval, Interval]]) -> dict:
+    """The video's counts per kind, and each spotted interval with whether it matched (``pairs``:
+    the (spotted, annotated) true positives)."""
     counts = spotting_scores([(video.intervals, spotted)])
-    matched = {id(found) for found, _ in matched_pairs(spotted, video.intervals)}
+    matched = {id(found) for found, _ in pairs}
     return {"video": video.key, "frames": video.n_frames,
             **{kind: {k: counts[kind][k] for k in ("tp", "spotted", "annotated")} for kind in ("micro", "macro")},
             "spotted": [{"onset": i.onset, "apex": i.apex, "offset": i.offset, "kind": i.kind, "score": i.score,
                          "matched": id(i) in matched} for i in spotted]}
 
 
-def _recognise_matches(model, video: LongVideo, source: FrameSource, cache: TrackCache, spotted: list[Interval], into: dict) -> None:
+def _recognise_matches(model, video: LongVideo, source: FrameSource, cache: TrackCache, pairs: list[tuple[Interval, Interval]],
+                       into: dict) -> None:
     from merkit.datasets.labels import get_scheme
 
     scheme = get_scheme(model.description.get("labels") or "original")
     wanted, truths = [], []
-    for found, truth in matched_pairs(spotted, video.intervals):
+    for found, truth in pairs:
         try:
             label = scheme.map(video.dataset, truth.emotion) if truth.emotion else None
         except ConfigError:
@@ -111,7 +114,8 @@ def _strs(spotting_f1: float, recognition: dict, classes: tuple[str, ...]) -> di
             "recognised": len(true), "unscored": recognition["unscored"]}
 
 
-def plot_timeline(path: Path, video: LongVideo, spotting: Spotting, spotted: list[Interval]) -> None:
+def plot_timeline(path: Path, video: LongVideo, spotting: Spotting, spotted: list[Interval],
+                  pairs: list[tuple[Interval, Interval]]) -> None:
     """Score over threshold against time, the threshold, the annotated intervals (below) and the
     spotted ones (above; green when they match an annotated interval, red when not)."""
     import matplotlib
@@ -122,7 +126,7 @@ def plot_timeline(path: Path, video: LongVideo, spotting: Spotting, spotted: lis
     from merkit.evaluation.reports import save_figure
 
     t = np.arange(video.n_frames) / video.fps
-    matched = {id(found) for found, _ in matched_pairs(spotted, video.intervals)}
+    matched = {id(found) for found, _ in pairs}
     fig, ax = plt.subplots(figsize=(12, 3))
     relative = spotting.relative
     ax.plot(t[: len(relative)], relative, lw=0.8, color="#1f6fd0", label="score / threshold")

@@ -144,7 +144,11 @@ def plane_codes(volume, plane: str, *, radius: tuple[int, int, int], n_points: i
     """
     rx, ry, rt = radius
     margins = margins if margins is not None else (rt, max(rx, ry), max(rx, ry))
-    volume = _comparable(np.asarray(volume), interpolation)
+    return _codes(_comparable(np.asarray(volume), interpolation), plane, radius, n_points, interpolation, margins)
+
+
+def _codes(volume, plane, radius, n_points, interpolation, margins) -> np.ndarray:
+    """:func:`plane_codes` of a volume already :func:`_comparable`."""
     centre = _shifted(volume, margins, (0, 0, 0))
     code_type = np.uint8 if n_points <= 8 else np.uint16
     codes = np.zeros(centre.shape, dtype=code_type)
@@ -230,7 +234,7 @@ def lbp_top(
     to_bins = np.eye(n_bins, dtype=np.int64)[mapping]  # (2**P, bins): code -> its bin
     histograms = []
     for plane in ("XY", "XT", "YT"):
-        codes = plane_codes(volume, plane, radius=(rx, ry, rt), n_points=n_points, interpolation=interpolation, margins=margins)
+        codes = _codes(volume, plane, (rx, ry, rt), n_points, interpolation, margins)
         per_code = np.bincount((slot + codes).ravel(), minlength=(n_blocks + 1) * n_codes).reshape(n_blocks + 1, n_codes)
         counts = per_code[1:] @ to_bins
         histograms.append(counts / counts.sum(axis=1, keepdims=True))

@@ -187,8 +187,7 @@ def spot_cached(cache: TrackCache, spotter: Spotter, fps: float) -> tuple[Spotti
     """Run ``spotter`` over the cached faces; returns its result and the (T, 4) states."""
     states = cache.states()
     bits = states[:, 3].astype(int)
-    unusable = sum(1 << FLAGS.index(f) for f in UNUSABLE)
-    usable = (states[:, 0] == 1) & (bits & unusable == 0)
+    usable = (states[:, 0] == 1) & (bits & _flag_bits(UNUSABLE) == 0)
     return spotter.intervals(spotter.signals(cache.faces(usable), fps), fps), states
 
 
@@ -301,9 +300,8 @@ def _recognise(model, faces: np.ndarray, apex: int, fps: float) -> dict:
 
 
 def _jpeg_data(rgb: np.ndarray) -> str:
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    _, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
     return "data:image/jpeg;base64," + base64.b64encode(data.tobytes()).decode()
-
 
 
 def write_annotated(source: FrameSource, cache: TrackCache, intervals: list[Interval], rows: list[dict], path: Path) -> None:

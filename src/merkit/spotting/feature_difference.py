@@ -118,6 +118,11 @@ class FeatureDifference(Spotter):
         if not fps > 0:
             raise ConfigError(f"Spotting needs the frame rate; got fps={fps}.")
         parts, chunk, last, leading = [], [], None, 0
+
+        def flush():
+            parts.append(block_histograms(np.stack(chunk), self.blocks).astype(np.float32).reshape(len(chunk), -1))
+            chunk.clear()
+
         for face in faces:
             if face is None and last is None:
                 leading += 1
@@ -128,12 +133,11 @@ class FeatureDifference(Spotter):
             chunk.append(face)
             last = face
             if len(chunk) >= 256:
-                parts.append(block_histograms(np.stack(chunk), self.blocks).astype(np.float32).reshape(len(chunk), -1))
-                chunk = []
+                flush()
         if last is None:
             raise ConfigError(f"None of the {leading} frames has a usable face; the feature difference needs faces to compare.")
         if chunk:
-            parts.append(block_histograms(np.stack(chunk), self.blocks).astype(np.float32).reshape(len(chunk), -1))
+            flush()
         return np.concatenate(parts)
 
     def intervals(self, signals: np.ndarray, fps: float) -> Spotting:

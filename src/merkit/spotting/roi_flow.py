@@ -66,7 +66,7 @@ def region_flow(before: np.ndarray, after: np.ndarray, regions: list[tuple[slice
     return means[:-1] - means[-1]
 
 
-def grow(score: np.ndarray, peak: int, floor: float) -> tuple[int, int]:
+def span_above(score: np.ndarray, peak: int, floor: float) -> tuple[int, int]:
     """The frames around ``peak`` where ``score`` stays above ``floor`` (inclusive ends)."""
     below = np.flatnonzero(score[:peak] <= floor)
     onset = int(below[-1]) + 1 if below.size else 0
@@ -173,7 +173,7 @@ class ROIFlow(Spotter):
                 break
             if taken[peak]:
                 continue
-            onset, offset = grow(score, int(peak), base + self.grow * (score[peak] - base))
+            onset, offset = span_above(score, int(peak), base + self.grow * (score[peak] - base))
             overlaps = taken[onset:offset + 1].any()
             taken[onset:offset + 1] = True
             if not overlaps:  # else a weaker peak on the flank of a stronger one's interval
