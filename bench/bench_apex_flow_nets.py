@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numba
+import numpy as np
 import torch
 from torch import nn
 
@@ -61,6 +62,22 @@ def epoch_time(model: nn.Module, n: int = 435, batch: int = 256, repeats: int = 
     for _ in range(repeats):
         one_epoch()
     return (time.perf_counter() - started) / repeats
+
+
+def lockstep_epoch_time(folds: int = 8, n: int = 435, repeats: int = 2) -> float:
+    """Seconds per fold-epoch of ``folds`` STSTNets trained in lockstep (the GPU's way) here."""
+    from merkit.training.lockstep import FoldStack, train_lockstep
+    from merkit.training.recipe import Recipe
+
+    networks = [create_model("ststnet", num_classes=3) for _ in range(folds)]
+    stack = FoldStack(networks, [torch.Generator() for _ in networks])
+    data = [(torch.rand(n, 3, 28, 28), torch.randint(0, 3, (n,))) for _ in networks]
+    recipe = Recipe(optimizer="adam", lr=5e-5, momentum=0.0, weight_decay=0.0, batch_size=256, lr_decay=1.0, tolerance=0.0,
+                    max_epochs=repeats)
+    rngs = [np.random.default_rng(f) for f in range(folds)]
+    started = time.perf_counter()
+    train_lockstep(stack, networks[0].forward_folds, data, recipe, rngs=rngs)
+    return (time.perf_counter() - started) / (repeats * folds)
 
 
 def pool_time(channels_last: bool, repeats: int = 20) -> float:
@@ -121,6 +138,7 @@ def main() -> None:
     print(f"| merkit's ststnet, PyTorch layers (one 16-filter conv, channels-last) | "
           f"{epoch_time(create_model('ststnet', num_classes=3, fused=False)) * 1000:.0f} |")
     print(f"| three separate streams, channels-first | {epoch_time(ThreeStreams()) * 1000:.0f} |")
+    print(f"| in lockstep, 8 folds at once (the GPU's way), per fold | {lockstep_epoch_time() * 1000:.0f} |")
     print(f"| max pooling of 256x16x30x30 alone: channels-first / channels-last | "
           f"{pool_time(False) * 1000:.1f} / {pool_time(True) * 1000:.1f} |")
 
