@@ -76,12 +76,18 @@ def test_dropout_factors_are_the_kernels_draws():
     seeds = torch.tensor([0, 12345, 2**62 - 1])
     factors = fused_stem.dropout_factors(seeds, 2, 0.3)
     assert factors.shape == (3, 2, 16, fused_stem.PH, fused_stem.PW)
-    threshold, out = np.uint32(int(0.3 * 2**32)), np.empty(16, np.float32)
+    threshold, keep = np.uint32(int(0.3 * 2**32)), np.empty((16, fused_stem.P), np.float32)
     for f, seed in enumerate(seeds.tolist()):
-        for n, u, v in [(0, 0, 0), (0, 3, 7), (1, 9, 9)]:
-            fused_stem._keep(np.uint64(seed), (n * fused_stem.PH + u) * fused_stem.PW + v, threshold, np.float32(1 / 0.7), out)
-            np.testing.assert_array_equal(factors[f, n, :, u, v].numpy(), out)
+        for n in range(2):
+            fused_stem._draws(np.uint64(seed), n, threshold, np.float32(1 / 0.7), keep)
+            np.testing.assert_array_equal(factors[f, n].flatten(1).numpy(), keep)
     assert abs((factors > 0).float().mean().item() - 0.7) < 0.03
+    # splitmix64 by hand: the first output after seed 0 is 0xE220A8397B1DCDAF; its low half is map 0's draw at
+    # clip 0, position 0, and its high half map 1's
+    low, high = 0x7B1DCDAF, 0xE220A839
+    for k, draw in ((0, low), (1, high)):
+        for drop, kept in ((draw / 2**32 - 1e-6, True), (draw / 2**32 + 1e-6, False)):  # kept when the draw >= the threshold
+            assert (fused_stem.dropout_factors(torch.tensor([0]), 1, drop)[0, 0, k, 0, 0].item() > 0) == kept
 
 
 def test_lockstep_trains_in_full_float32_and_restores_the_setting():

@@ -17,7 +17,11 @@ Each map is computed over a "wide" grid: the padded clip's planes are flat rows 
 and output position ``i * wp + j`` reads input ``(i + ky) * wp + j + kx``, a constant offset per
 tap, for every column j of the padded width (the two last columns are not outputs; they are set
 to 0). So every loop runs over long contiguous rows, where LLVM vectorises at the host's width
-(AVX2, AVX-512, NEON) with no C compiler needed. Single-threaded and in a fixed order: the same
+(AVX2, AVX-512, NEON) with no C compiler needed. Per clip, two maps at a time: their convolution
+(sharing the input reads), ReLU and batch sums in one pass, then each map's pooling while it is
+still in the cache; the backward pass likewise computes two maps' weight gradients from one
+read of the inputs. Choices are made by arithmetic or by selects that LLVM vectorises, never by
+a branch on the data. Single-threaded and in a fixed order: the same
 inputs on the same CPU give the same bits. ``NUMBA_CPU_NAME=haswell`` compiles for an AVX2-only
 CPU. Compiled at first use in each process (about 2 s); numba's on-disk cache is not used, as its
 index is a pickle and merkit loads no pickle.
@@ -45,216 +49,262 @@ FMA = {"contract"}
 SUMS = {"contract", "reassoc", "nsz", "arcp"}
 
 
-@njit(nogil=True, fastmath=FMA)
+LOWER = np.where(np.arange(HO * WP) % WP < WO, 0.0, np.inf).astype(np.float32)  # ReLU's threshold: +inf off the outputs
+PLANE = WP * WP + 16  # a padded plane's stride: room for the taps' reads past its end, a whole number of cache lines
+P = PH * PW  # pooled values per map
+RS = WP + 2  # a window row's stride in the pooling's scratch: the padding column, WP columns, a spare
+
+
+@njit(nogil=True)
+def _pad(x, xs):
+    """xs (nb, 3, PLANE) zeros <- x (nb, 3, SIDE, SIDE), padded by 2 on every side, flat."""
+    for n in range(x.shape[0]):
+        for q in range(3):
+            for i in range(SIDE):
+                for j in range(SIDE):
+                    xs[n, q, (i + 2) * WP + j + 2] = x[n, q, i, j]
+
+
+@njit(nogil=True, fastmath=SUMS)
 def _conv_pair(xs, w, bias, first, second):
-    """first, second (HO * WP) <- two maps' convolutions on the wide grid: position i * WP + j for
-    every column j < WP of the padded width (the last two columns are not outputs); xs (3, WP *
-    WP + 2) the padded planes, flat; w (2, 3, 3, 3) the two filters (q, ky, kx); bias (2). Two maps
-    a pass share the nine input reads of each position."""
+    """first, second (HO * WP) <- two maps' ReLU(convolution) on the wide grid: position i * WP + j
+    for every column j < WP of the padded width (the last two columns are not outputs: 0 there);
+    xs (3, PLANE) the padded planes, flat; w (2, 3, 3, 3) the two filters (q, ky, kx); bias
+    (2). Two maps a pass share the nine input reads of each position; the last plane's pass
+    applies the ReLU and returns the two maps' float32 sums of values and squares (s1, s2 of the
+    first, then of the second)."""
     first[:] = bias[0]
     second[:] = bias[1]
     a, b = WP, 2 * WP
+    t1 = t2 = u1 = u2 = np.float32(0.0)
     for q in range(3):
         x = xs[q]
         f0, f1, f2, f3, f4, f5, f6, f7, f8 = (w[0, q, 0, 0], w[0, q, 0, 1], w[0, q, 0, 2], w[0, q, 1, 0], w[0, q, 1, 1],
                                               w[0, q, 1, 2], w[0, q, 2, 0], w[0, q, 2, 1], w[0, q, 2, 2])
         s0, s1, s2, s3, s4, s5, s6, s7, s8 = (w[1, q, 0, 0], w[1, q, 0, 1], w[1, q, 0, 2], w[1, q, 1, 0], w[1, q, 1, 1],
                                               w[1, q, 1, 2], w[1, q, 2, 0], w[1, q, 2, 1], w[1, q, 2, 2])
-        for p in range(HO * WP):
-            x0, x1, x2, x3, x4 = x[p], x[p + 1], x[p + 2], x[p + a], x[p + a + 1]
-            x5, x6, x7, x8 = x[p + a + 2], x[p + b], x[p + b + 1], x[p + b + 2]
-            first[p] += f0 * x0 + f1 * x1 + f2 * x2 + f3 * x3 + f4 * x4 + f5 * x5 + f6 * x6 + f7 * x7 + f8 * x8
-            second[p] += s0 * x0 + s1 * x1 + s2 * x2 + s3 * x3 + s4 * x4 + s5 * x5 + s6 * x6 + s7 * x7 + s8 * x8
+        if q < 2:
+            for p in range(HO * WP):
+                x0, x1, x2, x3, x4 = x[p], x[p + 1], x[p + 2], x[p + a], x[p + a + 1]
+                x5, x6, x7, x8 = x[p + a + 2], x[p + b], x[p + b + 1], x[p + b + 2]
+                first[p] += f0 * x0 + f1 * x1 + f2 * x2 + f3 * x3 + f4 * x4 + f5 * x5 + f6 * x6 + f7 * x7 + f8 * x8
+                second[p] += s0 * x0 + s1 * x1 + s2 * x2 + s3 * x3 + s4 * x4 + s5 * x5 + s6 * x6 + s7 * x7 + s8 * x8
+        else:
+            for p in range(HO * WP):
+                x0, x1, x2, x3, x4 = x[p], x[p + 1], x[p + 2], x[p + a], x[p + a + 1]
+                x5, x6, x7, x8 = x[p + a + 2], x[p + b], x[p + b + 1], x[p + b + 2]
+                v = first[p] + (f0 * x0 + f1 * x1 + f2 * x2 + f3 * x3 + f4 * x4 + f5 * x5 + f6 * x6 + f7 * x7 + f8 * x8)
+                e = second[p] + (s0 * x0 + s1 * x1 + s2 * x2 + s3 * x3 + s4 * x4 + s5 * x5 + s6 * x6 + s7 * x7 + s8 * x8)
+                v = v if v > LOWER[p] else np.float32(0.0)  # ReLU (NaN -> 0); 0 off the outputs
+                e = e if e > LOWER[p] else np.float32(0.0)
+                first[p] = v
+                second[p] = e
+                t1 += v
+                t2 += v * v
+                u1 += e
+                u2 += e * e
+    return t1, t2, u1, u2
 
 
-@njit(nogil=True, fastmath=SUMS)
-def _sums(r):
-    """(sum, sum of squares) of a float32 row, in float32 (reordered: vectorised)."""
-    s1 = np.float32(0.0)
-    s2 = np.float32(0.0)
-    for p in range(r.shape[0]):
-        s1 += r[p]
-        s2 += r[p] * r[p]
-    return s1, s2
+@njit(nogil=True)
+def _pool_map(row, sign, column_best, column_at, window_best, window_at, pooled, argmax):
+    """3x3 max pooling (stride 3, padding 1) of ``sign * row`` (the wide grid, 0 off the outputs):
+    pooled, argmax (P) the maximum of each window and its wide position. Window (u, v) takes rows
+    3u - 1, 3u, 3u + 1 (the first row twice for u = 0, where -1 is padding) and likewise columns.
+    Every column of each window row is reduced over its three rows, then every column with its
+    two neighbours; the windows are every third column of that. Both are flat loops that LLVM
+    vectorises, choosing by arithmetic (``i + left * (j - i)``): a conditional read would be
+    compiled as a gather, and a data-dependent branch costs more still. Ties go to the first row,
+    then the first column. Scratch: column_best, column_at, window_best, window_at (PH * RS)."""
+    for u in range(PH):
+        top, middle, bottom = max(3 * u - 1, 0) * WP, 3 * u * WP, (3 * u + 1) * WP
+        column_best[u * RS] = column_best[u * RS + RS - 1] = -np.inf  # the padding column, the spare
+        for j in range(WP):
+            a, b, c = sign * row[top + j], sign * row[middle + j], sign * row[bottom + j]
+            lower = b > a
+            best = b if lower else a
+            at = np.int32(middle + j) if lower else np.int32(top + j)
+            lowest = c > best
+            column_best[u * RS + j + 1] = c if lowest else best
+            column_at[u * RS + j + 1] = np.int32(bottom + j) if lowest else at
+    for t in range(PH * RS - 4):  # a multiple of 16: no scalar remainder
+        a, b, c = column_best[t], column_best[t + 1], column_best[t + 2]
+        i0, i1, i2 = column_at[t], column_at[t + 1], column_at[t + 2]
+        left = np.int32(b > a)
+        best = max(a, b)
+        at = i0 + left * (i1 - i0)
+        right = np.int32(c > best)
+        window_best[t] = max(best, c)
+        window_at[t] = at + right * (i2 - at)
+    for u in range(PH):
+        for v in range(PW):
+            pooled[u * PW + v] = window_best[u * RS + 3 * v]
+            argmax[u * PW + v] = window_at[u * RS + 3 * v]
 
 
 @njit(nogil=True)
 def stem_forward(xs, w, bias, sign, pooled, argmax, r, s1, s2):
-    """xs (nb, 3, WP * WP + 2) padded clips, flat; w (16, 3, 3, 3); bias, sign (16) -> r (nb,
-    16, HO * WP) the ReLU output on the wide grid (0 off the outputs), pooled, argmax (nb, 16,
-    PH, PW) (argmax a wide position), s1, s2 (16) float64 sums of r and r^2 (added to)."""
+    """xs (nb, 3, PLANE) padded clips, flat; w (16, 3, 3, 3); bias, sign (16) -> r (nb,
+    16, HO * WP) the ReLU output on the wide grid (0 off the outputs), pooled, argmax (nb, 16, P)
+    (argmax a wide position), s1, s2 (16) float64 sums of r and r^2 (added to)."""
     nb, c, _ = r.shape
-    best_in_column, row_of_best = np.empty(WO, np.float32), np.empty(WO, np.int32)
+    column_best, column_at = np.empty(PH * RS, np.float32), np.zeros(PH * RS, np.int32)
+    window_best, window_at = np.empty(PH * RS, np.float32), np.zeros(PH * RS, np.int32)
     for n in range(nb):
         for k in range(0, c, 2):
-            _conv_pair(xs[n], w[k:k + 2], bias[k:k + 2], r[n, k], r[n, k + 1])
-        for k in range(c):
-            row = r[n, k]
-            for p in range(HO * WP):
-                row[p] = row[p] if row[p] > 0 else np.float32(0.0)  # ReLU (NaN -> 0)
-            for i in range(HO):
-                row[i * WP + WO] = row[i * WP + WO + 1] = 0.0  # off the outputs
-            t1, t2 = _sums(row)
+            t1, t2, u1, u2 = _conv_pair(xs[n], w[k:k + 2], bias[k:k + 2], r[n, k], r[n, k + 1])
             s1[k] += t1
             s2[k] += t2
-            _pool_map(row, sign[k], best_in_column, row_of_best, pooled[n, k], argmax[n, k])
+            s1[k + 1] += u1
+            s2[k + 1] += u2
+            for m in (k, k + 1):
+                _pool_map(r[n, m], sign[m], column_best, column_at, window_best, window_at, pooled[n, m], argmax[n, m])
 
 
 @njit(nogil=True)
-def _pool_map(row, sign, best_in_column, row_of_best, pooled, argmax):
-    """3x3 max pooling (stride 3, padding 1) of ``sign * row`` (the wide grid): pooled, argmax
-    (PH, PW) the maximum and its wide position. The windows tile the map: window u takes rows
-    3u - 1, 3u, 3u + 1 (the first row twice for u = 0, where -1 is padding), and likewise for
-    columns. Each window row is reduced over its three rows for all columns at once (a loop LLVM
-    vectorises), then over each window's three columns; ties go to the first row, then the first
-    column (where r = 0 ties, the gradient is 0 either way)."""
-    for u in range(PH):
-        top, middle, bottom = max(3 * u - 1, 0) * WP, 3 * u * WP, (3 * u + 1) * WP
-        for j in range(WO):
-            a, b, c = sign * row[top + j], sign * row[middle + j], sign * row[bottom + j]
-            best, at = a, top + j
-            if b > best:
-                best, at = b, middle + j
-            if c > best:
-                best, at = c, bottom + j
-            best_in_column[j] = best
-            row_of_best[j] = at
-        for v in range(PW):
-            left, centre, right = max(3 * v - 1, 0), 3 * v, 3 * v + 1
-            best, at = best_in_column[left], row_of_best[left]
-            if best_in_column[centre] > best:
-                best, at = best_in_column[centre], row_of_best[centre]
-            if best_in_column[right] > best:
-                best, at = best_in_column[right], row_of_best[right]
-            pooled[u, v] = best
-            argmax[u, v] = at
-
-
-@njit(nogil=True)
-def _keep(seed, position, drop_threshold, keep_scale, out):
-    """out (16) <- dropout's factors at ``position``: splitmix64 outputs position * 8 + 1 .. 8
-    after ``seed``, each read as two 32-bit draws (low half first), kept when >= the threshold."""
+def _draws(seed, n, drop_threshold, keep_scale, keep):
+    """keep (16, P) <- dropout's factors for clip n: position n * P + q's are splitmix64's
+    outputs (n * P + q) * 8 + 1 .. 8 after ``seed``, each read as two 32-bit draws (low half
+    first: maps 2 * lane, 2 * lane + 1), kept when >= the threshold. One flat loop per lane, so
+    the 64-bit mixing is vectorised."""
+    step = np.uint64(8) * GAMMA
     for lane in range(8):
-        z = seed + (np.uint64(position) * np.uint64(8) + np.uint64(lane + 1)) * GAMMA
-        z = (z ^ (z >> np.uint64(30))) * MIX1
-        z = (z ^ (z >> np.uint64(27))) * MIX2
-        z = z ^ (z >> np.uint64(31))
-        low = np.uint32(z & np.uint64(0xFFFFFFFF))
-        high = np.uint32(z >> np.uint64(32))
-        out[2 * lane] = keep_scale if low >= drop_threshold else np.float32(0.0)
-        out[2 * lane + 1] = keep_scale if high >= drop_threshold else np.float32(0.0)
+        start = seed + (np.uint64(n * P) * np.uint64(8) + np.uint64(lane + 1)) * GAMMA
+        for q in range(P):
+            z = start + np.uint64(q) * step
+            z = (z ^ (z >> np.uint64(30))) * MIX1
+            z = (z ^ (z >> np.uint64(27))) * MIX2
+            z = z ^ (z >> np.uint64(31))
+            low = np.uint32(z & np.uint64(0xFFFFFFFF))
+            high = np.uint32(z >> np.uint64(32))
+            keep[2 * lane, q] = keep_scale if low >= drop_threshold else np.float32(0.0)
+            keep[2 * lane + 1, q] = keep_scale if high >= drop_threshold else np.float32(0.0)
 
 
 @njit(nogil=True, fastmath=FMA)
 def head_forward(pooled, sign, mean, inv, gamma, beta, drop_threshold, keep_scale, seed, xhat, keep, out):
     """Normalise the pooled r (``sign * pooled``: pooled holds sign * max(sign * r)), drop out,
-    average 2x2: pooled (nb, 16, PH, PW) -> out (nb, 16, PH // 2, PW // 2); xhat and keep
-    (dropout's factor, 0 or 1 / (1 - drop)) saved for the backward pass."""
+    average 2x2: pooled (nb, 16, P) -> out (nb, 16, PH // 2, PW // 2); xhat and keep (dropout's
+    factor, 0 or 1 / (1 - drop)) (nb, 16, P) saved for the backward pass."""
     nb = pooled.shape[0]
-    factors = np.empty(C, np.float32)
+    y = np.empty(P, np.float32)
     for n in range(nb):
-        for u in range(PH):
-            for v in range(PW):
-                _keep(seed, (n * PH + u) * PW + v, drop_threshold, keep_scale, factors)
-                for k in range(C):
-                    keep[n, k, u, v] = factors[k]
-        out[n] = 0.0
+        _draws(seed, n, drop_threshold, keep_scale, keep[n])
         for k in range(C):
             sign_k, mean_k, inv_k, gamma_k, beta_k = sign[k], mean[k], inv[k], gamma[k], beta[k]
-            for u in range(PH):
-                for v in range(PW):
-                    xh = (sign_k * pooled[n, k, u, v] - mean_k) * inv_k
-                    xhat[n, k, u, v] = xh
-                    if u < PH // 2 * 2 and v < PW // 2 * 2:
-                        out[n, k, u // 2, v // 2] += np.float32(0.25) * keep[n, k, u, v] * (xh * gamma_k + beta_k)
-
-
-@njit(nogil=True, fastmath=FMA)
-def head_backward(g, xhat, keep, gamma, inv, gp, dgamma, dbeta, sum_gp, sum_gp_xhat):
-    """From g (nb, 16, PH // 2, PW // 2): gp (nb, 16, PH, PW), the gradient at each pooled value
-    through its own normalisation, and the per-map float64 sums dgamma, dbeta, sum gp, sum gp * xhat."""
-    nb = xhat.shape[0]
-    gp[:] = 0.0  # rows and columns the average pooling leaves out get no gradient
-    for k in range(C):
-        scale = gamma[k] * inv[k]
-        t_gamma = t_beta = t_gp = t_gp_xhat = 0.0  # float64
-        for n in range(nb):
-            for u in range(PH // 2 * 2):
-                for v in range(PW // 2 * 2):
-                    gy = keep[n, k, u, v] * np.float32(0.25) * g[n, k, u // 2, v // 2]
-                    xh = xhat[n, k, u, v]
-                    gpk = gy * scale
-                    gp[n, k, u, v] = gpk
-                    t_beta += gy
-                    t_gamma += gy * xh
-                    t_gp += gpk
-                    t_gp_xhat += gpk * xh
-        dbeta[k] += t_beta
-        dgamma[k] += t_gamma
-        sum_gp[k] += t_gp
-        sum_gp_xhat[k] += t_gp_xhat
+            for q in range(P):
+                xh = (sign_k * pooled[n, k, q] - mean_k) * inv_k
+                xhat[n, k, q] = xh
+                y[q] = keep[n, k, q] * (xh * gamma_k + beta_k)
+            for u in range(PH // 2):
+                for v in range(PW // 2):
+                    q = 2 * u * PW + 2 * v
+                    out[n, k, u, v] = np.float32(0.25) * (y[q] + y[q + 1] + y[q + PW] + y[q + PW + 1])
 
 
 @njit(nogil=True, fastmath=SUMS)
-def _filter_gradient(xs, g, dw):
-    """dw (3, 3, 3) += the sums over positions of g (HO * WP) times each tap's inputs; returns
-    the sum of g (the bias's gradient), taken in the same pass."""
-    a, b = WP, 2 * WP
+def head_backward(g, xhat, keep, gamma, inv, gp, dgamma, dbeta, sum_gp, sum_gp_xhat):
+    """From g (nb, 16, PH // 2, PW // 2): gp (nb, 16, P), the gradient at each pooled value
+    through its own normalisation, and the per-map float64 sums dgamma, dbeta, sum gp, sum gp *
+    xhat (added to; each clip's float32 partial sums, vectorised)."""
+    nb = xhat.shape[0]
+    spread = np.zeros(P, np.float32)  # rows and columns the average pooling leaves out get no gradient
+    for n in range(nb):
+        for k in range(C):
+            for u in range(PH // 2 * 2):
+                for v in range(PW // 2 * 2):
+                    spread[u * PW + v] = np.float32(0.25) * g[n, k, u // 2, v // 2]
+            scale = gamma[k] * inv[k]
+            t_gamma = t_beta = t_gp = t_gp_xhat = np.float32(0.0)
+            for q in range(P):
+                gy = keep[n, k, q] * spread[q]
+                xh = xhat[n, k, q]
+                gpk = gy * scale
+                gp[n, k, q] = gpk
+                t_beta += gy
+                t_gamma += gy * xh
+                t_gp += gpk
+                t_gp_xhat += gpk * xh
+            dbeta[k] += t_beta
+            dgamma[k] += t_gamma
+            sum_gp[k] += t_gp
+            sum_gp_xhat[k] += t_gp_xhat
+
+
+@njit(nogil=True, fastmath=SUMS)
+def _map_gradient(row, a_k, k_k, gp, argmax, g):
+    """g (HO * WP) <- the gradient at a map's ReLU output, where r > 0 (else 0): a + k r, plus
+    gp (P) at each window's maximum (argmax (P)); returns its sum (the bias's gradient)."""
     total = np.float32(0.0)
-    for q in range(3):
-        x = xs[q]
-        d0 = d1 = d2 = d3 = d4 = d5 = d6 = d7 = d8 = total = np.float32(0.0)
-        for p in range(HO * WP):
-            gp = g[p]
-            total += gp
-            d0 += x[p] * gp
-            d1 += x[p + 1] * gp
-            d2 += x[p + 2] * gp
-            d3 += x[p + a] * gp
-            d4 += x[p + a + 1] * gp
-            d5 += x[p + a + 2] * gp
-            d6 += x[p + b] * gp
-            d7 += x[p + b + 1] * gp
-            d8 += x[p + b + 2] * gp
-        dw[q, 0, 0] += d0
-        dw[q, 0, 1] += d1
-        dw[q, 0, 2] += d2
-        dw[q, 1, 0] += d3
-        dw[q, 1, 1] += d4
-        dw[q, 1, 2] += d5
-        dw[q, 2, 0] += d6
-        dw[q, 2, 1] += d7
-        dw[q, 2, 2] += d8
+    for p in range(HO * WP):
+        v = row[p]
+        g[p] = a_k + k_k * v if v > 0 else np.float32(0.0)
+        total += g[p]
+    for q in range(P):
+        at = argmax[q]
+        pooled = gp[q] if row[at] > 0 else np.float32(0.0)
+        g[at] += pooled
+        total += pooled
     return total
 
 
-@njit(nogil=True, fastmath=FMA)
+@njit(nogil=True, fastmath=SUMS)
+def _filter_gradient_pair(xs, g, h, dw_g, dw_h):
+    """dw_g, dw_h (3, 3, 3) float64 += the sums over positions of g, h (HO * WP) times each
+    tap's inputs (two maps a pass share the input reads; float32 sums, vectorised)."""
+    a, b = WP, 2 * WP
+    for q in range(3):
+        x = xs[q]
+        d0 = d1 = d2 = d3 = d4 = d5 = d6 = d7 = d8 = np.float32(0.0)
+        e0 = e1 = e2 = e3 = e4 = e5 = e6 = e7 = e8 = np.float32(0.0)
+        for p in range(HO * WP):
+            gp, hp = g[p], h[p]
+            x0, x1, x2, x3, x4 = x[p], x[p + 1], x[p + 2], x[p + a], x[p + a + 1]
+            x5, x6, x7, x8 = x[p + a + 2], x[p + b], x[p + b + 1], x[p + b + 2]
+            d0 += x0 * gp
+            d1 += x1 * gp
+            d2 += x2 * gp
+            d3 += x3 * gp
+            d4 += x4 * gp
+            d5 += x5 * gp
+            d6 += x6 * gp
+            d7 += x7 * gp
+            d8 += x8 * gp
+            e0 += x0 * hp
+            e1 += x1 * hp
+            e2 += x2 * hp
+            e3 += x3 * hp
+            e4 += x4 * hp
+            e5 += x5 * hp
+            e6 += x6 * hp
+            e7 += x7 * hp
+            e8 += x8 * hp
+        for dw, t in ((dw_g, (d0, d1, d2, d3, d4, d5, d6, d7, d8)), (dw_h, (e0, e1, e2, e3, e4, e5, e6, e7, e8))):
+            for tap in range(9):
+                dw[q, tap // 3, tap % 3] += t[tap]
+
+
+@njit(nogil=True)
 def stem_backward(xs, r, a, kk, gp, argmax, dw, db):
     """The weight and bias gradients, dw (16, 3, 3, 3) and db (16) float64, added to: per map
-    the gradient through the batch statistics, a + k r where r > 0, plus gp (nb, 16, PH, PW) at
-    each window's argmax."""
+    the gradient through the batch statistics, a + k r where r > 0, plus gp (nb, 16, P) at
+    each window's argmax (nb, 16, P)."""
     nb, c, _ = r.shape
-    g = np.empty(HO * WP, np.float32)
-    filter_grad = np.empty((3, 3, 3), np.float32)
-    for k in range(c):
-        filter_grad[:] = 0.0
-        bias_grad = np.float32(0.0)
-        a_k, k_k = a[k], kk[k]  # held in registers: array reads in the loop could not be hoisted
-        for n in range(nb):
-            row = r[n, k]
-            g[:] = 0.0
-            for u in range(PH):
-                for v in range(PW):
-                    g[argmax[n, k, u, v]] += gp[n, k, u, v]
-            for p in range(HO * WP):
-                v = row[p]
-                g[p] = a_k + k_k * v + g[p] if v > 0 else np.float32(0.0)
-            bias_grad += _filter_gradient(xs[n], g, filter_grad)
-        for q in range(3):
-            for y in range(3):
-                for x in range(3):
-                    dw[k, q, y, x] += filter_grad[q, y, x]
-        db[k] += bias_grad
+    g = np.empty((2, HO * WP), np.float32)
+    for n in range(nb):
+        for k in range(0, c, 2):
+            for m in range(2):
+                db[k + m] += _map_gradient(r[n, k + m], a[k + m], kk[k + m], gp[n, k + m], argmax[n, k + m], g[m])
+            _filter_gradient_pair(xs[n], g[0], g[1], dw[k], dw[k + 1])
+
+
+def _aligned(shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """An empty array starting on a 64-byte boundary: with rows a whole number of cache lines,
+    fewer of the kernels' vector reads straddle two lines (about 6% faster here)."""
+    size, item = int(np.prod(shape)), np.dtype(dtype).itemsize
+    buffer = np.empty(size + 64 // item, dtype)
+    start = (-buffer.ctypes.data % 64) // item
+    return buffer[start : start + size].reshape(shape)
 
 
 @functools.cache
@@ -284,12 +334,13 @@ class _FusedFeatures(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, gamma, beta, eps, drop, seed):
         b = x.shape[0]
-        xs = np.zeros((b, 3, WP * WP + 2), np.float32)  # the padded planes, flat, two spare values at the end
-        xs[:, :, : WP * WP] = np.pad(x.numpy(), ((0, 0), (0, 0), (2, 2), (2, 2))).reshape(b, 3, WP * WP)
+        xs = _aligned((b, 3, PLANE), np.float32)
+        xs[:] = 0.0
+        _pad(x.numpy(), xs)
         weight_, bias_, gamma_, beta_ = (t.detach().contiguous().numpy() for t in (weight, bias, gamma, beta))
         sign = np.where(gamma_ >= 0, 1.0, -1.0).astype(np.float32)
-        pooled, argmax = np.empty((b, C, PH, PW), np.float32), np.empty((b, C, PH, PW), np.int32)
-        r = np.empty((b, C, HO * WP), np.float32)
+        pooled, argmax = np.empty((b, C, P), np.float32), np.empty((b, C, P), np.int32)
+        r = _aligned((b, C, HO * WP), np.float32)
         s1, s2 = np.zeros(C), np.zeros(C)
         stem_forward(xs, weight_, bias_, sign, pooled, argmax, r, s1, s2)
         n = b * HO * WO
