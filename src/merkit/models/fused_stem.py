@@ -65,44 +65,60 @@ def _pad(x, xs):
                     xs[n, q, (i + 2) * WP + j + 2] = x[n, q, i, j]
 
 
-@njit(nogil=True, fastmath=SUMS)
-def _conv_pair(xs, w, bias, first, second):
-    """first, second (HO * WP) <- two maps' ReLU(convolution) on the wide grid: position i * WP + j
-    for every column j < WP of the padded width (the last two columns are not outputs: 0 there);
-    xs (3, PLANE) the padded planes, flat; w (2, 3, 3, 3) the two filters (q, ky, kx); bias
-    (2). Two maps a pass share the nine input reads of each position; the last plane's pass
-    applies the ReLU and returns the two maps' float32 sums of values and squares (s1, s2 of the
-    first, then of the second)."""
-    first[:] = bias[0]
-    second[:] = bias[1]
-    a, b = WP, 2 * WP
-    t1 = t2 = u1 = u2 = np.float32(0.0)
-    for q in range(3):
+@njit(nogil=True, inline="always")
+def _taps(w, q):
+    """A filter's nine taps on input plane q: w (3, 3, 3) -> 9 scalars, row by row."""
+    return w[q, 0, 0], w[q, 0, 1], w[q, 0, 2], w[q, 1, 0], w[q, 1, 1], w[q, 1, 2], w[q, 2, 0], w[q, 2, 1], w[q, 2, 2]
+
+
+@njit(nogil=True, fastmath=FMA)
+def _conv_first_planes(xs, w, bias, first, second):
+    """first, second (HO * WP) <- two maps' bias plus their convolutions of input planes 0 and 1
+    on the wide grid (position i * WP + j reads (i + ky) * WP + j + kx). Each sum is one chain of
+    fused multiply-adds from the bias or the running value (9 operations a sum, not 10), and
+    each pass computes two positions half the grid apart: independent chains keep both FMA units
+    busy (13% faster than one position a pass)."""
+    a, b, half = WP, 2 * WP, HO * WP // 2
+    for q in range(2):
         x = xs[q]
-        f0, f1, f2, f3, f4, f5, f6, f7, f8 = (w[0, q, 0, 0], w[0, q, 0, 1], w[0, q, 0, 2], w[0, q, 1, 0], w[0, q, 1, 1],
-                                              w[0, q, 1, 2], w[0, q, 2, 0], w[0, q, 2, 1], w[0, q, 2, 2])
-        s0, s1, s2, s3, s4, s5, s6, s7, s8 = (w[1, q, 0, 0], w[1, q, 0, 1], w[1, q, 0, 2], w[1, q, 1, 0], w[1, q, 1, 1],
-                                              w[1, q, 1, 2], w[1, q, 2, 0], w[1, q, 2, 1], w[1, q, 2, 2])
-        if q < 2:
-            for p in range(HO * WP):
-                x0, x1, x2, x3, x4 = x[p], x[p + 1], x[p + 2], x[p + a], x[p + a + 1]
-                x5, x6, x7, x8 = x[p + a + 2], x[p + b], x[p + b + 1], x[p + b + 2]
-                first[p] += f0 * x0 + f1 * x1 + f2 * x2 + f3 * x3 + f4 * x4 + f5 * x5 + f6 * x6 + f7 * x7 + f8 * x8
-                second[p] += s0 * x0 + s1 * x1 + s2 * x2 + s3 * x3 + s4 * x4 + s5 * x5 + s6 * x6 + s7 * x7 + s8 * x8
-        else:
-            for p in range(HO * WP):
-                x0, x1, x2, x3, x4 = x[p], x[p + 1], x[p + 2], x[p + a], x[p + a + 1]
-                x5, x6, x7, x8 = x[p + a + 2], x[p + b], x[p + b + 1], x[p + b + 2]
-                v = first[p] + (f0 * x0 + f1 * x1 + f2 * x2 + f3 * x3 + f4 * x4 + f5 * x5 + f6 * x6 + f7 * x7 + f8 * x8)
-                e = second[p] + (s0 * x0 + s1 * x1 + s2 * x2 + s3 * x3 + s4 * x4 + s5 * x5 + s6 * x6 + s7 * x7 + s8 * x8)
-                v = v if v > LOWER[p] else np.float32(0.0)  # ReLU (NaN -> 0); 0 off the outputs
-                e = e if e > LOWER[p] else np.float32(0.0)
-                first[p] = v
-                second[p] = e
-                t1 += v
-                t2 += v * v
-                u1 += e
-                u2 += e * e
+        f0, f1, f2, f3, f4, f5, f6, f7, f8 = _taps(w[0], q)
+        s0, s1, s2, s3, s4, s5, s6, s7, s8 = _taps(w[1], q)
+        for p in range(half):
+            for o in (p, p + half):
+                v = bias[0] if q == 0 else first[o]
+                e = bias[1] if q == 0 else second[o]
+                x0, x1, x2 = x[o], x[o + 1], x[o + 2]
+                v += f0 * x0; e += s0 * x0; v += f1 * x1; e += s1 * x1; v += f2 * x2; e += s2 * x2  # noqa: E702
+                x3, x4, x5 = x[o + a], x[o + a + 1], x[o + a + 2]
+                v += f3 * x3; e += s3 * x3; v += f4 * x4; e += s4 * x4; v += f5 * x5; e += s5 * x5  # noqa: E702
+                x6, x7, x8 = x[o + b], x[o + b + 1], x[o + b + 2]
+                v += f6 * x6; e += s6 * x6; v += f7 * x7; e += s7 * x7; v += f8 * x8; e += s8 * x8  # noqa: E702
+                first[o] = v
+                second[o] = e
+
+
+@njit(nogil=True, fastmath=SUMS)
+def _conv_last_plane(x, w, first, second):
+    """first, second (HO * WP) <- ReLU(first, second plus the two maps' convolutions of input
+    plane 2), 0 off the outputs; returns the float32 sums of values and squares (s1, s2 of the
+    first map, then of the second), taken in the same pass (reordered, so vectorised)."""
+    a, b = WP, 2 * WP
+    f0, f1, f2, f3, f4, f5, f6, f7, f8 = _taps(w[0], 2)
+    s0, s1, s2, s3, s4, s5, s6, s7, s8 = _taps(w[1], 2)
+    t1 = t2 = u1 = u2 = np.float32(0.0)
+    for p in range(HO * WP):
+        x0, x1, x2, x3, x4 = x[p], x[p + 1], x[p + 2], x[p + a], x[p + a + 1]
+        x5, x6, x7, x8 = x[p + a + 2], x[p + b], x[p + b + 1], x[p + b + 2]
+        v = first[p] + (f0 * x0 + f1 * x1 + f2 * x2 + f3 * x3 + f4 * x4 + f5 * x5 + f6 * x6 + f7 * x7 + f8 * x8)
+        e = second[p] + (s0 * x0 + s1 * x1 + s2 * x2 + s3 * x3 + s4 * x4 + s5 * x5 + s6 * x6 + s7 * x7 + s8 * x8)
+        v = v if v > LOWER[p] else np.float32(0.0)  # ReLU (NaN -> 0); 0 off the outputs
+        e = e if e > LOWER[p] else np.float32(0.0)
+        first[p] = v
+        second[p] = e
+        t1 += v
+        t2 += v * v
+        u1 += e
+        u2 += e * e
     return t1, t2, u1, u2
 
 
@@ -152,7 +168,8 @@ def stem_forward(xs, w, bias, sign, pooled, argmax, r, s1, s2):
     window_best, window_at = np.empty(PH * RS, np.float32), np.zeros(PH * RS, np.int32)
     for n in range(nb):
         for k in range(0, c, 2):
-            t1, t2, u1, u2 = _conv_pair(xs[n], w[k:k + 2], bias[k:k + 2], r[n, k], r[n, k + 1])
+            _conv_first_planes(xs[n], w[k:k + 2], bias[k:k + 2], r[n, k], r[n, k + 1])
+            t1, t2, u1, u2 = _conv_last_plane(xs[n, 2], w[k:k + 2], r[n, k], r[n, k + 1])
             s1[k] += t1
             s2[k] += t2
             s1[k + 1] += u1
