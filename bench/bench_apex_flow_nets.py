@@ -8,8 +8,8 @@ per fold-epoch and the figures; then times one training epoch (435 clips) of the
 merkit trains it, with numba's fused kernel, with PyTorch's layers (one 16-filter convolution,
 channels-last), and as three separate streams in PyTorch's default layout, and the max pooling
 alone in both layouts. Each timing is on one thread, as a fold trains. For an AVX2-only CPU on
-any machine: ``CC=false NUMBA_CPU_NAME=haswell ATEN_CPU_CAPABILITY=avx2`` (and NumPy's and
-OpenCV's switches, docs/benchmarks.md).
+any machine: ``NUMBA_CPU_NAME=haswell ATEN_CPU_CAPABILITY=avx2`` (and NumPy's and OpenCV's
+switches: ``machine.HELD_TO_AVX2``, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from torch import nn
 from merkit.datasets import load
 from merkit.evaluation import evaluate
 from merkit.models import create_model
-from merkit.models.kernels import stem
 from merkit.synthetic.flow_images import write_flow_manifest
 from machine import cpu_name  # bench/machine.py
 
@@ -127,14 +126,9 @@ def main() -> None:
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    print(f"CPU: {cpu_name()}; numba target {numba.config.CPU_NAME or 'host'}; C kernel "
-          f"{'built (AVX-512)' if stem.kernel() is not None else 'not used (no compiler, CC=false or no AVX-512)'}")
+    print(f"CPU: {cpu_name()}; numba target {numba.config.CPU_NAME or 'host'}")
     print("| one epoch, 435 clips, 1 thread | ms |\n|---|---|")
-    print(f"| merkit's ststnet as it trains (the C kernel where built, else numba's) | "
-          f"{epoch_time(create_model('ststnet', num_classes=3)) * 1000:.0f} |")
-    handles, stem.handles = stem.handles, lambda x: False
-    print(f"| merkit's ststnet, numba's fused kernel | {epoch_time(create_model('ststnet', num_classes=3)) * 1000:.0f} |")
-    stem.handles = handles
+    print(f"| merkit's ststnet as it trains (numba's fused kernel) | {epoch_time(create_model('ststnet', num_classes=3)) * 1000:.1f} |")
     print(f"| merkit's ststnet, PyTorch layers (one 16-filter conv, channels-last) | "
           f"{epoch_time(create_model('ststnet', num_classes=3, fused=False)) * 1000:.0f} |")
     print(f"| three separate streams, channels-first | {epoch_time(ThreeStreams()) * 1000:.0f} |")

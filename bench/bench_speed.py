@@ -4,8 +4,9 @@ Run by hand: ``.venv/bin/python bench/bench_speed.py [--epochs 500 --jobs 2]`` (
 on 2 cores). Each row runs in a fresh process with its environment set before anything is
 imported (numba, NumPy, OpenCV and PyTorch pick their vector width at start-up):
 
-- as it is: the default (on a CPU with AVX-512 and ``cc``, STSTNet trains with the C kernel);
-- ``CC=false``: no C compiler, so numba's kernel;
+- as it is: this machine, its C compiler on ``PATH``;
+- no C compiler: ``CC=false`` and ``PATH`` holding only the Python environment's ``bin`` (merkit
+  compiles its kernels with numba, so this row must equal the first);
 - held to AVX2: ``machine.HELD_TO_AVX2`` (numba for haswell, PyTorch's, NumPy's and OpenCV's
   AVX2 kernels, no C compiler), as most researchers' CPUs compute.
 
@@ -27,7 +28,8 @@ from pathlib import Path
 
 from machine import HELD_TO_AVX2, cpu_name  # bench/machine.py
 
-ROWS = {"as it is": {}, "no C compiler (CC=false)": {"CC": "false"}, "held to AVX2": HELD_TO_AVX2}
+ROWS = {"as it is": {}, "no C compiler (CC=false, none on PATH)": {"CC": "false", "PATH": str(Path(sys.executable).parent)},
+        "held to AVX2": HELD_TO_AVX2}
 
 
 def measure(args) -> dict:
@@ -61,7 +63,7 @@ def measure(args) -> dict:
     volume = rng.integers(0, 256, (30, 128, 128)).astype(np.float64)
     lbp = median_seconds(lambda: lbp_top(volume, radius=(1, 1, 4), blocks=(5, 5, 1)), 20)
     torch.set_num_threads(1)
-    return {"cpu": cpu_name(), "loso_s": loso, "fold_epoch_ms": loso * args.jobs / (folds * args.epochs) * 1000,
+    return {"cpu": cpu_name(), "cc": shutil.which(os.environ.get("CC", "cc")) or "none", "loso_s": loso, "fold_epoch_ms": loso * args.jobs / (folds * args.epochs) * 1000,
             "epoch_ms": epoch_time(create_model("ststnet", num_classes=3)) * 1000, "uf1": result.metrics["overall"]["uf1"],
             "magnify_fps": 64 / magnify, "lbp_top_ms": lbp * 1000}
 
@@ -95,7 +97,7 @@ def main() -> None:
             print(f"| {name} | failed: {child.stderr.strip().splitlines()[-1]} |")
             continue
         row = json.loads(child.stdout.strip().splitlines()[-1])
-        print(f"| {name} | {row['loso_s']:.0f} s ({row['loso_s'] / 60:.1f} min, UF1 {row['uf1']:.3f}) | "
+        print(f"| {name} (C compiler: {row['cc']}) | {row['loso_s']:.0f} s ({row['loso_s'] / 60:.1f} min, UF1 {row['uf1']:.3f}) | "
               f"{row['fold_epoch_ms']:.1f} | {row['epoch_ms']:.1f} ms | {row['magnify_fps']:.0f} frames/s | "
               f"{row['lbp_top_ms']:.1f} ms |", flush=True)
 

@@ -19,7 +19,7 @@ def cpu_name() -> str:
 OPENCV_AVX512 = ("AVX512F,AVX512BW,AVX512CD,AVX512DQ,AVX512VL,AVX512IFMA,AVX512VBMI,AVX512VBMI2,AVX512VNNI,AVX512BITALG,"
                  "AVX512VPOPCNTDQ,AVX512-SKX,AVX512-COMMON")
 HELD_TO_AVX2 = {  # environment that makes this process compute as on an AVX2-only CPU without a C compiler
-    "CC": "false",  # no C kernel (it is built only for AVX-512 anyway)
+    "CC": "false",  # and no C compiler (merkit needs none)
     "NUMBA_CPU_NAME": "haswell",  # numba compiles for AVX2
     "ATEN_CPU_CAPABILITY": "avx2",  # PyTorch's AVX2 kernels
     "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL",  # NumPy's

@@ -51,18 +51,3 @@ def test_synth_into_its_own_folder_again_leaves_no_old_clip(tmp_path):
     subjects = sorted(p.name for p in (tmp_path / "s" / "CASME2_RAW_selected").iterdir())
     assert subjects == ["sub01", "sub02"]
     assert all(len(list(p.iterdir())) == 1 for p in (tmp_path / "s" / "CASME2_RAW_selected").iterdir())
-
-
-def test_a_kernel_library_that_fails_to_load_falls_back_to_pytorch(tmp_path, monkeypatch):
-    import subprocess
-
-    from merkit.models import kernels
-
-    monkeypatch.setenv("MERKIT_CACHE", str(tmp_path))
-    monkeypatch.setattr(subprocess, "run", lambda args, **kw: open(args[args.index("-o") + 1], "wb").write(b"not a library"))
-    kernels.load.cache_clear()
-    try:
-        with pytest.warns(UserWarning, match="could not load its compiled stem kernel"):
-            assert kernels.load("stem") is None
-    finally:
-        kernels.load.cache_clear()

@@ -2,28 +2,18 @@ import pytest
 import torch
 from torch import nn
 
-from merkit.models import apex_flow_nets, create_model, fused_stem
-from merkit.models.kernels import stem
+from merkit.models import create_model, fused_stem
 
 
-@pytest.fixture(params=["numba", "c"])
-def kernel(request, monkeypatch):
-    """Each fused kernel in turn: numba's (any CPU), the C one (where it is built: AVX-512 and a
-    C compiler). The one under test is the only one the model may use, and it must be used."""
-    used = []
-    if request.param == "numba":
-        if not fused_stem.compiled():
-            pytest.fail("numba could not compile the fused kernel")
-        monkeypatch.setattr(apex_flow_nets.stem, "handles", lambda x: False)
-        chosen = fused_stem
-    else:
-        if stem.kernel() is None:
-            pytest.skip("the C kernel needs a C compiler and AVX-512")
-        chosen = stem
-    original = chosen.fused_features
-    monkeypatch.setattr(chosen, "fused_features", lambda *a: used.append(1) or original(*a))
+@pytest.fixture
+def kernel(monkeypatch):
+    """The fused kernel, which must compile here and which the model must use."""
+    if not fused_stem.compiled():
+        pytest.fail("numba could not compile the fused kernel")
+    used, original = [], fused_stem.fused_features
+    monkeypatch.setattr(fused_stem, "fused_features", lambda *a: used.append(1) or original(*a))
     yield used
-    assert used, f"the {request.param} kernel was never called"
+    assert used, "the fused kernel was never called"
 
 
 class ThreeStreams(nn.Module):

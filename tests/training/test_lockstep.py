@@ -76,11 +76,11 @@ def test_dropout_factors_are_the_kernels_draws():
     seeds = torch.tensor([0, 12345, 2**62 - 1])
     factors = fused_stem.dropout_factors(seeds, 2, 0.3)
     assert factors.shape == (3, 2, 16, fused_stem.PH, fused_stem.PW)
-    threshold, keep = np.uint32(int(0.3 * 2**32)), np.empty((16, fused_stem.P), np.float32)
+    threshold, keep = np.uint32(int(0.3 * 2**32)), np.empty(fused_stem.P * 16, np.float32)
     for f, seed in enumerate(seeds.tolist()):
         for n in range(2):
             fused_stem._draws(np.uint64(seed), n, threshold, np.float32(1 / 0.7), keep)
-            np.testing.assert_array_equal(factors[f, n].flatten(1).numpy(), keep)
+            np.testing.assert_array_equal(factors[f, n].flatten(1).numpy(), keep.reshape(-1, 16).T)  # the kernel's: channels last
     assert abs((factors > 0).float().mean().item() - 0.7) < 0.03
     # splitmix64 by hand: the first output after seed 0 is 0xE220A8397B1DCDAF; its low half is map 0's draw at
     # clip 0, position 0, and its high half map 1's

@@ -20,7 +20,6 @@ from torch.nn import functional as F
 
 from merkit.models.base import Network
 from merkit.models import fused_stem
-from merkit.models.kernels import stem
 from merkit.models.registry import register_model
 from merkit.training import lockstep
 
@@ -38,11 +37,10 @@ class Ststnet(Network):
     convolution whose 16 filters are the streams' filters side by side (``streams`` gives the
     split); normalisation, pooling and dropout act on each map alone, so this is the same
     network, one pass cheaper. In training on a CPU, convolution, ReLU, normalisation, pooling
-    and dropout run as one kernel: numba's (``merkit.models.fused_stem``, any CPU, no C compiler
-    needed), or on a CPU with AVX-512 and a C compiler the older C kernel
-    (``merkit.models.kernels.stem``), still 1.6x faster there; both compute the same function as
-    PyTorch's layers (``fused=False``: channels-last, where its CPU pooling is 7x faster than
-    channels-first). All measured in ``bench/bench_apex_flow_nets.py``.
+    and dropout run as one kernel compiled by numba (``merkit.models.fused_stem``, any CPU, no C
+    compiler needed), which computes the same function as PyTorch's layers (``fused=False``:
+    channels-last, where its CPU pooling is 7x faster than channels-first). All measured in
+    ``bench/bench_apex_flow_nets.py``.
     """
 
     streams = (3, 5, 8)
@@ -64,9 +62,8 @@ class Ststnet(Network):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, 16 * 5 * 5) for 28x28 inputs."""
         if self.fused and self.training and torch.is_grad_enabled():
-            for kernel in (stem, fused_stem):  # the C kernel where it is built and faster (AVX-512), else numba's
-                if kernel.handles(x):
-                    return kernel.fused_features(x, self.conv, self.norm, self.dropout.p).flatten(1)
+            if fused_stem.handles(x):
+                return fused_stem.fused_features(x, self.conv, self.norm, self.dropout.p).flatten(1)
         x = self.pool(self.norm(torch.relu(self.conv(x.contiguous(memory_format=torch.channels_last)))))
         return self.avgpool(self.dropout(x)).flatten(1)
 

@@ -13,18 +13,14 @@ the input patches are summed into the weight and bias gradients. Dropout's mask 
 splitmix64 from a seed PyTorch's generator gives. Training only (evaluation uses the running
 statistics, in PyTorch).
 
-Each map is computed over a "wide" grid: the padded clip's planes are flat rows of ``wp`` values,
-and output position ``i * wp + j`` reads input ``(i + ky) * wp + j + kx``, a constant offset per
-tap, for every column j of the padded width (the two last columns are not outputs; they are set
-to 0). So every loop runs over long contiguous rows, where LLVM vectorises at the host's width
-(AVX2, AVX-512, NEON) with no C compiler needed. Per clip, two maps at a time: their convolution
-(sharing the input reads), ReLU and batch sums in one pass, then each map's pooling while it is
-still in the cache; the backward pass likewise computes two maps' weight gradients from one
-read of the inputs. Choices are made by arithmetic or by selects that LLVM vectorises, never by
-a branch on the data. Single-threaded and in a fixed order: the same
-inputs on the same CPU give the same bits. ``NUMBA_CPU_NAME=haswell`` compiles for an AVX2-only
-CPU. Compiled at first use in each process (about 2 s); numba's on-disk cache is not used, as its
-index is a pickle and merkit loads no pickle.
+The 16 maps of a position are one vector (``merkit.models.simd``; channels-last layouts): each
+input value, broadcast, is multiplied by the vector of its tap's 16 weights, 27 fused
+multiply-adds a position. Positions are visited window by window, so a window's running maximum,
+its argmax and the batch sums stay in registers. LLVM compiles the kernels for the CPU they run
+on (AVX-512, AVX2, NEON) with no C compiler; ``NUMBA_CPU_NAME=haswell`` compiles for an
+AVX2-only CPU. Single-threaded and in a fixed order: the same inputs on the same CPU give the
+same bits. Compiled at first use in each process (a few seconds); numba's on-disk cache is not
+used, as its index is a pickle and merkit loads no pickle.
 """
 
 from __future__ import annotations
@@ -36,292 +32,191 @@ import torch
 from numba import njit
 from torch import nn
 
-C = 16  # STSTNet's 3 + 5 + 8 maps
-SIDE = 28  # STSTNet's input; compile-time sizes let LLVM vectorise the row loops (3-7x faster here)
-WP = SIDE + 4  # the padded width, and the wide grid's
+from merkit.models.simd import add, fma, lane, load, load_one, mul, splat, store, sub, where_greater
+
+C = 16  # STSTNet's 3 + 5 + 8 maps: one vector
+SIDE = 28  # STSTNet's input
+WP = SIDE + 4  # the padded side
 HO = WO = SIDE + 2  # the convolution's output
-PH = PW = (HO - 1) // 3 + 1  # the pooled maps
+PH = PW = (HO - 1) // 3 + 1  # the pooled maps (even: the average pooling takes every value)
+P = PH * PW  # pooled positions
+TAPS = 27  # (ky, kx, q)
 GAMMA = np.uint64(0x9E3779B97F4A7C15)
 MIX1, MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
-# Multiply-adds may be fused (FMA, as a C compiler does by default); the sums over positions
-# (batch statistics, weight gradients) may also be reordered so that LLVM vectorises them.
-FMA = {"contract"}
-SUMS = {"contract", "reassoc", "nsz", "arcp"}
-
-
-LOWER = np.where(np.arange(HO * WP) % WP < WO, 0.0, np.inf).astype(np.float32)  # ReLU's threshold: +inf off the outputs
-PLANE = WP * WP + 16  # a padded plane's stride: room for the taps' reads past its end, a whole number of cache lines
-P = PH * PW  # pooled values per map
-RS = WP + 2  # a window row's stride in the pooling's scratch: the padding column, WP columns, a spare
 
 
 @njit(nogil=True)
 def _pad(x, xs):
-    """xs (nb, 3, PLANE) zeros <- x (nb, 3, SIDE, SIDE), padded by 2 on every side, flat."""
+    """xs (nb, WP * WP * 3) zeros <- x (nb, 3, SIDE, SIDE) padded by 2 on every side, channels last."""
     for n in range(x.shape[0]):
-        for q in range(3):
-            for i in range(SIDE):
-                for j in range(SIDE):
-                    xs[n, q, (i + 2) * WP + j + 2] = x[n, q, i, j]
+        for i in range(SIDE):
+            for j in range(SIDE):
+                for q in range(3):
+                    xs[n, ((i + 2) * WP + j + 2) * 3 + q] = x[n, q, i, j]
 
 
 @njit(nogil=True, inline="always")
-def _taps(w, q):
-    """A filter's nine taps on input plane q: w (3, 3, 3) -> 9 scalars, row by row."""
-    return w[q, 0, 0], w[q, 0, 1], w[q, 0, 2], w[q, 1, 0], w[q, 1, 1], w[q, 1, 2], w[q, 2, 0], w[q, 2, 1], w[q, 2, 2]
+def _tap_vectors(w):
+    """The 27 taps' weight vectors, w (27 * 16) -> a tuple, to be held in registers."""
+    return (load(w, 0), load(w, 16), load(w, 32), load(w, 48), load(w, 64), load(w, 80), load(w, 96), load(w, 112),
+            load(w, 128), load(w, 144), load(w, 160), load(w, 176), load(w, 192), load(w, 208), load(w, 224),
+            load(w, 240), load(w, 256), load(w, 272), load(w, 288), load(w, 304), load(w, 320), load(w, 336),
+            load(w, 352), load(w, 368), load(w, 384), load(w, 400), load(w, 416))
 
 
-@njit(nogil=True, fastmath=FMA)
-def _conv_first_planes(xs, w, bias, first, second):
-    """first, second (HO * WP) <- two maps' bias plus their convolutions of input planes 0 and 1
-    on the wide grid (position i * WP + j reads (i + ky) * WP + j + kx). Each sum is one chain of
-    fused multiply-adds from the bias or the running value (9 operations a sum, not 10), and
-    each pass computes two positions half the grid apart: independent chains keep both FMA units
-    busy (13% faster than one position a pass)."""
-    a, b, half = WP, 2 * WP, HO * WP // 2
-    for q in range(2):
-        x = xs[q]
-        f0, f1, f2, f3, f4, f5, f6, f7, f8 = _taps(w[0], q)
-        s0, s1, s2, s3, s4, s5, s6, s7, s8 = _taps(w[1], q)
-        for p in range(half):
-            for o in (p, p + half):
-                v = bias[0] if q == 0 else first[o]
-                e = bias[1] if q == 0 else second[o]
-                x0, x1, x2 = x[o], x[o + 1], x[o + 2]
-                v += f0 * x0; e += s0 * x0; v += f1 * x1; e += s1 * x1; v += f2 * x2; e += s2 * x2  # noqa: E702
-                x3, x4, x5 = x[o + a], x[o + a + 1], x[o + a + 2]
-                v += f3 * x3; e += s3 * x3; v += f4 * x4; e += s4 * x4; v += f5 * x5; e += s5 * x5  # noqa: E702
-                x6, x7, x8 = x[o + b], x[o + b + 1], x[o + b + 2]
-                v += f6 * x6; e += s6 * x6; v += f7 * x7; e += s7 * x7; v += f8 * x8; e += s8 * x8  # noqa: E702
-                first[o] = v
-                second[o] = e
-
-
-@njit(nogil=True, fastmath=SUMS)
-def _conv_last_plane(x, w, first, second):
-    """first, second (HO * WP) <- ReLU(first, second plus the two maps' convolutions of input
-    plane 2), 0 off the outputs; returns the float32 sums of values and squares (s1, s2 of the
-    first map, then of the second), taken in the same pass (reordered, so vectorised)."""
-    a, b = WP, 2 * WP
-    f0, f1, f2, f3, f4, f5, f6, f7, f8 = _taps(w[0], 2)
-    s0, s1, s2, s3, s4, s5, s6, s7, s8 = _taps(w[1], 2)
-    t1 = t2 = u1 = u2 = np.float32(0.0)
-    for p in range(HO * WP):
-        x0, x1, x2, x3, x4 = x[p], x[p + 1], x[p + 2], x[p + a], x[p + a + 1]
-        x5, x6, x7, x8 = x[p + a + 2], x[p + b], x[p + b + 1], x[p + b + 2]
-        v = first[p] + (f0 * x0 + f1 * x1 + f2 * x2 + f3 * x3 + f4 * x4 + f5 * x5 + f6 * x6 + f7 * x7 + f8 * x8)
-        e = second[p] + (s0 * x0 + s1 * x1 + s2 * x2 + s3 * x3 + s4 * x4 + s5 * x5 + s6 * x6 + s7 * x7 + s8 * x8)
-        v = v if v > LOWER[p] else np.float32(0.0)  # ReLU (NaN -> 0); 0 off the outputs
-        e = e if e > LOWER[p] else np.float32(0.0)
-        first[p] = v
-        second[p] = e
-        t1 += v
-        t2 += v * v
-        u1 += e
-        u2 += e * e
-    return t1, t2, u1, u2
+@njit(nogil=True, inline="always")
+def _conv_relu(xs, i, j, taps, bias, zero):
+    """ReLU(convolution) of the 16 maps at output (i, j): each kernel row's nine inputs (kx, q)
+    are consecutive in the padded clip; one chain of fused multiply-adds per row."""
+    top = (i * WP + j) * 3
+    middle, bottom = top + WP * 3, top + 2 * WP * 3
+    row0, row1, row2 = bias, zero, zero
+    for m in range(9):
+        row0 = fma(load_one(xs, top + m), taps[m], row0)
+        row1 = fma(load_one(xs, middle + m), taps[m + 9], row1)
+        row2 = fma(load_one(xs, bottom + m), taps[m + 18], row2)
+    total = add(add(row0, row1), row2)
+    return where_greater(total, zero, total, zero)  # NaN -> 0
 
 
 @njit(nogil=True)
-def _pool_map(row, sign, column_best, column_at, window_best, window_at, pooled, argmax):
-    """3x3 max pooling (stride 3, padding 1) of ``sign * row`` (the wide grid, 0 off the outputs):
-    pooled, argmax (P) the maximum of each window and its wide position. Window (u, v) takes rows
-    3u - 1, 3u, 3u + 1 (the first row twice for u = 0, where -1 is padding) and likewise columns.
-    Every column of each window row is reduced over its three rows, then every column with its
-    two neighbours; the windows are every third column of that. Both are flat loops that LLVM
-    vectorises, choosing by arithmetic (``i + left * (j - i)``): a conditional read would be
-    compiled as a gather, and a data-dependent branch costs more still. Ties go to the first row,
-    then the first column. Scratch: column_best, column_at, window_best, window_at (PH * RS)."""
-    for u in range(PH):
-        top, middle, bottom = max(3 * u - 1, 0) * WP, 3 * u * WP, (3 * u + 1) * WP
-        column_best[u * RS] = column_best[u * RS + RS - 1] = -np.inf  # the padding column, the spare
-        for j in range(WP):
-            a, b, c = sign * row[top + j], sign * row[middle + j], sign * row[bottom + j]
-            lower = b > a
-            best = b if lower else a
-            at = np.int32(middle + j) if lower else np.int32(top + j)
-            lowest = c > best
-            column_best[u * RS + j + 1] = c if lowest else best
-            column_at[u * RS + j + 1] = np.int32(bottom + j) if lowest else at
-    for t in range(PH * RS - 4):  # a multiple of 16: no scalar remainder
-        a, b, c = column_best[t], column_best[t + 1], column_best[t + 2]
-        i0, i1, i2 = column_at[t], column_at[t + 1], column_at[t + 2]
-        left = np.int32(b > a)
-        best = max(a, b)
-        at = i0 + left * (i1 - i0)
-        right = np.int32(c > best)
-        window_best[t] = max(best, c)
-        window_at[t] = at + right * (i2 - at)
-    for u in range(PH):
-        for v in range(PW):
-            pooled[u * PW + v] = window_best[u * RS + 3 * v]
-            argmax[u * PW + v] = window_at[u * RS + 3 * v]
-
-
-@njit(nogil=True)
-def stem_forward(xs, w, bias, sign, pooled, argmax, r, s1, s2):
-    """xs (nb, 3, PLANE) padded clips, flat; w (16, 3, 3, 3); bias, sign (16) -> r (nb,
-    16, HO * WP) the ReLU output on the wide grid (0 off the outputs), pooled, argmax (nb, 16, P)
-    (argmax a wide position), s1, s2 (16) float64 sums of r and r^2 (added to)."""
-    nb, c, _ = r.shape
-    column_best, column_at = np.empty(PH * RS, np.float32), np.zeros(PH * RS, np.int32)
-    window_best, window_at = np.empty(PH * RS, np.float32), np.zeros(PH * RS, np.int32)
-    for n in range(nb):
-        for k in range(0, c, 2):
-            _conv_first_planes(xs[n], w[k:k + 2], bias[k:k + 2], r[n, k], r[n, k + 1])
-            t1, t2, u1, u2 = _conv_last_plane(xs[n, 2], w[k:k + 2], r[n, k], r[n, k + 1])
-            s1[k] += t1
-            s2[k] += t2
-            s1[k + 1] += u1
-            s2[k + 1] += u2
-            for m in (k, k + 1):
-                _pool_map(r[n, m], sign[m], column_best, column_at, window_best, window_at, pooled[n, m], argmax[n, m])
+def stem_forward(xs, w, b, sign, pooled, argmax, r, s1, s2):
+    """xs (nb, WP * WP * 3) padded clips, channels last; w (27 * 16), row (ky, kx, q); b, sign
+    (16) -> r (nb, HO * WO * 16) the ReLU output, pooled, argmax (nb, P * 16) sign * max(sign * r)
+    over each window and its position i * WO + j; s1, s2 (16) float64 sums of r and r^2 (added to)."""
+    taps, bias, signs = _tap_vectors(w), load(b, 0), load(sign, 0)
+    zero, lowest = splat(np.float32(0.0)), splat(np.float32(-np.inf))
+    for n in range(xs.shape[0]):
+        x, rn, pn, an = xs[n], r[n], pooled[n], argmax[n]
+        t1, t2 = zero, zero
+        for u in range(PH):
+            for v in range(PW):
+                best, at, w1, w2 = lowest, splat(0), zero, zero
+                for di in range(3):  # window (u, v): rows 3u - 1 .. 3u + 1, columns likewise; -1 is padding
+                    i = 3 * u - 1 + di
+                    if i < 0:
+                        continue
+                    for dj in range(3):
+                        j = 3 * v - 1 + dj
+                        if j < 0:
+                            continue
+                        value = _conv_relu(x, i, j, taps, bias, zero)
+                        store(rn, (i * WO + j) * C, value)
+                        w1 = add(w1, value)
+                        w2 = fma(value, value, w2)
+                        signed = mul(signs, value)
+                        at = where_greater(signed, best, splat(i * WO + j), at)  # ties: the first in scan order
+                        best = where_greater(signed, best, signed, best)
+                t1, t2 = add(t1, w1), add(t2, w2)
+                store(pn, (u * PW + v) * C, best)
+                store(an, (u * PW + v) * C, at)
+        for i in range(HO):  # the last row and column, which no window covers
+            for j in range(3 * PW - 1 if i < 3 * PH - 1 else 0, WO):
+                value = _conv_relu(x, i, j, taps, bias, zero)
+                store(rn, (i * WO + j) * C, value)
+                t1 = add(t1, value)
+                t2 = fma(value, value, t2)
+        for k in range(C):
+            s1[k] += lane(t1, k)
+            s2[k] += lane(t2, k)
 
 
 @njit(nogil=True)
 def _draws(seed, n, drop_threshold, keep_scale, keep):
-    """keep (16, P) <- dropout's factors for clip n: position n * P + q's are splitmix64's
+    """keep (P * 16) <- dropout's factors for clip n: position n * P + q's are splitmix64's
     outputs (n * P + q) * 8 + 1 .. 8 after ``seed``, each read as two 32-bit draws (low half
-    first: maps 2 * lane, 2 * lane + 1), kept when >= the threshold. One flat loop per lane, so
-    the 64-bit mixing is vectorised."""
-    step = np.uint64(8) * GAMMA
-    for lane in range(8):
-        start = seed + (np.uint64(n * P) * np.uint64(8) + np.uint64(lane + 1)) * GAMMA
-        for q in range(P):
-            z = start + np.uint64(q) * step
-            z = (z ^ (z >> np.uint64(30))) * MIX1
-            z = (z ^ (z >> np.uint64(27))) * MIX2
-            z = z ^ (z >> np.uint64(31))
-            low = np.uint32(z & np.uint64(0xFFFFFFFF))
-            high = np.uint32(z >> np.uint64(32))
-            keep[2 * lane, q] = keep_scale if low >= drop_threshold else np.float32(0.0)
-            keep[2 * lane + 1, q] = keep_scale if high >= drop_threshold else np.float32(0.0)
-
-
-@njit(nogil=True, fastmath=FMA)
-def head_forward(pooled, sign, mean, inv, gamma, beta, drop_threshold, keep_scale, seed, xhat, keep, out):
-    """Normalise the pooled r (``sign * pooled``: pooled holds sign * max(sign * r)), drop out,
-    average 2x2: pooled (nb, 16, P) -> out (nb, 16, PH // 2, PW // 2); xhat and keep (dropout's
-    factor, 0 or 1 / (1 - drop)) (nb, 16, P) saved for the backward pass."""
-    nb = pooled.shape[0]
-    y = np.empty(P, np.float32)
-    for n in range(nb):
-        _draws(seed, n, drop_threshold, keep_scale, keep[n])
-        for k in range(C):
-            sign_k, mean_k, inv_k, gamma_k, beta_k = sign[k], mean[k], inv[k], gamma[k], beta[k]
-            for q in range(P):
-                xh = (sign_k * pooled[n, k, q] - mean_k) * inv_k
-                xhat[n, k, q] = xh
-                y[q] = keep[n, k, q] * (xh * gamma_k + beta_k)
-            for u in range(PH // 2):
-                for v in range(PW // 2):
-                    q = 2 * u * PW + 2 * v
-                    out[n, k, u, v] = np.float32(0.25) * (y[q] + y[q + 1] + y[q + PW] + y[q + PW + 1])
-
-
-@njit(nogil=True, fastmath=SUMS)
-def head_backward(g, xhat, keep, gamma, inv, gp, dgamma, dbeta, sum_gp, sum_gp_xhat):
-    """From g (nb, 16, PH // 2, PW // 2): gp (nb, 16, P), the gradient at each pooled value
-    through its own normalisation, and the per-map float64 sums dgamma, dbeta, sum gp, sum gp *
-    xhat (added to; each clip's float32 partial sums, vectorised)."""
-    nb = xhat.shape[0]
-    spread = np.zeros(P, np.float32)  # rows and columns the average pooling leaves out get no gradient
-    for n in range(nb):
-        for k in range(C):
-            for u in range(PH // 2 * 2):
-                for v in range(PW // 2 * 2):
-                    spread[u * PW + v] = np.float32(0.25) * g[n, k, u // 2, v // 2]
-            scale = gamma[k] * inv[k]
-            t_gamma = t_beta = t_gp = t_gp_xhat = np.float32(0.0)
-            for q in range(P):
-                gy = keep[n, k, q] * spread[q]
-                xh = xhat[n, k, q]
-                gpk = gy * scale
-                gp[n, k, q] = gpk
-                t_beta += gy
-                t_gamma += gy * xh
-                t_gp += gpk
-                t_gp_xhat += gpk * xh
-            dbeta[k] += t_beta
-            dgamma[k] += t_gamma
-            sum_gp[k] += t_gp
-            sum_gp_xhat[k] += t_gp_xhat
-
-
-@njit(nogil=True, fastmath=SUMS)
-def _map_gradient(row, a_k, k_k, gp, argmax, g):
-    """g (HO * WP) <- the gradient at a map's ReLU output, where r > 0 (else 0): a + k r, plus
-    gp (P) at each window's maximum (argmax (P)); returns its sum (the bias's gradient)."""
-    total = np.float32(0.0)
-    for p in range(HO * WP):
-        v = row[p]
-        g[p] = a_k + k_k * v if v > 0 else np.float32(0.0)
-        total += g[p]
-    for q in range(P):
-        at = argmax[q]
-        pooled = gp[q] if row[at] > 0 else np.float32(0.0)
-        g[at] += pooled
-        total += pooled
-    return total
-
-
-@njit(nogil=True, fastmath=SUMS)
-def _filter_gradient_pair(xs, g, h, dw_g, dw_h):
-    """dw_g, dw_h (3, 3, 3) float64 += the sums over positions of g, h (HO * WP) times each
-    tap's inputs (two maps a pass share the input reads; float32 sums, vectorised)."""
-    a, b = WP, 2 * WP
-    for q in range(3):
-        x = xs[q]
-        d0 = d1 = d2 = d3 = d4 = d5 = d6 = d7 = d8 = np.float32(0.0)
-        e0 = e1 = e2 = e3 = e4 = e5 = e6 = e7 = e8 = np.float32(0.0)
-        for p in range(HO * WP):
-            gp, hp = g[p], h[p]
-            x0, x1, x2, x3, x4 = x[p], x[p + 1], x[p + 2], x[p + a], x[p + a + 1]
-            x5, x6, x7, x8 = x[p + a + 2], x[p + b], x[p + b + 1], x[p + b + 2]
-            d0 += x0 * gp
-            d1 += x1 * gp
-            d2 += x2 * gp
-            d3 += x3 * gp
-            d4 += x4 * gp
-            d5 += x5 * gp
-            d6 += x6 * gp
-            d7 += x7 * gp
-            d8 += x8 * gp
-            e0 += x0 * hp
-            e1 += x1 * hp
-            e2 += x2 * hp
-            e3 += x3 * hp
-            e4 += x4 * hp
-            e5 += x5 * hp
-            e6 += x6 * hp
-            e7 += x7 * hp
-            e8 += x8 * hp
-        for dw, t in ((dw_g, (d0, d1, d2, d3, d4, d5, d6, d7, d8)), (dw_h, (e0, e1, e2, e3, e4, e5, e6, e7, e8))):
-            for tap in range(9):
-                dw[q, tap // 3, tap % 3] += t[tap]
+    first: maps 2 * lane, 2 * lane + 1), kept when >= the threshold."""
+    start = seed + np.uint64(n * P * 8 + 1) * GAMMA
+    for i in range(P * 8):
+        z = start + np.uint64(i) * GAMMA
+        z = (z ^ (z >> np.uint64(30))) * MIX1
+        z = (z ^ (z >> np.uint64(27))) * MIX2
+        z = z ^ (z >> np.uint64(31))
+        keep[2 * i] = keep_scale if np.uint32(z & np.uint64(0xFFFFFFFF)) >= drop_threshold else np.float32(0.0)
+        keep[2 * i + 1] = keep_scale if np.uint32(z >> np.uint64(32)) >= drop_threshold else np.float32(0.0)
 
 
 @njit(nogil=True)
-def stem_backward(xs, r, a, kk, gp, argmax, dw, db):
-    """The weight and bias gradients, dw (16, 3, 3, 3) and db (16) float64, added to: per map
-    the gradient through the batch statistics, a + k r where r > 0, plus gp (nb, 16, P) at
-    each window's argmax (nb, 16, P)."""
-    nb, c, _ = r.shape
-    g = np.empty((2, HO * WP), np.float32)
-    for n in range(nb):
-        for k in range(0, c, 2):
-            for m in range(2):
-                db[k + m] += _map_gradient(r[n, k + m], a[k + m], kk[k + m], gp[n, k + m], argmax[n, k + m], g[m])
-            _filter_gradient_pair(xs[n], g[0], g[1], dw[k], dw[k + 1])
+def head_forward(pooled, sign, mean, inv, gamma, beta, drop_threshold, keep_scale, seed, xhat, keep, out):
+    """Normalise the pooled r (``sign * pooled``), drop out, average 2x2: pooled (nb, P * 16) ->
+    out (nb, P // 4 * 16), channels last; xhat and keep (dropout's factor, 0 or 1 / (1 - drop))
+    (nb, P * 16) saved for the backward pass."""
+    signs, means, invs, gammas, betas = load(sign, 0), load(mean, 0), load(inv, 0), load(gamma, 0), load(beta, 0)
+    quarter = splat(np.float32(0.25))
+    for n in range(pooled.shape[0]):
+        _draws(seed, n, drop_threshold, keep_scale, keep[n])
+        for u in range(PH // 2):
+            for v in range(PW // 2):
+                total = splat(np.float32(0.0))
+                for q in (2 * u * PW + 2 * v, 2 * u * PW + 2 * v + 1, (2 * u + 1) * PW + 2 * v, (2 * u + 1) * PW + 2 * v + 1):
+                    xh = mul(sub(mul(signs, load(pooled[n], q * C)), means), invs)
+                    store(xhat[n], q * C, xh)
+                    total = fma(load(keep[n], q * C), fma(xh, gammas, betas), total)
+                store(out[n], (u * (PW // 2) + v) * C, mul(total, quarter))
 
 
-def _aligned(shape: tuple[int, ...], dtype: type) -> np.ndarray:
-    """An empty array starting on a 64-byte boundary: with rows a whole number of cache lines,
-    fewer of the kernels' vector reads straddle two lines (about 6% faster here)."""
-    size, item = int(np.prod(shape)), np.dtype(dtype).itemsize
-    buffer = np.empty(size + 64 // item, dtype)
-    start = (-buffer.ctypes.data % 64) // item
-    return buffer[start : start + size].reshape(shape)
+@njit(nogil=True)
+def head_backward(g, xhat, keep, gamma, inv, gp, dgamma, dbeta, sum_gp, sum_gp_xhat):
+    """From g (nb, P // 4 * 16), channels last: gp (nb, P * 16), the gradient at each pooled value
+    through its own normalisation, and the per-map float64 sums dgamma, dbeta, sum gp, sum gp *
+    xhat (added to: each clip's float32 sums)."""
+    scale, quarter, zero = mul(load(gamma, 0), load(inv, 0)), splat(np.float32(0.25)), splat(np.float32(0.0))
+    for n in range(g.shape[0]):
+        t_gamma, t_beta, t_gp, t_gp_xhat = zero, zero, zero, zero
+        for u in range(PH // 2):
+            for v in range(PW // 2):
+                g_out = mul(load(g[n], (u * (PW // 2) + v) * C), quarter)
+                for q in (2 * u * PW + 2 * v, 2 * u * PW + 2 * v + 1, (2 * u + 1) * PW + 2 * v, (2 * u + 1) * PW + 2 * v + 1):
+                    gy, xh = mul(load(keep[n], q * C), g_out), load(xhat[n], q * C)
+                    gpk = mul(gy, scale)
+                    store(gp[n], q * C, gpk)
+                    t_beta, t_gamma = add(t_beta, gy), fma(gy, xh, t_gamma)
+                    t_gp, t_gp_xhat = add(t_gp, gpk), fma(gpk, xh, t_gp_xhat)
+        for k in range(C):
+            dgamma[k] += lane(t_gamma, k)
+            dbeta[k] += lane(t_beta, k)
+            sum_gp[k] += lane(t_gp, k)
+            sum_gp_xhat[k] += lane(t_gp_xhat, k)
+
+
+@njit(nogil=True)
+def stem_backward(xs, r, a, kk, gp, argmax, g, dw, db):
+    """The weight and bias gradients, dw (27, 16) and db (16) float64, added to: per map the
+    gradient through the batch statistics, a + k r where r > 0, plus gp (nb, P * 16) at each
+    window's argmax; g (HO * WO * 16) scratch. Each kernel row's nine taps in one pass over the
+    positions: nine accumulators, which fit in registers with AVX2 as with AVX-512."""
+    av, kv, zero = load(a, 0), load(kk, 0), splat(np.float32(0.0))
+    for n in range(xs.shape[0]):
+        x, rn, gn, an = xs[n], r[n], gp[n], argmax[n]
+        g[:] = 0.0
+        for q in range(P):
+            for k in range(C):
+                g[an[q * C + k] * C + k] += gn[q * C + k]
+        bias_grad = zero
+        for p in range(HO * WO):
+            rp = load(rn, p * C)
+            gradient = where_greater(rp, zero, add(fma(kv, rp, av), load(g, p * C)), zero)
+            store(g, p * C, gradient)
+            bias_grad = add(bias_grad, gradient)
+        for k in range(C):
+            db[k] += lane(bias_grad, k)
+        for ky in range(3):
+            d0 = d1 = d2 = d3 = d4 = d5 = d6 = d7 = d8 = zero
+            for i in range(HO):
+                for j in range(WO):
+                    gradient, row = load(g, (i * WO + j) * C), ((i + ky) * WP + j) * 3  # nine inputs (kx, q)
+                    d0 = fma(load_one(x, row), gradient, d0)
+                    d1 = fma(load_one(x, row + 1), gradient, d1)
+                    d2 = fma(load_one(x, row + 2), gradient, d2)
+                    d3 = fma(load_one(x, row + 3), gradient, d3)
+                    d4 = fma(load_one(x, row + 4), gradient, d4)
+                    d5 = fma(load_one(x, row + 5), gradient, d5)
+                    d6 = fma(load_one(x, row + 6), gradient, d6)
+                    d7 = fma(load_one(x, row + 7), gradient, d7)
+                    d8 = fma(load_one(x, row + 8), gradient, d8)
+            for k in range(C):
+                for m, d in enumerate((d0, d1, d2, d3, d4, d5, d6, d7, d8)):
+                    dw[ky * 9 + m, k] += lane(d, k)
 
 
 @functools.cache
@@ -351,41 +246,45 @@ class _FusedFeatures(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, gamma, beta, eps, drop, seed):
         b = x.shape[0]
-        xs = _aligned((b, 3, PLANE), np.float32)
-        xs[:] = 0.0
+        xs = np.zeros((b, WP * WP * 3), np.float32)
         _pad(x.numpy(), xs)
-        weight_, bias_, gamma_, beta_ = (t.detach().contiguous().numpy() for t in (weight, bias, gamma, beta))
+        w = weight.detach().permute(2, 3, 1, 0).reshape(TAPS, C).contiguous().numpy().reshape(-1)  # row (ky, kx, q)
+        bias_, gamma_, beta_ = (t.detach().contiguous().numpy() for t in (bias, gamma, beta))
         sign = np.where(gamma_ >= 0, 1.0, -1.0).astype(np.float32)
-        pooled, argmax = np.empty((b, C, P), np.float32), np.empty((b, C, P), np.int32)
-        r = _aligned((b, C, HO * WP), np.float32)
+        pooled, argmax = np.empty((b, P * C), np.float32), np.empty((b, P * C), np.int32)
+        r = np.empty((b, HO * WO * C), np.float32)
         s1, s2 = np.zeros(C), np.zeros(C)
-        stem_forward(xs, weight_, bias_, sign, pooled, argmax, r, s1, s2)
+        stem_forward(xs, w, bias_, sign, pooled, argmax, r, s1, s2)
         n = b * HO * WO
         mean = s1 / n
         var = np.maximum(s2 / n - mean * mean, 0.0)
         mean32, inv = mean.astype(np.float32), (1.0 / np.sqrt(var + eps)).astype(np.float32)
         xhat, keep = np.empty_like(pooled), np.empty_like(pooled)
-        out = np.empty((b, C, PH // 2, PW // 2), np.float32)
+        out = np.empty((b, P // 4 * C), np.float32)
         threshold = np.uint32(min(int(drop * 4294967296.0), 2**32 - 1))
         scale = np.float32(1.0 / (1.0 - drop) if drop > 0 else 1.0)
         head_forward(pooled, sign, mean32, inv, gamma_, beta_, threshold, scale, np.uint64(seed), xhat, keep, out)
         ctx.arrays = (xs, r, argmax, xhat, keep, gamma_, inv, mean32)
         ctx.n = n
-        return torch.from_numpy(out), torch.from_numpy(mean), torch.from_numpy(var)
+        out = out.reshape(b, PH // 2, PW // 2, C).transpose(0, 3, 1, 2)
+        return torch.from_numpy(np.ascontiguousarray(out)), torch.from_numpy(mean), torch.from_numpy(var)
 
     @staticmethod
     def backward(ctx, g, _mean, _var):
         xs, r, argmax, xhat, keep, gamma, inv, mean = ctx.arrays
+        b = xs.shape[0]
         gp = np.empty_like(xhat)
         dgamma, dbeta, sum_gp, sum_gp_xhat = (np.zeros(C) for _ in range(4))
-        head_backward(g.contiguous().numpy(), xhat, keep, gamma, inv, gp, dgamma, dbeta, sum_gp, sum_gp_xhat)
+        g_last = g.permute(0, 2, 3, 1).contiguous().numpy().reshape(b, -1)  # channels last
+        head_backward(g_last, xhat, keep, gamma, inv, gp, dgamma, dbeta, sum_gp, sum_gp_xhat)
         dvar = -0.5 * sum_gp_xhat * inv.astype(np.float64)
         k = 2 * dvar / ctx.n  # the gradient through the batch variance is a + k r, where r > 0
         a = (-sum_gp / ctx.n - k * mean.astype(np.float64)).astype(np.float32)
-        dw, db = np.zeros((C, 3, 3, 3)), np.zeros(C)
-        stem_backward(xs, r, a, k.astype(np.float32), gp, argmax, dw, db)
+        dw, db = np.zeros((TAPS, C)), np.zeros(C)
+        stem_backward(xs, r, a, k.astype(np.float32), gp, argmax, np.empty(HO * WO * C, np.float32), dw, db)
+        dweight = torch.from_numpy(dw.astype(np.float32)).view(3, 3, 3, C).permute(3, 2, 0, 1).contiguous()
         as_tensor = lambda v: torch.from_numpy(v.astype(np.float32))  # noqa: E731
-        return None, as_tensor(dw), as_tensor(db), as_tensor(dgamma), as_tensor(dbeta), None, None, None
+        return None, dweight, as_tensor(db), as_tensor(dgamma), as_tensor(dbeta), None, None, None
 
 
 def fused_features(x: torch.Tensor, conv: nn.Conv2d, norm: nn.BatchNorm2d, drop: float) -> torch.Tensor:
@@ -394,16 +293,10 @@ def fused_features(x: torch.Tensor, conv: nn.Conv2d, norm: nn.BatchNorm2d, drop:
     does. The dropout mask comes from a generator seeded by PyTorch's, so a seeded run repeats."""
     if tuple(conv.weight.shape) != (C, 3, 3, 3) or conv.padding != (2, 2) or tuple(x.shape[-2:]) != (SIDE, SIDE):
         raise ValueError("the fused kernel is built for STSTNet's 16 3x3 filters on 3 maps of 28x28, padding 2")
-    return run_fused(_FusedFeatures, x, conv, norm, drop)
-
-
-def run_fused(function: type[torch.autograd.Function], x: torch.Tensor, conv: nn.Conv2d, norm: nn.BatchNorm2d, drop: float) -> torch.Tensor:
-    """Apply a fused kernel (``function``: x, weight, bias, gamma, beta, eps, drop, seed -> out,
-    batch mean, batch variance) and update ``norm``'s running statistics as PyTorch does."""
     seed = int(torch.randint(0, 2**62, (1,)).item())
-    out, mean, var = function.apply(x.float().detach().contiguous(), conv.weight, conv.bias, norm.weight, norm.bias, norm.eps, drop, seed)
+    out, mean, var = _FusedFeatures.apply(x.float().detach().contiguous(), conv.weight, conv.bias, norm.weight, norm.bias, norm.eps, drop, seed)
     with torch.no_grad():
-        n = x.shape[0] * (x.shape[2] + 2) * (x.shape[3] + 2)
+        n = x.shape[0] * HO * WO
         norm.num_batches_tracked += 1
         norm.running_mean.lerp_(mean.float(), norm.momentum)
         norm.running_var.lerp_((var * n / max(n - 1, 1)).float(), norm.momentum)
