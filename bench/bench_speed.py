@@ -63,7 +63,8 @@ def measure(args) -> dict:
     volume = rng.integers(0, 256, (30, 128, 128)).astype(np.float64)
     lbp = median_seconds(lambda: lbp_top(volume, radius=(1, 1, 4), blocks=(5, 5, 1)), 20)
     torch.set_num_threads(1)
-    return {"cpu": cpu_name(), "cc": shutil.which(os.environ.get("CC", "cc")) or "none", "loso_s": loso, "fold_epoch_ms": loso * args.jobs / (folds * args.epochs) * 1000,
+    compiler = (shutil.which("cc") or "none on PATH") + (f", CC={os.environ['CC']}" if "CC" in os.environ else "")
+    return {"cpu": cpu_name(), "cc": compiler, "loso_s": loso, "fold_epoch_ms": loso * args.jobs / (folds * args.epochs) * 1000,
             "epoch_ms": epoch_time(create_model("ststnet", num_classes=3)) * 1000, "uf1": result.metrics["overall"]["uf1"],
             "magnify_fps": 64 / magnify, "lbp_top_ms": lbp * 1000}
 
@@ -97,7 +98,7 @@ def main() -> None:
             print(f"| {name} | failed: {child.stderr.strip().splitlines()[-1]} |")
             continue
         row = json.loads(child.stdout.strip().splitlines()[-1])
-        print(f"| {name} (C compiler: {row['cc']}) | {row['loso_s']:.0f} s ({row['loso_s'] / 60:.1f} min, UF1 {row['uf1']:.3f}) | "
+        print(f"| {name} (cc: {row['cc']}) | {row['loso_s']:.0f} s ({row['loso_s'] / 60:.1f} min, UF1 {row['uf1']:.3f}) | "
               f"{row['fold_epoch_ms']:.1f} | {row['epoch_ms']:.1f} ms | {row['magnify_fps']:.0f} frames/s | "
               f"{row['lbp_top_ms']:.1f} ms |", flush=True)
 
