@@ -3,6 +3,7 @@ import pytest
 
 from merkit.errors import ConfigError
 from merkit.features import lbp_top, uniform_mapping
+from merkit.features.lbp_top import plane_codes
 
 # Bins of codes in the ascending list of the 58 uniform 8-bit codes (counted by hand, see below).
 BIN = {0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 6: 5, 7: 6, 8: 7, 15: 10, 195: 38, 225: 43, 255: 57}
@@ -167,3 +168,32 @@ def test_a_neighbour_that_single_precision_floors_one_level_lower():
     exact = 87 * (1 - c) * np.sin(np.pi / 4) + 102 * (1 - c) * (1 - np.sin(np.pi / 4)) + 102 * c * np.sin(np.pi / 4) \
         + 117 * c * (1 - np.sin(np.pi / 4))
     assert np.floor(exact + 1e-9) == 102, "in double, with a tolerance, the bit would be set"
+
+
+def histograms_from_plane_codes(volume, radius, blocks):
+    """lbp_top by another road: plane_codes per plane, then one block and one histogram at a time."""
+    rx, ry, rt = radius
+    r = max(rx, ry)
+    rows, cols, slices = blocks
+    t, h, w = volume.shape
+    size = (t // slices, h // rows, w // cols)
+    mapping, features = uniform_mapping(8), []
+    for s in range(slices):
+        for i in range(rows):
+            for j in range(cols):
+                block = volume[s * size[0] : (s + 1) * size[0], i * size[1] : (i + 1) * size[1], j * size[2] : (j + 1) * size[2]]
+                for plane in ("XY", "XT", "YT"):
+                    counts = np.bincount(mapping[plane_codes(block, plane, radius=radius, margins=(rt, r, r)).ravel()], minlength=59)
+                    features.append(counts / counts.sum())
+    return np.concatenate(features)
+
+
+@pytest.mark.parametrize("radius, blocks, grey", [((1, 1, 4), (5, 5, 1), True), ((2, 1, 1), (2, 3, 2), True),
+                                                  ((1, 2, 2), (1, 1, 1), False)])
+def test_nearest_counts_in_one_pass_equal_codes_block_by_block(radius, blocks, grey):
+    rng = np.random.default_rng(7)
+    volume = rng.integers(0, 256, (20, 41, 37)).astype(np.float64)
+    if not grey:
+        volume += rng.random(volume.shape)  # not grey levels: compared as they are
+    expected = histograms_from_plane_codes(volume, radius, blocks)
+    np.testing.assert_array_equal(lbp_top(volume, radius=radius, blocks=blocks), expected)

@@ -33,6 +33,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+from numba import njit
 
 from merkit.errors import ConfigError, check_array, check_choice, check_positive_ints
 
@@ -159,6 +160,31 @@ def _codes(volume, plane, radius, n_points, interpolation, margins) -> np.ndarra
     return codes
 
 
+@njit(nogil=True)
+def _count_nearest_codes(volume, shifts, margins, slot, counts):
+    """Nearest sampling's codes counted per block in one pass: volume (T, H, W); shifts (3, P, 3)
+    each plane's neighbour offsets (dt, dy, dx); slot (Tc, Hc, Wc) int32 of the centre region,
+    (block + 1) * 2**P (0: in no block); counts (3, (blocks + 1) * 2**P) int64, added to. A row
+    of centres at a time: each neighbour's comparison is one loop along the row (vectorised), the
+    codes stay in the cache, and only the count of each (block, code) is written."""
+    mt, my, mx = margins
+    tc, hc, wc = slot.shape
+    codes = np.empty(wc, np.int32)
+    for t in range(tc):
+        for y in range(hc):
+            centre = volume[t + mt, y + my, mx : mx + wc]
+            row_slot = slot[t, y]
+            for plane in range(3):
+                codes[:] = 0
+                for p in range(shifts.shape[1]):
+                    dt, dy, dx = shifts[plane, p, 0], shifts[plane, p, 1], shifts[plane, p, 2]
+                    neighbour = volume[t + mt + dt, y + my + dy, mx + dx : mx + dx + wc]
+                    for x in range(wc):
+                        codes[x] |= np.int32(neighbour[x] >= centre[x]) << p
+                for x in range(wc):
+                    counts[plane, row_slot[x] + codes[x]] += 1
+
+
 def _block_index(length: int, n_blocks: int, margin: int, region_margin: int) -> np.ndarray:
     """Block number of each centre position along one axis (-1 where none)."""
     size = length // n_blocks
@@ -231,11 +257,16 @@ def lbp_top(
     volume = _comparable(volume, interpolation)  # once, not per plane
     n_codes = 2**n_points
     slot = (np.where(valid, block_id, -1).astype(np.int32) + 1) * n_codes  # block + 1 (0: no block), times the codes
+    per_code = np.zeros((3, (n_blocks + 1) * n_codes), np.int64)
+    if interpolation == "nearest":
+        shifts = np.array([[[int(np.floor(o + 0.5)) for o in _plane_offsets(plane, 2 * np.pi * p / n_points, (rx, ry, rt), snap=True)]
+                            for p in range(n_points)] for plane in ("XY", "XT", "YT")], dtype=np.int64)
+        _count_nearest_codes(np.ascontiguousarray(volume), shifts, margins, slot, per_code)
+    else:
+        for k, plane in enumerate(("XY", "XT", "YT")):
+            codes = _codes(volume, plane, (rx, ry, rt), n_points, interpolation, margins)
+            per_code[k] = np.bincount((slot + codes).ravel(), minlength=(n_blocks + 1) * n_codes)
     to_bins = np.eye(n_bins, dtype=np.int64)[mapping]  # (2**P, bins): code -> its bin
-    histograms = []
-    for plane in ("XY", "XT", "YT"):
-        codes = _codes(volume, plane, (rx, ry, rt), n_points, interpolation, margins)
-        per_code = np.bincount((slot + codes).ravel(), minlength=(n_blocks + 1) * n_codes).reshape(n_blocks + 1, n_codes)
-        counts = per_code[1:] @ to_bins
-        histograms.append(counts / counts.sum(axis=1, keepdims=True))
-    return np.stack(histograms, axis=1).ravel()
+    counts = per_code.reshape(3, n_blocks + 1, n_codes)[:, 1:] @ to_bins  # (planes, blocks, bins)
+    histograms = counts / counts.sum(axis=2, keepdims=True)
+    return histograms.transpose(1, 0, 2).ravel()
