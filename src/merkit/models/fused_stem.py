@@ -19,7 +19,7 @@ multiply-adds a position. Positions are visited window by window, so a window's 
 its argmax and the batch sums stay in registers. LLVM compiles the kernels for the CPU they run
 on (AVX-512, AVX2, NEON) with no C compiler; ``NUMBA_CPU_NAME=haswell`` compiles for an
 AVX2-only CPU. Single-threaded and in a fixed order: the same inputs on the same CPU give the
-same bits. Compiled at first use in each process (a few seconds); numba's on-disk cache is not
+same bits. Compiled at first use in each process (about 2 s); numba's on-disk cache is not
 used, as its index is a pickle and merkit loads no pickle.
 """
 
