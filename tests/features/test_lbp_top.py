@@ -96,6 +96,11 @@ def test_blocks_too_small_for_the_radius_are_refused():
         lbp_top(np.zeros((9, 9, 9)), interpolation="cubic", blocks=(1, 1, 1))
     with pytest.raises(ConfigError, match="3-dimensional"):
         lbp_top(np.zeros((9, 9)))
+    missing = np.zeros((9, 9, 9))
+    missing[4, 4, 4] = np.nan
+    for interpolation in ("nearest", "bilinear"):
+        with pytest.raises(ConfigError, match="1 NaN or infinite values of 729"):
+            lbp_top(missing, radius=(1, 1, 1), blocks=(1, 1, 1), interpolation=interpolation)
 
 
 def lbptop_m_bilinear(volume, radius, n_points=8):

@@ -79,11 +79,15 @@ def _shifted(volume: np.ndarray, margins: tuple[int, int, int], shift: tuple[int
     return volume[index]
 
 
+def _nearest(offsets: tuple[float, float, float]) -> tuple[int, int, int]:
+    """Nearest sampling's integer shift (dt, dy, dx): each offset rounded as floor(v + 0.5)."""
+    return tuple(int(np.floor(o + 0.5)) for o in offsets)
+
+
 def _sample(volume, margins, offsets, interpolation, plane) -> np.ndarray:
     """Neighbour values for every centre of the centre region."""
     if interpolation == "nearest":
-        shift = tuple(int(np.floor(o + 0.5)) for o in offsets)
-        return _shifted(volume, margins, shift)
+        return _shifted(volume, margins, _nearest(offsets))
     return _bilinear_as_lbptop_m(volume, margins, offsets, plane)
 
 
@@ -127,7 +131,8 @@ def _comparable(volume: np.ndarray, interpolation: str) -> np.ndarray:
         return volume if volume.dtype == np.float32 else volume.astype(np.float32)
     if volume.dtype == np.uint8:
         return volume
-    grey = volume.astype(np.uint8)
+    with np.errstate(invalid="ignore"):  # NaN has no grey level: such a volume stays as it is, for lbp_top to refuse
+        grey = volume.astype(np.uint8)
     return grey if np.array_equal(volume, grey) else volume
 
 
@@ -254,13 +259,17 @@ def lbp_top(
     mapping = uniform_mapping(n_points)
     n_bins = int(mapping.max()) + 1
     n_blocks = rows * cols * t_slices
-    volume = _comparable(volume, interpolation)  # once, not per plane
+    volume = _comparable(volume, interpolation)  # once, not per plane; grey levels become uint8
+    if volume.dtype.kind == "f" and not np.isfinite(volume).all():  # a NaN compares false: a silent code 0
+        bad = int((~np.isfinite(volume)).sum())
+        raise ConfigError(f"The parameter `volume` holds {bad} NaN or infinite values of {volume.size}; LBP-TOP compares "
+                          "grey levels: give the clip's frames as read (0-255), with no missing values.")
     n_codes = 2**n_points
     slot = (np.where(valid, block_id, -1).astype(np.int32) + 1) * n_codes  # block + 1 (0: no block), times the codes
     per_code = np.zeros((3, (n_blocks + 1) * n_codes), np.int64)
     if interpolation == "nearest":
-        shifts = np.array([[[int(np.floor(o + 0.5)) for o in _plane_offsets(plane, 2 * np.pi * p / n_points, (rx, ry, rt), snap=True)]
-                            for p in range(n_points)] for plane in ("XY", "XT", "YT")], dtype=np.int64)
+        shifts = np.array([[_nearest(_plane_offsets(plane, 2 * np.pi * p / n_points, (rx, ry, rt), snap=True)) for p in range(n_points)]
+                           for plane in ("XY", "XT", "YT")], dtype=np.int64)
         _count_nearest_codes(np.ascontiguousarray(volume), shifts, margins, slot, per_code)
     else:
         for k, plane in enumerate(("XY", "XT", "YT")):

@@ -136,6 +136,13 @@ def _draws(seed, n, drop_threshold, keep_scale, keep):
         keep[2 * i + 1] = keep_scale if np.uint32(z >> np.uint64(32)) >= drop_threshold else np.float32(0.0)
 
 
+@njit(nogil=True, inline="always")
+def _averaged(u, v):
+    """The four pooled positions the 2x2 average pooling takes into output (u, v)."""
+    q = 2 * u * PW + 2 * v
+    return q, q + 1, q + PW, q + PW + 1
+
+
 @njit(nogil=True)
 def head_forward(pooled, sign, mean, inv, gamma, beta, drop_threshold, keep_scale, seed, xhat, keep, out):
     """Normalise the pooled r (``sign * pooled``), drop out, average 2x2: pooled (nb, P * 16) ->
@@ -148,7 +155,7 @@ def head_forward(pooled, sign, mean, inv, gamma, beta, drop_threshold, keep_scal
         for u in range(PH // 2):
             for v in range(PW // 2):
                 total = splat(np.float32(0.0))
-                for q in (2 * u * PW + 2 * v, 2 * u * PW + 2 * v + 1, (2 * u + 1) * PW + 2 * v, (2 * u + 1) * PW + 2 * v + 1):
+                for q in _averaged(u, v):
                     xh = mul(sub(mul(signs, load(pooled[n], q * C)), means), invs)
                     store(xhat[n], q * C, xh)
                     total = fma(load(keep[n], q * C), fma(xh, gammas, betas), total)
@@ -166,7 +173,7 @@ def head_backward(g, xhat, keep, gamma, inv, gp, dgamma, dbeta, sum_gp, sum_gp_x
         for u in range(PH // 2):
             for v in range(PW // 2):
                 g_out = mul(load(g[n], (u * (PW // 2) + v) * C), quarter)
-                for q in (2 * u * PW + 2 * v, 2 * u * PW + 2 * v + 1, (2 * u + 1) * PW + 2 * v, (2 * u + 1) * PW + 2 * v + 1):
+                for q in _averaged(u, v):
                     gy, xh = mul(load(keep[n], q * C), g_out), load(xhat[n], q * C)
                     gpk = mul(gy, scale)
                     store(gp[n], q * C, gpk)

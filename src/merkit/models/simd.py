@@ -135,9 +135,10 @@ def fma(typingctx, a, b, c):
 
 @intrinsic
 def where_greater(typingctx, a, b, x, y):
-    """x where a > b, else y, lane by lane (a NaN is not greater); x and y float or int vectors."""
-    if x != y:
-        raise TypingError("where_greater chooses between two vectors of one type")
+    """x where a > b, else y, lane by lane (a NaN is not greater, nor an equal value); a and b
+    float vectors, x and y float or int vectors."""
+    if a != f32x16 or b != f32x16 or x != y or not isinstance(x, _Vector):
+        raise TypingError("where_greater compares two f32x16 and chooses between two vectors of one type")
 
     def codegen(context, builder, sig, args):
         return builder.select(builder.fcmp_ordered(">", args[0], args[1]), args[2], args[3])
