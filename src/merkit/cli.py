@@ -513,12 +513,16 @@ def datasets_check(
     labels: LabelsOption = None,
     option: ReaderOptions = None,
 ):
-    """Count clips per class and subject and list every problem; exit 1 if any clip is unusable."""
-    from merkit.datasets import load
+    """Count clips per class and subject and list every problem; exit 1 if any clip is unusable.
+
+    The annotation rows listed are those a load skips (or refuses with --option strict=true)."""
+    from merkit.datasets.registry import read
     from merkit.errors import DatasetError
 
-    data = load(dataset, root=root, labels=labels, strict=False, **parse_settings(option, "--option"))
-    problems = list(data.problems)
+    options = parse_settings(option, "--option")
+    options.pop("strict", None)  # the check lists every problem either way
+    data = read(dataset, root=root, labels=labels, **options)
+    problems = [str(p) for p in data.problems]
     with progress_bar("reading every frame", len(data)) as advance:
         for clip in data:
             try:
@@ -543,6 +547,10 @@ def datasets_check(
         console.print(f"[yellow]note:[/] folder without an annotation row: {orphan}", highlight=False)
     for problem in problems:
         console.print(f"[red]problem:[/] {problem}", highlight=False, soft_wrap=True)
+    if data.problems:
+        rows = data.skipped.drop_duplicates(["dataset", "file", "row"])
+        console.print(f"A load skips {len(rows)} annotation rows ({', '.join(f'{f} row {r}' if r else f for f, r in zip(rows['file'], rows['row']))}) "
+                      f"and keeps {len(data)} clips; with --option strict=true it refuses the dataset.", highlight=False, soft_wrap=True)
     if problems:
         console.print(f"{len(problems)} problems: the clips above cannot be used until they are fixed.")
         raise typer.Exit(1)

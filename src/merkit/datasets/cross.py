@@ -8,13 +8,14 @@ label scheme; subjects stay namespaced by dataset (``casme2/sub01``), so no two 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
 
 from merkit.datasets.base import ClipDataset
 from merkit.datasets.labels import LabelScheme
-from merkit.datasets.registry import load, register_dataset
+from merkit.datasets.registry import read, register_dataset
 from merkit.errors import DatasetError
 
 MEMBERS = {"casme": "CASME", "casme2": "CASME2", "samm": "SAMM", "mmew": "MMEW", "casme3": "CASME3"}  # reader -> usual folder
@@ -43,12 +44,12 @@ def load_cross(root: Path | None, *, scheme: LabelScheme, roots: dict | None = N
     if not members:
         raise DatasetError(f"No dataset of the cross composite found in {root}: name sub-folders {', '.join(MEMBERS.values())}, "
                            "or give each one's folder (--option casme2=PATH, load('cross', roots={...})).")
-    parts = {name: load(name, root=path, labels=scheme.name, strict=False) for name, path in members.items()}
+    parts = {name: read(name, root=path, labels=scheme.name) for name, path in members.items()}
     metadata = pd.concat([p.metadata for p in parts.values()], ignore_index=True)
     return ClipDataset(
         "cross", metadata, [paths for p in parts.values() for paths in p.frame_paths],
         scheme.class_order(metadata["label"]), labels=scheme.name,
         dropped=pd.concat([p.dropped for p in parts.values()], ignore_index=True),
-        problems=[f"{name}: {problem}" for name, p in parts.items() for problem in p.problems],
+        problems=[dataclasses.replace(problem, dataset=name) for name, p in parts.items() for problem in p.problems],
         orphans=[o for p in parts.values() for o in p.orphans],
     )
