@@ -146,6 +146,8 @@ def synth(
     jobs: Annotated[int, typer.Option(help="Processes.")] = 2,
     videos: Annotated[int, typer.Option(help="Long videos per subject (long-video layouts).")] = 2,
     seconds: Annotated[float, typer.Option(help="Length of each long video in seconds (long-video layouts).")] = 30.0,
+    errata: Annotated[bool, typer.Option(help="Spoil a few annotation rows as real releases have them (an offset of 0 or before "
+                                              "the onset, an apex outside onset..offset, a repeated row, a missing clip folder).")] = False,
 ):
     """Write a synthetic micro-expression dataset in a real dataset's on-disk layout."""
     from merkit.errors import check_choice
@@ -157,6 +159,8 @@ def synth(
     check_positive("--jobs", jobs)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; pass a folder to write the synthetic dataset into.")
+    if errata and layout not in LAYOUTS:
+        raise ConfigError(f"--errata is for the clip layouts ({', '.join(LAYOUTS)}); {layout} has none.")
     if layout in LONG_LAYOUTS:
         check_positive("--videos", videos)
         with progress_bar("synthesising long videos", subjects * videos) as advance:
@@ -170,8 +174,12 @@ def synth(
         else:
             _, fps, emotions, _ = LAYOUTS[layout]
             config = SynthConfig(n_subjects=subjects, seed=seed, amplitude=amplitude, fps=fps, emotions=emotions)
-            n_clips = len(write_dataset(layout, out, config, jobs=jobs, progress=advance).clips)
+            written = write_dataset(layout, out, config, jobs=jobs, progress=advance, errata=errata)
+            n_clips = len(written.clips)
     console.print(f"Wrote {n_clips} clips in the {layout} layout to {out}")
+    for erratum in [] if layout == "megc2019" else written.errata:
+        console.print(f"erratum {erratum.kind}: {erratum.file}" + (f" row {erratum.row}" if erratum.row else "")
+                      + f" ({erratum.subject}/{erratum.clip})", highlight=False, soft_wrap=True)
 
 
 @app.command()

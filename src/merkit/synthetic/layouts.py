@@ -24,6 +24,7 @@ from openpyxl import Workbook
 from merkit.errors import DatasetError
 from merkit.io.atomic import atomic_write_bytes, atomic_write_text
 from merkit.synthetic.clips import ClipTruth, Nuisance, synthesize_clip
+from merkit.synthetic.errata import Erratum, SheetSpec, spoil_rows
 from merkit.synthetic.expressions import Expression
 from merkit.synthetic.faces import FaceGeometry, render_face
 
@@ -75,6 +76,7 @@ class SyntheticDataset:
     dataset: str
     config: SynthConfig
     clips: list[ClipTruth]
+    errata: list[Erratum] = field(default_factory=list)
 
 
 def write_xlsx(path: Path, header: Sequence[object], rows: Sequence[Sequence[object]], preamble: Sequence[Sequence[object]] = ()) -> None:
@@ -315,14 +317,27 @@ LAYOUTS = {
 }
 
 
+# layout -> where its first sheet's rows keep onset, apex and offset, and the clip folder a row names
+SHEET_SPECS = {
+    "casme2": SheetSpec(3, 4, 5, lambda root, row: root / "CASME2_RAW_selected" / f"sub{row[0]:02d}" / row[1]),
+    "casme": SheetSpec(2, 3, 5, lambda root, row: root / "CASME_A" / "Section A" / f"sub{row[0]:02d}" / row[1]),
+    "samm": SheetSpec(3, 4, 5, lambda root, row: root / "SAMM" / f"{row[0]:03d}" / row[1]),
+    "casme3": SheetSpec(2, 3, 4, lambda root, row: root / "part_A" / "data" / "part_A_split" / "ME_A" / row[0] / row[1] / "color"),
+    "mmew": SheetSpec(2, 3, 4, lambda root, row: root / "Micro_Expression" / row[6] / row[1]),
+}
+
+
 def write_dataset(layout: str, out: str | Path, config: SynthConfig | None = None, *, jobs: int = 1,
-                  progress: Callable[[int], None] | None = None) -> SyntheticDataset:
+                  progress: Callable[[int], None] | None = None, errata: bool = False) -> SyntheticDataset:
     """Write a synthetic dataset in the on-disk layout of ``layout`` (a key of ``LAYOUTS``).
 
     Without a ``config`` the dataset's own frame rate and emotion words are used. Subjects are
     made in ``jobs`` processes; ``progress(1)`` is called per subject. The returned truth
     describes each clip as the dataset's reader sees it (SMIC clips are the micro-expression
-    only, CAS(ME)³ clips are cut from onset to offset), in annotation order.
+    only, CAS(ME)³ clips are cut from onset to offset), in annotation order. With ``errata``
+    the first sheet gets one spoilt row of each kind of :data:`merkit.synthetic.errata.ERRATA`
+    (SMIC, without a sheet, an emptied clip folder), listed in ``errata``; ``clips`` holds only
+    the clips a reader can still yield.
     """
     if layout not in LAYOUTS:
         raise ValueError(f"Unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}.")
@@ -330,16 +345,34 @@ def write_dataset(layout: str, out: str | Path, config: SynthConfig | None = Non
     config = config or SynthConfig(fps=fps, emotions=emotions)
     root = _fresh_folder(Path(out))
     per_subject = _for_each_subject(layout, root, config, jobs, progress)
-    for path, header, preamble_rows, section in sheets:
+    spoilt: list[Erratum] = []
+    gone: set[int] = set()  # id() of the truths a reader can no longer yield
+    for number, (path, header, preamble_rows, section) in enumerate(sheets):
         rows = _sheet_rows(per_subject, section)
+        if errata and number == 0:
+            pairs = [(item[0], item[-1]) for subject in per_subject for item in subject if section is None or item[1] == section]
+            spoiled_pairs, spoilt = spoil_rows(pairs, SHEET_SPECS[layout], root, path, preamble_rows + 2, config.seed)
+            gone = {id(t) for t, _ in pairs} - {id(t) for t, _ in spoiled_pairs if t is not None}
+            rows = [row for _, row in spoiled_pairs]
         if path.endswith(".xls"):
             write_xls(root / path, header, rows)
         else:
             preamble = [["SAMM Micro-Facial Movement Dataset"], ["FACS coding"]] + [[] for _ in range(preamble_rows - 2)] if preamble_rows else []
             write_xlsx(root / path, header, rows, preamble)
-    clips = [item[0] for subject in per_subject for item in subject]
-    atomic_write_text(root / MARKER, _marker(layout, config))
-    return SyntheticDataset(root, layout, config, clips)
+    if errata and not sheets:
+        spoilt, gone = _empty_a_folder(per_subject, root)
+    clips = [item[0] for subject in per_subject for item in subject if id(item[0]) not in gone]
+    atomic_write_text(root / MARKER, _marker(layout, config, errata))
+    return SyntheticDataset(root, layout, config, clips, spoilt)
+
+
+def _empty_a_folder(per_subject: list, root: Path) -> tuple[list[Erratum], set[int]]:
+    """SMIC's erratum (it has no sheet): the second clip's folder left without frames."""
+    truth = [item[0] for subject in per_subject for item in subject][1]
+    folder = next(root.glob(f"SMIC_all_raw/*/{truth.subject}/micro/*/{truth.clip}"))
+    for frame in folder.iterdir():
+        frame.unlink()
+    return [Erratum("empty_folder", str(folder.parent.relative_to(root)), 0, truth.subject, truth.clip)], {id(truth)}
 
 
 def _fresh_folder(root: Path) -> Path:
@@ -424,8 +457,8 @@ def write_xls(path: Path, header: Sequence[object], rows: Sequence[Sequence[obje
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _marker(layout: str, config: SynthConfig) -> str:
-    return json.dumps({"layout": layout, "config": json.loads(config.to_json())}, sort_keys=True)
+def _marker(layout: str, config: SynthConfig, errata: bool = False) -> str:
+    return json.dumps({"layout": layout, "config": json.loads(config.to_json())} | ({"errata": True} if errata else {}), sort_keys=True)
 
 
 def is_written(out: str | Path, config: SynthConfig, layout: str = "casme2") -> bool:
