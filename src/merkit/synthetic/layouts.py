@@ -25,7 +25,7 @@ from merkit.errors import DatasetError
 from merkit.io.atomic import atomic_write_bytes, atomic_write_text
 from merkit.synthetic.clips import ClipTruth, Nuisance, synthesize_clip
 from merkit.synthetic.errata import Erratum, SheetSpec, spoil_rows
-from merkit.synthetic.expressions import Expression
+from merkit.synthetic.expressions import ACTION_UNITS, Expression
 from merkit.synthetic.faces import FaceGeometry, render_face
 
 # Roughly each dataset's proportions, rare words made a little less rare so that a small set
@@ -41,6 +41,9 @@ SAMM_EMOTIONS = {"Anger": 0.3, "Other": 0.18, "Happiness": 0.18, "Surprise": 0.1
                  "Disgust": 0.06, "Fear": 0.04, "Sadness": 0.04}
 CASME3_EMOTIONS = {"others": 0.25, "disgust": 0.25, "surprise": 0.15, "happy": 0.1, "fear": 0.1, "anger": 0.08, "sad": 0.07}
 MMEW_EMOTIONS = {"others": 0.3, "disgust": 0.2, "surprise": 0.2, "happiness": 0.12, "fear": 0.08, "sadness": 0.1}
+FOURDME_EMOTIONS = {"Negative": 0.3, "Others": 0.2, "Positive": 0.15, "Surprise": 0.15, "Repression": 0.1,
+                    "Surprise+Positive": 0.05, "Negative+Surprise": 0.05}
+FOURDME_WORDS = ("Positive", "Negative", "Surprise", "Repression", "Others")  # its 0/1 emotion columns
 MARKER = ".merkit-synthetic.json"
 
 
@@ -266,12 +269,34 @@ def _mmew_subject(root: Path, config: SynthConfig, index: int):
     return out
 
 
+def _fourdme_subject(root: Path, config: SynthConfig, index: int):
+    subject, out = f"S{index:02d}", []
+    for k, (truth, frames, first) in enumerate(subject_clips(config, index), start=1):
+        numbers = [first + truth.onset + i for i in range(truth.offset - truth.onset + 1)]  # a folder holds onset..offset
+        frames = frames[truth.onset : truth.offset + 1]
+        row = [subject, f"{subject}_{k:02d}", truth.emotion, *[int(w in truth.emotion.split("+")) for w in FOURDME_WORDS],
+               numbers[0], numbers[truth.apex - truth.onset], numbers[-1], _au_cell(truth, "4dme"),
+               *[int(a in truth.expression.aus or a == _static_au(truth.expression.aus)) for a in ACTION_UNITS]]
+        truth = truth.trimmed(truth.onset, truth.offset + 1)
+        truth.subject, truth.clip = subject, row[1]
+        _write_frames(root / "gray_micro" / subject / truth.clip, _grey(frames), numbers, "{}.jpg", config.jpeg_quality)
+        out.append((truth, row))
+    return out
+
+
+def _static_au(aus: tuple[int, ...]) -> int:
+    """The AU a 4DME row codes as static ``(k)``: one the clip does not move."""
+    return next(a for a in (4, 7, 12, 1) if a not in aus)
+
+
 def format_aus(aus: tuple[int, ...], layout: str, *, amplitude: float = 0.0) -> str:
     """AUs in a layout's own notation, as its spreadsheet writes them.
 
     ``samm`` adds an intensity letter, A (trace) to E (maximum), from ``amplitude`` in pixels
-    (0.5 px a letter); the others write plain numbers joined by ``+``. Synthetic AUs move both
-    sides of the face, so no laterality mark (L, R) is written.
+    (0.5 px a letter); ``4dme`` writes 4DME's notation (``AU4(k)+AU1+R2``: a static ``(k)`` AU
+    the clip does not move, an ``AU`` prefix, a side mark on the second AU as notation only); the
+    others write plain numbers joined by ``+``. Synthetic AUs move both sides of the face, so no
+    other laterality mark (L, R) is written.
 
     Examples
     --------
@@ -281,6 +306,9 @@ def format_aus(aus: tuple[int, ...], layout: str, *, amplitude: float = 0.0) -> 
     if layout == "samm":
         letter = "ABCDE"[min(4, int(amplitude / 0.5))]
         return "+".join(f"{au}{letter}" for au in aus)
+    if layout == "4dme":  # AU prefix, a side mark (notation only) and a static (k) AU the clip does not move
+        items = [f"AU{aus[0]}", *[f"R{a}" for a in aus[1:2]], *[str(a) for a in aus[2:]]]
+        return "+".join([f"AU{_static_au(aus)}(k)", *items])
     return "+".join(str(au) for au in aus)
 
 
@@ -314,6 +342,9 @@ LAYOUTS = {
     "mmew": (_mmew_subject, 90.0, MMEW_EMOTIONS, [(
         "MMEW_Micro_Exp.xlsx",
         ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units", "Estimated Emotion", "remarks"], 0, None)]),
+    "4dme": (_fourdme_subject, 60.0, FOURDME_EMOTIONS, [(
+        "4DME_Labelling_Micro_release v1.xlsx",
+        ["sub_ID", "fold_name", "Emotion", *FOURDME_WORDS, "Onset", "Apex", "Offset", "AUs", *[f"AU{a}" for a in ACTION_UNITS]], 0, None)]),
 }
 
 
@@ -324,6 +355,7 @@ SHEET_SPECS = {
     "samm": SheetSpec(3, 4, 5, lambda root, row: root / "SAMM" / f"{row[0]:03d}" / row[1]),
     "casme3": SheetSpec(2, 3, 4, lambda root, row: root / "part_A" / "data" / "part_A_split" / "ME_A" / row[0] / row[1] / "color"),
     "mmew": SheetSpec(2, 3, 4, lambda root, row: root / "Micro_Expression" / row[6] / row[1]),
+    "4dme": SheetSpec(8, 9, 10, lambda root, row: root / "gray_micro" / row[0] / row[1]),
 }
 
 
