@@ -49,7 +49,7 @@ def test_a_load_skips_each_spoilt_row_names_it_and_keeps_the_rest(spoilt):
         assert erratum.file.endswith(line.file) or line.file.endswith(erratum.file)
         where = f"{line.file} row {line.row}" if line.row else line.file
         assert where in message and line.reason in message
-        onset = {"casme": "OnsetF", "samm": "Onset Frame", "casme3": "Onset"}.get(spoilt.dataset, "OnsetFrame")
+        onset = {"casme": "OnsetF", "samm": "Onset Frame", "casme3": "Onset", "4dme": "Onset"}.get(spoilt.dataset, "OnsetFrame")
         expected = REASONS[erratum.kind].format(onset=onset, previous=erratum.row - 1)
         assert expected in line.reason, (erratum.kind, line.reason)
         if erratum.kind == "offset_zero":
