@@ -90,35 +90,13 @@ def test_synth_errata_on_the_command_line(tmp_path):
 
 
 def test_the_run_report_lists_the_skipped_rows(tmp_path):
-    import dataclasses
-
-    import numpy as np
-
     from merkit.evaluation import evaluate
-    from merkit.methods import FeatureMethod, register_method
-    from merkit.preprocess.pipeline import Representation, Step, register_step
-
-    register_step("errata_lengths")(lambda data, clip: np.array([clip.n_frames], dtype=float))
-
-    @register_method
-    @dataclasses.dataclass
-    class LengthMethod(FeatureMethod):
-        name = "length_for_errata_tests"
-        summary = "test double: classifies by clip length"
-
-        def representation(self):
-            return Representation(Step("errata_lengths"))
-
-        def make_classifier(self, seed):
-            from sklearn.neighbors import KNeighborsClassifier
-
-            return KNeighborsClassifier(1)
 
     config = SynthConfig(n_subjects=4, clips_per_subject=(3, 3), duration=(0.1, 0.15), fps=90.0, emotions=LAYOUTS["mmew"][2], seed=3)
     written = write_dataset("mmew", tmp_path / "mmew", config, errata=True)
     with pytest.warns(DatasetWarning):
         data = load("mmew", root=written.root, labels="original")
-    evaluate(data, "length_for_errata_tests", out=tmp_path / "run", cache=tmp_path / "cache")
+    evaluate(data, "length_for_tests", out=tmp_path / "run", cache=tmp_path / "cache")
     report = (tmp_path / "run" / "report.md").read_text()
     assert f"The reader skipped {len(written.errata)} annotation rows" in report
     for erratum in written.errata:

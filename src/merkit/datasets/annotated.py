@@ -81,6 +81,7 @@ def read_rows(
     apex_fields: tuple[str, ...] = ("apex",),
     trim: bool = False,
     extra: Callable[[Record], dict] = lambda r: {},
+    zero_is_first: tuple[str, ...] = (),
 ) -> Parts:
     """Clips of every usable row of ``table``; the others are skipped, each reason a Problem
     naming the file, the row and (where known) the subject and clip.
@@ -90,7 +91,9 @@ def read_rows(
     onset..offset, a frame number not in the folder, a missing or empty clip folder, and a row that
     repeats an earlier row's clip. ``apex_fields``: the first of these columns with a value is the
     apex (CASME has two). ``extra(record)`` adds columns to the row (and may override ``fps``:
-    DFME's frame rate is per clip).
+    DFME's frame rate is per clip); a ValueError it raises skips the row, its message the reason.
+    ``zero_is_first``: marks whose 0, in a folder without a frame 0, means its first frame (DFME
+    test A's onsets).
     """
     parts = Parts()
     seen: dict[tuple[str, str], int] = {}
@@ -126,6 +129,9 @@ def read_rows(
         numbers = {m: record.frame_number(m, reasons) for m in ("onset", "offset")}
         apexes = [record.frame_number(f, reasons, optional=True) for f in apex_fields]
         numbers["apex"] = next((a for a in apexes if a is not None), None)
+        for mark in zero_is_first:
+            if numbers[mark] == 0 and frame_number(frames[0]) > 0:
+                numbers[mark] = frame_number(frames[0])
         if reasons:
             skip()
             continue
@@ -138,11 +144,17 @@ def read_rows(
         if located is None:
             skip()
             continue
+        try:
+            added = extra(record)
+        except ValueError as error:  # a cell the reader needs (DFME's Fps) cannot be read
+            reasons.append(str(error))
+            skip()
+            continue
         seen[key] = record.row
         clip_frames, marks = located
         parts.rows.append({
             "dataset": dataset, "subject": subject, "clip": key[1], "emotion": str(record["emotion"]).strip().lower(),
-            "n_frames": len(clip_frames), "fps": fps, "source": str(folder), **marks, **extra(record),
+            "n_frames": len(clip_frames), "fps": fps, "source": str(folder), **marks, **added,
         })
         parts.frame_paths.append(tuple(clip_frames))
     return parts

@@ -140,6 +140,12 @@ SCHEMES: dict[str, LabelScheme] = {
             tuple(f"AU{a}" for a in AU_SET), action_units=AU_SET,
         ),
         LabelScheme(
+            "dfme_7",
+            "DFME's seven emotions (EmotionId order)",
+            ("anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise"),
+            {"dfme": _words(**{w: [w] for w in ["anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise"]})},
+        ),
+        LabelScheme(
             "stanet_casme1",
             "STANet: CASME I's four largest classes",
             ("disgust", "repression", "surprise", "tense"),

@@ -44,6 +44,9 @@ MMEW_EMOTIONS = {"others": 0.3, "disgust": 0.2, "surprise": 0.2, "happiness": 0.
 FOURDME_EMOTIONS = {"Negative": 0.3, "Others": 0.2, "Positive": 0.15, "Surprise": 0.15, "Repression": 0.1,
                     "Surprise+Positive": 0.05, "Negative+Surprise": 0.05}
 FOURDME_WORDS = ("Positive", "Negative", "Surprise", "Repression", "Others")  # its 0/1 emotion columns
+DFME_EMOTIONS = {"disgust": 0.25, "happiness": 0.2, "surprise": 0.15, "fear": 0.12, "anger": 0.1, "sadness": 0.1, "contempt": 0.08}
+DFME_WORDS = ("anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise")  # EmotionId order
+DFME_SPLITS = ("train", "train", "testA", "testB")  # subject k's split: DFME_SPLITS[(k - 1) % 4]
 MARKER = ".merkit-synthetic.json"
 
 
@@ -93,11 +96,13 @@ def write_xlsx(path: Path, header: Sequence[object], rows: Sequence[Sequence[obj
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _write_frames(folder: Path, frames: np.ndarray, numbers: Sequence[int], pattern: str, quality: int) -> None:
+def _write_frames(folder: Path, frames: np.ndarray, numbers: Sequence[int], pattern: str, quality: int,
+                  encoding: str = ".jpg") -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for frame, number in zip(frames, numbers):
-        ok, data = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-        assert ok, "OpenCV failed to encode a JPEG"
+        params = [cv2.IMWRITE_JPEG_QUALITY, quality] if encoding == ".jpg" else []
+        ok, data = cv2.imencode(encoding, cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), params)
+        assert ok, f"OpenCV failed to encode a {encoding} image"
         (folder / pattern.format(number)).write_bytes(data.tobytes())
 
 
@@ -284,6 +289,22 @@ def _fourdme_subject(root: Path, config: SynthConfig, index: int):
     return out
 
 
+def _dfme_subject(root: Path, config: SynthConfig, index: int):
+    """A DFME subject: its split's folder, 5-digit PNG frames, a frame rate of 200, 300 or 500 by
+    subject (per clip in the sheet); every other clip of test A starts at its onset, numbered from 0."""
+    split, subject, out = DFME_SPLITS[(index - 1) % 4], f"sub{index + 7:04d}", []
+    config = dataclasses.replace(config, fps=(200.0, 300.0, 500.0)[index % 3])
+    for k, (truth, frames, first) in enumerate(subject_clips(config, index), start=1):
+        truth.subject, truth.clip = subject, f"{subject}_{k:02d}"
+        if split == "testA" and k % 2:
+            frames, truth, first = frames[truth.onset :], truth.trimmed(truth.onset, truth.n_frames), 0
+        numbers = [first + i for i in range(truth.n_frames)]
+        _write_frames(root / split / truth.clip, frames, numbers, "{:05d}.png", config.jpeg_quality, ".png")
+        out.append((truth, split, [subject, truth.clip, numbers[truth.onset], numbers[truth.apex], numbers[truth.offset],
+                                   truth.emotion, DFME_WORDS.index(truth.emotion), int(config.fps), _au_cell(truth, "dfme")]))
+    return out
+
+
 def _static_au(aus: tuple[int, ...]) -> int:
     """The AU a 4DME row codes as static ``(k)``: one the clip does not move."""
     return next(a for a in (4, 7, 12, 1) if a not in aus)
@@ -342,6 +363,10 @@ LAYOUTS = {
     "mmew": (_mmew_subject, 90.0, MMEW_EMOTIONS, [(
         "MMEW_Micro_Exp.xlsx",
         ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units", "Estimated Emotion", "remarks"], 0, None)]),
+    "dfme": (_dfme_subject, 200.0, DFME_EMOTIONS, [
+        (f"{name}_full_with_AU.xlsx",
+         ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Emotion", "EmotionId", "Fps", "AU"], 0, split)
+        for name, split in (("training", "train"), ("testA", "testA"), ("testB", "testB"))]),
     "4dme": (_fourdme_subject, 60.0, FOURDME_EMOTIONS, [(
         "4DME_Labelling_Micro_release v1.xlsx",
         ["sub_ID", "fold_name", "Emotion", *FOURDME_WORDS, "Onset", "Apex", "Offset", "AUs", *[f"AU{a}" for a in ACTION_UNITS]], 0, None)]),
@@ -356,6 +381,7 @@ SHEET_SPECS = {
     "casme3": SheetSpec(2, 3, 4, lambda root, row: root / "part_A" / "data" / "part_A_split" / "ME_A" / row[0] / row[1] / "color"),
     "mmew": SheetSpec(2, 3, 4, lambda root, row: root / "Micro_Expression" / row[6] / row[1]),
     "4dme": SheetSpec(8, 9, 10, lambda root, row: root / "gray_micro" / row[0] / row[1]),
+    "dfme": SheetSpec(2, 3, 4, lambda root, row: root / "train" / row[1]),
 }
 
 
