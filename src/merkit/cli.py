@@ -555,10 +555,14 @@ def datasets_check(
         console.print(f"[yellow]note:[/] folder without an annotation row: {orphan}", highlight=False)
     for problem in problems:
         console.print(f"[red]problem:[/] {problem}", highlight=False, soft_wrap=True)
-    if data.problems:
+    if data.problems and len(data) == 0:
+        console.print("A load refuses this dataset: no annotation row can become a clip.")
+    elif data.problems:
         rows = data.skipped.drop_duplicates(["dataset", "file", "row"])
-        console.print(f"A load skips {len(rows)} annotation rows ({', '.join(f'{f} row {r}' if r else f for f, r in zip(rows['file'], rows['row']))}) "
-                      f"and keeps {len(data)} clips; with --option strict=true it refuses the dataset.", highlight=False, soft_wrap=True)
+        where = "; ".join(f"{(d + ': ') if d else ''}{f}" + (f" rows {', '.join(map(str, g['row']))}" if g["row"].all() else "")
+                          for (d, f), g in rows.groupby(["dataset", "file"], sort=False))
+        console.print(f"A load skips {len(rows)} annotation rows ({where}) and keeps {len(data)} clips; "
+                      "with --option strict=true it refuses the dataset.", highlight=False, soft_wrap=True)
     if problems:
         console.print(f"{len(problems)} problems: the clips above cannot be used until they are fixed.")
         raise typer.Exit(1)
