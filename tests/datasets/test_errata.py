@@ -101,3 +101,12 @@ def test_the_run_report_lists_the_skipped_rows(tmp_path):
     assert f"The reader skipped {len(written.errata)} annotation rows" in report
     for erratum in written.errata:
         assert f"| mmew | MMEW_Micro_Exp.xlsx | {erratum.row} | {erratum.subject} |" in report
+
+
+def test_no_usable_clip_at_all_is_refused_without_strict(casme2_copy):
+    import shutil
+
+    for folder in (casme2_copy / "CASME2_RAW_selected").iterdir():
+        shutil.rmtree(folder)
+    with pytest.raises(DatasetError, match=r"casme2 at .* does not match its layout \(\d+ problems.*\n  - .*no frame folder"):
+        load("casme2", root=casme2_copy)
