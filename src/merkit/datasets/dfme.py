@@ -40,7 +40,6 @@ COLUMNS = {
     "subject": "Subject", "clip": "Filename", "onset": "OnsetFrame", "apex": "ApexFrame", "offset": "OffsetFrame",
     "emotion": "Emotion", "fps": "Fps",
 }
-EMOTIONS = ("anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise")  # EmotionId 0..6
 
 
 def _clip_folders(root: Path) -> dict[str, list[Path]]:

@@ -96,6 +96,7 @@ def _words(**groups: Iterable[str]) -> dict[str, str]:
 # words of its short clips); SAMM-LV codes no emotion.
 CASME2_LONG_WORDS = ("negative", "positive", "surprise", "others")
 CASME3_WORDS = ("anger", "disgust", "fear", "happy", "sad", "surprise", "others")
+DFME_WORDS = ("anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise")  # DFME's EmotionId 0..6
 
 _SEED4_WORDS = _words(
     positive=["happiness", "happy", "amusement", "positive"],
@@ -155,8 +156,8 @@ SCHEMES: dict[str, LabelScheme] = {
         LabelScheme(
             "dfme_7",
             "DFME's seven emotions (EmotionId order)",
-            ("anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise"),
-            {"dfme": _words(**{w: [w] for w in ["anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise"]})},
+            DFME_WORDS,
+            {"dfme": _words(**{w: [w] for w in DFME_WORDS})},
         ),
         LabelScheme(
             "stanet_casme1",
