@@ -27,7 +27,7 @@ def test_reader_recovers_every_clip_exactly(layouts, layout):
         assert (row["onset"], row["offset"], row["n_frames"]) == (truth.onset, truth.offset, truth.n_frames)
         expected_apex = None if layout in NO_APEX else truth.apex
         assert (pd.isna(row["apex"]) and expected_apex is None) or row["apex"] == expected_apex
-        assert row["fps"] == LAYOUTS[layout][1]
+        assert row["fps"] == truth.fps, "the layout's frame rate (DFME: the clip's own)"
     for clip in data:
         numbers = [frame_number(p) for p in clip.frame_paths]
         assert numbers == list(range(numbers[0], numbers[0] + clip.n_frames)), "numeric, consecutive order"

@@ -97,34 +97,34 @@ def read_rows(
     """
     parts = Parts()
     seen: dict[tuple[str, str], int] = {}
+
+    def skip(record: Record, subject: str, clip_id: str, reasons: list[str]) -> None:
+        parts.problems.extend(Problem(table.path.name, record.row, r, subject, clip_id) for r in reasons)
+
     for record, empty in table.rows():
         reasons: list[str] = []
         subject = clip_id = ""
-
-        def skip(reasons=reasons, record=record):
-            parts.problems += [Problem(table.path.name, record.row, r, subject, clip_id) for r in reasons]
-
         if empty:
             reasons.append(f"empty {', '.join(empty)}.")
-            skip()
+            skip(record, subject, clip_id, reasons)
             continue
         try:
             subject = subject_of(record)
         except ValueError:
             reasons.append(f"subject {record['subject']!r} is not a subject number.")
-            skip()
+            skip(record, subject, clip_id, reasons)
             continue
         clip_id = clip_of(record)
         folder = folder_of(record, subject)
         if not folder.is_dir():
             reasons.append(f"no frame folder {folder} (missing from this copy).")
-            skip()
+            skip(record, subject, clip_id, reasons)
             continue
         parts.used.add(folder)
         frames = list_frames(folder)
         if not frames:
             reasons.append(f"clip folder {folder} holds no frames.")
-            skip()
+            skip(record, subject, clip_id, reasons)
             continue
         numbers = {m: record.frame_number(m, reasons) for m in ("onset", "offset")}
         apexes = [record.frame_number(f, reasons, optional=True) for f in apex_fields]
@@ -133,22 +133,22 @@ def read_rows(
             if numbers[mark] == 0 and frame_number(frames[0]) > 0:
                 numbers[mark] = frame_number(frames[0])
         if reasons:
-            skip()
+            skip(record, subject, clip_id, reasons)
             continue
         key = (subject, f"{clip_id}_{numbers['onset']}" if trim else clip_id)
         if key in seen:
             reasons.append(f"repeats row {seen[key]} (the same clip {key[1]} of {subject} annotated twice).")
-            skip()
+            skip(record, subject, clip_id, reasons)
             continue
         located = locate(frames, numbers, table.columns | {"apex": table.columns[apex_fields[0]]}, reasons, trim=trim)
         if located is None:
-            skip()
+            skip(record, subject, clip_id, reasons)
             continue
         try:
             added = extra(record)
         except ValueError as error:  # a cell the reader needs (DFME's Fps) cannot be read
             reasons.append(str(error))
-            skip()
+            skip(record, subject, clip_id, reasons)
             continue
         seen[key] = record.row
         clip_frames, marks = located
