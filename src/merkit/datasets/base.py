@@ -48,6 +48,14 @@ class Problem:
         return f"{self.dataset + ': ' if self.dataset else ''}{where}{names}: {self.reason}"
 
 
+class SkippedRows(tuple):
+    """The Problems of the skipped rows, as ``metadata.attrs["skipped"]`` holds them. Immutable, so
+    every copy pandas makes of the metadata (one per row read) shares it instead of copying it."""
+
+    def __deepcopy__(self, memo):
+        return self
+
+
 @dataclass(frozen=True)
 class Clip:
     """One micro-expression clip.
@@ -128,7 +136,7 @@ class ClipDataset:
         Clips the label scheme left out (same columns, ``label`` empty).
     problems : list of Problem
         Rows that could not become clips and were skipped (a load with ``strict=True`` refuses
-        them instead); also in ``metadata.attrs["skipped"]`` and :attr:`skipped`.
+        them instead); also in ``metadata.attrs["skipped"]`` and, as a table, :attr:`skipped`.
     orphans : list of str
         Clip folders on disk that no annotation row names.
     arrays : sequence of ndarray or None, optional
@@ -157,7 +165,7 @@ class ClipDataset:
         self.labels = labels
         self.dropped = dropped if dropped is not None else self.metadata.iloc[0:0]
         self.problems = list(problems)
-        self.metadata.attrs["skipped"] = self.skipped.to_dict("records")
+        self.metadata.attrs["skipped"] = SkippedRows(self.problems)
         self.orphans = list(orphans)
         self.arrays = list(arrays) if arrays is not None else [None] * len(self.frame_paths)
 
