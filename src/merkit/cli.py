@@ -139,7 +139,7 @@ def results_table(rows: list[tuple[str, dict]], title: str) -> Table:
 def synth(
     out: Annotated[Path, typer.Option(help="Folder to write the synthetic dataset into.")],
     layout: Annotated[str, typer.Option(help="Dataset layout: casme2, casme, smic_hs, smic_vis, smic_nir, samm, casme3, mmew, "
-                                              "megc2019, or long videos: casme2_long, samm_lv, casme3_long.")] = "casme2",
+                                              "4dme, dfme, megc2019, or long videos: casme2_long, samm_lv, casme3_long.")] = "casme2",
     subjects: Annotated[int, typer.Option(help="Number of subjects (per dataset for megc2019).")] = 16,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 0,
     amplitude: Annotated[tuple[float, float], typer.Option(help="Peak displacement range in pixels.")] = (0.3, 1.0),
