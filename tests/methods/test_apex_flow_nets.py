@@ -108,3 +108,18 @@ def test_megc2019_from_raw_clips_reports_each_dataset_and_the_time(megc, cache_d
     assert set(metrics["per_dataset"]) == {"smic_hs", "casme2", "samm"}
     report = (out / "report.md").read_text()
     assert "epochs=3" in report and "lr=5e-05" in report and "Time:" in report and "| samm |" in report
+
+
+def test_sssnet_trains_its_fixed_epochs_with_sgd_and_lowers_its_loss(flow_set, cache_dir):
+    from merkit.errors import ConfigError
+    from merkit.methods import create_method
+    from merkit.preprocess.cache import Cache
+
+    method = create_method("sssnet", epochs=30)
+    assert method.recipe().optimizer == "sgd" and (method.lr, method.momentum, method.batch_size) == (0.01, 0.9, 128)
+    method.fit(flow_set, seed=0, cache=Cache(cache_dir))
+    assert len(method.history_) == 30 and np.mean(method.history_[-5:]) < 0.7 * method.history_[0]
+    assert method.inputs(flow_set, cache=Cache(cache_dir)).shape == (40, 3, 28, 28)
+    assert method.folds_together() == 1
+    with pytest.raises(ConfigError, match="one at a time"):
+        create_method("sssnet", folds_at_once=4)
