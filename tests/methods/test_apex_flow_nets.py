@@ -123,3 +123,40 @@ def test_sssnet_trains_its_fixed_epochs_with_sgd_and_lowers_its_loss(flow_set, c
     assert method.folds_together() == 1
     with pytest.raises(ConfigError, match="one at a time"):
         create_method("sssnet", folds_at_once=4)
+
+
+def test_inner_early_stopping_never_sees_a_test_fold_clip(flow_set, cache_dir, tmp_path, monkeypatch):
+    """Every clip each fit receives (the inner training part, the validation part, the refit),
+    recorded fold by fold: all from the fold's training part, the validation subjects apart from
+    the inner training subjects, and the refit on the whole training part."""
+    from merkit.evaluation.protocols import make_protocol
+    from merkit.methods.apex_flow_nets import ApexFlowNetwork
+
+    fits, real = [None], {name: getattr(ApexFlowNetwork, name) for name in ("fit", "inputs")}
+
+    def fit(self, train, **kwargs):
+        fits.append([])
+        method = real["fit"](self, train, **kwargs)
+        fits.append(None)  # what follows is no longer the fit
+        assert 1 <= method.epochs_ <= 6 and len(method.history_) == method.epochs_
+        return method
+
+    def inputs(self, data, cache):
+        if fits[-1] is not None:
+            fits[-1].append(list(data.keys))
+        return real["inputs"](self, data, cache)
+
+    monkeypatch.setattr(ApexFlowNetwork, "fit", fit)
+    monkeypatch.setattr(ApexFlowNetwork, "inputs", inputs)
+    result = evaluate(flow_set, "sssnet", params={"epochs": 6, "early_stopping": "inner"}, out=tmp_path / "run", cache=cache_dir)
+    folds = make_protocol("loso").folds(flow_set)
+    received = [calls for calls in fits if calls is not None]  # prediction reads inputs too, outside any fit
+    assert len(received) == len(folds) == 6
+    subject = dict(zip(flow_set.keys, flow_set.groups))
+    for fold, (inner, validation, refit) in zip(folds, received):
+        train, test = set(flow_set.subset(fold.train).keys), set(flow_set.subset(fold.test).keys)
+        assert not (set(inner) | set(validation) | set(refit)) & test
+        assert set(inner) | set(validation) == train and not set(inner) & set(validation)
+        assert not {subject[k] for k in inner} & {subject[k] for k in validation}, "validation holds out whole subjects"
+        assert set(refit) == train
+    assert len(result.predictions) == len(flow_set)
