@@ -480,7 +480,7 @@ def compare(
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples of the subjects.")] = 2000,
     n_perm: Annotated[int, typer.Option(help="Permutations for the paired tests.")] = 5000,
     seed: Annotated[int, typer.Option(help="Seed of the resampling.")] = 0,
-    ensemble: Annotated[bool, typer.Option("--ensemble", help="Also score the mean of the runs' probabilities (equal weights), as one more run.")] = False,
+    ensemble: Annotated[bool, typer.Option("--ensemble", help="Also score the mean of the runs' probabilities (equal weights), as one more run (written as a run directory to OUT/ensemble).")] = False,
 ):
     """Runs side by side: 95% intervals over subjects, log loss, paired permutation tests of UF1."""
     from merkit.evaluation.compare import LABELS, cell, metrics_of

@@ -152,6 +152,11 @@ def test_the_ensemble_of_runs_is_the_mean_of_their_probabilities(tmp_path):
     text = (tmp_path / "cmp" / "compare.md").read_text()
     assert "| ensemble(sure+unsure) | all | 2 | 4 |" in text and "log loss" in text and "ECE" in text
     assert (tmp_path / "cmp" / "reliability.png").read_bytes()[:4] == b"\x89PNG"
+    from merkit.evaluation.compare import read_run
+
+    written = read_run(tmp_path / "cmp" / "ensemble")  # a run directory, to compare with other runs later
+    np.testing.assert_allclose(written.probabilities(), mean, rtol=0, atol=1e-15)
+    assert written.config["method"] == {"name": "ensemble", "params": {"runs": [str(tmp_path / "sure"), str(tmp_path / "unsure")]}}
 
 
 def test_the_ensemble_refuses_other_clips_and_runs_without_probabilities(tmp_path):

@@ -215,7 +215,8 @@ def compare(paths: list[str | os.PathLike], *, out: str | os.PathLike | None = N
 
     With ``ensemble``, the mean of the runs' probabilities is one more run (:func:`ensemble_run`).
     Returns (figures, tests) tables (``log_loss`` NaN for runs without probabilities); with
-    ``out``, also writes ``compare.md``, ``compare.png`` and ``reliability.png``.
+    ``out``, also writes ``compare.md``, ``compare.png`` and ``reliability.png``, and with
+    ``ensemble`` the ensemble as a run directory, ``out/ensemble``.
     """
     if len(paths) < (2 if ensemble else 1):
         raise MerkitError("Name at least two run directories to average with --ensemble." if ensemble
@@ -259,7 +260,18 @@ def compare(paths: list[str | os.PathLike], *, out: str | os.PathLike | None = N
         plot(figures, out / "compare.png")
         if curves:
             plot_reliability(curves, out / "reliability.png")
+        if ensemble:
+            write_run(runs[-1], out / "ensemble")
     return figures, tests
+
+
+def write_run(run: Run, folder: Path) -> None:
+    """Write ``run`` as a run directory (``config.json``, ``predictions.csv``) that
+    :func:`compare` reads like any other: an ensemble of runs can then be compared with others."""
+    import json
+
+    atomic_write_text(folder / "config.json", json.dumps(run.config, indent=2, sort_keys=True, default=str))
+    atomic_write_text(folder / "predictions.csv", run.predictions.to_csv(index=False))
 
 
 LABELS = {"accuracy": "accuracy", "uf1": "UF1", "uar": "UAR", "mean_f1": "mean AU F1", "log_loss": "log loss"}
