@@ -310,8 +310,14 @@ def markdown(figures: pd.DataFrame, tests: pd.DataFrame, runs: list[Run], n_boot
                   "top-class probability (10 bins); expected calibration error (ECE): "
                   + ", ".join(f"{name} {curve['ece']:.3f}" for name, curve in curves.items()) + ".", "",
                   "![reliability diagram](reliability.png)", ""]
-    lines += [*[f"- `{r.name}`: {r.config['method']['name']} at `{r.path}`" for r in runs], ""]
+    lines += [*[f"- `{r.name}`: {described(r)}" for r in runs], ""]
     return "\n".join(lines)
+
+
+def described(run: Run) -> str:
+    """What a run is, for a person: its method and folder, or the runs an ensemble averages."""
+    averaged = run.config["method"]["params"].get("runs")
+    return f"the mean of the probabilities of {', '.join(averaged)}" if averaged else f"{run.config['method']['name']} at `{run.path}`"
 
 
 def plot(figures: pd.DataFrame, path: Path) -> None:
