@@ -344,7 +344,7 @@ def plot_reliability(curves: dict[str, dict], path: Path) -> None:
     being perfect calibration; marker areas follow the clips per bin."""
     from merkit.evaluation.reports import plt, save_figure
 
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    fig, ax = plt.subplots(figsize=(5.2, 4.6 + 0.2 * len(curves)))
     ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="calibrated")
     for name, curve in curves.items():
         shown = curve["count"] > 0
@@ -355,5 +355,5 @@ def plot_reliability(curves: dict[str, dict], path: Path) -> None:
     ax.set_ylim(0, 1)
     ax.set_xlabel("probability of the most probable class")
     ax.set_ylabel("how often it is the label")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, -0.14))  # under the axes: run names can be long
     save_figure(fig, path)
