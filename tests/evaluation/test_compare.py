@@ -151,6 +151,7 @@ def test_the_ensemble_of_runs_is_the_mean_of_their_probabilities(tmp_path):
     assert len(tests) == 3 and set(tests["run_b"]) == {"unsure", "ensemble(sure+unsure)"}
     text = (tmp_path / "cmp" / "compare.md").read_text()
     assert "| ensemble(sure+unsure) | all | 2 | 4 |" in text and "log loss" in text and "ECE" in text
+    assert f"- `ensemble(sure+unsure)`: the mean of the probabilities of {tmp_path / 'sure'}, {tmp_path / 'unsure'}" in text
     assert (tmp_path / "cmp" / "reliability.png").read_bytes()[:4] == b"\x89PNG"
     from merkit.evaluation.compare import read_run
 
