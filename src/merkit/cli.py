@@ -300,6 +300,7 @@ def predict(
 
     from merkit.inference import load_model
     from merkit.io.atomic import atomic_write_text
+    from merkit.methods.base import probability_columns
 
     if fps is not None:
         check_positive("--fps", fps)
@@ -311,7 +312,7 @@ def predict(
         for item in inputs:
             [label], [p] = bundle.classify(item, onset=onset, apex=apex, offset=offset, fps=fps, cache=cache)
             rows.append({"input": str(item), "prediction": label,
-                         **{f"p_{c}": float(v) for c, v in zip(bundle.classes, p)}})
+                         **dict(zip(probability_columns(bundle.classes), map(float, p)))})
             advance()
     table = Table(title=f"{model} ({bundle.method.name})")
     for column in rows[0]:
@@ -483,30 +484,31 @@ def reproduce(
 @friendly
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="Run directories (the --out of merkit evaluate) on the same clips.")],
-    out: Annotated[Path | None, typer.Option(help="Folder for compare.md and compare.png.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for compare.md, compare.png and reliability.png.")] = None,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples of the subjects.")] = 2000,
     n_perm: Annotated[int, typer.Option(help="Permutations for the paired tests.")] = 5000,
     seed: Annotated[int, typer.Option(help="Seed of the resampling.")] = 0,
+    ensemble: Annotated[bool, typer.Option("--ensemble", help="Also score the mean of the runs' probabilities (equal weights), as one more run (written as a run directory to OUT/ensemble).")] = False,
 ):
-    """Runs side by side: 95% intervals over subjects, paired permutation tests of UF1."""
-    from merkit.evaluation.compare import LABELS, metrics_of
+    """Runs side by side: 95% intervals over subjects, log loss, paired permutation tests of UF1."""
+    from merkit.evaluation.compare import LABELS, cell, metrics_of
     from merkit.evaluation.compare import compare as run_compare
 
     check_positive("--n-boot", n_boot)
     check_positive("--n-perm", n_perm)
-    figures, tests = run_compare(runs, out=out, n_boot=n_boot, n_perm=n_perm, seed=seed)
+    figures, tests = run_compare(runs, out=out, n_boot=n_boot, n_perm=n_perm, seed=seed, ensemble=ensemble)
     names = metrics_of(figures)
-    table = Table(title=f"{len(runs)} runs, 95% intervals over subjects")
+    table = Table(title=f"{len(runs)} runs{' and their ensemble' if ensemble else ''}, 95% intervals over subjects")
     for column in ("run", "dataset", *[LABELS[m] for m in names]):
         table.add_column(column, justify="left" if column in ("run", "dataset") else "right")
     for r in figures.itertuples():
-        table.add_row(r.run, r.dataset, *[f"{getattr(r, m):.3f} [{getattr(r, m + '_low'):.3f}, {getattr(r, m + '_high'):.3f}]"
-                                          for m in names])
+        table.add_row(r.run, r.dataset, *[cell(r, m) for m in names])
     console.print(table)
     for t in tests.itertuples():
         console.print(f"{t.run_a} - {t.run_b} ({t.dataset}): {LABELS[t.metric]} {t.difference:+.3f}, permutation p = {t.p_value:.4f}")
     if out is not None:
-        console.print(f"Wrote {out / 'compare.md'} and {out / 'compare.png'}")
+        drawn = " and reliability.png" if (out / "reliability.png").is_file() else ""
+        console.print(f"Wrote {out / 'compare.md'}, compare.png{drawn}")
 
 
 datasets_app = typer.Typer(no_args_is_help=True, help="Inspect datasets.")

@@ -124,3 +124,27 @@ def test_the_report_says_where_apexes_came_from(dataset, cache_dir, tmp_path):
     n_missing = int(dataset.metadata["apex"].isna().sum())
     report = (tmp_path / "run" / "report.md").read_text()
     assert f"{len(dataset) - n_missing} clips annotated" in report and f"{n_missing} clips estimated by middle" in report
+
+
+def test_each_clip_gets_the_probabilities_its_fold_model_gives(tmp_path, cache_dir):
+    """``p_<class>`` in the fold files and predictions.csv are the fold's fitted model's own
+    ``predict_proba`` (what its bundle would give), one column per class, rows summing to 1."""
+    from merkit.evaluation.protocols import make_protocol
+    from merkit.methods import create_method
+    from merkit.preprocess.cache import Cache
+    from merkit.synthetic.flow_images import FlowSetConfig, write_flow_manifest
+
+    config = FlowSetConfig(datasets={"casme2": (3, {"negative": 5, "positive": 4, "surprise": 4})}, seed=4)
+    data = load("manifest", root=write_flow_manifest(tmp_path / "flows", config))
+    result = evaluate(data, "apex_flow_svm", out=tmp_path / "run", cache=cache_dir, seed=7)
+    columns = ["p_negative", "p_positive", "p_surprise"]
+    written = pd.read_csv(tmp_path / "run" / "predictions.csv")
+    assert list(written.columns[-3:]) == columns
+    np.testing.assert_allclose(written[columns].sum(axis=1), 1.0)
+    fold = make_protocol("loso").folds(data)[1]
+    expected = create_method("apex_flow_svm").fit(data.subset(fold.train), seed=runner.fold_seed(7, 1), cache=Cache(cache_dir)) \
+        .predict_proba(data.subset(fold.test), cache=Cache(cache_dir))
+    in_fold = pd.read_csv(runner._fold_file(tmp_path / "run", fold))
+    np.testing.assert_allclose(in_fold[columns].to_numpy(), expected, rtol=0, atol=1e-12)
+    in_run = result.predictions.loc[result.predictions["fold"] == fold.name, columns].astype(float).to_numpy()
+    np.testing.assert_array_equal(in_run, in_fold[columns].to_numpy())  # floats written so that they read back exactly

@@ -40,7 +40,9 @@ def test_folds_in_lockstep_are_the_folds_one_at_a_time(flow_set, cache_dir, tmp_
                               out=tmp_path / f"at_once{at_once}", cache=cache_dir)
             for at_once in (1, 4)}  # six LOSO folds: one at a time, then four together and the last two together
     assert stacked == [4, 2]
-    assert runs[1].predictions.equals(runs[4].predictions)
+    columns = ["p_negative", "p_positive", "p_surprise"]
+    assert runs[1].predictions.drop(columns=columns).equals(runs[4].predictions.drop(columns=columns))
+    np.testing.assert_allclose(runs[1].predictions[columns].astype(float), runs[4].predictions[columns].astype(float), rtol=0, atol=1e-5)
     assert len(runs[4].computed_folds) == 6
     for fold in runs[1].predictions["fold"].unique():
         alone, together = (read_arrays(saved_model(runs[k].out, fold) / "network.safetensors")[0] for k in (1, 4))
@@ -108,3 +110,55 @@ def test_megc2019_from_raw_clips_reports_each_dataset_and_the_time(megc, cache_d
     assert set(metrics["per_dataset"]) == {"smic_hs", "casme2", "samm"}
     report = (out / "report.md").read_text()
     assert "epochs=3" in report and "lr=5e-05" in report and "Time:" in report and "| samm |" in report
+
+
+def test_sssnet_trains_its_fixed_epochs_with_sgd_and_lowers_its_loss(flow_set, cache_dir):
+    from merkit.errors import ConfigError
+    from merkit.methods import create_method
+    from merkit.preprocess.cache import Cache
+
+    method = create_method("sssnet", epochs=30)
+    assert method.recipe().optimizer == "sgd" and (method.lr, method.momentum, method.batch_size) == (0.01, 0.9, 128)
+    method.fit(flow_set, seed=0, cache=Cache(cache_dir))
+    assert len(method.history_) == 30 and np.mean(method.history_[-5:]) < 0.7 * method.history_[0]
+    assert method.inputs(flow_set, cache=Cache(cache_dir)).shape == (40, 3, 28, 28)
+    assert method.folds_together() == 1
+    with pytest.raises(ConfigError, match="one at a time"):
+        create_method("sssnet", folds_at_once=4)
+
+
+def test_inner_early_stopping_never_sees_a_test_fold_clip(flow_set, cache_dir, tmp_path, monkeypatch):
+    """Every clip each fit receives (the inner training part, the validation part, the refit),
+    recorded fold by fold: all from the fold's training part, the validation subjects apart from
+    the inner training subjects, and the refit on the whole training part."""
+    from merkit.evaluation.protocols import make_protocol
+    from merkit.methods.apex_flow_nets import ApexFlowNetwork
+
+    fits, real = [None], {name: getattr(ApexFlowNetwork, name) for name in ("fit", "inputs")}
+
+    def fit(self, train, **kwargs):
+        fits.append([])
+        method = real["fit"](self, train, **kwargs)
+        fits.append(None)  # what follows is no longer the fit
+        assert 1 <= method.epochs_ <= 6 and len(method.history_) == method.epochs_
+        return method
+
+    def inputs(self, data, cache):
+        if fits[-1] is not None:
+            fits[-1].append(list(data.keys))
+        return real["inputs"](self, data, cache)
+
+    monkeypatch.setattr(ApexFlowNetwork, "fit", fit)
+    monkeypatch.setattr(ApexFlowNetwork, "inputs", inputs)
+    result = evaluate(flow_set, "sssnet", params={"epochs": 6, "early_stopping": "inner"}, out=tmp_path / "run", cache=cache_dir)
+    folds = make_protocol("loso").folds(flow_set)
+    received = [calls for calls in fits if calls is not None]  # prediction reads inputs too, outside any fit
+    assert len(received) == len(folds) == 6
+    subject = dict(zip(flow_set.keys, flow_set.groups))
+    for fold, (inner, validation, refit) in zip(folds, received):
+        train, test = set(flow_set.subset(fold.train).keys), set(flow_set.subset(fold.test).keys)
+        assert not (set(inner) | set(validation) | set(refit)) & test
+        assert set(inner) | set(validation) == train and not set(inner) & set(validation)
+        assert not {subject[k] for k in inner} & {subject[k] for k in validation}, "validation holds out whole subjects"
+        assert set(refit) == train
+    assert len(result.predictions) == len(flow_set)

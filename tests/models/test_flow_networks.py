@@ -121,3 +121,40 @@ def test_fused_dropout_drops_half_and_keeps_the_expectation(kernel):
     assert abs(dropped_all_four - 1 / 16) < 0.005
     model.dropout.p = 0.0
     assert (draws.mean(0) - model.forward_features(x)).abs().mean() < 0.03  # unbiased (sampling error ~0.02 here)
+
+
+@pytest.mark.parametrize("size,sides", [(28, [24, 8, 6, 3]), (64, [60, 20, 18, 9])])
+def test_sssnet_layer_shapes_and_size(size, sides):
+    """5x5 conv (32), pool 3, 3x3 conv (64), pool 2, no padding; FC 256; MEB's size is 64x64."""
+    model = create_model("sssnet", num_classes=3, input_size=size)
+    shapes = []
+    for index in (0, 2, 5, 7):  # the two convolutions and the two poolings
+        model.stem[index].register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape[1:])))
+    x = torch.rand(4, 3, size, size)
+    assert model(x).shape == (4, 3) and model.forward_features(x).shape == (4, 256)
+    assert shapes[:4] == [(32, sides[0], sides[0]), (32, sides[1], sides[1]), (64, sides[2], sides[2]), (64, sides[3], sides[3])]
+    weights = (3 * 25 * 32 + 32) + 2 * 32 + (32 * 9 * 64 + 64) + 2 * 64 + (64 * sides[3] ** 2 * 256 + 256) + (256 * 3 + 3)
+    assert sum(p.numel() for p in model.parameters()) == weights
+    with pytest.raises(ValueError, match="at least 14x14"):
+        create_model("sssnet", num_classes=3, input_size=12)
+
+
+def test_a_sssnet_training_step_lowers_the_loss():
+    torch.manual_seed(0)
+    model = create_model("sssnet", num_classes=3, dropout=0.0).train()  # no dropout: the same function before and after
+    x, y = torch.rand(16, 3, 28, 28), torch.arange(16) % 3
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-3)  # MEB's recipe
+    before = nn.functional.cross_entropy(model(x), y)
+    before.backward()
+    optimiser.step()
+    with torch.no_grad():
+        after = nn.functional.cross_entropy(model(x), y)
+    assert after < before - 1e-3, (before.item(), after.item())
+
+
+def test_sssnet_dropout_only_in_training():
+    torch.manual_seed(0)
+    model, x = create_model("sssnet", num_classes=3), torch.rand(4, 3, 28, 28)
+    assert not torch.equal(model(x), model(x))
+    model.eval()
+    torch.testing.assert_close(model(x), model(x), rtol=0, atol=0)

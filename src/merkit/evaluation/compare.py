@@ -13,6 +13,11 @@ the test resample *subjects*, not clips:
 Every figure is a function of the pooled confusion matrix (for action units, of the per-AU true
 and false positive and false negative counts), so resampling sums per-subject counts:
 ``n_boot`` resamples cost one matrix product.
+
+Runs that wrote each clip's probabilities (``p_<class>``) are also scored by their log loss (its
+interval from the same subject resamples as the other figures) and drawn in a reliability
+diagram; ``ensemble=True`` adds the average of the runs' probabilities as one more run, scored
+and tested beside them (nothing is fitted: weights are equal and fixed in advance).
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ from merkit.errors import MerkitError
 from merkit.evaluation.metrics import au_counts, au_figures, confusion_figures, confusion_matrix
 from merkit.evaluation.runner import read_config
 from merkit.io.atomic import atomic_write_text
+from merkit.methods.base import probability_columns
+
+EPS = 1e-15  # probabilities are clipped to [EPS, 1 - EPS] in the log loss, as scikit-learn's
 
 
 @dataclass
@@ -45,9 +53,22 @@ class Run:
     def classes(self) -> list[str]:
         return list(self.config["dataset"]["classes"])
 
-    def clips(self) -> set[str]:
+    def keys(self) -> pd.Series:
+        """(n_clips,) each prediction's clip as ``dataset/subject/clip``."""
         p = self.predictions
-        return set(p["dataset"] + "/" + p["subject"] + "/" + p["clip"])
+        return p["dataset"] + "/" + p["subject"] + "/" + p["clip"]
+
+    def clips(self) -> set[str]:
+        return set(self.keys())
+
+    def probabilities(self) -> np.ndarray | None:
+        """(n_clips, n_classes) each clip's ``p_<class>``, rows as ``predictions``; None if the
+        run has none (action units, or a run written before merkit kept them)."""
+        columns = probability_columns(self.classes)
+        if not set(columns) <= set(self.predictions.columns):
+            return None
+        values = self.predictions[columns].astype(float).to_numpy()
+        return None if np.isnan(values).any() else values
 
 
 def read_run(path: str | os.PathLike, name: str | None = None) -> Run:
@@ -75,16 +96,84 @@ def figures_of(counts: np.ndarray, multilabel: bool = False) -> dict[str, np.nda
     return {"mean_f1": au_figures(counts)["mean_f1"]} if multilabel else confusion_figures(counts)
 
 
+def subject_draws(s: int, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, s) how often each of ``s`` subjects is drawn in each resample (the same for a
+    given seed, so every figure of a run is resampled on the same subjects)."""
+    return np.random.default_rng(seed).multinomial(s, np.full(s, 1 / s), size=n_boot)
+
+
 def bootstrap(matrices: np.ndarray, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95,
               multilabel: bool = False) -> dict[str, tuple[float, float, float]]:
     """{metric: (value, low, high)}: the pooled figure and its percentile interval over subject resamples."""
-    rng = np.random.default_rng(seed)
     s = len(matrices)
-    counts = rng.multinomial(s, np.full(s, 1 / s), size=n_boot)  # (B, S): how often each subject is drawn
+    counts = subject_draws(s, n_boot, seed)
     resampled = (counts @ matrices.reshape(s, -1)).reshape(n_boot, *matrices.shape[1:])
     value, samples = figures_of(matrices.sum(0), multilabel), figures_of(resampled, multilabel)
     tail = (1 - level) / 2 * 100
     return {m: (float(value[m]), *map(float, np.nanpercentile(samples[m], [tail, 100 - tail]))) for m in samples}
+
+
+def subject_log_losses(run: Run) -> np.ndarray | None:
+    """(S, 2) per subject (in :func:`subject_confusions`' order): the sum over its clips of
+    -log p(true class), and its number of clips; None if the run has no probabilities."""
+    probabilities = run.probabilities()
+    if probabilities is None:
+        return None
+    truth = np.array([run.classes.index(label) for label in run.predictions["label"]])
+    losses = -np.log(np.clip(probabilities[np.arange(len(truth)), truth], EPS, 1 - EPS))
+    groups = (run.predictions["dataset"] + "/" + run.predictions["subject"]).to_numpy()
+    subjects, index = np.unique(groups, return_inverse=True)
+    return np.stack([np.bincount(index, losses, len(subjects)), np.bincount(index, minlength=len(subjects))], axis=1)
+
+
+def log_loss_interval(per_subject: np.ndarray, *, n_boot: int = 2000, seed: int = 0,
+                      level: float = 0.95) -> tuple[float, float, float]:
+    """(log loss, low, high): the mean -log p(true class) over the clips and its percentile
+    interval over the subject resamples of :func:`bootstrap` (the same draws for one ``seed``)."""
+    resampled = subject_draws(len(per_subject), n_boot, seed) @ per_subject
+    with np.errstate(invalid="ignore", divide="ignore"):
+        samples = resampled[:, 0] / resampled[:, 1]
+    tail = (1 - level) / 2 * 100
+    return float(per_subject[:, 0].sum() / per_subject[:, 1].sum()), *map(float, np.nanpercentile(samples, [tail, 100 - tail]))
+
+
+def reliability(run: Run, bins: int = 10) -> dict[str, np.ndarray | float] | None:
+    """The reliability diagram of a run's top-class probabilities, or None without probabilities.
+
+    Clips are binned by the probability of their most probable class (``bins`` equal bins of
+    [0, 1]); per bin ``confidence`` (its mean), ``accuracy`` (how often that class is the label)
+    and ``count``, each (bins,), NaN for empty bins; ``ece`` the expected calibration error, the
+    clip-weighted mean of |accuracy - confidence|.
+    """
+    probabilities = run.probabilities()
+    if probabilities is None:
+        return None
+    confidence = probabilities.max(axis=1)
+    correct = np.asarray(run.classes, dtype=object)[probabilities.argmax(axis=1)] == run.predictions["label"].to_numpy()
+    index = np.minimum((confidence * bins).astype(int), bins - 1)
+    count = np.bincount(index, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_confidence = np.bincount(index, confidence, bins) / count
+        accuracy = np.bincount(index, correct.astype(float), bins) / count
+    ece = float(np.nansum(count * np.abs(accuracy - mean_confidence)) / count.sum())
+    return {"confidence": mean_confidence, "accuracy": accuracy, "count": count, "ece": ece}
+
+
+def ensemble_run(runs: list[Run]) -> Run:
+    """The mean of ``runs``' probabilities on the same clips, as one more run: each clip's
+    prediction is its most probable class. Refuses runs without probabilities, naming them."""
+    lacking = [str(r.path) for r in runs if r.probabilities() is None]
+    if lacking:
+        raise MerkitError(f"{', '.join(lacking)} hold no p_<class> columns in predictions.csv, so they cannot be averaged; "
+                          "run merkit evaluate again into a new --out (runs written before merkit kept probabilities have none).")
+    first = runs[0]
+    order = first.keys().to_numpy()
+    mean = np.mean([pd.DataFrame(r.probabilities(), index=r.keys()).loc[order].to_numpy() for r in runs], axis=0)
+    predictions = first.predictions[["fold", "dataset", "subject", "clip", "label"]].copy()
+    predictions["prediction"] = np.asarray(first.classes, dtype=object)[mean.argmax(axis=1)]
+    predictions[probability_columns(first.classes)] = mean
+    config = {**first.config, "method": {"name": "ensemble", "params": {"runs": [str(r.path) for r in runs]}}}
+    return Run("ensemble(" + "+".join(r.name for r in runs) + ")", first.path, config, predictions)
 
 
 def permutation_test(a: np.ndarray, b: np.ndarray, *, metric: str = "uf1", n_perm: int = 5000, seed: int = 0,
@@ -114,22 +203,29 @@ def check_comparable(runs: list[Run]) -> None:
                               f"but {first.path} uses {first.config['dataset'].get('labels')} ({', '.join(first.classes)}); "
                               "compare runs of one label scheme.")
         if run.clips() != first.clips():
-            only = len(run.clips() - first.clips()), len(first.clips() - run.clips())
-            raise MerkitError(f"{run.path} and {first.path} predicted different clips ({only[0]} only in the first, "
-                              f"{only[1]} only in the second); compare runs on the same data.")
+            only = sorted(run.clips() - first.clips()), sorted(first.clips() - run.clips())
+            examples = ", ".join((only[0] + only[1])[:3])
+            raise MerkitError(f"{run.path} and {first.path} predicted different clips ({len(only[0])} only in the first, "
+                              f"{len(only[1])} only in the second, e.g. {examples}); compare runs on the same data.")
 
 
 def compare(paths: list[str | os.PathLike], *, out: str | os.PathLike | None = None, n_boot: int = 2000,
-            n_perm: int = 5000, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+            n_perm: int = 5000, seed: int = 0, ensemble: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Figures with intervals per run and dataset, and paired tests per pair of runs.
 
-    Returns (figures, tests) tables; with ``out``, also writes ``compare.md`` and ``compare.png``.
+    With ``ensemble``, the mean of the runs' probabilities is one more run (:func:`ensemble_run`).
+    Returns (figures, tests) tables (``log_loss`` NaN for runs without probabilities); with
+    ``out``, also writes ``compare.md``, ``compare.png`` and ``reliability.png``, and with
+    ``ensemble`` the ensemble as a run directory, ``out/ensemble``.
     """
-    if len(paths) < 1:
-        raise MerkitError("Name at least one run directory to compare.")
+    if len(paths) < (2 if ensemble else 1):
+        raise MerkitError("Name at least two run directories to average with --ensemble." if ensemble
+                          else "Name at least one run directory to compare.")
     names = [Path(p).name for p in paths]
     runs = [read_run(p, name=n if names.count(n) == 1 else str(p)) for p, n in zip(paths, names)]
     check_comparable(runs)
+    if ensemble:
+        runs.append(ensemble_run(runs))
     classes = runs[0].classes
     multilabel = is_multilabel(runs[0].config["dataset"].get("labels", ""))
     headline = "mean_f1" if multilabel else "uf1"
@@ -142,8 +238,11 @@ def compare(paths: list[str | os.PathLike], *, out: str | os.PathLike | None = N
     rows = []
     for run in runs:
         matrices = confusions[run.name][1]
+        losses = None if multilabel else subject_log_losses(run)
         for part, mask in parts.items():
             figures = bootstrap(matrices[mask], n_boot=n_boot, seed=seed, multilabel=multilabel)
+            if not multilabel:
+                figures["log_loss"] = (np.nan,) * 3 if losses is None else log_loss_interval(losses[mask], n_boot=n_boot, seed=seed)
             rows.append({"run": run.name, "dataset": part, "subjects": int(mask.sum()), "clips": int(matrices[mask].sum()),
                          **{f"{m}{suffix}": v for m, triple in figures.items() for suffix, v in zip(("", "_low", "_high"), triple)}})
     tests = []
@@ -156,23 +255,41 @@ def compare(paths: list[str | os.PathLike], *, out: str | os.PathLike | None = N
     figures, tests = pd.DataFrame(rows), pd.DataFrame(tests)
     if out is not None:
         out = Path(out)
-        atomic_write_text(out / "compare.md", markdown(figures, tests, runs, n_boot, n_perm))
+        curves = {} if multilabel else {r.name: c for r in runs if (c := reliability(r)) is not None}
+        atomic_write_text(out / "compare.md", markdown(figures, tests, runs, n_boot, n_perm, curves))
         plot(figures, out / "compare.png")
+        if curves:
+            plot_reliability(curves, out / "reliability.png")
+        if ensemble:
+            write_run(runs[-1], out / "ensemble")
     return figures, tests
 
 
-LABELS = {"accuracy": "accuracy", "uf1": "UF1", "uar": "UAR", "mean_f1": "mean AU F1"}
+def write_run(run: Run, folder: Path) -> None:
+    """Write ``run`` as a run directory (``config.json``, ``predictions.csv``) that
+    :func:`compare` reads like any other: an ensemble of runs can then be compared with others."""
+    import json
+
+    atomic_write_text(folder / "config.json", json.dumps(run.config, indent=2, sort_keys=True, default=str))
+    atomic_write_text(folder / "predictions.csv", run.predictions.to_csv(index=False))
+
+
+LABELS = {"accuracy": "accuracy", "uf1": "UF1", "uar": "UAR", "mean_f1": "mean AU F1", "log_loss": "log loss"}
 
 
 def metrics_of(figures: pd.DataFrame) -> list[str]:
-    """The figures a comparison holds: accuracy, UF1, UAR, or the mean AU F1 of action units."""
+    """The figures a comparison holds: accuracy, UF1, UAR and log loss, or the mean AU F1 of action units."""
     return [m for m in LABELS if m in figures.columns]
 
 
-def markdown(figures: pd.DataFrame, tests: pd.DataFrame, runs: list[Run], n_boot: int, n_perm: int) -> str:
-    def cell(row, m):
-        return f"{getattr(row, m):.3f} [{getattr(row, m + '_low'):.3f}, {getattr(row, m + '_high'):.3f}]"
+def cell(row, m: str) -> str:
+    """``value [low, high]`` of figure ``m`` in a row of the figures table (``-`` where it is NaN)."""
+    value = getattr(row, m)
+    return "-" if np.isnan(value) else f"{value:.3f} [{getattr(row, m + '_low'):.3f}, {getattr(row, m + '_high'):.3f}]"
 
+
+def markdown(figures: pd.DataFrame, tests: pd.DataFrame, runs: list[Run], n_boot: int, n_perm: int,
+             curves: dict | None = None) -> str:
     names = metrics_of(figures)
     lines = ["# Runs compared", "", f"{len(runs)} runs on the same {runs[0].config['dataset'].get('n_clips', '?')} clips, "
              f"label scheme `{runs[0].config['dataset'].get('labels')}`. Intervals: 95% percentile bootstrap over "
@@ -187,9 +304,20 @@ def markdown(figures: pd.DataFrame, tests: pd.DataFrame, runs: list[Run], n_boot
                   "a p-value above 0.05 means the difference is within what chance gives on these subjects.", "",
                   f"| run A | run B | dataset | {headline} A - B | p |", "| --- | --- | --- | ---: | ---: |"]
         lines += [f"| {t.run_a} | {t.run_b} | {t.dataset} | {t.difference:+.3f} | {t.p_value:.4f} |" for t in tests.itertuples()]
-    lines += ["", "![figures with their intervals](compare.png)", "",
-              *[f"- `{r.name}`: {r.config['method']['name']} at `{r.path}`" for r in runs], ""]
+    lines += ["", "![figures with their intervals](compare.png)", ""]
+    if curves:
+        lines += ["Log loss: the mean of -log p(true class) over the clips (lower is better). Reliability of the "
+                  "top-class probability (10 bins); expected calibration error (ECE): "
+                  + ", ".join(f"{name} {curve['ece']:.3f}" for name, curve in curves.items()) + ".", "",
+                  "![reliability diagram](reliability.png)", ""]
+    lines += [*[f"- `{r.name}`: {described(r)}" for r in runs], ""]
     return "\n".join(lines)
+
+
+def described(run: Run) -> str:
+    """What a run is, for a person: its method and folder, or the runs an ensemble averages."""
+    averaged = run.config["method"]["params"].get("runs")
+    return f"the mean of the probabilities of {', '.join(averaged)}" if averaged else f"{run.config['method']['name']} at `{run.path}`"
 
 
 def plot(figures: pd.DataFrame, path: Path) -> None:
@@ -197,7 +325,7 @@ def plot(figures: pd.DataFrame, path: Path) -> None:
     from merkit.evaluation.reports import plt, save_figure
 
     overall = figures[figures["dataset"] == "all"].reset_index(drop=True)
-    names = metrics_of(figures)
+    names = [m for m in metrics_of(figures) if m != "log_loss"]  # the figures in [0, 1]
     fig, ax = plt.subplots(figsize=(2.2 + 1.6 * len(overall), 3.4))
     width = 0.8 / len(names)
     for k, metric in enumerate(names):
@@ -208,4 +336,24 @@ def plot(figures: pd.DataFrame, path: Path) -> None:
     ax.set_ylim(0, 1)
     ax.set_ylabel("figure (95% interval over subjects)")
     ax.legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def plot_reliability(curves: dict[str, dict], path: Path) -> None:
+    """PNG: each run's reliability diagram (accuracy against mean confidence per bin), the diagonal
+    being perfect calibration; marker areas follow the clips per bin."""
+    from merkit.evaluation.reports import plt, save_figure
+
+    fig, ax = plt.subplots(figsize=(5.2, 4.6 + 0.2 * len(curves)))
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="calibrated")
+    for name, curve in curves.items():
+        shown = curve["count"] > 0
+        line, = ax.plot(curve["confidence"][shown], curve["accuracy"][shown], linewidth=1, label=f"{name} (ECE {curve['ece']:.3f})")
+        ax.scatter(curve["confidence"][shown], curve["accuracy"][shown], s=8 + 120 * curve["count"][shown] / curve["count"].sum(),
+                   color=line.get_color())
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("probability of the most probable class")
+    ax.set_ylabel("how often it is the label")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, -0.14))  # under the axes: run names can be long
     save_figure(fig, path)

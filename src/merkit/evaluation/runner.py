@@ -3,10 +3,12 @@
 Layout of a run directory::
 
     config.json        the resolved configuration (what is compared when a run resumes)
-    folds/NNN_<name>.csv  each fold's predictions, written atomically when the fold finishes
+    folds/NNN_<name>.csv  each fold's predictions (and, for one class per clip, each class's
+                       probability ``p_<class>``, as a bundle gives it), written atomically when
+                       the fold finishes
     models/NNN_<name>/ each fold's fitted network (safetensors), for ``merkit explain``; the SVM
                        methods keep none (a fold's SVM refits in seconds and weighs megabytes)
-    predictions.csv    all folds' predictions
+    predictions.csv    all folds' predictions, with their probabilities
     metrics.json       pooled, per-fold and per-dataset figures
     report.md          the figures for a person, with the recipe and the caveats
     confusion.png      the pooled confusion matrix
@@ -36,6 +38,7 @@ from merkit.evaluation.protocols import Fold, make_protocol, shared_subjects
 from merkit.evaluation.reports import write_report
 from merkit.executors import Executor, LocalExecutor
 from merkit.io.atomic import atomic_write_text
+from merkit.methods.base import probability_columns
 from merkit.methods.registry import create_method, method_class
 from merkit.preprocess.cache import Cache
 
@@ -76,7 +79,7 @@ def run_folds(method_cls: type, params: dict, dataset: ClipDataset, folds: list[
               cache: str | Cache, outs: list[str]) -> list[pd.DataFrame]:
     """Fit on each fold's training clips (several at once where the method trains them so: a
     network's folds on a GPU), keep the fitted models, predict each fold's test clips; per fold,
-    one row per test clip."""
+    one row per test clip: its prediction and, for one class per clip, ``p_<class>`` per class."""
     cache = cache if isinstance(cache, Cache) else Cache(cache)  # a folder, or representations shipped by the driver
     method = method_cls(**params)  # the class travels to the worker, so methods registered outside merkit run anywhere
     fitted = method.fit_folds([dataset.subset(fold.train) for fold in folds], seeds=seeds, cache=cache)
@@ -88,6 +91,8 @@ def run_folds(method_cls: type, params: dict, dataset: ClipDataset, folds: list[
         frame = test.metadata[["dataset", "subject", "clip", "label"]].copy()
         frame.insert(0, "fold", fold.name)
         frame["prediction"] = np.asarray(method.predict(test, cache=cache), dtype=object)
+        if not dataset.multilabel:
+            frame[probability_columns(method.classes_)] = method.predict_proba(test, cache=cache)
         frames.append(frame)
     return frames
 

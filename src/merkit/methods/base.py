@@ -87,6 +87,17 @@ class Method:
         raise NotImplementedError
 
 
+def probability_columns(classes) -> list[str]:
+    """The columns of each class's probability in a table of predictions: ``p_<class>``.
+
+    Examples
+    --------
+    >>> probability_columns(("negative", "positive"))
+    ['p_negative', 'p_positive']
+    """
+    return [f"p_{name}" for name in classes]
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """(N, C) logits -> (N, C) float64 probabilities.
 

@@ -1,6 +1,6 @@
-"""Networks on the onset-to-apex optical flow: STSTNet and OFF-ApexNet.
+"""Networks on the onset-to-apex optical flow: STSTNet, OFF-ApexNet and SSSNet.
 
-Both read the MEGC-era representation (``merkit.preprocess.flow.apex_flow``): u, v and optical
+All read the MEGC-era representation (``merkit.preprocess.flow.apex_flow``): u, v and optical
 strain at 28x28, as a tensor of shape (batch, 3, 28, 28) with channels (u, v, strain).
 
 References
@@ -10,6 +10,11 @@ Three-dimensional CNN (STSTNet) for Micro-expression Recognition", IEEE FG 2019.
 
 Y. S. Gan, S.-T. Liong, W.-C. Yau, Y.-C. Huang, L.-K. Tan, "OFF-ApexNet on micro-expression
 recognition system", Signal Processing: Image Communication 74, 2019.
+
+T. Varanka, W. Peng, G. Zhao, "Micro-expression recognition with noisy labels", IS&T Electronic
+Imaging: Human Vision and Electronic Imaging, 2021 (SSSNet); T. Varanka, Y. Li, W. Peng, G. Zhao,
+"Data leakage and evaluation issues in micro-expression analysis", IEEE Transactions on
+Affective Computing, 2024 (its MEB benchmark, where SSSNet leads the honest tables).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from merkit.errors import ConfigError
 from merkit.models.base import Network
 from merkit.models import fused_stem
 from merkit.models.registry import register_model
@@ -128,6 +134,38 @@ class OffApexNet(Network):
         return lockstep.linear(stack, "head", y)
 
 
+class Sssnet(Network):
+    """SSSNet, the shallow single-stream network. Shape: (B, 3, S, S) (u, v, strain) -> (B, num_classes).
+
+    One stream of two convolutions, as MEB defines it: 5x5 convolution with 32 filters, ReLU, 3x3
+    max pooling (stride 3), batch normalisation, channel dropout; 3x3 convolution with 64
+    filters, ReLU, 2x2 max pooling, batch normalisation, channel dropout; no padding anywhere
+    (64 -> 60 -> 20 -> 18 -> 9 at MEB's input size, 28 -> 24 -> 8 -> 6 -> 3 at 28x28); then a
+    fully connected layer of 256 units (ReLU, dropout) and the linear output layer.
+    """
+
+    input_shape = (3, 28, 28)
+
+    def __init__(self, num_classes: int, *, input_size: int = 28, widths: tuple[int, int, int] = (32, 64, 256),
+                 dropout: float = 0.5):
+        super().__init__()
+        first, second, hidden = widths
+        side = ((input_size - 4) // 3 - 2) // 2
+        if side < 1:
+            raise ConfigError(f"SSSNet needs inputs of at least 14x14 pixels; got {input_size}.")
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, first, 5), nn.ReLU(), nn.MaxPool2d(3, 3), nn.BatchNorm2d(first), nn.Dropout2d(dropout),
+            nn.Conv2d(first, second, 3), nn.ReLU(), nn.MaxPool2d(2, 2), nn.BatchNorm2d(second), nn.Dropout2d(dropout),
+            nn.Flatten(),
+        )
+        self.fully_connected = nn.Sequential(nn.Linear(second * side * side, hidden), nn.ReLU(), nn.Dropout(dropout))
+        self.head = nn.Linear(hidden, num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) -> (B, 256)."""
+        return self.fully_connected(self.stem(x))
+
+
 @register_model
 def ststnet(num_classes: int, **kwargs) -> Ststnet:
     """STSTNet on (B, 3, 28, 28) u, v, strain; ``input_size`` and ``dropout`` are options."""
@@ -138,3 +176,9 @@ def ststnet(num_classes: int, **kwargs) -> Ststnet:
 def offapexnet(num_classes: int, **kwargs) -> OffApexNet:
     """OFF-ApexNet on (B, 2, 28, 28) u, v; ``input_size``, ``hidden`` and ``dropout`` are options."""
     return OffApexNet(num_classes, **kwargs)
+
+
+@register_model
+def sssnet(num_classes: int, **kwargs) -> Sssnet:
+    """SSSNet on (B, 3, S, S) u, v, strain; ``input_size``, ``widths`` and ``dropout`` are options."""
+    return Sssnet(num_classes, **kwargs)

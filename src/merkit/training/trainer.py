@@ -76,11 +76,14 @@ def train(
     rng: np.random.Generator,
     device: str = "cpu",
     loss_fn: Callable | None = None,
+    after_epoch: Callable[[int], None] | None = None,
     description: str = "training",
 ) -> list[float]:
     """Train ``model`` in place; ``batches(rng)`` yields one pass of (inputs, int labels).
 
-    ``loss_fn(model, logits, labels)`` defaults to cross-entropy. Returns each pass's mean loss.
+    ``loss_fn(model, logits, labels)`` defaults to cross-entropy; ``after_epoch(n)`` is called
+    after the n-th pass (it may switch the model to evaluation: training resumes in training
+    mode). Returns each pass's mean loss.
     """
     check_choice("optimizer", recipe.optimizer, ("sgd", "adam"))
     device = torch_device(device)
@@ -104,6 +107,9 @@ def train(
                 total, count = total + loss.item() * len(y), count + len(y)
             schedule.step()
             history.append(total / max(count, 1))
+            if after_epoch is not None:
+                after_epoch(len(history))
+                model.train()
             advance()
             if len(history) > 1 and abs(history[-1] - history[-2]) < recipe.tolerance:
                 break
