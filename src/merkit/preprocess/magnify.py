@@ -287,8 +287,8 @@ def _iir_fast(frames, scale, gains, r1, r2, chrom_attenuation, threads) -> np.nd
     unit = np.float32(1 / scale)
 
     def band_pass(stripe: slice):
-        size = (stripe.stop - stripe.start, rows.shape[2])
-        first, lows = np.empty(size, wide), np.empty((2,) + size, np.float32)
+        first = rows[0, stripe].astype(wide)
+        lows = np.zeros((2,) + first.shape, np.float32)
         _band_pass_rows(rows[:, stripe], wide(1 / scale), np.float32(r1), np.float32(r2), first, lows,
                         out.reshape(t, h, -1)[:, stripe])
 
@@ -315,22 +315,22 @@ def _iir_fast(frames, scale, gains, r1, r2, chrom_attenuation, threads) -> np.nd
 @njit(nogil=True, cache=False)
 def _band_pass_rows(frames, unit, r1, r2, first, lows, out):
     """out[1:] <- the difference of the two IIR low-passes started at frame 0, per value: frames
-    (T, H, N) read times ``unit``; out (T, H, N) float32; scratch: first (H, N) of the signal's
-    dtype, lows (2, H, N) float32. Frame by frame, each a long contiguous stream (a row at a time
-    through all frames, its state in L1, was 5-15% slower). The signal is centred on frame 0 (the low-passes start at
-    0), so the float32 state holds the change, not the level: rounding relative to the change,
-    which the gains amplify ten-fold."""
+    (T, H, N) read times ``unit``; out (T, H, N) float32; first (H, N) frame 0 in the signal's
+    dtype; lows (2, H, N) float32 zeros, the low-passes' state. Frame by frame, each a long
+    contiguous stream (a row at a time through all frames, its state in L1, was 5-15% slower;
+    filling the state here made numba's compilation take 7 s, not 0.7). The signal is centred on
+    frame 0 (the low-passes start at 0), so the float32 state holds the change, not the level:
+    rounding relative to the change, which the gains amplify ten-fold."""
     t, h, n = frames.shape
     low1, low2 = lows[0], lows[1]
-    first[:] = frames[0]
-    lows[:] = 0
     for i in range(1, t):
         for y in range(h):
+            row, start, a, b, into = frames[i, y], first[y], low1[y], low2[y], out[i, y]
             for j in range(n):
-                signal = np.float32((frames[i, y, j] - first[y, j]) * unit)
-                low1[y, j] += r1 * (signal - low1[y, j])  # low += r (signal - low), in the reference's order
-                low2[y, j] += r2 * (signal - low2[y, j])
-                out[i, y, j] = low1[y, j] - low2[y, j]
+                signal = np.float32((row[j] - start[j]) * unit)
+                a[j] += r1 * (signal - a[j])  # low += r (signal - low), in the reference's order
+                b[j] += r2 * (signal - b[j])
+                into[j] = a[j] - b[j]
 
 
 @njit(nogil=True, cache=False)
