@@ -275,6 +275,8 @@ def _iir_fast(frames, scale, gains, r1, r2, chrom_attenuation, threads) -> np.nd
     colour conversion, by frames, replace it with the result. No array beyond the output grows
     with the clip.
     """
+    if frames.dtype not in (np.uint8, np.float32, np.float64):  # OpenCV's split and the kernels take these
+        frames = frames.astype(np.float64)  # exact for bool, float16 and integers below 2**53
     frames = np.ascontiguousarray(frames)
     t, h, w = frames.shape[:3]
     workers = max(1, min(threads or os.cpu_count() or 1, h))
