@@ -15,7 +15,10 @@ Follows the semantics of Zhao's ``LBPTOP.m`` as stated in ``shared/ALGORITHMS.md
   code the last bin (59 bins for P = 8); each plane's histogram sums to 1.
 
 Blocks are cut by floor division (the remainder is dropped), ordered time slice, then row, then
-column; each block's histogram uses only the centres and neighbours inside that block.
+column; each block's histogram uses only the centres and neighbours inside that block, and its
+bilinear positions are taken in the block's own coordinates, as ``LBPTOP.m`` run on each block
+cropped (the way the CASME II baseline runs it): single precision rounds ``c + R cos`` at a larger
+coordinate differently in rare cases, so a block's codes would depend on its place.
 
 Single precision is what makes a neighbour on the pixel grid exact there: ``xc + cos(pi/2)`` is
 ``xc + 6e-17``, which rounds to ``xc`` in single, so its weight is exactly 1. (An earlier merkit
@@ -84,28 +87,32 @@ def _nearest(offsets: tuple[float, float, float]) -> tuple[int, int, int]:
     return tuple(int(np.floor(o + 0.5)) for o in offsets)
 
 
-def _sample(volume, margins, offsets, interpolation, plane) -> np.ndarray:
+def _sample(volume, margins, offsets, interpolation, plane, block_shape) -> np.ndarray:
     """Neighbour values for every centre of the centre region."""
     if interpolation == "nearest":
         return _shifted(volume, margins, _nearest(offsets))
-    return _bilinear_as_lbptop_m(volume, margins, offsets, plane)
+    return _bilinear_as_lbptop_m(volume, margins, offsets, plane, block_shape)
 
 
 # the axes (t, y, x) that give LBPTOP.m's u and v on each plane
 _UV_AXES = {"XY": (2, 1), "XT": (2, 0), "YT": (1, 0)}
 
 
-def _bilinear_as_lbptop_m(volume, margins, offsets, plane) -> np.ndarray:
+def _bilinear_as_lbptop_m(volume, margins, offsets, plane, block_shape=None) -> np.ndarray:
     """LBPTOP.m's bilinear neighbour value, in its precision: per axis, the 1-based position
-    ``single(c + offset)``, its fraction in single and its floor and ceiling; the value
-    ``floor(V_ff (1-u)(1-v) + V_fc (1-u) v + V_cf u (1-v) + V_cc u v)`` in single, left to right."""
+    ``single(c + offset)`` with c the centre's place in its own block (LBPTOP.m runs on each block
+    cropped: single rounds a larger coordinate differently), its fraction in single and its floor
+    and ceiling; the value ``floor(V_ff (1-u)(1-v) + V_fc (1-u) v + V_cf u (1-v) + V_cc u v)`` in
+    single, left to right. ``block_shape`` (t, y, x): the blocks' sides (default: the volume's)."""
     one = np.float32(1)
     floors, ceils, fractions = [], [], []
-    for axis, (m, n, offset) in enumerate(zip(margins, volume.shape, offsets)):
-        position = (np.arange(m, n - m) + 1 + offset).astype(np.float32)  # MATLAB's 1-based index, in single
+    for m, n, offset, size in zip(margins, volume.shape, offsets, block_shape or volume.shape):
+        centre = np.arange(m, n - m)
+        start = centre - centre % size  # the first index of the centre's block
+        position = (centre - start + 1 + offset).astype(np.float32)  # MATLAB's 1-based index in the block, in single
         below = np.floor(position)
-        floors.append(below.astype(np.int64) - 1)
-        ceils.append(np.ceil(position).astype(np.int64) - 1)
+        floors.append(start + below.astype(np.int64) - 1)
+        ceils.append(start + np.ceil(position).astype(np.int64) - 1)
         fractions.append(position - below)
     a, b = _UV_AXES[plane]
     u = fractions[a].reshape([-1 if k == a else 1 for k in range(3)])
@@ -153,14 +160,15 @@ def plane_codes(volume, plane: str, *, radius: tuple[int, int, int], n_points: i
     return _codes(_comparable(np.asarray(volume), interpolation), plane, radius, n_points, interpolation, margins)
 
 
-def _codes(volume, plane, radius, n_points, interpolation, margins) -> np.ndarray:
-    """:func:`plane_codes` of a volume already :func:`_comparable`."""
+def _codes(volume, plane, radius, n_points, interpolation, margins, block_shape=None) -> np.ndarray:
+    """:func:`plane_codes` of a volume already :func:`_comparable`; bilinear positions are taken
+    in blocks of ``block_shape`` (t, y, x) (default: the whole volume is one block)."""
     centre = _shifted(volume, margins, (0, 0, 0))
     code_type = np.uint8 if n_points <= 8 else np.uint16
     codes = np.zeros(centre.shape, dtype=code_type)
     for p in range(n_points):
         offsets = _plane_offsets(plane, 2 * np.pi * p / n_points, radius, snap=interpolation == "nearest")
-        bit = np.greater_equal(_sample(volume, margins, offsets, interpolation, plane), centre).view(np.uint8)
+        bit = np.greater_equal(_sample(volume, margins, offsets, interpolation, plane, block_shape), centre).view(np.uint8)
         codes |= (bit.astype(code_type) << p) if p else bit
     return codes
 
@@ -273,7 +281,7 @@ def lbp_top(
         _count_nearest_codes(np.ascontiguousarray(volume), shifts, margins, slot, per_code)
     else:
         for k, plane in enumerate(("XY", "XT", "YT")):
-            codes = _codes(volume, plane, (rx, ry, rt), n_points, interpolation, margins)
+            codes = _codes(volume, plane, (rx, ry, rt), n_points, interpolation, margins, block_shape)
             per_code[k] = np.bincount((slot + codes).ravel(), minlength=(n_blocks + 1) * n_codes)
     to_bins = np.eye(n_bins, dtype=np.int64)[mapping]  # (2**P, bins): code -> its bin
     counts = per_code.reshape(3, n_blocks + 1, n_codes)[:, 1:] @ to_bins  # (planes, blocks, bins)

@@ -27,6 +27,7 @@ Magnification for Revealing Subtle Changes in the World", ACM SIGGRAPH 2012.
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
@@ -138,8 +139,8 @@ def magnify_eulerian(
         clip's pyramid).
     threads : int, optional
         Threads for colour clips (default: the CPUs): the recursion by stripes of rows, then the
-        pyramids by frames. The first colour clip in a process also compiles (numba) the colour
-        conversion, about 0.4 s.
+        pyramids by frames. The first colour clip of each dtype in a process also compiles (numba)
+        the recursion and the colour conversion, about 0.4-0.8 s.
     reference : bool
         Compute the IIR magnification in float64, in MIT's order of operations (each frame's
         pyramid filtered level by level), as grey clips always are: slower; the tests hold the
@@ -172,7 +173,7 @@ def magnify_eulerian(
 
     if temporal == "iir":
         if colour and not reference:
-            return _iir_fast(frames, scale, gains, height, r1, r2, chrom_attenuation, threads)
+            return _iir_fast(frames, scale, gains, r1, r2, chrom_attenuation, threads)
         return _iir_reference(frames, scale, gains, height, r1, r2, to_signal, finish)
     if band is None or fps is None:
         raise ConfigError("The ideal filter needs band=(low_hz, high_hz) and fps.")
@@ -206,80 +207,105 @@ def _iir_reference(frames, scale, gains, height, r1, r2, to_signal, finish) -> n
     return out
 
 
-# float32 twins of the reference's operators, on OpenCV's pyramid routines: pyrDown is MIT's
-# reduction with 'reflect1' edges, scaled by 2 (its kernel sums to 1, sqrt(2) binom5 squared to 2);
-# pyrUp is MIT's expansion, scaled by 1/2, where the target's sides are even (at an odd side its
-# edge differs, so the zero-filled signal is filtered explicitly there, as the reference does).
-_BINOM5_32 = BINOM5.astype(np.float32)
-_TO_YIQ_32 = RGB_TO_YIQ.T.astype(np.float32)
+# float32 twins of the reference's operators on OpenCV's pyramid routines, unscaled: pyrDown is
+# MIT's reduction with 'reflect1' edges divided by 2 (its kernel sums to 1, sqrt(2) binom5 squared
+# to 2), pyrUp MIT's expansion times 2 where the target's sides are even (at an odd side its edge
+# differs, so the zero-filled signal is filtered explicitly there, as the reference does). With
+# g_k = G_k / 2**k (g_0 the band, g_k+1 = pyrDown(g_k)) MIT's level k is 2**k (g_k - up(g_k+1)),
+# and its reconstruction divided by 2**k is o_k = up(o_k+1 - gain_k g_k+1) + gain_k g_k (linear):
+# no scaling pass, one expansion per level.
+_BINOM5_UP = (np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 8).astype(np.float32)
 
 
-def _down32(image: np.ndarray) -> np.ndarray:
-    return cv2.pyrDown(image) * np.float32(2)
-
-
-def _up32(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def _up32(image: np.ndarray, shape: tuple[int, int], dst: np.ndarray | None = None) -> np.ndarray:
+    """MIT's expansion of ``image`` to ``shape`` (H, W) times 2, in float32 (into ``dst`` if given)."""
     if shape[0] % 2 == 0 and shape[1] % 2 == 0:
-        return cv2.pyrUp(image, dstsize=(shape[1], shape[0])) * np.float32(0.5)
+        return cv2.pyrUp(image, dst=dst, dstsize=(shape[1], shape[0]))
     filled = np.zeros((shape[0], shape[1]) + image.shape[2:], np.float32)
     filled[::2, ::2] = image
-    return cv2.sepFilter2D(filled, -1, _BINOM5_32, _BINOM5_32, borderType=cv2.BORDER_REFLECT_101)
+    return cv2.sepFilter2D(filled, -1, _BINOM5_UP, _BINOM5_UP, dst=dst, borderType=cv2.BORDER_REFLECT_101)
 
 
-def _amplified32(band: np.ndarray, gains: list[float], height: int) -> np.ndarray:
-    """reconstruct(gains * laplacian_pyramid(band)), in float32 (every step is linear). A level
-    whose gain is 0 (the finest and the residual, always) adds nothing, so its band is not formed."""
-    levels, image = [], band
+def _level_shapes(shape: tuple[int, int], height: int) -> list[tuple[int, int]]:
+    """(H, W) of each pyramid level, finest first (pyrDown rounds odd sides up, as MIT's does)."""
+    shapes = [shape]
     for _ in range(height - 1):
-        low = _down32(image)
-        levels.append((image, low))
-        image = low
-    out = image * np.float32(gains[-1]) if gains[-1] else np.zeros_like(image)
-    for (fine, low), gain in zip(reversed(levels), reversed(gains[:-1])):
-        out = _up32(out, fine.shape[:2])
-        if gain:
-            out += (fine - _up32(low, fine.shape[:2])) * np.float32(gain)
-    return out
+        shapes.append(((shapes[-1][0] + 1) // 2, (shapes[-1][1] + 1) // 2))
+    return shapes
 
 
-def _iir_fast(frames, scale, gains, height, r1, r2, chrom_attenuation, threads) -> np.ndarray:
-    """The IIR magnification of a colour clip, in float32 across threads (1500-1750 frames/s for
-    64 frames of 240x320 on 2 cores, AVX-512 or AVX2: ``bench/bench_preprocess.py``).
+def _amplified32(band: np.ndarray, gains: list[float], into: np.ndarray, lows: list[np.ndarray],
+                 sums: list[np.ndarray]) -> np.ndarray:
+    """into <- reconstruct(gains * laplacian_pyramid(band)), in float32 (every step is linear),
+    in place: no array is allocated (a fresh one costs its page faults, more than the filter).
 
-    Every step before ``ntsc2rgb`` is linear, and the temporal low-passes act on each pyramid
-    coefficient alike, so filtering the YIQ frames in time and then taking one pyramid per
-    band-passed frame gives the reference's result (to float32 rounding: under 1e-6, tested).
-    Two passes, each split over threads: the recursion, by stripes of rows (each pixel's filter
-    is its own), writes every band-passed frame into the output; then each frame's pyramid,
-    gains, reconstruction and colour conversion, by frames, replace it with the result. No
-    array beyond the output grows with the clip.
+    band, into : (H, W, 3) float32, possibly the same array (band is read first)
+    gains : per level, finest first; the finest is 0, as :func:`level_gains` gives (its
+        expansion is written into ``into`` directly)
+    lows, sums : float32 buffers of levels 1, 2, ... (:func:`_level_shapes`, 3 channels): g_k and o_k
     """
-    t, h = frames.shape[:2]
+    assert gains[0] == 0, "the finest level's gain is 0"
+    g = [band] + lows
+    for k in range(1, len(g)):
+        cv2.pyrDown(g[k - 1], dst=g[k])
+    o = sums[-1]
+    np.multiply(g[-1], np.float32(gains[-1]), out=o)
+    for k in range(len(g) - 2, -1, -1):
+        gain = float(gains[k])
+        if gain:
+            cv2.scaleAdd(g[k + 1], -gain, o, dst=o)  # o_k+1 - gain_k g_k+1
+        target = into if k == 0 else sums[k - 1]
+        _up32(o, g[k].shape[:2], target)
+        o = target
+        if gain:
+            cv2.scaleAdd(g[k], gain, o, dst=o)
+    return into
+
+
+def _iir_fast(frames, scale, gains, r1, r2, chrom_attenuation, threads) -> np.ndarray:
+    """The IIR magnification of a colour clip, in float32 across threads.
+
+    Every step before ``ntsc2rgb`` is linear, the temporal low-passes act on each pyramid
+    coefficient alike, and the colour conversion on each pixel alike, so filtering the RGB frames
+    in time, then taking one pyramid per band-passed frame and converting its change to YIQ,
+    attenuating I and Q and converting back (one 3x3 matrix) gives the reference's result (to
+    float32 rounding: 1.2e-7 to 2.4e-7 measured, tested at 5e-7). Two passes, each split over threads: the
+    recursion (numba, by stripes of rows: each pixel's filter is its own) writes every
+    band-passed frame into the output; then each frame's pyramid, gains, reconstruction and
+    colour conversion, by frames, replace it with the result. No array beyond the output grows
+    with the clip.
+    """
+    if frames.dtype not in (np.uint8, np.float32, np.float64):  # OpenCV's split and the kernels take these
+        frames = frames.astype(np.float64)  # exact for bool, float16 and integers below 2**53
+    frames = np.ascontiguousarray(frames)
+    t, h, w = frames.shape[:3]
     workers = max(1, min(threads or os.cpu_count() or 1, h))
     out = np.empty(frames.shape, dtype=np.float32)
+    np.divide(frames[0], scale, out=out[0], casting="unsafe")  # frame 0 as the reference returns it
+    wide = np.float64 if frames.dtype == np.float64 else np.float32  # the centred signal's precision
+    rows = frames.reshape(t, h, -1)
     attenuation = np.array([1, chrom_attenuation, chrom_attenuation])
-    a, b, unit = np.float32(r1), np.float32(r2), np.float32(1 / scale)
+    to_change = ((NTSC * attenuation) @ RGB_TO_YIQ.T).astype(np.float32)  # RGB -> YIQ, I and Q attenuated, -> RGB
+    unit = np.float32(1 / scale)
 
-    def yiq(image, into=None):
-        return cv2.transform(np.multiply(image, unit, dtype=np.float32), _TO_YIQ_32, dst=into)
+    def band_pass(stripe: slice):
+        first = rows[0, stripe].astype(wide)
+        lows = np.zeros((2,) + first.shape, np.float32)
+        _band_pass_rows(rows[:, stripe], wide(1 / scale), np.float32(r1), np.float32(r2), first, lows,
+                        out.reshape(t, h, -1)[:, stripe])
 
-    def band_pass(rows: slice):
-        """out[i, rows] <- low1 - low2 of the YIQ stripe, frame by frame (frame 0 gets the input)."""
-        low1 = yiq(frames[0, rows])
-        low2, signal, step = low1.copy(), np.empty_like(low1), np.empty_like(low1)
-        np.multiply(frames[0, rows], unit, out=out[0, rows], dtype=np.float32)
-        for i in range(1, t):
-            yiq(frames[i, rows], signal)
-            for low, r in ((low1, a), (low2, b)):  # low += r * (signal - low), in the reference's order
-                np.subtract(signal, low, out=step)
-                step *= r
-                low += step
-            np.subtract(low1, low2, out=out[i, rows])
-
-    to_rgb = (NTSC * attenuation).astype(np.float32)  # the change in YIQ, I and Q attenuated, to RGB
+    local = threading.local()  # each thread's buffers, made once: fresh arrays cost their page faults
 
     def finish(i):
-        _add_change_as_rgb(frames[i], unit, _amplified32(out[i], gains, height), to_rgb, out[i])
+        if not hasattr(local, "lows"):
+            shapes = _level_shapes((h, w), len(gains))[1:]
+            local.lows, local.sums = ([np.empty(shape + (3,), np.float32) for shape in shapes] for _ in range(2))
+            local.planes = (np.empty((3, h, w), frames.dtype), np.empty((3, h, w), np.float32), np.empty((3, h, w), np.float32))
+        rgb, change, result = local.planes
+        cv2.split(frames[i], mv=list(rgb))
+        cv2.split(_amplified32(out[i], gains, out[i], local.lows, local.sums), mv=list(change))
+        _add_change_as_rgb(rgb, unit, change, to_change, result)  # on planes: vectorised
+        cv2.merge(list(result), dst=out[i])
 
     bounds = np.linspace(0, h, workers + 1).astype(int)
     with ThreadPoolExecutor(workers) as pool:
@@ -289,19 +315,49 @@ def _iir_fast(frames, scale, gains, height, r1, r2, chrom_attenuation, threads) 
 
 
 @njit(nogil=True, cache=False)
+def _band_pass_rows(frames, unit, r1, r2, first, lows, out):
+    """out[1:] <- the difference of the two IIR low-passes started at frame 0, per value: frames
+    (T, H, N) read times ``unit``; out (T, H, N) float32; first (H, N) frame 0 in the signal's
+    dtype; lows (2, H, N) float32 zeros, the low-passes' state. Frame by frame, each a long
+    contiguous stream (a row at a time through all frames, its state in L1, was 5-15% slower;
+    filling the state here made numba's compilation take 7 s, not 0.7). The signal is centred on
+    frame 0 (the low-passes start at 0), so the float32 state holds the change, not the level:
+    rounding relative to the change, which the gains amplify ten-fold."""
+    t, h, n = frames.shape
+    low1, low2 = lows[0], lows[1]
+    for i in range(1, t):
+        for y in range(h):
+            row, start, a, b, into = frames[i, y], first[y], low1[y], low2[y], out[i, y]
+            for j in range(n):
+                signal = np.float32((row[j] - start[j]) * unit)
+                a[j] += r1 * (signal - a[j])  # low += r (signal - low), in the reference's order
+                b[j] += r2 * (signal - b[j])
+                into[j] = a[j] - b[j]
+
+
+@njit(nogil=True, cache=False)
 def _add_change_as_rgb(frame, unit, change, to_rgb, out):
-    """out <- MATLAB's ntsc2rgb of the frame's YIQ plus ``change``, clipped to [0, 1], per pixel:
-    frame (H, W, 3) uint8 or float, read as RGB times ``unit`` (its YIQ back to RGB is itself),
-    plus ``to_rgb`` (3, 3) times the change; negatives to 0, a pixel whose largest channel
-    exceeds 1 divided by it. One pass instead of OpenCV's eight."""
+    """out <- MATLAB's ntsc2rgb of the frame's YIQ plus the change's, clipped to [0, 1], per pixel,
+    on planes: frame (3, H, W) uint8 or float, read as RGB times ``unit`` (its YIQ back to RGB is
+    itself), plus ``to_rgb`` (3, 3) times ``change`` (3, H, W) float32; negatives to 0, a pixel
+    whose largest channel exceeds 1 divided by it; out (3, H, W) float32, not an input. One pass,
+    vectorised: on interleaved channels, or with Python's ``max``, LLVM kept it scalar (8x slower)."""
     zero, one = np.float32(0.0), np.float32(1.0)
-    for y in range(frame.shape[0]):
-        for x in range(frame.shape[1]):
-            c0, c1, c2 = change[y, x, 0], change[y, x, 1], change[y, x, 2]
-            r = max(np.float32(frame[y, x, 0]) * unit + (to_rgb[0, 0] * c0 + to_rgb[0, 1] * c1 + to_rgb[0, 2] * c2), zero)
-            g = max(np.float32(frame[y, x, 1]) * unit + (to_rgb[1, 0] * c0 + to_rgb[1, 1] * c1 + to_rgb[1, 2] * c2), zero)
-            b = max(np.float32(frame[y, x, 2]) * unit + (to_rgb[2, 0] * c0 + to_rgb[2, 1] * c1 + to_rgb[2, 2] * c2), zero)
-            peak = max(max(r, g), max(b, one))
-            out[y, x, 0] = min(r / peak, one)
-            out[y, x, 1] = min(g / peak, one)
-            out[y, x, 2] = min(b / peak, one)
+    m00, m01, m02 = to_rgb[0, 0], to_rgb[0, 1], to_rgb[0, 2]
+    m10, m11, m12 = to_rgb[1, 0], to_rgb[1, 1], to_rgb[1, 2]
+    m20, m21, m22 = to_rgb[2, 0], to_rgb[2, 1], to_rgb[2, 2]
+    for y in range(frame.shape[1]):
+        for x in range(frame.shape[2]):
+            c0, c1, c2 = change[0, y, x], change[1, y, x], change[2, y, x]
+            r = np.float32(frame[0, y, x]) * unit + (m00 * c0 + m01 * c1 + m02 * c2)
+            g = np.float32(frame[1, y, x]) * unit + (m10 * c0 + m11 * c1 + m12 * c2)
+            b = np.float32(frame[2, y, x]) * unit + (m20 * c0 + m21 * c1 + m22 * c2)
+            r = r if r > zero else zero
+            g = g if g > zero else zero
+            b = b if b > zero else zero
+            peak = r if r > g else g
+            peak = peak if peak > b else b
+            peak = peak if peak > one else one  # r / 1 is r: no pixel within [0, 1] changes
+            out[0, y, x] = r / peak
+            out[1, y, x] = g / peak
+            out[2, y, x] = b / peak
