@@ -40,6 +40,7 @@ class Method:
     keep_fold_models: ClassVar[bool] = False  # a run keeps each fold's fitted state (costly to refit, explainable)
     multilabel: ClassVar[bool] = False  # predicts a set of classes per clip (action units) on multi-label data
     single_label: ClassVar[bool] = True  # predicts one class per clip (every method but the AU baseline)
+    state_files: ClassVar[tuple[str, ...]] = ()  # the files ``save`` writes, plain names: a bundle holds exactly these
 
     def params(self) -> dict:
         """The hyper-parameters, as given to the constructor."""
@@ -79,7 +80,7 @@ class Method:
 
     def save(self, folder: Path) -> list[str]:
         """Write what ``fit`` learned into ``folder`` (each file atomically, never a pickle);
-        returns the names of the files written."""
+        returns the names of the files written (``state_files``)."""
         raise NotImplementedError
 
     def load(self, folder: Path) -> Method:
@@ -106,7 +107,9 @@ class NetworkMethod(Method):
     Subclasses have a ``device`` field (``cpu``, ``cuda``...)."""
 
     NETWORK_FILE: ClassVar[str] = "network.safetensors"
+    state_files = (NETWORK_FILE,)
     keep_fold_models = True
+    fitted_names: ClassVar[tuple[str, ...]] = ()  # fitted arrays besides the weights (e.g. input scaling), by attribute
 
     def create_network(self, num_classes: int):
         raise NotImplementedError
@@ -132,8 +135,8 @@ class NetworkMethod(Method):
         return softmax(self.logits(test, cache=cache))
 
     def fitted_arrays(self) -> dict[str, np.ndarray]:
-        """Fitted state besides the network's weights, by attribute name (e.g. input scaling)."""
-        return {}
+        """Fitted state besides the network's weights: the attributes ``fitted_names`` declares."""
+        return {name: np.asarray(getattr(self, name)) for name in self.fitted_names}
 
     def save(self, folder: Path) -> list[str]:
         arrays = {f"network.{k}": v.detach().cpu().numpy() for k, v in self.model_.state_dict().items()}
@@ -142,21 +145,33 @@ class NetworkMethod(Method):
         return [self.NETWORK_FILE]
 
     def load(self, folder: Path) -> NetworkMethod:
+        """Restore ``save``'s file; a file holding any name besides the network's weights and
+        ``fitted_names`` (or lacking one) is refused before anything is set."""
         import torch
 
         path = Path(folder) / self.NETWORK_FILE
         arrays, metadata = read_arrays(path)
-        self.classes_ = tuple(metadata.get("classes", ()))
-        self.model_ = self.create_network(len(self.classes_))
-        weights = {k.split(".", 1)[1]: torch.from_numpy(v.copy()) for k, v in arrays.items() if k.startswith("network.")}
+        classes = metadata.get("classes")
+        if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
+            raise MerkitError(f"{path}: its metadata names no classes (a list of two or more names); "
+                              "only load models merkit wrote, or train it again.")
+        model = self.create_network(len(classes))
+        declared = {f"network.{k}" for k in model.state_dict()} | {f"fitted.{k}" for k in self.fitted_names}
+        unknown, missing = sorted(set(arrays) - declared), sorted(declared - set(arrays))
+        if unknown or missing:
+            raise MerkitError(f"{path} does not hold a {self.name} network with these parameters and {len(classes)} "
+                              f"classes: " + "; ".join(([f"unexpected {', '.join(unknown[:5])}"] if unknown else [])
+                                                      + ([f"missing {', '.join(missing[:5])}"] if missing else []))
+                              + ". Only load models merkit wrote, or train it again.")
         try:
-            self.model_.load_state_dict(weights)
+            model.load_state_dict({k.split(".", 1)[1]: torch.from_numpy(v.copy()) for k, v in arrays.items()
+                                   if k.startswith("network.")})
         except RuntimeError as error:
             raise MerkitError(f"{path} does not hold a {self.name} network with these parameters and "
-                              f"{len(self.classes_)} classes: {str(error).splitlines()[0]}") from None
-        for key, value in arrays.items():
-            if key.startswith("fitted."):
-                setattr(self, key.split(".", 1)[1], value)
+                              f"{len(classes)} classes: {str(error).splitlines()[0]}") from None
+        self.classes_, self.model_ = tuple(classes), model
+        for name in self.fitted_names:
+            setattr(self, name, arrays[f"fitted.{name}"])
         return self
 
 
@@ -200,6 +215,7 @@ class FeatureMethod(Method):
     """
 
     CLASSIFIER_FILE: ClassVar[str] = "classifier.skops"
+    state_files = (CLASSIFIER_FILE,)
     multilabel = True
 
     def make_classifier(self, seed: int):

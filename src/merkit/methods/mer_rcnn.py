@@ -84,6 +84,7 @@ class MerRcnnMethod(NetworkMethod):
     name = "mer_rcnn"
     paper_labels = {"casme": "seed4", "casme2": "seed4", "smic_hs": "seed4"}
     summary = "MER-RCNN: aligned, magnified 30-frame clips, temporal jittering, recurrent CNN (Xia et al.)"
+    fitted_names = ("mean_", "gain_")  # the centring mean (``centre='train'``) and the input gain, from the training part
 
     maps: int = 96
     depth: int = 3
@@ -147,10 +148,6 @@ class MerRcnnMethod(NetworkMethod):
         from merkit.models import create_model
 
         return create_model("mer_rcnn", num_classes=num_classes, maps=self.maps, depth=self.depth)
-
-    def fitted_arrays(self) -> dict[str, np.ndarray]:
-        """The centring mean (``centre='train'``) and the input gain, both from the training part."""
-        return {"mean_": np.asarray(self.mean_), "gain_": np.asarray(self.gain_)}
 
     def fit(self, train: ClipDataset, *, seed: int, cache: Cache) -> MerRcnnMethod:
         from merkit.training.trainer import seed_everything
