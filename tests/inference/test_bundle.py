@@ -15,12 +15,6 @@ from merkit.preprocess.apex import fill_apex
 from merkit.preprocess.cache import Cache
 
 runner = CliRunner()
-QUICK = {  # each registered method at a size that trains in seconds
-    "apex_flow_svm": {}, "lbptop_svm": {}, "mdmo_svm": {"flow": "dis"},
-    "ststnet": {"epochs": 2}, "offapexnet": {"epochs": 2},
-    "mer_rcnn": {"maps": 4, "max_epochs": 1, "batch_size": 32, "align": False, "jitter": False},
-    "stanet": {"size": 32, "widths": (4, 8, 8, 8), "n_frames": 6, "epochs": 1, "hidden": 4},
-}
 MERKIT_METHODS = [m.name for m in list_methods() if m.__module__.startswith("merkit.") and m.single_label]  # bundles are single-label
 
 
@@ -34,13 +28,9 @@ def svm_bundle(small, cache_dir, tmp_path_factory):
     return train(small, "apex_flow_svm", out=tmp_path_factory.mktemp("svm") / "model", cache=cache_dir)
 
 
-def test_every_registered_method_is_covered():
-    assert sorted(QUICK) == sorted(MERKIT_METHODS)
-
-
 @pytest.mark.parametrize("name", MERKIT_METHODS)
-def test_a_bundle_predicts_exactly_as_the_fitted_method(name, small, cache_dir, tmp_path):
-    path = train(small, name, out=tmp_path / "model", params=QUICK[name], seed=3, cache=cache_dir)
+def test_a_bundle_predicts_exactly_as_the_fitted_method(name, quick, small, cache_dir, tmp_path):
+    path = train(small, name, out=tmp_path / "model", params=quick[name], seed=3, cache=cache_dir)
     model = load_model(path)
     fitted = model.method.__class__(**model.method.params()).fit(small, seed=3, cache=Cache(cache_dir))
     test = small.subset([0, 5, 9])
