@@ -111,7 +111,8 @@ def _strs(spotting_f1: float, recognition: dict, classes: tuple[str, ...]) -> di
     true = recognition["true"]
     uf1 = metrics.scores(true, recognition["predicted"], classes)["uf1"] if true else 0.0  # MEGC's UF1, as every run reports it
     return {"spotting_f1": spotting_f1, "recognition_uf1": uf1, "strs": spotting_f1 * uf1,
-            "recognised": len(true), "unscored": recognition["unscored"]}
+            "recognised": len(true), "unscored": recognition["unscored"],
+            "true": list(true), "predicted": list(recognition["predicted"])}  # per recognised true positive
 
 
 def plot_timeline(path: Path, video: LongVideo, spotting: Spotting, spotted: list[Interval],
