@@ -586,6 +586,8 @@ def analyze(
         table.add_row(row["kind"], f"{row['onset_s']:.2f}", f"{row['apex_s']:.2f}", f"{row['offset_s']:.2f}",
                       f"{row['score']:.2f}", *([row["prediction"]] if bundle else []))
     console.print(table)
+    if summary["note"]:
+        console.print(f"[yellow]note:[/] {summary['note']}", highlight=False, soft_wrap=True)
     console.print(f"Wrote {out / 'report.html'}, {out / 'intervals.csv'}, {out / 'frames.csv'} and {out / 'annotated.mp4'}")
 
 

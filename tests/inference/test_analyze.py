@@ -149,3 +149,17 @@ def test_a_frame_folder_needs_its_frame_rate(tmp_path):
     assert result.exit_code == 0, result.output
     frames = pd.read_csv(tmp_path / "b" / "frames.csv")
     assert len(frames) == plan.n_frames and frames["face_found"].all() and frames["time_s"].iloc[-1] == pytest.approx(119 / 30, abs=1e-4)
+
+
+def test_a_recording_of_a_second_or_a_frame_is_analysed_with_a_note(tmp_path):
+    plan = plan_long_video(2, 30.0, size=(240, 320), micro=0, macro=0, distractors={}, seed=3)
+    frames = np.stack(list(render_long_video(plan)))[:30]
+    for name, clip in [("second", frames), ("frame", frames[:1])]:
+        write_video(tmp_path / f"{name}.mkv", clip, 30.0)
+        result = runner.invoke(app, ["analyze", str(tmp_path / f"{name}.mkv"), "--out", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+        note = f"The recording has {len(clip)} frame(s)"
+        assert note in result.output.replace("\n", " ") and "needs at least 31" in result.output.replace("\n", " ")
+        assert note in (tmp_path / name / "report.html").read_text()
+        assert pd.read_csv(tmp_path / name / "intervals.csv").empty
+        assert len(pd.read_csv(tmp_path / name / "frames.csv")) == len(clip)

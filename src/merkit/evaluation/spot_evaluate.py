@@ -59,7 +59,7 @@ def evaluate_spotting(videos: list[LongVideo], spotter: Spotter, out: str | Path
         spotted = [i for i in spotting.intervals if i.kind in video.kinds]
         pairs = matched_pairs(spotted, video.intervals)
         results.append((video, spotted))
-        per_video.append(_video_row(video, spotted, pairs))
+        per_video.append({**_video_row(video, spotted, pairs), "note": spotting.note})
         plot_timeline(out / "timelines" / f"{_safe(video.key)}.png", video, spotting, spotted, pairs)
         if model is not None:
             _recognise_matches(model, video, source, cache, pairs, recognition)
@@ -165,6 +165,8 @@ def _report(scores: dict, spotter: Spotter, videos: list[LongVideo]) -> str:
         s = scores["strs"]
         lines += ["", f"STRS = spotting F1 {s['spotting_f1']:.3f} x recognition UF1 {s['recognition_uf1']:.3f} = **{s['strs']:.3f}** "
                   f"({s['recognised']} true positives recognised; {s['unscored']} without a class under the bundle's scheme)."]
+    notes = [f"- {v['video']}: {v['note']}" for v in scores["videos"] if v["note"]]
+    lines += ["", "Videos where nothing could be spotted:", *notes] if notes else []
     lines += ["", "Published figures on real long videos are far lower than synthetic ones: overall F1 about 0.1-0.2 on "
               "CAS(ME)² and SAMM-LV (MEGC 2020-2022 baselines and entries).", "", "## Timelines", ""]
     lines += [f"- {v.key}: ![{v.key}](timelines/{_safe(v.key)}.png)" for v in videos]

@@ -188,7 +188,7 @@ def spot_cached(cache: TrackCache, spotter: Spotter, fps: float) -> tuple[Spotti
     states = cache.states()
     bits = states[:, 3].astype(int)
     usable = (states[:, 0] == 1) & (bits & _flag_bits(UNUSABLE) == 0)
-    return spotter.intervals(spotter.signals(cache.faces(usable), fps), fps), states
+    return spotter.spotting(spotter.signals(cache.faces(usable), fps), fps), states
 
 
 def _crop(frame: np.ndarray, transform: np.ndarray, scale: float, size: int) -> np.ndarray:
@@ -270,8 +270,9 @@ def analyze(video: str | os.PathLike, out: str | os.PathLike, *, model=None, spo
     if annotate:
         write_annotated(source, cache, spotting.intervals, rows, out / "annotated.mp4")
     write_analysis_report(out / "report.html", source=source, relative=relative, found=found, rows=rows,
-                          thumbnails=thumbnails, classes=tuple(model.classes) if model is not None else (), spotter=spotter.name)
-    return {"frames": n, "face_frames": int(found.sum()), "intervals": rows, "complete": True}
+                          thumbnails=thumbnails, classes=tuple(model.classes) if model is not None else (), spotter=spotter.name,
+                          note=spotting.note)
+    return {"frames": n, "face_frames": int(found.sum()), "intervals": rows, "complete": True, "note": spotting.note}
 
 
 def write_frames_csv(path: Path, states: np.ndarray, relative: np.ndarray, fps: float, chunk: int = 4096) -> None:

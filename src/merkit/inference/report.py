@@ -68,7 +68,7 @@ def _bars(row: dict, classes: tuple[str, ...]) -> str:
 
 
 def write_analysis_report(path: Path, *, source, relative: np.ndarray, found: np.ndarray, rows: list[dict],
-                          thumbnails: dict[int, str], classes: tuple[str, ...], spotter: str) -> None:
+                          thumbnails: dict[int, str], classes: tuple[str, ...], spotter: str, note: str = "") -> None:
     n = len(relative)
     counts = {k: sum(r["kind"] == k for r in rows) for k in ("micro", "macro")}
     cards = []
@@ -95,6 +95,7 @@ body {{ font-family: sans-serif; margin: 24px; color: #222; }}
 <h1>{html.escape(source.path.name)}</h1>
 <p>{n} frames at {source.fps:g} fps ({n / source.fps:.1f} s); a face in {int(found.sum())} of them.
 Spotter <code>{html.escape(spotter)}</code>: {counts["micro"]} micro- and {counts["macro"]} macro-expression interval(s).</p>
+{f'<p class="note">{html.escape(note)}</p>' if note else ""}
 <h2>Timeline</h2>
 {timeline_svg(relative, found, rows, source.fps)}
 <p>Orange bands: micro intervals; purple: macro; grey: no face.</p>
