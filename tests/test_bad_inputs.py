@@ -122,9 +122,11 @@ TRAIN = "train --dataset casme2 --root {root} --method apex_flow_svm --apex midd
     (TRAIN + "--out {new} --evaluate kfold", "Unknown --evaluate 'kfold'"),
     (TRAIN + "--out {new} --evaluate loso --jobs 0", "--jobs must be positive"),
     (TRAIN + "--out {new} --set C=strong", "C='strong'"),
+    (TRAIN + "--out {below_file} --evaluate loso", "Cannot create the folder {base}/a_file.txt/deeper"),
 ])
 def test_train(world, template, culprit):
-    check(case(world, template), culprit)
+    check(case(world, template), culprit.format(**world))
+    assert not list(world["base"].glob("**/*-loso")), "refused before the LOSO ran"
 
 
 @pytest.mark.parametrize("template,culprit", [

@@ -144,8 +144,17 @@ def save(method: Method, out: str | os.PathLike, *, training: dict | None = None
 
 
 def check_bundle_out(out: Path, overwrite: bool) -> Path:
+    """``out`` if a bundle can be written there (checked before any work): not a file, not a
+    folder of other files, a bundle only with ``overwrite``, and its folder can be written."""
     if out.exists() and not out.is_dir():
         raise BundleError(f"--out {out} is a file; pass a folder for the model bundle.")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BundleError(f"Cannot create the folder {out.parent} for the bundle {out.name} ({error.strerror}); "
+                          "choose another --out.") from None
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise BundleError(f"Cannot write into {out.parent} (permission denied); choose another --out.")
     if out.is_dir() and any(out.iterdir()):
         if not (out / DESCRIPTION_FILE).is_file():
             raise BundleError(f"{out} holds files that are not a model bundle; pass a new or empty folder as --out.")

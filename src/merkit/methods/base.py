@@ -180,25 +180,39 @@ def labels_of(decisions: np.ndarray, classes) -> np.ndarray:
     return np.asarray(["+".join(c for c, d in zip(classes, row) if d) or NO_AU for row in decisions], dtype=object)
 
 
+def calibration_splits(y: np.ndarray, groups: np.ndarray, seed: int) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """The (fit, held-out) index pairs on which :func:`calibrated` fits its sigmoids: a k-fold of
+    whole ``groups`` (subjects), stratified by class, k up to 5 and at most the fewest subjects
+    of a class, the largest k whose every fit part holds every class; None where there is none
+    (a class with a single subject: no split can hold it out and keep it)."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    subjects_per_class = Counter(label for label, _ in set(zip(y, groups)))
+    classes = set(y)
+    for k in range(min(5, min(subjects_per_class.values())), 1, -1):
+        splits = list(StratifiedGroupKFold(k, shuffle=True, random_state=seed % 2**32).split(np.zeros(len(y)), y, groups))
+        if all(set(y[fit]) == classes for fit, _ in splits):
+            return splits
+    return None
+
+
 def calibrated(estimator, x: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int):
     """``estimator`` fitted on (x, y) with sigmoid-calibrated probabilities, all from these samples.
 
     Calibration follows Platt: each class's decision values are mapped to probabilities by a
-    sigmoid fitted on held-out decisions of a k-fold split of the training part itself (k up to
-    5, whole clips kept together through ``groups``), and the final estimator is fitted on all of
-    it (scikit-learn's ``CalibratedClassifierCV(ensemble=False)``). Where a class has a single
-    clip no split holds it out: the sigmoid is then fitted on the estimator's own training
-    decisions (over-confident, but nothing outside the training part is used).
+    sigmoid fitted on held-out decisions of a k-fold split of the training part itself, whole
+    subjects (``groups``) held out together (:func:`calibration_splits`), so the probabilities are
+    those of a person the estimator has not seen, as a bundle meets; the final estimator is fitted
+    on all of it (scikit-learn's ``CalibratedClassifierCV(ensemble=False)``). Where a class has a
+    single subject no split holds it out: the sigmoid is then fitted on the estimator's own
+    training decisions (over-confident, but nothing outside the training part is used).
     """
     from sklearn.base import clone
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.frozen import FrozenEstimator
-    from sklearn.model_selection import StratifiedGroupKFold
 
-    clips_per_class = Counter(label for label, _ in set(zip(y, groups)))
-    k = min(5, min(clips_per_class.values()))
-    if k >= 2:
-        splits = list(StratifiedGroupKFold(k, shuffle=True, random_state=seed % 2**32).split(x, y, groups))
+    splits = calibration_splits(y, groups, seed)
+    if splits is not None:
         return CalibratedClassifierCV(estimator, method="sigmoid", cv=splits, ensemble=False).fit(x, y)
     everything = [(np.arange(len(y)), np.arange(len(y)))]  # the frozen estimator's own training decisions
     return CalibratedClassifierCV(FrozenEstimator(clone(estimator).fit(x, y)), method="sigmoid", cv=everything).fit(x, y)
@@ -235,12 +249,12 @@ class FeatureMethod(Method):
 
     def fit(self, train: ClipDataset, *, seed: int, cache: Cache) -> FeatureMethod:
         rng = np.random.default_rng(seed)
-        samples, labels, groups = [], [], []
+        samples, labels, groups, subjects = [], [], [], train.groups
         for index, clip in enumerate(train):
             for variant in self.augment(self.features(clip, cache), clip, rng):
                 samples.append(variant)
                 labels.append(clip.label)
-                groups.append(index)
+                groups.append(subjects[index])  # the clip's subject: calibration holds out whole people
         self.classes_ = train.classes
         if train.multilabel:  # one linear SVM per action unit, each on all the training clips
             with warnings.catch_warnings():  # an AU absent from every training clip gets a constant "no"
