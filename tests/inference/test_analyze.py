@@ -75,7 +75,7 @@ def test_analyze_with_a_bundle_recognises_each_interval(recording, small_casme2,
     assert all(p in report for p in intervals["prediction"])
     # each interval's row is the bundle's own answer for that interval's faces, apex and rate (not any classifier's)
     from merkit.datasets.intervals import Interval
-    from merkit.inference.analyze import TrackCache, interval_faces, open_source
+    from merkit.preprocess.track_cache import TrackCache, interval_faces, open_source
 
     model = load_model(bundle)
     spans = [Interval(r.onset_frame, r.offset_frame, r.kind, r.score, r.apex_frame) for r in intervals.itertuples()]

@@ -37,6 +37,7 @@ from merkit.evaluation.protocols import Fold, make_protocol, shared_subjects
 from merkit.evaluation.reports import write_report
 from merkit.executors import Executor, LocalExecutor
 from merkit.io.atomic import atomic_write_bytes, atomic_write_text
+from merkit.io.paths import safe_name as _safe
 from merkit.methods.registry import create_method, method_class
 from merkit.preprocess.cache import Cache
 
@@ -52,10 +53,6 @@ class RunResult:
 def fold_seed(seed: int, fold_index: int) -> int:
     """The seed of one fold: independent of the order and the process the fold runs in."""
     return int(np.random.SeedSequence([seed, fold_index]).generate_state(1)[0])
-
-
-def _safe(fold_name: str) -> str:
-    return fold_name.replace("/", "__")
 
 
 def _fold_file(out: Path, fold: Fold) -> Path:

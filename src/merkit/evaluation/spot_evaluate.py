@@ -1,6 +1,6 @@
 """``merkit spot-evaluate``: a spotter on long-video datasets under the MEGC protocol.
 
-Each video is tracked once into ``OUT/cache/`` (resumable, as :func:`merkit.inference.analyze.track_video`),
+Each video is tracked once into ``OUT/cache/`` (resumable, :func:`merkit.preprocess.track_cache.track_video`),
 spotted, and matched against its annotation (:mod:`merkit.evaluation.spotting`). The report gives
 precision, recall and F1 for micro, macro and overall, pooled over all videos and per dataset,
 and a timeline plot per video. Spotted intervals of a kind a release does not annotate (CAS(ME)³
@@ -28,20 +28,10 @@ from merkit.datasets.long_videos import LongVideo
 from merkit.errors import ConfigError
 from merkit.evaluation import metrics
 from merkit.evaluation.spotting import matched_pairs, spotting_scores
-from merkit.inference.analyze import (
-    FrameSource,
-    TrackCache,
-    interval_faces,
-    spot_cached,
-    track_video,
-)
-from merkit.inference.report import KIND_HEX
 from merkit.io.atomic import atomic_write_text
-from merkit.spotting import Spotter, Spotting
-
-
-def _safe(key: str) -> str:
-    return key.replace("/", "__")
+from merkit.io.paths import safe_name as _safe
+from merkit.preprocess.track_cache import FrameSource, TrackCache, interval_faces, track_video
+from merkit.spotting import KIND_HEX, Spotter, Spotting, spot_cached
 
 
 def evaluate_spotting(videos: list[LongVideo], spotter: Spotter, out: str | Path, *, model=None) -> dict:

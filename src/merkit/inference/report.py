@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from merkit.io.atomic import atomic_write_text
+from merkit.spotting import KIND_HEX, KIND_RGB
 
 WIDTH, HEIGHT, MARGIN = 1000, 200, 40
 SCORE_COLOUR, THRESHOLD_COLOUR = "#1f6fd0", "#d62728"
-KIND_RGB = {"micro": (255, 140, 0), "macro": (148, 60, 200)}  # every plot, page and video of spotted intervals
-KIND_HEX = {kind: "#{:02x}{:02x}{:02x}".format(*rgb) for kind, rgb in KIND_RGB.items()}
 KIND_FILL = {kind: "rgba({},{},{},0.35)".format(*rgb) for kind, rgb in KIND_RGB.items()}
 
 

@@ -10,6 +10,10 @@ import numpy as np
 
 from merkit.datasets.intervals import Interval
 from merkit.errors import check_choice, configured
+from merkit.preprocess.track_cache import TrackCache
+
+KIND_RGB = {"micro": (255, 140, 0), "macro": (148, 60, 200)}  # every plot, page and video of spotted intervals
+KIND_HEX = {kind: "#{:02x}{:02x}{:02x}".format(*rgb) for kind, rgb in KIND_RGB.items()}
 
 
 @dataclass
@@ -86,3 +90,8 @@ def list_spotters() -> list[type[Spotter]]:
 def create_spotter(name: str, **params) -> Spotter:
     """A spotter; unknown parameter names, or values of the wrong type, get a ConfigError."""
     return configured(_SPOTTERS[check_choice("spotter", name, _SPOTTERS)], params, f"spotter {name!r}")
+
+
+def spot_cached(cache: TrackCache, spotter: Spotter, fps: float) -> tuple[Spotting, np.ndarray]:
+    """Run ``spotter`` over the faces of a tracking cache; its result and the (T, 4) states."""
+    return spotter.spotting(spotter.signals(cache.faces(cache.usable()), fps), fps), cache.states()
