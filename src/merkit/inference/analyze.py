@@ -25,6 +25,7 @@ from merkit.datasets.intervals import Interval
 from merkit.errors import ConfigError, DatasetError, MerkitError
 from merkit.inference.report import write_analysis_report
 from merkit.io.atomic import atomic_path, atomic_write_text
+from merkit.io.video import video_writer
 from merkit.preprocess.track_cache import FrameSource, TrackCache, flag_names, interval_faces, open_source, track_video
 from merkit.progress import progress_bar
 from merkit.spotting import KIND_RGB, Spotter, create_spotter, spot_cached
