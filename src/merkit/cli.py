@@ -27,6 +27,7 @@ def friendly(command):
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         show_progress(True)
+        previous = stop_on_sigterm()
         try:
             return command(*args, **kwargs)
         except MerkitError as error:
@@ -48,8 +49,28 @@ def friendly(command):
                           f"these versions: merkit {__version__}, Python {platform.python_version()}, {platform.platform()}.",
                           highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
+        finally:
+            if previous is not None:
+                import signal
+
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapper
+
+
+def stop_on_sigterm():
+    """SIGTERM (``kill``, a scheduler cancelling the job) stops a command as Ctrl-C does: its
+    workers end, what is written stays, exit 130. Returns the handler it replaced (None off the
+    main thread, where signals cannot be handled)."""
+    import signal
+    import threading
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        return signal.signal(signal.SIGTERM, interrupt)
+    return None
 
 
 def parse_settings(settings: list[str] | None, flag: str = "--set") -> dict:
