@@ -276,21 +276,37 @@ def read_description(path: str | os.PathLike) -> dict:
 
 
 def _plain_name(name: str) -> bool:
-    return name not in ("", ".", "..") and not any(c in name for c in "/\\\0:") and not os.path.isabs(name)
+    """A name inside the folder: plain parts (no ``..``, no drive, no backslash) joined by ``/``."""
+    return (not os.path.isabs(name) and not any(c in name for c in "\\\0:")
+            and all(part not in ("", ".", "..") for part in name.split("/")))
 
 
-def check_files(path: Path, description: dict) -> type[Method]:
-    """The method class of a checked description, once its ``files`` are exactly the state files
-    that method writes, by plain names, each a regular file of the bundle with its checksum.
-    Nothing outside ``path`` is opened: every name is checked before any file is."""
+def _configured(path: Path, description: dict, device: str | None) -> Method:
+    """The (unfitted) method ``bundle.json`` names, with its parameters, on ``device`` if it has one."""
     described = path / DESCRIPTION_FILE
-    name = description["method"]["name"]
     try:
-        cls = method_class(name)
+        cls = method_class(description["method"]["name"])
     except MerkitError as error:
         raise BundleError(f"{described}: field method.name: {error} Upgrade merkit, or install the package that "
                           "registers it.") from None
-    files, expected = description["files"], set(cls.state_files)
+    params = dict(description["method"]["params"])
+    if "device" in {f.name for f in dataclasses.fields(cls)}:
+        from merkit.training.trainer import best_device
+
+        params["device"] = device or best_device()
+    try:
+        return configured(cls, params, f"method {cls.name!r}")
+    except MerkitError as error:
+        raise BundleError(f"{described}: field method.params: {error}") from None
+
+
+def check_files(path: Path, description: dict, method: Method) -> None:
+    """Check that ``files`` are exactly the state files ``method`` writes (its ``state_files``),
+    by names inside the folder, each a regular file of the bundle with its checksum. Nothing
+    outside ``path`` is opened: every name is checked before any file is."""
+    described = path / DESCRIPTION_FILE
+    name = method.name
+    files, expected = description["files"], set(method.state_files)
     for entry in files:
         if not _plain_name(entry):
             raise BundleError(f"{described}: files entry {entry!r} is not a plain file name inside the bundle; "
@@ -304,7 +320,8 @@ def check_files(path: Path, description: dict) -> type[Method]:
                           "copy the bundle again or train it again.")
     for entry, digest in files.items():
         state = path / entry
-        if state.is_symlink() or (state.exists() and not state.is_file()):
+        inside = state.resolve().is_relative_to(path.resolve())  # no link on the way out of the folder
+        if state.is_symlink() or not inside or (state.exists() and not state.is_file()):
             raise BundleError(f"{state} is not a regular file of the bundle (a link or a device); copy the bundle "
                               "again without links, or train it again.")
         if not state.is_file():
@@ -312,7 +329,6 @@ def check_files(path: Path, description: dict) -> type[Method]:
         if _sha256(state) != digest:
             raise BundleError(f"{state} was altered since the bundle was written (checksum differs); "
                               "copy the bundle again or train it again.")
-    return cls
 
 
 def load(path: str | os.PathLike, *, task: str | None = None, classes=None,
@@ -329,16 +345,8 @@ def load(path: str | os.PathLike, *, task: str | None = None, classes=None,
         raise BundleError(f"{path} is a {description['task']} model, not a {task} model.")
     if classes is not None and list(classes) != description["classes"]:
         raise BundleError(f"{path} predicts {description['classes']}, not the classes asked for ({list(classes)}).")
-    cls = check_files(path, description)
-    params = dict(description["method"]["params"])
-    if "device" in {f.name for f in dataclasses.fields(cls)}:
-        from merkit.training.trainer import best_device
-
-        params["device"] = device or best_device()
-    try:
-        method = configured(cls, params, f"method {cls.name!r}")
-    except MerkitError as error:
-        raise BundleError(f"{path / DESCRIPTION_FILE}: field method.params: {error}") from None
+    method = _configured(path, description, device)
+    check_files(path, description, method)
     method.check_machine()
     method = method.load(path)
     if list(method.classes_) != description["classes"]:

@@ -40,7 +40,9 @@ class Method:
     keep_fold_models: ClassVar[bool] = False  # a run keeps each fold's fitted state (costly to refit, explainable)
     multilabel: ClassVar[bool] = False  # predicts a set of classes per clip (action units) on multi-label data
     single_label: ClassVar[bool] = True  # predicts one class per clip (every method but the AU baseline)
-    state_files: ClassVar[tuple[str, ...]] = ()  # the files ``save`` writes, plain names: a bundle holds exactly these
+    # the files ``save`` writes, names inside its folder: a bundle holds exactly these (a property
+    # where they depend on the parameters)
+    state_files: ClassVar[tuple[str, ...]] = ()
 
     def params(self) -> dict:
         """The hyper-parameters, as given to the constructor."""
