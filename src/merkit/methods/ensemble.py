@@ -119,6 +119,12 @@ class Ensemble(Method):
     def keep_fold_models(self) -> bool:
         return any(m.keep_fold_models for m in self._new_members())
 
+    @property
+    def state_files(self) -> tuple[str, ...]:
+        """Each member fit's own state files, in its subfolder (what ``save`` writes)."""
+        return tuple(f"{self._folder(index, member.name, k)}/{name}" for index, member in enumerate(self._new_members())
+                     for k in range(self.bag) for name in member.state_files)
+
     def check_machine(self) -> None:
         for member in self._new_members():
             member.check_machine()
