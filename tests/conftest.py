@@ -1,4 +1,12 @@
+import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
 import pytest
 
@@ -44,3 +52,68 @@ def megc(tmp_path_factory):
     """A synthetic MEGC 2019 composite (4 subjects per dataset) and what was written; read-only."""
     root = tmp_path_factory.mktemp("megc")
     return root, write_megc2019(root, SynthConfig(n_subjects=4, clips_per_subject=(3, 4), seed=5))
+
+
+RAY_HOST = "127.0.0.2"  # Ray rewrites 127.0.0.1 (and localhost) to the interface address on Linux; it leaves this one alone
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((RAY_HOST, 0))
+        return s.getsockname()[1]
+
+
+def _stop_ray_processes(temp_dir: str) -> None:
+    """End this cluster's processes only: those whose command line names its ``temp_dir``, and
+    their descendants (the workers). ``ray stop`` would end every Ray process on the machine."""
+    processes = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+                args = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace")
+            except OSError:
+                continue
+            processes[int(entry)] = (int(stat.rsplit(")", 1)[1].split()[1]), args)
+    ours = {pid for pid, (_, args) in processes.items() if temp_dir in args}
+    while more := {pid for pid, (parent, _) in processes.items() if parent in ours} - ours:
+        ours |= more
+
+    def running(pid):
+        try:
+            return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in ours:
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.monotonic() + 10
+        while any(map(running, ours)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A real Ray cluster on loopback for one test module: ``ray start --head`` on 127.0.0.2 and a
+    second node joined to it, one CPU each; its address ``HOST:PORT``. Every connection stays on
+    this machine, and only this cluster's processes are stopped at the end of the module."""
+    ray = pytest.importorskip("ray")
+    ray_bin = shutil.which("ray", path=str(Path(sys.executable).parent))
+    port = _free_port()
+    temp_dir = tempfile.mkdtemp(prefix="merkit-ray-")  # short: Ray's socket paths live under it
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
+    common = ["--num-cpus", "1", "--object-store-memory", "100000000", "--disable-usage-stats", "--temp-dir", temp_dir]
+    try:
+        subprocess.run([ray_bin, "start", "--head", "--node-ip-address", RAY_HOST, "--port", str(port),
+                        "--include-dashboard", "false", *common], check=True, env=env, capture_output=True, timeout=120)
+        subprocess.run([ray_bin, "start", "--address", f"{RAY_HOST}:{port}", "--node-ip-address", RAY_HOST, *common],
+                       check=True, env=env, capture_output=True, timeout=120)
+        yield f"{RAY_HOST}:{port}"
+    finally:
+        ray.shutdown()
+        _stop_ray_processes(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)

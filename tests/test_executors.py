@@ -1,15 +1,9 @@
-"""Executors on a real Ray cluster: a head and a second worker node, both on loopback.
-
-Ray rewrites 127.0.0.1 (and localhost) to the machine's interface address on Linux, so the
-cluster uses 127.0.0.2, another loopback address it leaves alone: every connection stays on this
-machine. The cluster is stopped at the end of the module.
-"""
+"""Executors on a real Ray cluster: a head and a second worker node, both on loopback
+(the ``cluster`` fixture of tests/conftest.py, started once for this module and stopped at its end)."""
 
 import dataclasses
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,7 +22,6 @@ from merkit.methods import FeatureMethod, register_method
 from merkit.preprocess.pipeline import Representation, Step, register_step
 
 pytest.importorskip("ray")
-HOST = "127.0.0.2"
 register_step("clip_shape_for_tests")(lambda data, clip: np.array([clip.n_frames, clip.offset - clip.onset, clip.onset], float))
 
 
@@ -55,32 +48,6 @@ class DieOnce(FeatureMethod):
         from sklearn.neighbors import KNeighborsClassifier
 
         return KNeighborsClassifier(1)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    """``ray start --head`` on 127.0.0.2 and a second node joined to it, one CPU each."""
-    import ray
-
-    ray_bin = shutil.which("ray", path=str(Path(sys.executable).parent))
-    port = _free_port()
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
-    common = ["--num-cpus", "1", "--object-store-memory", "100000000", "--disable-usage-stats"]
-    subprocess.run([ray_bin, "start", "--head", "--node-ip-address", HOST, "--port", str(port), "--include-dashboard", "false",
-                    *common], check=True, env=env, capture_output=True, timeout=120)
-    try:
-        subprocess.run([ray_bin, "start", "--address", f"{HOST}:{port}", "--node-ip-address", HOST, *common],
-                       check=True, env=env, capture_output=True, timeout=120)
-        yield f"{HOST}:{port}"
-    finally:
-        ray.shutdown()
-        subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
