@@ -70,8 +70,8 @@ def _stop_ray_processes(temp_dir: str) -> None:
     for entry in os.listdir("/proc"):
         if entry.isdigit() and int(entry) != os.getpid():
             try:
-                stat = open(f"/proc/{entry}/stat").read()
-                args = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace")
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                args = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
             except OSError:
                 continue
             processes[int(entry)] = (int(stat.rsplit(")", 1)[1].split()[1]), args)
@@ -81,7 +81,7 @@ def _stop_ray_processes(temp_dir: str) -> None:
 
     def running(pid):
         try:
-            return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
         except OSError:
             return False
 

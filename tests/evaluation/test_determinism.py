@@ -58,7 +58,7 @@ def test_ray_with_driver_storage_gives_identical_predictions_and_networks(name, 
     from merkit.cli import executor_for
 
     data = _three_subjects(name, small_casme2)
-    settings = dict(params=quick[name], protocol="loso", seed=7, cache=cache_dir)
+    settings = {"params": quick[name], "protocol": "loso", "seed": 7, "cache": cache_dir}
     on_ray = executor_for("ray", 1, cluster, quick[name], "driver")  # what those options build
     assert on_ray.name == "ray" and on_ray.ships_representations
     one = _outputs(evaluate(data, name, out=tmp_path / "one", jobs=1, **settings).out)
