@@ -146,6 +146,8 @@ def synth(
     jobs: Annotated[int, typer.Option(help="Processes.")] = 2,
     videos: Annotated[int, typer.Option(help="Long videos per subject (long-video layouts).")] = 2,
     seconds: Annotated[float, typer.Option(help="Length of each long video in seconds (long-video layouts).")] = 30.0,
+    errata: Annotated[bool, typer.Option(help="Spoil a few annotation rows as real releases have them (an offset of 0 or before "
+                                              "the onset, an apex outside onset..offset, a repeated row, a missing clip folder).")] = False,
 ):
     """Write a synthetic micro-expression dataset in a real dataset's on-disk layout."""
     from merkit.errors import check_choice
@@ -157,6 +159,8 @@ def synth(
     check_positive("--jobs", jobs)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; pass a folder to write the synthetic dataset into.")
+    if errata and layout not in LAYOUTS:
+        raise ConfigError(f"--errata is for the clip layouts ({', '.join(LAYOUTS)}); {layout} has none.")
     if layout in LONG_LAYOUTS:
         check_positive("--videos", videos)
         with progress_bar("synthesising long videos", subjects * videos) as advance:
@@ -170,8 +174,12 @@ def synth(
         else:
             _, fps, emotions, _ = LAYOUTS[layout]
             config = SynthConfig(n_subjects=subjects, seed=seed, amplitude=amplitude, fps=fps, emotions=emotions)
-            n_clips = len(write_dataset(layout, out, config, jobs=jobs, progress=advance).clips)
+            written = write_dataset(layout, out, config, jobs=jobs, progress=advance, errata=errata)
+            n_clips = len(written.clips)
     console.print(f"Wrote {n_clips} clips in the {layout} layout to {out}")
+    for erratum in [] if layout == "megc2019" else written.errata:
+        console.print(f"erratum {erratum.kind}: {erratum.file}" + (f" row {erratum.row}" if erratum.row else "")
+                      + f" ({erratum.subject}/{erratum.clip})", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -513,12 +521,16 @@ def datasets_check(
     labels: LabelsOption = None,
     option: ReaderOptions = None,
 ):
-    """Count clips per class and subject and list every problem; exit 1 if any clip is unusable."""
-    from merkit.datasets import load
+    """Count clips per class and subject and list every problem; exit 1 if any clip is unusable.
+
+    The annotation rows listed are those a load skips (or refuses with --option strict=true)."""
+    from merkit.datasets.registry import read
     from merkit.errors import DatasetError
 
-    data = load(dataset, root=root, labels=labels, strict=False, **parse_settings(option, "--option"))
-    problems = list(data.problems)
+    options = parse_settings(option, "--option")
+    options.pop("strict", None)  # the check lists every problem either way
+    data = read(dataset, root=root, labels=labels, **options)
+    problems = [str(p) for p in data.problems]
     with progress_bar("reading every frame", len(data)) as advance:
         for clip in data:
             try:
@@ -543,6 +555,14 @@ def datasets_check(
         console.print(f"[yellow]note:[/] folder without an annotation row: {orphan}", highlight=False)
     for problem in problems:
         console.print(f"[red]problem:[/] {problem}", highlight=False, soft_wrap=True)
+    if data.problems and len(data) == 0:
+        console.print("A load refuses this dataset: no annotation row can become a clip.")
+    elif data.problems:
+        rows = data.skipped.drop_duplicates(["dataset", "file", "row"])
+        where = "; ".join(f"{(d + ': ') if d else ''}{f}" + (f" rows {', '.join(map(str, g['row']))}" if g["row"].all() else "")
+                          for (d, f), g in rows.groupby(["dataset", "file"], sort=False))
+        console.print(f"A load skips {len(rows)} annotation rows ({where}) and keeps {len(data)} clips; "
+                      "with --option strict=true it refuses the dataset.", highlight=False, soft_wrap=True)
     if problems:
         console.print(f"{len(problems)} problems: the clips above cannot be used until they are fixed.")
         raise typer.Exit(1)

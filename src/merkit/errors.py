@@ -33,6 +33,11 @@ class DatasetError(MerkitError):
         super().__init__(message)
 
 
+class DatasetWarning(UserWarning):
+    """A dataset was read with some annotation rows skipped (release errata, missing clip folders);
+    the message lists every skipped row. ``strict=True`` makes these rows a DatasetError instead."""
+
+
 class ConfigError(MerkitError, ValueError):
     """A parameter has a value merkit cannot use."""
 

@@ -1,6 +1,30 @@
+import dataclasses
+
+import numpy as np
 import pytest
 
+from merkit.methods import FeatureMethod, register_method
+from merkit.preprocess.pipeline import Representation, Step, register_step
 from merkit.synthetic import LAYOUTS, SynthConfig, write_dataset
+
+register_step("clip_lengths")(lambda data, clip: np.array([clip.n_frames], dtype=float))
+
+
+@register_method
+@dataclasses.dataclass
+class LengthMethod(FeatureMethod):
+    """Test double for runs over a dataset: classifies a clip by its number of frames (1-NN)."""
+
+    name = "length_for_tests"
+    summary = "test double: classifies by clip length"
+
+    def representation(self):
+        return Representation(Step("clip_lengths"))
+
+    def make_classifier(self, seed):
+        from sklearn.neighbors import KNeighborsClassifier
+
+        return KNeighborsClassifier(1)
 
 
 def layout_config(layout: str, **changes) -> SynthConfig:

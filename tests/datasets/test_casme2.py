@@ -73,22 +73,22 @@ def test_a_clip_folder_without_frames_names_the_folder_and_the_row(casme2_copy):
     for frame in folder.iterdir():
         frame.unlink()
     with pytest.raises(DatasetError, match=rf"row 3 \(sub{subject:02d}/{clip}\): clip folder .*{clip} holds no frames"):
-        load("casme2", root=casme2_copy)
+        load("casme2", root=casme2_copy, strict=True)
 
 
 def test_every_problem_is_reported_at_once(casme2_copy):
     book = load_workbook(casme2_copy / SHEET)
     sheet = book.active
-    sheet["D2"] = 99999  # onset not among the frames
+    sheet["D2"] = 99999  # onset after the offset
     sheet["F4"] = "x"  # not a number
     book.save(casme2_copy / SHEET)
     folder = casme2_copy / "CASME2_RAW_selected" / f"sub{sheet['A5'].value:02d}" / sheet["B5"].value
     shutil.rmtree(folder)
     with pytest.raises(DatasetError) as error:
-        load("casme2", root=casme2_copy)
+        load("casme2", root=casme2_copy, strict=True)
     assert len(error.value.problems) == 3
     message = str(error.value)
-    assert "row 2" in message and "OnsetFrame 99999 is not among the folder's frames" in message
+    assert "row 2" in message and "comes before OnsetFrame 99999." in message
     assert "row 4" in message and "OffsetFrame 'x' is not a frame number" in message
     assert "row 5" in message and "no frame folder" in message
 

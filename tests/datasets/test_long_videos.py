@@ -4,7 +4,7 @@ import pytest
 from openpyxl import load_workbook
 
 from merkit.datasets.long_videos import LONG_DATASETS, load_long_videos
-from merkit.errors import DatasetError
+from merkit.errors import DatasetError, DatasetWarning
 from merkit.synthetic.long_videos import LONG_LAYOUTS, read_truth, write_long_dataset
 
 FEW = {"blink": 1}
@@ -44,7 +44,11 @@ def test_a_frame_outside_the_video_is_named_with_its_row(written, tmp_path):
     row[column].value = 99999
     book.save(book_path)
     with pytest.raises(DatasetError, match=r"row \d+: frame 99999 is not among the video's frames"):
-        load_long_videos(written.layout, root)
+        load_long_videos(written.layout, root, strict=True)
+    with pytest.warns(DatasetWarning, match=r"skipped 1 annotation row.*\n  - .*row \d+: frame 99999 is not among the video's frames"):
+        videos = load_long_videos(written.layout, root)
+    kept = sum(len(v.intervals) for v in videos)
+    assert kept == sum(len(p.expressions) for p in written.plans.values()) - 1, "only the spoilt row is left out"
 
 
 def test_a_wrong_root_says_what_to_pass(tmp_path):

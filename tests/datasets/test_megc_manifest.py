@@ -37,7 +37,7 @@ def test_composite_problems_name_the_csv_row(megc, tmp_path):
     lines[4] = lines[4].rsplit(",", 1)[0] + ",7"
     (root / "combined_3class_gt.csv").write_text("\n".join(lines) + "\n")
     with pytest.raises(DatasetError) as error:
-        load("megc2019", root=root)
+        load("megc2019", root=root, strict=True)
     assert "combined_3class_gt.csv row 3: no usable clip casme2/sub01/EP99_99" in str(error.value)
     assert "combined_3class_gt.csv row 5: class '7' is none of 0, 1, 2" in str(error.value)
 

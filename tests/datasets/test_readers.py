@@ -8,7 +8,7 @@ import pytest
 from openpyxl import load_workbook
 
 from merkit.datasets import load
-from merkit.errors import DatasetError
+from merkit.errors import DatasetError, DatasetWarning
 from merkit.io import frame_number
 from merkit.synthetic import LAYOUTS
 
@@ -27,7 +27,7 @@ def test_reader_recovers_every_clip_exactly(layouts, layout):
         assert (row["onset"], row["offset"], row["n_frames"]) == (truth.onset, truth.offset, truth.n_frames)
         expected_apex = None if layout in NO_APEX else truth.apex
         assert (pd.isna(row["apex"]) and expected_apex is None) or row["apex"] == expected_apex
-        assert row["fps"] == LAYOUTS[layout][1]
+        assert row["fps"] == truth.fps, "the layout's frame rate (DFME: the clip's own)"
     for clip in data:
         numbers = [frame_number(p) for p in clip.frame_paths]
         assert numbers == list(range(numbers[0], numbers[0] + clip.n_frames)), "numeric, consecutive order"
@@ -93,10 +93,12 @@ def test_a_bad_row_is_named_by_file_and_spreadsheet_row(layouts, tmp_path, layou
                if book.active.cell(r, 2).value == filename and (layout != "casme3" or str(book.active.cell(r, 3).value) == clip.clip.rsplit("_", 1)[1]))
     book.active.cell(row, onset_column).value = 10**7
     book.save(root / sheet)
-    with pytest.raises(DatasetError, match=rf"{sheet.replace('(', '.').replace(')', '.')} row {row} .*is not among the folder's frames"):
-        load(layout, root=root)
-    partial = load(layout, root=root, strict=False)
+    with pytest.raises(DatasetError, match=rf"{sheet.replace('(', '.').replace(')', '.')} row {row} .*Offset.* comes before .*Onset.* 10000000\."):
+        load(layout, root=root, strict=True)
+    with pytest.warns(DatasetWarning, match=rf"skipped 1 annotation row.*\n  - .*row {row} "):
+        partial = load(layout, root=root)
     assert len(partial) + len(partial.dropped) == len(layouts[layout].clips) - 1 and len(partial.problems) == 1
+    assert partial.skipped[["row", "subject"]].values.tolist() == [[row, clip.subject]]
 
 
 def test_smic_unknown_emotion_folder_and_empty_clip(layouts, tmp_path):
@@ -106,7 +108,7 @@ def test_smic_unknown_emotion_folder_and_empty_clip(layouts, tmp_path):
         frame.unlink()
     (first.parent.parent / "angry").mkdir()
     with pytest.raises(DatasetError) as error:
-        load("smic_hs", root=root)
+        load("smic_hs", root=root, strict=True)
     assert f"{first} holds no frames" in str(error.value)
     assert "angry: unknown emotion folder; SMIC's are negative, positive, surprise" in str(error.value)
 
@@ -135,4 +137,4 @@ def test_a_bad_casme_xls_row_is_named_by_file_and_row(layouts, tmp_path):
     rows = [[None if pd.isna(v) else v for v in row] for row in table.values.tolist()]
     write_xls(sheet, rows[0], rows[1:])
     with pytest.raises(DatasetError, match=r"CASME_A_SectionA\.xls row 3 \(sub\d\d/EP\d+_\d\): OffsetF 'end' is not a frame number"):
-        load("casme", root=root)
+        load("casme", root=root, strict=True)

@@ -32,22 +32,45 @@ def test_spot_evaluate_scores_each_dataset_and_plots_each_video(tmp_path):
     assert again.exit_code == 2 and "one --root per --dataset" in again.output
 
 
-def test_strs_recognises_every_true_positive_it_can_label(small_casme2, cache_dir, tmp_path):
+def test_the_long_video_emotion_words_have_classes():
+    from merkit.datasets.labels import CASME2_LONG_WORDS, CASME3_WORDS, get_scheme
+    from merkit.synthetic.long_videos import LONG_EMOTIONS
+
+    assert set(LONG_EMOTIONS["casme2_long"]) == set(CASME2_LONG_WORDS) and set(LONG_EMOTIONS["casme3_long"]) == set(CASME3_WORDS)
+    seed4, megc3, casme2_5 = get_scheme("seed4"), get_scheme("megc3"), get_scheme("casme2_5")
+    expected = {"negative": "negative", "positive": "positive", "surprise": "surprise", "others": None,
+                "anger": "negative", "disgust": "negative", "fear": "negative", "sad": "negative", "happy": "positive"}
+    for dataset, words in (("casme2_long", CASME2_LONG_WORDS), ("casme3_long", CASME3_WORDS)):
+        for word in words:
+            assert megc3.map(dataset, word) == expected[word], (dataset, word)
+            assert seed4.map(dataset, word) == expected[word] or (word == "others" and seed4.map(dataset, word) == "other")
+    assert [casme2_5.map("casme2_long", w) for w in CASME2_LONG_WORDS] == [None, "happiness", "surprise", "others"]
+
+
+def test_strs_scores_every_true_positive_of_the_long_videos_own_words(small_casme2, cache_dir, tmp_path):
+    """A megc3 bundle (negative, positive, surprise) on CAS(ME)2 and CAS(ME)3 long videos written with
+    their own words (those with a megc3 class): every true positive is recognised, none set aside."""
     from merkit.datasets import load
     from merkit.inference import train
     from merkit.preprocess.apex import fill_apex
+    from merkit.synthetic.long_videos import LONG_EMOTIONS
 
-    data = fill_apex(load("casme2", root=small_casme2.root, labels="seed4"), "motion")
+    data = fill_apex(load("casme2", root=small_casme2.root, labels="megc3"), "motion")
+    assert data.classes == ("negative", "positive", "surprise")
     bundle = train(data, "apex_flow_svm", out=tmp_path / "model", cache=cache_dir)
-    written = write_long_dataset("casme2_long", tmp_path / "c2", subjects=1, videos=2, seconds=10, size=(120, 160), micro=2,
-                                 macro=1, distractors={"blink": 1}, seed=8)
-    result = runner.invoke(app, ["spot-evaluate", "--dataset", "casme2_long", "--root", str(written.root), "--model", str(bundle),
-                                 "--out", str(tmp_path / "out")])
+    args = ["spot-evaluate", "--model", str(bundle), "--out", str(tmp_path / "out")]
+    for layout in ("casme2_long", "casme3_long"):
+        words = tuple(w for w in LONG_EMOTIONS[layout] if w != "others")
+        written = write_long_dataset(layout, tmp_path / layout, subjects=1, videos=2, seconds=10, size=(120, 160), micro=2, macro=1,
+                                     distractors={"blink": 1}, seed=8, emotions=words)
+        assert {e.emotion for p in written.plans.values() for e in p.expressions} <= set(words)
+        args += ["--dataset", layout, "--root", str(written.root)]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     scores = json.loads((tmp_path / "out" / "scores.json").read_text())
+    assert scores["per_dataset"]["casme2_long"]["overall"]["tp"] > 0 and scores["per_dataset"]["casme3_long"]["overall"]["tp"] > 0
     strs = scores["strs"]
-    # every true positive is either recognised or counted as having no class under the bundle's scheme (seed4)
-    assert strs["recognised"] + strs["unscored"] == scores["overall"]["overall"]["tp"] and strs["recognised"] > 0
+    assert strs["unscored"] == 0 and strs["recognised"] == scores["overall"]["overall"]["tp"]
     assert strs["spotting_f1"] == scores["overall"]["overall"]["f1"]
     assert strs["strs"] == strs["spotting_f1"] * strs["recognition_uf1"] and 0 <= strs["recognition_uf1"] <= 1
     assert "STRS" in (tmp_path / "out" / "report.md").read_text()

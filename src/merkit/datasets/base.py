@@ -21,8 +21,31 @@ METADATA_COLUMNS = (
     "dataset", "subject", "clip", "emotion", "label", "onset", "apex", "offset", "n_frames", "fps", "source", "kind",
 )
 KINDS = ("frames", "video", "flow_image", "array")
+SKIPPED_COLUMNS = ("dataset", "file", "row", "subject", "clip", "reason")
 
 FLOW_CHANNELS = "uvs"  # u, v, optical strain
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why an annotation row (or a clip folder) did not become a clip.
+
+    ``file`` is the workbook (or folder) and ``row`` its 1-based row as a spreadsheet program shows
+    it (0: no row); ``subject`` and ``clip`` what the row names, where it got that far; ``dataset``
+    the member of a composite it comes from.
+    """
+
+    file: str
+    row: int
+    reason: str
+    subject: str = ""
+    clip: str = ""
+    dataset: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.file} row {self.row}" if self.row else self.file
+        names = f" ({self.subject}/{self.clip})" if self.subject or self.clip else ""
+        return f"{self.dataset + ': ' if self.dataset else ''}{where}{names}: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -103,8 +126,9 @@ class ClipDataset:
         The label scheme's name.
     dropped : DataFrame, optional
         Clips the label scheme left out (same columns, ``label`` empty).
-    problems : list of str
-        Rows that could not become clips (only when read with ``strict=False``).
+    problems : list of Problem
+        Rows that could not become clips and were skipped (a load with ``strict=True`` refuses
+        them instead); also in ``metadata.attrs["skipped"]`` and :attr:`skipped`.
     orphans : list of str
         Clip folders on disk that no annotation row names.
     arrays : sequence of ndarray or None, optional
@@ -133,6 +157,7 @@ class ClipDataset:
         self.labels = labels
         self.dropped = dropped if dropped is not None else self.metadata.iloc[0:0]
         self.problems = list(problems)
+        self.metadata.attrs["skipped"] = self.skipped.to_dict("records")
         self.orphans = list(orphans)
         self.arrays = list(arrays) if arrays is not None else [None] * len(self.frame_paths)
 
@@ -166,6 +191,12 @@ class ClipDataset:
 
     def __repr__(self) -> str:
         return f"ClipDataset({self.name!r}, {len(self)} clips, labels={self.labels!r}, classes={self.classes})"
+
+    @property
+    def skipped(self) -> pd.DataFrame:
+        """The skipped annotation rows, one line per reason: columns ``SKIPPED_COLUMNS``."""
+        records = [p if isinstance(p, Problem) else Problem("", 0, str(p)) for p in self.problems]
+        return pd.DataFrame([[getattr(p, c) for c in SKIPPED_COLUMNS] for p in records], columns=list(SKIPPED_COLUMNS))
 
     @property
     def y(self) -> np.ndarray:
@@ -206,6 +237,7 @@ class ClipDataset:
             self.classes,
             labels=self.labels,
             dropped=self.dropped,
+            problems=self.problems,
             arrays=[self.arrays[i] for i in indices],
         )
 

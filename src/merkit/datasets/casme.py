@@ -50,9 +50,6 @@ def load_casme(root: Path, *, scheme: LabelScheme) -> ClipDataset:
             folder_of=lambda r, subject, frames_root=frames_root: frames_root / subject / str(r["clip"]).strip(),
             extra=lambda r, section=section: {"section": section, "action_units": str(r.get("AU", ""))},
         )
-        merged.rows += parts.rows
-        merged.frame_paths += parts.frame_paths
-        merged.problems += parts.problems
-        merged.used |= parts.used
+        merged = merged.merge(parts)
         folders += list(frames_root.glob("*/*"))
     return assemble("casme", scheme, merged.rows, merged.frame_paths, problems=merged.problems, orphans=merged.orphans(folders))

@@ -1,23 +1,23 @@
-"""A cross-dataset composite: whichever of CASME, CASME II, SAMM, MMEW and CAS(ME)³ the user holds.
+"""A cross-dataset composite: whichever of CASME, CASME II, SAMM, MMEW, CAS(ME)³ and 4DME the user holds.
 
 For leave-one-dataset-out evaluation, the action-unit benchmark above all (emotion words do not
 agree across datasets, action units do). Each dataset is read by its own reader under the chosen
 label scheme; subjects stay namespaced by dataset (``casme2/sub01``), so no two datasets share one.
-(4DME, the sixth dataset of the AU benchmark, has no reader yet.)
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
 
 from merkit.datasets.base import ClipDataset
 from merkit.datasets.labels import LabelScheme
-from merkit.datasets.registry import load, register_dataset
+from merkit.datasets.registry import read, register_dataset
 from merkit.errors import DatasetError
 
-MEMBERS = {"casme": "CASME", "casme2": "CASME2", "samm": "SAMM", "mmew": "MMEW", "casme3": "CASME3"}  # reader -> usual folder
+MEMBERS = {"casme": "CASME", "casme2": "CASME2", "samm": "SAMM", "mmew": "MMEW", "casme3": "CASME3", "4dme": "4DME"}  # reader -> usual folder
 
 
 def _member_roots(root: Path | None, roots: dict | None) -> dict[str, Path]:
@@ -35,7 +35,7 @@ def _member_roots(root: Path | None, roots: dict | None) -> dict[str, Path]:
     return found
 
 
-@register_dataset("cross", "CASME, CASME II, SAMM, MMEW, CAS(ME)3 together, for leave-one-dataset-out (AUs)", default_labels="aus")
+@register_dataset("cross", "CASME, CASME II, SAMM, MMEW, CAS(ME)3, 4DME together, for leave-one-dataset-out (AUs)", default_labels="aus")
 def load_cross(root: Path | None, *, scheme: LabelScheme, roots: dict | None = None, **paths) -> ClipDataset:
     """The composite of the datasets found in ``root``'s sub-folders (``CASME2``, ``SAMM``, ...) or
     named in ``roots`` (``{"casme2": path, ...}``; on the command line ``--option casme2=PATH``)."""
@@ -43,12 +43,12 @@ def load_cross(root: Path | None, *, scheme: LabelScheme, roots: dict | None = N
     if not members:
         raise DatasetError(f"No dataset of the cross composite found in {root}: name sub-folders {', '.join(MEMBERS.values())}, "
                            "or give each one's folder (--option casme2=PATH, load('cross', roots={...})).")
-    parts = {name: load(name, root=path, labels=scheme.name, strict=False) for name, path in members.items()}
+    parts = {name: read(name, root=path, labels=scheme.name) for name, path in members.items()}
     metadata = pd.concat([p.metadata for p in parts.values()], ignore_index=True)
     return ClipDataset(
         "cross", metadata, [paths for p in parts.values() for paths in p.frame_paths],
         scheme.class_order(metadata["label"]), labels=scheme.name,
         dropped=pd.concat([p.dropped for p in parts.values()], ignore_index=True),
-        problems=[f"{name}: {problem}" for name, p in parts.items() for problem in p.problems],
+        problems=[dataclasses.replace(problem, dataset=name) for name, p in parts.items() for problem in p.problems],
         orphans=[o for p in parts.values() for o in p.orphans],
     )

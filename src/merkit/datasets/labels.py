@@ -91,6 +91,13 @@ def _words(**groups: Iterable[str]) -> dict[str, str]:
     return {word: cls for cls, words in groups.items() for word in words}
 
 
+# The emotion columns of the long-video workbooks (STRS scores a spotted expression by them):
+# CAS(ME)2's estimated emotion is one of four words, CAS(ME)3 part A's emotion one of seven (the
+# words of its short clips); SAMM-LV codes no emotion.
+CASME2_LONG_WORDS = ("negative", "positive", "surprise", "others")
+CASME3_WORDS = ("anger", "disgust", "fear", "happy", "sad", "surprise", "others")
+DFME_WORDS = ("anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise")  # DFME's EmotionId 0..6
+
 _SEED4_WORDS = _words(
     positive=["happiness", "happy", "amusement", "positive"],
     negative=["disgust", "sadness", "sad", "fear", "contempt", "anger", "angry", "negative"],
@@ -120,13 +127,20 @@ SCHEMES: dict[str, LabelScheme] = {
                     surprise=["surprise"],
                 ),
                 "smic": _words(negative=["negative"], positive=["positive"], surprise=["surprise"]),
+                # CAS(ME)2 long videos code these three classes by name (others dropped, as above)
+                "casme2_long": _words(negative=["negative"], positive=["positive"], surprise=["surprise"]),
+                # CAS(ME)3 (clips and long videos), as MEGC 2022/2023 grouped its words
+                "casme3": _words(negative=["anger", "disgust", "fear", "sad", "sadness", "contempt"],
+                                 positive=["happy", "happiness"], surprise=["surprise"]),
             },
         ),
         LabelScheme(
             "casme2_5",
             "CASME II's five most frequent words",
             ("happiness", "surprise", "disgust", "repression", "others"),
-            {"casme2": _words(**{w: [w] for w in ["happiness", "surprise", "disgust", "repression", "others"]})},
+            {"casme2": _words(**{w: [w] for w in ["happiness", "surprise", "disgust", "repression", "others"]}),
+             # CAS(ME)2 long videos: its negative is CASME II's disgust or repression, so it is dropped
+             "casme2_long": _words(happiness=["positive"], surprise=["surprise"], others=["others"])},
         ),
         LabelScheme(
             "samm_5",
@@ -138,6 +152,12 @@ SCHEMES: dict[str, LabelScheme] = {
             "aus",
             "action units, multi-label, the cross-dataset set of 12 (clips without AU codes dropped)",
             tuple(f"AU{a}" for a in AU_SET), action_units=AU_SET,
+        ),
+        LabelScheme(
+            "dfme_7",
+            "DFME's seven emotions (EmotionId order)",
+            DFME_WORDS,
+            {"dfme": _words(**{w: [w] for w in DFME_WORDS})},
         ),
         LabelScheme(
             "stanet_casme1",

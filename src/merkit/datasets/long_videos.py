@@ -28,6 +28,7 @@ casme3_long    ``part_A/data/part_A_split/ME_A/spNO.1/a/color/1.jpg``, one folde
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ import numpy as np
 
 from merkit.datasets.intervals import Interval
 from merkit.datasets.sheets import AnnotationTable, find_one, read_sheets
-from merkit.errors import DatasetError, check_choice
+from merkit.errors import DatasetError, DatasetWarning, check_choice
 from merkit.io.frames import frame_number, list_frames, read_frame
 
 
@@ -122,18 +123,24 @@ class _Gathering:
             self.intervals.setdefault(folder, []).append(interval)
 
     def videos(self, name: str, root: Path, dataset: str, fps: float, folders, subject_of: Callable[[Path], str],
-               video_of: Callable[[Path], str], kinds: tuple[str, ...] = ("micro", "macro")) -> list[LongVideo]:
-        """A LongVideo per folder of ``folders``, sorted by key; every problem in one DatasetError."""
-        if self.problems:
+               video_of: Callable[[Path], str], kinds: tuple[str, ...] = ("micro", "macro"), *, strict: bool = False) -> list[LongVideo]:
+        """A LongVideo per folder of ``folders``, sorted by key. The workbook rows with a problem
+        are left out with one DatasetWarning naming each; with ``strict``, one DatasetError instead."""
+        if self.problems and strict:
             raise DatasetError(f"{name} under {root} has {len(self.problems)} problem(s):", self.problems)
         videos = [LongVideo(dataset, subject_of(f), video_of(f), fps, self.frames(f),
                             tuple(sorted(self.intervals.get(f, ()), key=lambda i: i.onset)), kinds) for f in folders]
         if not videos:
             raise DatasetError(f"No {name} videos under {root}; pass the folder as distributed.")
+        if self.problems:
+            kept = sum(len(v.intervals) for v in videos)
+            warnings.warn(DatasetWarning(
+                f"{name} under {root}: skipped {len(self.problems)} annotation row(s) that cannot become intervals, kept {kept} "
+                "intervals (strict=True refuses them instead):\n" + "\n".join(f"  - {p}" for p in self.problems)), stacklevel=3)
         return sorted(videos, key=lambda v: v.key)
 
 
-def read_casme2_long(root: Path) -> list[LongVideo]:
+def read_casme2_long(root: Path, *, strict: bool = False) -> list[LongVideo]:
     frames_root = root / "rawpic"
     if not frames_root.is_dir():
         raise DatasetError(f"No rawpic/ under {root}; pass the CAS(ME)^2 folder that holds rawpic/ and the code workbook.")
@@ -166,10 +173,10 @@ def read_casme2_long(root: Path) -> list[LongVideo]:
             continue
         gathered.add(matches[0], row[2], row[3], row[4], kind, where, aus=str(row[5]).strip(), emotion=str(row[6]).strip())
     return gathered.videos("CAS(ME)^2", root, "casme2_long", 30.0, [f for f in frames_root.glob("s*/*") if f.is_dir()],
-                           subject_of=lambda f: f.parent.name, video_of=lambda f: f.name)
+                           subject_of=lambda f: f.parent.name, video_of=lambda f: f.name, strict=strict)
 
 
-def read_samm_lv(root: Path) -> list[LongVideo]:
+def read_samm_lv(root: Path, *, strict: bool = False) -> list[LongVideo]:
     frames_root = root / "SAMM_longvideos"
     if not frames_root.is_dir():
         raise DatasetError(f"No SAMM_longvideos/ under {root}; pass the folder that holds it and the release workbook.")
@@ -191,10 +198,10 @@ def read_samm_lv(root: Path) -> list[LongVideo]:
             continue
         gathered.add(folder, record["onset"], record["apex"], record["offset"], kind, where, aus=str(record.get("Action Units", "")).strip())
     return gathered.videos("SAMM long videos", root, "samm_lv", 200.0, [f for f in frames_root.iterdir() if f.is_dir()],
-                           subject_of=lambda f: f.name.split("_")[0], video_of=lambda f: f.name)
+                           subject_of=lambda f: f.name.split("_")[0], video_of=lambda f: f.name, strict=strict)
 
 
-def read_casme3_long(root: Path) -> list[LongVideo]:
+def read_casme3_long(root: Path, *, strict: bool = False) -> list[LongVideo]:
     part_a = root / "part_A" if (root / "part_A").is_dir() else root
     frames_root = part_a / "data" / "part_A_split" / "ME_A"
     if not frames_root.is_dir():
@@ -217,21 +224,23 @@ def read_casme3_long(root: Path) -> list[LongVideo]:
                          aus=str(record.get("AU", "")).strip(), emotion=str(record.get("emotion", "")).strip())
     return gathered.videos("CAS(ME)3 part A", root, "casme3_long", 30.0, list(frames_root.glob("*/*/color")),
                            subject_of=lambda f: f.parent.parent.name, video_of=lambda f: f.parent.name,
-                           kinds=("micro", "macro") if macro else ("micro",))
+                           kinds=("micro", "macro") if macro else ("micro",), strict=strict)
 
 
-LONG_DATASETS: dict[str, tuple[Callable[[Path], list[LongVideo]], str]] = {
+LONG_DATASETS: dict[str, tuple[Callable[..., list[LongVideo]], str]] = {
     "casme2_long": (read_casme2_long, "CAS(ME)^2 long videos: 22 subjects, 98 videos, 30 fps, micro and macro"),
     "samm_lv": (read_samm_lv, "SAMM long videos: 147 videos, 200 fps, micro and macro"),
     "casme3_long": (read_casme3_long, "CAS(ME)3 part A recordings, 30 fps, micro (macro where its workbook is there)"),
 }
 
 
-def load_long_videos(name: str, root: str | Path) -> list[LongVideo]:
+def load_long_videos(name: str, root: str | Path, *, strict: bool = False) -> list[LongVideo]:
     """The long videos of dataset ``name`` (``casme2_long``, ``samm_lv``, ``casme3_long``) under
-    ``root`` as distributed, sorted by key; every problem of the workbook is listed in one error."""
+    ``root`` as distributed, sorted by key. Workbook rows that cannot become intervals (errata of
+    the release, a missing folder) are left out with one DatasetWarning listing each; with
+    ``strict`` every problem of the workbook is listed in one DatasetError instead."""
     reader, _ = LONG_DATASETS[check_choice("long-video dataset", name, LONG_DATASETS)]
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root} is not a folder; pass the {name} folder as distributed.")
-    return reader(root)
+    return reader(root, strict=strict)

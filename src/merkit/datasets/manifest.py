@@ -14,11 +14,12 @@ frame), ``fps``. Paths are relative to the manifest's folder and may not leave i
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pandas as pd
 
-from merkit.datasets.base import FLOW_CHANNELS, ClipDataset, assemble
+from merkit.datasets.base import FLOW_CHANNELS, ClipDataset, Problem, assemble
 from merkit.datasets.labels import LabelScheme
 from merkit.datasets.registry import register_dataset
 from merkit.errors import ConfigError, DatasetError
@@ -63,32 +64,32 @@ def load_manifest(root: Path, *, scheme: LabelScheme, flow_channels: str = FLOW_
     base = root.parent.resolve()
     rows, paths, problems = [], [], []
     for i, record in table.iterrows():
-        where = f"{root.name} row {i + 2}"
+        problem = functools.partial(Problem, root.name, i + 2)
         filled = [c for c in path_columns if _filled(record[c])]
         if len(filled) != 1 or not _filled(record["subject"]) or not _filled(record["label"]):
-            problems.append(f"{where}: needs a subject, a label and exactly one of {', '.join(path_columns)}.")
+            problems.append(problem(f"needs a subject, a label and exactly one of {', '.join(path_columns)}."))
             continue
         column = filled[0]
         path = (base / str(record[column]).strip()).resolve()
         if not path.is_relative_to(base):
-            problems.append(f"{where}: {column} {record[column]!r} leaves the manifest's folder {base}; keep the data beside the manifest.")
+            problems.append(problem(f"{column} {record[column]!r} leaves the manifest's folder {base}; keep the data beside the manifest."))
             continue
         kind = PATH_COLUMNS[column]
         try:
             if kind == "frames":
                 frames = tuple(list_frames(path)) if path.is_dir() else ()
                 if not frames:
-                    problems.append(f"{where}: frames_dir {path} is missing or holds no frames.")
+                    problems.append(problem(f"frames_dir {path} is missing or holds no frames."))
                     continue
                 n_frames = len(frames)
             else:
                 if not path.is_file():
-                    problems.append(f"{where}: {column} {path} does not exist.")
+                    problems.append(problem(f"{column} {path} does not exist."))
                     continue
                 frames = (path,)
                 n_frames = count_video_frames(path) if kind == "video" else 1
         except DatasetError as error:
-            problems.append(f"{where}: {error}")
+            problems.append(problem(str(error)))
             continue
 
         def position(name, default):
@@ -97,7 +98,7 @@ def load_manifest(root: Path, *, scheme: LabelScheme, flow_channels: str = FLOW_
         onset, offset = position("onset", 0), position("offset", n_frames - 1)
         apex = position("apex", None)
         if not 0 <= onset <= offset < n_frames or (apex is not None and not onset <= apex <= offset):
-            problems.append(f"{where}: onset/apex/offset {onset}/{apex}/{offset} do not fit {n_frames} frames (0-based).")
+            problems.append(problem(f"onset/apex/offset {onset}/{apex}/{offset} do not fit {n_frames} frames (0-based)."))
             continue
         label = str(record["label"]).strip()
         rows.append({

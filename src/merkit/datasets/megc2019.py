@@ -13,16 +13,17 @@ dataset (``casme2/sub01``); SMIC rows may say ``s01`` and ``s01_ne_01`` for fold
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
-from merkit.datasets.base import ClipDataset, assemble
+from merkit.datasets.base import ClipDataset, Problem, assemble
 from merkit.datasets.casme2 import numbered_folder
 from merkit.datasets.labels import LabelScheme
-from merkit.datasets.registry import load, register_dataset
+from merkit.datasets.registry import read, register_dataset
 from merkit.datasets.sheets import find_one
 from merkit.errors import DatasetError
 
@@ -71,31 +72,31 @@ def load_megc2019(root: Path, *, scheme: LabelScheme, casme2_root=None, samm_roo
     sources, index = {}, {}
     for name in sorted(set(table["Dataset"].str.strip().str.lower()) & set(SOURCES)):
         reader, _, subject_key, clip_key = SOURCES[name]
-        sources[name] = load(reader, root=_find_root(root, name, options[name]), labels="original", strict=False)
+        sources[name] = read(reader, root=_find_root(root, name, options[name]), labels="original")
         meta = sources[name].metadata
         index[name] = {(subject_key(s), clip_key(c)): i for i, (s, c) in enumerate(zip(meta["subject"], meta["clip"]))}
 
     rows, paths, problems = [], [], []
     for i, record in table.iterrows():
-        where = f"{csv.name} row {i + 1}"
+        problem = functools.partial(Problem, csv.name, i + 1)
         name = str(record["Dataset"]).strip().lower()
         if name not in SOURCES:
-            problems.append(f"{where}: unknown dataset {record['Dataset']!r}; the composite's are {', '.join(SOURCES)}.")
+            problems.append(problem(f"unknown dataset {record['Dataset']!r}; the composite's are {', '.join(SOURCES)}."))
             continue
         _, _, subject_key, clip_key = SOURCES[name]
         try:
             key = (subject_key(record["Subject"]), clip_key(record["Filename"]))
         except ValueError:
-            problems.append(f"{where}: subject {record['Subject']!r} is not a subject number.")
+            problems.append(problem(f"subject {record['Subject']!r} is not a subject number."))
             continue
         position = index[name].get(key)
         if position is None:
-            problems.append(f"{where}: no usable clip {name}/{key[0]}/{key[1]} (see `merkit datasets check --dataset {SOURCES[name][0]}`).")
+            problems.append(problem(f"no usable clip {name}/{key[0]}/{key[1]} (see `merkit datasets check --dataset {SOURCES[name][0]}`)."))
             continue
         code = str(record["Class"]).strip().lower()
         label = CLASSES.get(code, code)
         if label not in CLASSES.values():
-            problems.append(f"{where}: class {record['Class']!r} is none of 0, 1, 2 (negative, positive, surprise).")
+            problems.append(problem(f"class {record['Class']!r} is none of 0, 1, 2 (negative, positive, surprise)."))
             continue
         source = sources[name]
         row = source.metadata.iloc[position].drop(labels=["label"]).to_dict()

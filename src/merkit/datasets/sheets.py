@@ -54,21 +54,21 @@ class Record:
         value = self.values.get(column, default)
         return default if value is None or (isinstance(value, float) and pd.isna(value)) else value
 
-    def frame_number(self, field: str, problems: list[str], where: str, *, optional: bool = False) -> int | None:
-        """The integer in ``field``; a missing mark gives None (a problem unless ``optional``)."""
+    def frame_number(self, field: str, reasons: list[str], *, optional: bool = False) -> int | None:
+        """The integer in ``field``; a missing mark gives None (a reason in ``reasons`` unless ``optional``)."""
         value = self[field]
         text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value).strip()
         if text.lower() in MISSING_MARKS:
             if not optional:
-                problems.append(f"{where}: {self.columns[field]} is empty.")
+                reasons.append(f"{self.columns[field]} is empty.")
             return None
         try:
             number = float(text)
         except ValueError:
-            problems.append(f"{where}: {self.columns[field]} {text!r} is not a frame number.")
+            reasons.append(f"{self.columns[field]} {text!r} is not a frame number.")
             return None
         if number != int(number):
-            problems.append(f"{where}: {self.columns[field]} {text!r} is not a whole frame number.")
+            reasons.append(f"{self.columns[field]} {text!r} is not a whole frame number.")
             return None
         return int(number)
 
@@ -110,13 +110,17 @@ class AnnotationTable:
         frame = frame.dropna(how="all")
         return cls(path, frame, columns, header_row)
 
-    def records(self, problems: list[str]) -> Iterator[Record]:
-        """Rows with every required cell filled; rows missing one are reported in ``problems``."""
+    def rows(self) -> Iterator[tuple[Record, list[str]]]:
+        """Every row, with the required columns it leaves empty (none for a usable row)."""
         required = [self.columns[f] for f in self.columns if not f.startswith("apex")]
         for index, values in self.frame.iterrows():
-            row = int(index) + self.header_row + 2
             empty = [c for c in required if pd.isna(values[c]) or str(values[c]).strip() == ""]
+            yield Record(int(index) + self.header_row + 2, values.to_dict(), self.columns), empty
+
+    def records(self, problems: list[str]) -> Iterator[Record]:
+        """Rows with every required cell filled; rows missing one are reported in ``problems``."""
+        for record, empty in self.rows():
             if empty:
-                problems.append(f"{self.path.name} row {row}: empty {', '.join(empty)}.")
+                problems.append(f"{self.path.name} row {record.row}: empty {', '.join(empty)}.")
                 continue
-            yield Record(row, values.to_dict(), self.columns)
+            yield record

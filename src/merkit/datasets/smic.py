@@ -20,7 +20,7 @@ import functools
 import re
 from pathlib import Path
 
-from merkit.datasets.base import ClipDataset, assemble
+from merkit.datasets.base import ClipDataset, Problem, assemble
 from merkit.datasets.labels import LabelScheme
 from merkit.datasets.registry import register_dataset
 from merkit.errors import DatasetError, check_choice
@@ -60,12 +60,12 @@ def load_smic(root: Path, *, scheme: LabelScheme, variant: str, frames: str | No
             continue
         for emotion in sorted(p for p in micro.iterdir() if p.is_dir()):
             if emotion.name.lower() not in EMOTIONS:
-                problems.append(f"{emotion}: unknown emotion folder; SMIC's are {', '.join(EMOTIONS)}.")
+                problems.append(Problem(str(emotion), 0, f"unknown emotion folder; SMIC's are {', '.join(EMOTIONS)}."))
                 continue
             for clip in sorted((p for p in emotion.iterdir() if p.is_dir()), key=lambda p: p.name):
                 clip_frames = list_frames(clip)
                 if not clip_frames:
-                    problems.append(f"{subject.name}/{clip.name}: clip folder {clip} holds no frames.")
+                    problems.append(Problem(str(clip.parent), 0, f"clip folder {clip} holds no frames.", subject.name, clip.name))
                     continue
                 rows.append({
                     "dataset": f"smic_{variant}", "subject": subject.name, "clip": clip.name, "emotion": emotion.name.lower(),
@@ -74,7 +74,7 @@ def load_smic(root: Path, *, scheme: LabelScheme, variant: str, frames: str | No
                 })
                 paths.append(tuple(clip_frames))
     if not rows and not problems:
-        problems.append(f"{base}: no clip folders under sN/micro/<emotion>/.")
+        problems.append(Problem(str(base), 0, "no clip folders under sN/micro/<emotion>/."))
     return assemble(f"smic_{variant}", scheme, rows, paths, problems=problems)
 
 

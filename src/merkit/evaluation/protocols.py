@@ -40,8 +40,8 @@ class Protocol:
     def _groups(self, dataset) -> np.ndarray | None:
         if self.group_by == "subject":
             return dataset.groups
-        if self.group_by == "dataset":
-            return dataset.metadata["dataset"].to_numpy()
+        if self.group_by is not None and self.group_by in dataset.metadata:  # "dataset", or a release's "split"
+            return dataset.metadata[self.group_by].to_numpy()
         return None
 
     def fold_name(self, index: int, test: np.ndarray, groups: np.ndarray | None) -> str:
@@ -74,6 +74,31 @@ class LeaveOneDatasetOut(LeaveOneSubjectOut):
     """Cross-dataset: each fold tests one dataset and trains on the others."""
 
     group_by = "dataset"
+
+
+class GivenSplits(Protocol):
+    """The splits a release gives (DFME: train, testA, testB): each fold trains on the clips of
+    ``train`` and tests those of one other split, the folds named by the test split."""
+
+    group_by = "split"
+
+    def __init__(self, train: str = "train"):
+        self.train = train
+
+    def split(self, X, y=None, groups=None):
+        if groups is None:
+            raise ConfigError("The 'given' protocol needs each clip's split: a dataset released in splits (dfme) has them.")
+        groups = np.asarray(groups)
+        train = np.flatnonzero(groups == self.train)
+        tests = sorted(set(groups) - {self.train})
+        if not len(train) or not tests:
+            raise ConfigError(f"The 'given' protocol trains on the split {self.train!r} and tests the others; "
+                              f"this dataset has the splits {', '.join(sorted(set(groups)))}.")
+        for name in tests:
+            yield train, np.flatnonzero(groups == name)
+
+    def fold_name(self, index, test, groups):
+        return str(groups[test[0]])
 
 
 class SampleKFold(Protocol):
@@ -121,6 +146,7 @@ PROTOCOLS = {
     "kfold": (SampleKFold, "random k-fold over clips (MER-RCNN's; flags shared subjects)"),
     "subject_kfold": (SubjectKFold, "k-fold with subjects kept whole"),
     "lodo": (LeaveOneDatasetOut, "leave one dataset out"),
+    "given": (GivenSplits, "the release's own splits: train on train, test each test split (DFME)"),
 }
 
 

@@ -102,6 +102,15 @@ def write_report(out: Path, config: dict, metrics: dict, dataset, *, elapsed: fl
                   "", "</details>"]
     else:
         parts.append("The scheme dropped no clip.")
+    skipped = dataset.skipped
+    if len(skipped):
+        rows = skipped.drop_duplicates(["dataset", "file", "row"])
+        parts.append(f"The reader skipped {len(rows)} annotation rows that cannot become clips (errata of the release or "
+                     "clip folders missing from this copy; `--option strict=true` refuses them instead):")
+        parts += ["", _table(["dataset", "file", "row", "subject", "clip", "reason"],
+                             [[d or config["dataset"]["name"], f, r or "", s, c, why] for d, f, r, s, c, why in skipped.values.tolist()])]
+    else:
+        parts.append("The reader skipped no annotation row.")
     if "apex_source" in dataset.metadata:
         sources = dataset.metadata["apex_source"].replace("", "none").value_counts()
         parts.append("Apex: " + ", ".join(f"{n} clips {'annotated' if s == 'annotation' else s if s == 'none' else 'estimated by ' + s}"

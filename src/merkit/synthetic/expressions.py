@@ -63,7 +63,7 @@ class Expression:
 
     @classmethod
     def random(cls, emotion: str, amplitude: float, rng: np.random.Generator) -> Expression:
-        combos = EMOTION_AUS[emotion.lower()]
+        combos = EMOTION_AUS[emotion.lower().split("+")[0]]  # a multi-label word (4DME's Surprise+Positive) moves as its first
         aus = combos[int(rng.integers(len(combos)))]
         n_anchors = sum(len(ACTION_UNITS[a]) for a in aus)
         return cls(aus, amplitude, tuple(rng.uniform(0.7, 1.3, n_anchors)))

@@ -24,7 +24,8 @@ from openpyxl import Workbook
 from merkit.errors import DatasetError
 from merkit.io.atomic import atomic_write_bytes, atomic_write_text
 from merkit.synthetic.clips import ClipTruth, Nuisance, synthesize_clip
-from merkit.synthetic.expressions import Expression
+from merkit.synthetic.errata import Erratum, SheetSpec, spoil_rows
+from merkit.synthetic.expressions import ACTION_UNITS, Expression
 from merkit.synthetic.faces import FaceGeometry, render_face
 
 # Roughly each dataset's proportions, rare words made a little less rare so that a small set
@@ -40,6 +41,12 @@ SAMM_EMOTIONS = {"Anger": 0.3, "Other": 0.18, "Happiness": 0.18, "Surprise": 0.1
                  "Disgust": 0.06, "Fear": 0.04, "Sadness": 0.04}
 CASME3_EMOTIONS = {"others": 0.25, "disgust": 0.25, "surprise": 0.15, "happy": 0.1, "fear": 0.1, "anger": 0.08, "sad": 0.07}
 MMEW_EMOTIONS = {"others": 0.3, "disgust": 0.2, "surprise": 0.2, "happiness": 0.12, "fear": 0.08, "sadness": 0.1}
+FOURDME_EMOTIONS = {"Negative": 0.3, "Others": 0.2, "Positive": 0.15, "Surprise": 0.15, "Repression": 0.1,
+                    "Surprise+Positive": 0.05, "Negative+Surprise": 0.05}
+FOURDME_WORDS = ("Positive", "Negative", "Surprise", "Repression", "Others")  # its 0/1 emotion columns
+DFME_EMOTIONS = {"disgust": 0.25, "happiness": 0.2, "surprise": 0.15, "fear": 0.12, "anger": 0.1, "sadness": 0.1, "contempt": 0.08}
+DFME_WORDS = ("anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise")  # EmotionId order
+DFME_SPLITS = ("train", "train", "testA", "testB")  # subject k's split: DFME_SPLITS[(k - 1) % 4]
 MARKER = ".merkit-synthetic.json"
 
 
@@ -75,6 +82,7 @@ class SyntheticDataset:
     dataset: str
     config: SynthConfig
     clips: list[ClipTruth]
+    errata: list[Erratum] = field(default_factory=list)
 
 
 def write_xlsx(path: Path, header: Sequence[object], rows: Sequence[Sequence[object]], preamble: Sequence[Sequence[object]] = ()) -> None:
@@ -88,11 +96,13 @@ def write_xlsx(path: Path, header: Sequence[object], rows: Sequence[Sequence[obj
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _write_frames(folder: Path, frames: np.ndarray, numbers: Sequence[int], pattern: str, quality: int) -> None:
+def _write_frames(folder: Path, frames: np.ndarray, numbers: Sequence[int], pattern: str, quality: int,
+                  encoding: str = ".jpg") -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for frame, number in zip(frames, numbers):
-        ok, data = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-        assert ok, "OpenCV failed to encode a JPEG"
+        params = [cv2.IMWRITE_JPEG_QUALITY, quality] if encoding == ".jpg" else []
+        ok, data = cv2.imencode(encoding, cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), params)
+        assert ok, f"OpenCV failed to encode a {encoding} image"
         (folder / pattern.format(number)).write_bytes(data.tobytes())
 
 
@@ -264,12 +274,50 @@ def _mmew_subject(root: Path, config: SynthConfig, index: int):
     return out
 
 
+def _fourdme_subject(root: Path, config: SynthConfig, index: int):
+    subject, out = f"S{index:02d}", []
+    for k, (truth, frames, first) in enumerate(subject_clips(config, index), start=1):
+        numbers = [first + truth.onset + i for i in range(truth.offset - truth.onset + 1)]  # a folder holds onset..offset
+        frames = frames[truth.onset : truth.offset + 1]
+        row = [subject, f"{subject}_{k:02d}", truth.emotion, *[int(w in truth.emotion.split("+")) for w in FOURDME_WORDS],
+               numbers[0], numbers[truth.apex - truth.onset], numbers[-1], _au_cell(truth, "4dme"),
+               *[int(a in truth.expression.aus or a == _static_au(truth.expression.aus)) for a in ACTION_UNITS]]
+        truth = truth.trimmed(truth.onset, truth.offset + 1)
+        truth.subject, truth.clip = subject, row[1]
+        _write_frames(root / "gray_micro" / subject / truth.clip, _grey(frames), numbers, "{}.jpg", config.jpeg_quality)
+        out.append((truth, row))
+    return out
+
+
+def _dfme_subject(root: Path, config: SynthConfig, index: int):
+    """A DFME subject: its split's folder, 5-digit PNG frames, a frame rate of 200, 300 or 500 by
+    subject (per clip in the sheet); every other clip of test A starts at its onset, numbered from 0."""
+    split, subject, out = DFME_SPLITS[(index - 1) % 4], f"sub{index + 7:04d}", []
+    config = dataclasses.replace(config, fps=(200.0, 300.0, 500.0)[index % 3])
+    for k, (truth, frames, first) in enumerate(subject_clips(config, index), start=1):
+        truth.subject, truth.clip = subject, f"{subject}_{k:02d}"
+        if split == "testA" and k % 2:
+            frames, truth, first = frames[truth.onset :], truth.trimmed(truth.onset, truth.n_frames), 0
+        numbers = [first + i for i in range(truth.n_frames)]
+        _write_frames(root / split / truth.clip, frames, numbers, "{:05d}.png", config.jpeg_quality, ".png")
+        out.append((truth, split, [subject, truth.clip, numbers[truth.onset], numbers[truth.apex], numbers[truth.offset],
+                                   truth.emotion, DFME_WORDS.index(truth.emotion), int(config.fps), _au_cell(truth, "dfme")]))
+    return out
+
+
+def _static_au(aus: tuple[int, ...]) -> int:
+    """The AU a 4DME row codes as static ``(k)``: one the clip does not move."""
+    return next(a for a in (4, 7, 12, 1) if a not in aus)
+
+
 def format_aus(aus: tuple[int, ...], layout: str, *, amplitude: float = 0.0) -> str:
     """AUs in a layout's own notation, as its spreadsheet writes them.
 
     ``samm`` adds an intensity letter, A (trace) to E (maximum), from ``amplitude`` in pixels
-    (0.5 px a letter); the others write plain numbers joined by ``+``. Synthetic AUs move both
-    sides of the face, so no laterality mark (L, R) is written.
+    (0.5 px a letter); ``4dme`` writes 4DME's notation (``AU4(k)+AU1+R2``: a static ``(k)`` AU
+    the clip does not move, an ``AU`` prefix, a side mark on the second AU as notation only); the
+    others write plain numbers joined by ``+``. Synthetic AUs move both sides of the face, so no
+    other laterality mark (L, R) is written.
 
     Examples
     --------
@@ -279,6 +327,9 @@ def format_aus(aus: tuple[int, ...], layout: str, *, amplitude: float = 0.0) -> 
     if layout == "samm":
         letter = "ABCDE"[min(4, int(amplitude / 0.5))]
         return "+".join(f"{au}{letter}" for au in aus)
+    if layout == "4dme":  # AU prefix, a side mark (notation only) and a static (k) AU the clip does not move
+        items = [f"AU{aus[0]}", *[f"R{a}" for a in aus[1:2]], *[str(a) for a in aus[2:]]]
+        return "+".join([f"AU{_static_au(aus)}(k)", *items])
     return "+".join(str(au) for au in aus)
 
 
@@ -312,17 +363,39 @@ LAYOUTS = {
     "mmew": (_mmew_subject, 90.0, MMEW_EMOTIONS, [(
         "MMEW_Micro_Exp.xlsx",
         ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units", "Estimated Emotion", "remarks"], 0, None)]),
+    "dfme": (_dfme_subject, 200.0, DFME_EMOTIONS, [
+        (f"{name}_full_with_AU.xlsx",
+         ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Emotion", "EmotionId", "Fps", "AU"], 0, split)
+        for name, split in (("training", "train"), ("testA", "testA"), ("testB", "testB"))]),
+    "4dme": (_fourdme_subject, 60.0, FOURDME_EMOTIONS, [(
+        "4DME_Labelling_Micro_release v1.xlsx",
+        ["sub_ID", "fold_name", "Emotion", *FOURDME_WORDS, "Onset", "Apex", "Offset", "AUs", *[f"AU{a}" for a in ACTION_UNITS]], 0, None)]),
+}
+
+
+# layout -> where its first sheet's rows keep onset, apex and offset, and the clip folder a row names
+SHEET_SPECS = {
+    "casme2": SheetSpec(3, 4, 5, lambda root, row: root / "CASME2_RAW_selected" / f"sub{row[0]:02d}" / row[1]),
+    "casme": SheetSpec(2, 3, 5, lambda root, row: root / "CASME_A" / "Section A" / f"sub{row[0]:02d}" / row[1]),
+    "samm": SheetSpec(3, 4, 5, lambda root, row: root / "SAMM" / f"{row[0]:03d}" / row[1]),
+    "casme3": SheetSpec(2, 3, 4, lambda root, row: root / "part_A" / "data" / "part_A_split" / "ME_A" / row[0] / row[1] / "color"),
+    "mmew": SheetSpec(2, 3, 4, lambda root, row: root / "Micro_Expression" / row[6] / row[1]),
+    "4dme": SheetSpec(8, 9, 10, lambda root, row: root / "gray_micro" / row[0] / row[1]),
+    "dfme": SheetSpec(2, 3, 4, lambda root, row: root / "train" / row[1]),
 }
 
 
 def write_dataset(layout: str, out: str | Path, config: SynthConfig | None = None, *, jobs: int = 1,
-                  progress: Callable[[int], None] | None = None) -> SyntheticDataset:
+                  progress: Callable[[int], None] | None = None, errata: bool = False) -> SyntheticDataset:
     """Write a synthetic dataset in the on-disk layout of ``layout`` (a key of ``LAYOUTS``).
 
     Without a ``config`` the dataset's own frame rate and emotion words are used. Subjects are
     made in ``jobs`` processes; ``progress(1)`` is called per subject. The returned truth
     describes each clip as the dataset's reader sees it (SMIC clips are the micro-expression
-    only, CAS(ME)³ clips are cut from onset to offset), in annotation order.
+    only, CAS(ME)³ clips are cut from onset to offset), in annotation order. With ``errata``
+    the first sheet gets one spoilt row of each kind of :data:`merkit.synthetic.errata.ERRATA`
+    (SMIC, without a sheet, an emptied clip folder), listed in ``errata``; ``clips`` holds only
+    the clips a reader can still yield.
     """
     if layout not in LAYOUTS:
         raise ValueError(f"Unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}.")
@@ -330,16 +403,34 @@ def write_dataset(layout: str, out: str | Path, config: SynthConfig | None = Non
     config = config or SynthConfig(fps=fps, emotions=emotions)
     root = _fresh_folder(Path(out))
     per_subject = _for_each_subject(layout, root, config, jobs, progress)
-    for path, header, preamble_rows, section in sheets:
+    spoilt: list[Erratum] = []
+    gone: set[int] = set()  # id() of the truths a reader can no longer yield
+    for number, (path, header, preamble_rows, section) in enumerate(sheets):
         rows = _sheet_rows(per_subject, section)
+        if errata and number == 0:
+            pairs = [(item[0], item[-1]) for subject in per_subject for item in subject if section is None or item[1] == section]
+            spoiled_pairs, spoilt = spoil_rows(pairs, SHEET_SPECS[layout], root, path, preamble_rows + 2, config.seed)
+            gone = {id(t) for t, _ in pairs} - {id(t) for t, _ in spoiled_pairs if t is not None}
+            rows = [row for _, row in spoiled_pairs]
         if path.endswith(".xls"):
             write_xls(root / path, header, rows)
         else:
             preamble = [["SAMM Micro-Facial Movement Dataset"], ["FACS coding"]] + [[] for _ in range(preamble_rows - 2)] if preamble_rows else []
             write_xlsx(root / path, header, rows, preamble)
-    clips = [item[0] for subject in per_subject for item in subject]
-    atomic_write_text(root / MARKER, _marker(layout, config))
-    return SyntheticDataset(root, layout, config, clips)
+    if errata and not sheets:
+        spoilt, gone = _empty_a_folder(per_subject, root)
+    clips = [item[0] for subject in per_subject for item in subject if id(item[0]) not in gone]
+    atomic_write_text(root / MARKER, _marker(layout, config, errata))
+    return SyntheticDataset(root, layout, config, clips, spoilt)
+
+
+def _empty_a_folder(per_subject: list, root: Path) -> tuple[list[Erratum], set[int]]:
+    """SMIC's erratum (it has no sheet): the second clip's folder left without frames."""
+    truth = [item[0] for subject in per_subject for item in subject][1]
+    folder = next(root.glob(f"SMIC_all_raw/*/{truth.subject}/micro/*/{truth.clip}"))
+    for frame in folder.iterdir():
+        frame.unlink()
+    return [Erratum("empty_folder", str(folder.parent.relative_to(root)), 0, truth.subject, truth.clip)], {id(truth)}
 
 
 def _fresh_folder(root: Path) -> Path:
@@ -424,8 +515,8 @@ def write_xls(path: Path, header: Sequence[object], rows: Sequence[Sequence[obje
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _marker(layout: str, config: SynthConfig) -> str:
-    return json.dumps({"layout": layout, "config": json.loads(config.to_json())}, sort_keys=True)
+def _marker(layout: str, config: SynthConfig, errata: bool = False) -> str:
+    return json.dumps({"layout": layout, "config": json.loads(config.to_json())} | ({"errata": True} if errata else {}), sort_keys=True)
 
 
 def is_written(out: str | Path, config: SynthConfig, layout: str = "casme2") -> bool:

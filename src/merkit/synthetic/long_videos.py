@@ -172,6 +172,10 @@ def render_long_video(plan: LongVideoPlan, *, noise_std: float = 1.0) -> Iterato
 
 
 LONG_LAYOUTS = {"casme2_long": 30.0, "samm_lv": 200.0, "casme3_long": 30.0}
+# the emotion words each release's workbook writes: CAS(ME)2's four estimated emotions, CAS(ME)3
+# part A's seven; SAMM-LV's workbook has no emotion column
+LONG_EMOTIONS = {"casme2_long": ("negative", "positive", "surprise", "others"), "samm_lv": ("others",),
+                 "casme3_long": ("disgust", "surprise", "happy", "fear", "anger", "sad", "others")}
 CASME2_VIDEOS = [(101, "disgust1"), (102, "disgust2"), (401, "anger1"), (402, "anger2"), (502, "happy1"), (503, "happy2")]
 TRUTH_FILE = "merkit_long_truth.json"
 
@@ -199,10 +203,11 @@ def _frame_writer(folder: Path, name: Callable[[int], str], quality: int):
 def write_long_dataset(layout: str, out: str | Path, *, subjects: int = 2, videos: int = 2, seconds: float = 20.0,
                        size: tuple[int, int] = (240, 320), fps: float | None = None, micro: int = 3, macro: int = 2,
                        distractors: dict[str, int] | None = None, quality: int = 95, seed: int = 0,
-                       progress: Callable[[int], None] | None = None) -> SyntheticLongDataset:
+                       emotions: tuple[str, ...] | None = None, progress: Callable[[int], None] | None = None) -> SyntheticLongDataset:
     """Write ``subjects`` x ``videos`` synthetic long recordings in the release layout of
     ``layout`` (casme2_long, samm_lv, casme3_long) with its workbook(s), and the plans (events
-    with the distractors) in ``merkit_long_truth.json``. ``progress(1)`` is called per video."""
+    with the distractors) in ``merkit_long_truth.json``. Expressions carry the release's own
+    emotion words (``LONG_EMOTIONS``), or ``emotions``. ``progress(1)`` is called per video."""
     from merkit.synthetic.layouts import MARKER, _fresh_folder, write_xlsx
 
     if layout not in LONG_LAYOUTS:
@@ -213,7 +218,8 @@ def write_long_dataset(layout: str, out: str | Path, *, subjects: int = 2, video
     rows: dict[str, list] = {"code": [], "micro": [], "macro": []}
     for s in range(1, subjects + 1):
         for v in range(1, videos + 1):
-            plan = plan_long_video(seconds, fps, size=size, micro=micro, macro=macro, distractors=distractors, seed=seed * 10_000 + s * 100 + v)
+            plan = plan_long_video(seconds, fps, size=size, micro=micro, macro=macro, distractors=distractors,
+                                   emotions=emotions or LONG_EMOTIONS[layout], seed=seed * 10_000 + s * 100 + v)
             if layout == "casme2_long":
                 number, (code, name) = 14 + s, CASME2_VIDEOS[(v - 1) % len(CASME2_VIDEOS)]
                 subject, video = f"s{number}", f"{number}_{code:04d}{name}"
