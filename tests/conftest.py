@@ -5,6 +5,19 @@ import pytest
 from merkit.synthetic import SynthConfig, write_casme2, write_megc2019
 
 SMALL = SynthConfig(n_subjects=5, clips_per_subject=(3, 4), seed=1)
+QUICK = {  # each registered method at a size that trains in seconds on the small set
+    "apex_flow_svm": {}, "lbptop_svm": {}, "mdmo_svm": {"flow": "dis"}, "au_prevalence": {},
+    "ststnet": {"epochs": 2}, "offapexnet": {"epochs": 2},
+    "mer_rcnn": {"maps": 4, "max_epochs": 1, "batch_size": 32, "align": False, "jitter": False},
+    "stanet": {"size": 32, "widths": (4, 8, 8, 8), "n_frames": 6, "epochs": 1, "hidden": 4},
+}
+
+
+@pytest.fixture(scope="session")
+def quick():
+    """{method: parameters} that train each registered method in seconds (a test guards that
+    every method registered in merkit has an entry)."""
+    return QUICK
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,10 @@ to see the case fail without it.
 """
 
 import json
+import os
 import shutil
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,9 +122,11 @@ TRAIN = "train --dataset casme2 --root {root} --method apex_flow_svm --apex midd
     (TRAIN + "--out {new} --evaluate kfold", "Unknown --evaluate 'kfold'"),
     (TRAIN + "--out {new} --evaluate loso --jobs 0", "--jobs must be positive"),
     (TRAIN + "--out {new} --set C=strong", "C='strong'"),
+    (TRAIN + "--out {below_file} --evaluate loso", "Cannot create the folder {base}/a_file.txt/deeper"),
 ])
 def test_train(world, template, culprit):
-    check(case(world, template), culprit)
+    check(case(world, template), culprit.format(**world))
+    assert not list(world["base"].glob("**/*-loso")), "refused before the LOSO ran"
 
 
 @pytest.mark.parametrize("template,culprit", [
@@ -175,6 +180,94 @@ def test_synth(world, template, culprit):
 ])
 def test_other_commands(world, template, culprit):
     check(case(world, template), culprit.format(**world))
+
+
+def _edit(folder, **fields):
+    description = json.loads((folder / "bundle.json").read_text())
+    description.update(fields)
+    (folder / "bundle.json").write_text(json.dumps(description))
+
+
+def _files(folder):
+    return json.loads((folder / "bundle.json").read_text())["files"]
+
+
+def _restate(folder, change):
+    """The network state file rewritten by ``change(arrays, metadata)``, its checksum resealed."""
+    import hashlib
+
+    from merkit.io.state import read_arrays, write_arrays
+
+    arrays, metadata = read_arrays(folder / "network.safetensors")
+    change(arrays, metadata)
+    write_arrays(folder / "network.safetensors", arrays, metadata)
+    _edit(folder, files={"network.safetensors": hashlib.sha256((folder / "network.safetensors").read_bytes()).hexdigest()})
+
+
+def _link(folder, secret):
+    (folder / "classifier.skops").unlink()
+    (folder / "classifier.skops").symlink_to(secret)  # the same bytes: its checksum matches
+
+
+# crafted bundles: (which bundle, how it is crafted (folder, the file outside it), what the message names)
+CRAFTED = {
+    "up_and_out": ("svm", lambda f, s: _edit(f, files={os.path.relpath(s, f): _files(f)["classifier.skops"]}), "files entry '../"),
+    "absolute": ("svm", lambda f, s: _edit(f, files={str(s): _files(f)["classifier.skops"]}), "is not a plain file name"),
+    "device": ("svm", lambda f, s: _edit(f, files={"/dev/zero": "0" * 64}), "files entry '/dev/zero'"),
+    "empty_files": ("svm", lambda f, s: _edit(f, files={}), "field files does not list classifier.skops"),
+    "extra_entry": ("svm", lambda f, s: _edit(f, files={**_files(f), "notes.txt": "0" * 64}), "files entry 'notes.txt' is not a state file"),
+    "not_a_digest": ("svm", lambda f, s: _edit(f, files={"classifier.skops": "md5:1234"}), "field files must be"),
+    "link_outside": ("svm", _link, "is not a regular file of the bundle"),
+    "version_text": ("svm", lambda f, s: _edit(f, format_version="one"), "field format_version must be a whole number"),
+    "merkit_number": ("svm", lambda f, s: _edit(f, merkit=3), "field merkit must be"),
+    "classes_text": ("svm", lambda f, s: _edit(f, classes="positive"), "field classes must be a list"),
+    "method_unknown": ("svm", lambda f, s: _edit(f, method={"name": "os.system", "params": {}}), "field method.name: Unknown method 'os.system'"),
+    "params_wrong": ("svm", lambda f, s: _edit(f, method={"name": "apex_flow_svm", "params": {"C": "strong"}}), "field method.params"),
+    "params_unknown": ("svm", lambda f, s: _edit(f, method={"name": "apex_flow_svm", "params": {"__class__": 1}}), "has no parameter __class__"),
+    "replaces_model": ("net", lambda f, s: _restate(f, lambda a, m: a.update({"fitted.model_": np.zeros(3, np.float32)})), "unexpected fitted.model_"),
+    "replaces_classes": ("net", lambda f, s: _restate(f, lambda a, m: a.update({"fitted.classes_": np.zeros(2, np.float32)})), "unexpected fitted.classes_"),
+    "lacks_a_weight": ("net", lambda f, s: _restate(f, lambda a, m: a.pop(sorted(k for k in a if k.startswith("network."))[0])), "missing network."),
+    "no_classes": ("net", lambda f, s: _restate(f, lambda a, m: m.pop("classes")), "its metadata names no classes"),
+}
+
+
+@pytest.fixture(scope="module")
+def crafting(world, small_casme2):
+    """A network bundle beside the SVM one, an audit hook recording every file this process opens,
+    and the file outside the bundles that a crafted bundle points at (the loader must not touch it)."""
+    base = world["base"]
+    net = base / "net_model"
+    ok = runner.invoke(app, ["train", "--dataset", "casme2", "--root", world["root"], "--labels", "seed4", "--method",
+                             "ststnet", "--set", "epochs=1", "--apex", "middle", "--out", str(net), "--cache", world["cache"]])
+    assert ok.exit_code == 0, ok.output
+    secret = shutil.copy(Path(world["model"]) / "classifier.skops", base / "secret.skops")  # loads, if a loader followed the path
+    opened: list[str] = []
+    watching = []
+
+    def record(event, args):
+        if event == "open" and watching and isinstance(args[0], (str, bytes, os.PathLike)):
+            opened.append(os.path.abspath(os.fsdecode(args[0])))
+
+    sys.addaudithook(record)  # stays for the session: it records only while ``watching`` holds something
+    return {"svm": Path(world["model"]), "net": net, "secret": Path(secret), "opened": opened, "watching": watching}
+
+
+@pytest.mark.parametrize("how", CRAFTED)
+def test_a_crafted_bundle_is_refused_before_any_file_outside_it_is_opened(world, crafting, how, tmp_path):
+    template, craft, culprit = CRAFTED[how]
+    bundle = shutil.copytree(crafting[template], tmp_path / "bundle")
+    craft(bundle, crafting["secret"])
+    crafting["opened"].clear()
+    crafting["watching"].append(True)
+    try:
+        check(["predict", "--model", str(bundle), world["clip"]], culprit)
+    finally:
+        crafting["watching"].clear()
+    outside = [p for p in crafting["opened"] if not p.startswith(str(bundle) + os.sep)
+               and (p.startswith(str(world["base"])) or p.startswith(str(tmp_path)) or p.startswith("/dev/"))]
+    assert str(bundle / "bundle.json") in crafting["opened"], "the audit hook records what the loader opens"
+    assert outside == [], f"opened outside the bundle: {outside}"
+    assert str(crafting["secret"]) not in crafting["opened"] and "/dev/zero" not in crafting["opened"]
 
 
 def test_an_unexpected_failure_prints_its_traceback_and_asks_for_a_report(world, monkeypatch):

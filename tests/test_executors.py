@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -179,3 +180,55 @@ def test_train_fits_on_the_cluster_and_the_bundle_predicts_as_one_fitted_here(cl
     clips = [data[i] for i in range(4)]
     np.testing.assert_array_equal(load_model(tmp_path / "ray").predict_proba(clips, cache=cache_dir),
                                   load_model(here).predict_proba(clips, cache=cache_dir))
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_run_takes_its_workers_down_and_keeps_its_folds(small_casme2, cache_dir, tmp_path):
+    """SIGTERM to ``merkit evaluate --jobs 2`` (a scheduler cancelling it): exit 130 at once, no
+    worker left training, and the folds written before stay for a resume."""
+    out = tmp_path / "run"
+    command = [sys.executable, "-c", "from merkit.cli import app; app()", "evaluate", "--dataset", "casme2", "--root",
+               str(small_casme2.root), "--labels", "seed4", "--method", "ststnet", "--set", "epochs=3000", "--jobs", "2",
+               "--out", str(out), "--cache", str(cache_dir)]
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 400
+        while not list((out / "folds").glob("*.csv")) and time.monotonic() < deadline and run.poll() is None:
+            time.sleep(0.5)
+        written = sorted((out / "folds").glob("*.csv"))
+        workers = _children(run.pid)
+        assert written and len(workers) >= 2 and run.poll() is None, "a fold is written and the others are training"
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=60) == 130
+        deadline = time.monotonic() + 30
+        while any(map(_running, workers)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [w for w in workers if _running(w)], "no worker outlives the run"
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert "Interrupted" in run.stdout.read()
+    kept = sorted((out / "folds").glob("*.csv"))
+    assert set(written) <= set(kept) and len(kept) < 5, "what was written stays; the rest is left to a resume"

@@ -20,9 +20,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Spontaneous 
 console = Console()
 
 
-REPORT_URL = "https://github.com/merkit/merkit/issues"
-
-
 def friendly(command):
     """The one boundary for errors. Bad input (a MerkitError) prints one message and exits 2,
     without a traceback; anything else is a bug: its traceback, a request to report it, exit 1."""
@@ -30,6 +27,7 @@ def friendly(command):
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         show_progress(True)
+        previous = stop_on_sigterm()
         try:
             return command(*args, **kwargs)
         except MerkitError as error:
@@ -42,11 +40,37 @@ def friendly(command):
             raise typer.Exit(130) from None
         except Exception:
             console.print_exception()
-            console.print(f"[bold red]merkit failed unexpectedly.[/] This is a bug: please report it at {REPORT_URL} "
-                          "with the command you ran and the traceback above.", highlight=False, soft_wrap=True)
+            import platform
+
+            from merkit import __version__
+
+            console.print(f"[bold red]merkit failed unexpectedly.[/] This is a bug: please report it to merkit's "
+                          "maintainers, wherever you got merkit from, with the command you ran, this traceback and "
+                          f"these versions: merkit {__version__}, Python {platform.python_version()}, {platform.platform()}.",
+                          highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
+        finally:
+            if previous is not None:
+                import signal
+
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapper
+
+
+def stop_on_sigterm():
+    """SIGTERM (``kill``, a scheduler cancelling the job) stops a command as Ctrl-C does: its
+    workers end, what is written stays, exit 130. Returns the handler it replaced (None off the
+    main thread, where signals cannot be handled)."""
+    import signal
+    import threading
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        return signal.signal(signal.SIGTERM, interrupt)
+    return None
 
 
 def parse_settings(settings: list[str] | None, flag: str = "--set") -> dict:
@@ -93,6 +117,7 @@ SetOption = Annotated[list[str] | None, typer.Option("--set", help="Method hyper
 CacheOption = Annotated[Path | None, typer.Option(help="Preprocessing cache folder.")]
 ExecutorOption = Annotated[str, typer.Option(help="Where folds and clips run: local (processes here) or ray.")]
 AddressOption = Annotated[str | None, typer.Option(help="Ray cluster to use: auto or HOST:PORT of its head (default: start one here).")]
+DeviceOption = Annotated[str | None, typer.Option(help="Where a network model runs: cpu, cuda or cuda:N (default: a GPU if PyTorch sees one, else the CPU), whatever device it was trained on.")]
 StorageOption = Annotated[str, typer.Option(help="With ray: shared (every node sees the data and --cache at the same paths) or driver (only this machine does; representations travel through Ray's object store).")]
 
 
@@ -294,6 +319,7 @@ def predict(
     fps: Annotated[float | None, typer.Option(help="Frame rate of frame folders (a video's own by default).")] = None,
     out: Annotated[Path | None, typer.Option(help="CSV to write: input, prediction, p_<class> per class.")] = None,
     cache: Annotated[Path | None, typer.Option(help="Keep preprocessing results in this cache folder (default: none).")] = None,
+    device: DeviceOption = None,
 ):
     """Predict the class of each input with a trained model bundle; print a table, write a CSV."""
     import pandas as pd
@@ -305,7 +331,7 @@ def predict(
         check_positive("--fps", fps)
     if out is not None:
         check_writable_file(out, (".csv",))
-    bundle = load_model(model, task="classification")
+    bundle = load_model(model, task="classification", device=device)
     rows = []
     with progress_bar("predicting", len(inputs)) as advance:
         for item in inputs:
@@ -578,6 +604,7 @@ def analyze(
     spotter: Annotated[str, typer.Option(help="Spotter (merkit list spotters).")] = "roi_flow",
     fps: Annotated[float | None, typer.Option(help="Frame rate of a frame folder (a video's own by default).")] = None,
     setting: Annotated[list[str] | None, typer.Option("--set", help="Spotter parameter, e.g. --set z=5.")] = None,
+    device: DeviceOption = None,
 ):
     """Spot the micro- and macro-expressions of a long recording, recognise them, and report.
 
@@ -590,7 +617,7 @@ def analyze(
     if fps is not None:
         check_positive("--fps", fps)
     spotter_object = create_spotter(spotter, **parse_settings(setting))
-    bundle = load_model(model, task="classification") if model is not None else None
+    bundle = load_model(model, task="classification", device=device) if model is not None else None
     summary = run_analysis(video, out, model=bundle, spotter=spotter_object, fps=fps)
     rows = summary["intervals"]
     table = Table(title=f"{video}: {summary['frames']} frames, a face in {summary['face_frames']}")
@@ -600,6 +627,8 @@ def analyze(
         table.add_row(row["kind"], f"{row['onset_s']:.2f}", f"{row['apex_s']:.2f}", f"{row['offset_s']:.2f}",
                       f"{row['score']:.2f}", *([row["prediction"]] if bundle else []))
     console.print(table)
+    if summary["note"]:
+        console.print(f"[yellow]note:[/] {summary['note']}", highlight=False, soft_wrap=True)
     console.print(f"Wrote {out / 'report.html'}, {out / 'intervals.csv'}, {out / 'frames.csv'} and {out / 'annotated.mp4'}")
 
 
@@ -612,6 +641,7 @@ def spot_evaluate(
     spotter: Annotated[str, typer.Option(help="Spotter (merkit list spotters).")] = "roi_flow",
     model: Annotated[Path | None, typer.Option(help="A model bundle: also score STRS (spot then recognise).")] = None,
     setting: Annotated[list[str] | None, typer.Option("--set", help="Spotter parameter, e.g. --set z=5.")] = None,
+    device: DeviceOption = None,
 ):
     """Score a spotter on long videos with the MEGC protocol (IoU >= 0.5): micro, macro, overall, per dataset."""
     from merkit.datasets.long_videos import load_long_videos
@@ -623,7 +653,7 @@ def spot_evaluate(
         raise ConfigError(f"Give one --root per --dataset ({len(dataset)} datasets, {len(root)} roots).")
     spotter_object = create_spotter(spotter, **parse_settings(setting))
     videos = [v for name, folder in zip(dataset, root) for v in load_long_videos(name, folder)]
-    bundle = load_model(model, task="classification") if model is not None else None
+    bundle = load_model(model, task="classification", device=device) if model is not None else None
     scores = evaluate_spotting(videos, spotter_object, out, model=bundle)
     table = Table(title=f"{spotter}: {len(videos)} videos, MEGC protocol (IoU >= 0.5)")
     for column in ("data", "kind", "TP", "spotted", "annotated", "precision", "recall", "F1"):

@@ -4,7 +4,8 @@ An executor takes calls ``{key: (fn, *args)}`` and yields ``(key, fn(*args))`` a
 with a progress bar. Evaluation, preparation and training submit their folds and clips through
 it, so none of them knows which executor runs the work:
 
-- ``local`` (the default): here, in order, with ``jobs=1``; otherwise in ``jobs`` processes.
+- ``local`` (the default): here, in order, with ``jobs=1``; otherwise in ``jobs`` processes,
+  which end with the run: interrupted (Ctrl-C, SIGTERM) or killed, no worker trains on.
 - ``ray``: tasks on a Ray cluster that already exists (``address='auto'`` or ``'HOST:PORT'``),
   or on one started for the run (``address=None``). Each task declares ``num_cpus`` (and
   ``num_gpus`` for networks on ``cuda``); a task whose worker process dies is run again
@@ -28,6 +29,27 @@ from merkit.errors import ConfigError, check_choice
 from merkit.progress import progress_bar
 
 Calls = dict[Hashable, tuple]  # key -> (fn, *args)
+
+
+def die_with(parent: int) -> None:
+    """Make this process end when the process ``parent`` does (Linux: ``PR_SET_PDEATHSIG``), so a
+    worker never outlives a run that was killed; if ``parent`` is already gone, end now."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
+
+
+def _start_worker(parent: int, threads: int) -> None:
+    die_with(parent)
+    limit_threads(threads)
 
 
 def limit_threads(threads: int) -> None:
@@ -77,12 +99,19 @@ class LocalExecutor(Executor):
                     advance()
                 return
             threads = max(1, (os.cpu_count() or 1) // self.jobs)
-            with ProcessPoolExecutor(self.jobs, mp_context=get_context("spawn"), initializer=limit_threads,
-                                     initargs=(threads,)) as pool:
+            pool = ProcessPoolExecutor(self.jobs, mp_context=get_context("spawn"), initializer=_start_worker,
+                                       initargs=(os.getpid(), threads))
+            try:
                 futures = {pool.submit(fn, *args): key for key, (fn, *args) in calls.items()}
                 for future in as_completed(futures):
                     yield futures[future], future.result()
                     advance()
+            except BaseException:  # interrupted (Ctrl-C, SIGTERM), a failed call, or the caller stopped reading
+                for process in list((getattr(pool, "_processes", None) or {}).values()):
+                    process.terminate()  # running calls stop now; the results already yielded stay written
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            pool.shutdown()
 
 
 def _run_task(threads: int, fn: Callable, *args):
@@ -158,12 +187,17 @@ class RayExecutor(Executor):
             return shared[id(argument)]
 
         pending = {task.remote(self.num_cpus, fn, *[ref(a) for a in args]): key for key, (fn, *args) in calls.items()}
-        with progress_bar(description, len(pending)) as advance:
-            while pending:
-                done, _ = ray.wait(list(pending), num_returns=1)
-                for finished in done:
-                    yield pending.pop(finished), ray.get(finished)
-                    advance()
+        try:
+            with progress_bar(description, len(pending)) as advance:
+                while pending:
+                    done, _ = ray.wait(list(pending), num_returns=1)
+                    for finished in done:
+                        yield pending.pop(finished), ray.get(finished)
+                        advance()
+        except BaseException:  # interrupted: the tasks this run submitted stop too
+            for ref_ in pending:
+                ray.cancel(ref_, force=True)
+            raise
 
 
 EXECUTORS = ("local", "ray")

@@ -1,7 +1,7 @@
 import pytest
 
 from merkit.datasets import load
-from merkit.datasets.aus import AU_SET, parse_aus
+from merkit.datasets.aus import parse_aus
 
 
 @pytest.mark.parametrize("cell,aus", [
@@ -14,7 +14,15 @@ def test_au_cells_of_every_notation(cell, aus):
 
 
 def test_the_cross_dataset_set_is_mebs_twelve():
-    assert AU_SET == (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17)
+    """The ``aus`` scheme keeps exactly MEB's twelve AUs of a clip's codes, and drops every other."""
+    from merkit.datasets.labels import NO_AU, get_scheme
+
+    scheme = get_scheme("aus")
+    kept = [a for a in range(1, 65) if scheme.label_of_aus(str(a)) != NO_AU]
+    assert kept == [1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17]
+    assert scheme.classes == tuple(f"AU{a}" for a in kept)
+    assert scheme.label_of_aus("L1+3+4B+11+R12+18+25+L14+17") == "AU1+AU4+AU12+AU14+AU17"
+    assert scheme.label_of_aus("3+8+11+13+16+18+20+25+26+43") == NO_AU
 
 
 @pytest.mark.parametrize("layout", ["casme2", "casme", "samm", "casme3", "mmew"])

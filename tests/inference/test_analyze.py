@@ -73,6 +73,26 @@ def test_analyze_with_a_bundle_recognises_each_interval(recording, small_casme2,
     np.testing.assert_allclose(intervals[[f"p_{c}" for c in classes]].sum(axis=1), 1.0, atol=1e-3)
     report = (tmp_path / "out" / "report.html").read_text()
     assert all(p in report for p in intervals["prediction"])
+    # each interval's row is the bundle's own answer for that interval's faces, apex and rate (not any classifier's)
+    from merkit.datasets.intervals import Interval
+    from merkit.preprocess.track_cache import TrackCache, interval_faces, open_source
+
+    model = load_model(bundle)
+    spans = [Interval(r.onset_frame, r.offset_frame, r.kind, r.score, r.apex_frame) for r in intervals.itertuples()]
+    answers = {i: model.classify(faces, onset=0, apex=apex, offset=len(faces) - 1, fps=rate)
+               for i, faces, apex, rate in interval_faces(open_source(recording[0]), TrackCache(tmp_path / "out" / "cache"), spans)}
+    assert sorted(answers) == list(range(len(intervals)))
+    for i, row in intervals.iterrows():
+        [label], [p] = answers[i]
+        assert row["prediction"] == label
+        np.testing.assert_allclose(row[[f"p_{c}" for c in classes]].to_numpy(float), p, atol=5e-5)
+    # and it is right where it can be: a spotted interval over a planned expression gets that expression's class
+    from merkit.datasets.labels import get_scheme
+
+    scheme, plan = get_scheme("seed4"), recording[1]
+    truth = {r.Index: scheme.map("casme2", e.emotion) for r in intervals.itertuples() for e in plan.expressions
+             if e.onset <= r.apex_frame <= e.offset}
+    assert truth and all(intervals["prediction"][i] == label for i, label in truth.items()), (truth, intervals)
 
 
 def test_a_video_without_a_face_or_truncated_is_refused_with_exit_2(recording, tmp_path):
@@ -111,7 +131,8 @@ def test_the_report_shows_the_timeline_in_a_real_browser(analysed, tmp_path):
     columns = np.flatnonzero(line.any(axis=0))
     assert columns.size > 0.8 * (WIDTH - 2 * MARGIN), "the score line spans the timeline"
     orange = np.abs(image - np.array([255, 209, 153])).sum(axis=2) < 60  # a micro band, 35% orange on white
-    assert orange.sum() > 200 or not any(r["kind"] == "micro" for r in summary["intervals"])
+    assert sum(r["kind"] == "micro" for r in summary["intervals"]) >= 1, "the recording's micro-expressions are spotted"
+    assert orange.sum() > 200, "each micro interval is drawn as an orange band"
 
 
 def test_a_frame_folder_needs_its_frame_rate(tmp_path):
@@ -128,3 +149,17 @@ def test_a_frame_folder_needs_its_frame_rate(tmp_path):
     assert result.exit_code == 0, result.output
     frames = pd.read_csv(tmp_path / "b" / "frames.csv")
     assert len(frames) == plan.n_frames and frames["face_found"].all() and frames["time_s"].iloc[-1] == pytest.approx(119 / 30, abs=1e-4)
+
+
+def test_a_recording_of_a_second_or_a_frame_is_analysed_with_a_note(tmp_path):
+    plan = plan_long_video(2, 30.0, size=(240, 320), micro=0, macro=0, distractors={}, seed=3)
+    frames = np.stack(list(render_long_video(plan)))[:30]
+    for name, clip in [("second", frames), ("frame", frames[:1])]:
+        write_video(tmp_path / f"{name}.mkv", clip, 30.0)
+        result = runner.invoke(app, ["analyze", str(tmp_path / f"{name}.mkv"), "--out", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+        note = f"The recording has {len(clip)} frame(s)"
+        assert note in result.output.replace("\n", " ") and "needs at least 31" in result.output.replace("\n", " ")
+        assert note in (tmp_path / name / "report.html").read_text()
+        assert pd.read_csv(tmp_path / name / "intervals.csv").empty
+        assert len(pd.read_csv(tmp_path / name / "frames.csv")) == len(clip)

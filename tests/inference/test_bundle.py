@@ -15,12 +15,6 @@ from merkit.preprocess.apex import fill_apex
 from merkit.preprocess.cache import Cache
 
 runner = CliRunner()
-QUICK = {  # each registered method at a size that trains in seconds
-    "apex_flow_svm": {}, "lbptop_svm": {}, "mdmo_svm": {"flow": "dis"},
-    "ststnet": {"epochs": 2}, "offapexnet": {"epochs": 2},
-    "mer_rcnn": {"maps": 4, "max_epochs": 1, "batch_size": 32, "align": False, "jitter": False},
-    "stanet": {"size": 32, "widths": (4, 8, 8, 8), "n_frames": 6, "epochs": 1, "hidden": 4},
-}
 MERKIT_METHODS = [m.name for m in list_methods() if m.__module__.startswith("merkit.") and m.single_label]  # bundles are single-label
 
 
@@ -34,13 +28,9 @@ def svm_bundle(small, cache_dir, tmp_path_factory):
     return train(small, "apex_flow_svm", out=tmp_path_factory.mktemp("svm") / "model", cache=cache_dir)
 
 
-def test_every_registered_method_is_covered():
-    assert sorted(QUICK) == sorted(MERKIT_METHODS)
-
-
 @pytest.mark.parametrize("name", MERKIT_METHODS)
-def test_a_bundle_predicts_exactly_as_the_fitted_method(name, small, cache_dir, tmp_path):
-    path = train(small, name, out=tmp_path / "model", params=QUICK[name], seed=3, cache=cache_dir)
+def test_a_bundle_predicts_exactly_as_the_fitted_method(name, quick, small, cache_dir, tmp_path):
+    path = train(small, name, out=tmp_path / "model", params=quick[name], seed=3, cache=cache_dir)
     model = load_model(path)
     fitted = model.method.__class__(**model.method.params()).fit(small, seed=3, cache=Cache(cache_dir))
     test = small.subset([0, 5, 9])
@@ -87,13 +77,17 @@ def test_svm_decides_as_the_plain_svm_and_calibrates_its_probabilities(small, ca
 
 
 class Payload:
-    """Unpickling this writes a marker file: if the marker appears, loading ran code from the file."""
+    """Loading this runs code: unpickling calls ``open`` (``__reduce__``); skops rebuilding it
+    calls ``__setstate__``. Either writes the marker file: if it appears, loading ran code."""
 
     def __init__(self, marker):
         self.marker = str(marker)
 
     def __reduce__(self):
         return (open, (self.marker, "w"))
+
+    def __setstate__(self, state):
+        open(state["marker"], "w").close()
 
 
 def _reseal(bundle, name):
@@ -109,21 +103,50 @@ def test_loading_never_runs_code_from_the_files(small, cache_dir, tmp_path):
     import torch
 
     marker = tmp_path / "ran"
+    crafted = sio.dumps({"classes": ["a"], "classifier": Payload(marker)})
+    sio.loads(crafted, trusted=sio.get_untrusted_types(data=crafted))  # a loader that trusts the file runs its code:
+    assert marker.exists()
+    marker.unlink()  # ... so the marker below can fire
     network = train(small, "ststnet", out=tmp_path / "net", params={"epochs": 1}, cache=cache_dir)
     torch.save({"classes": ["a"], "state": Payload(marker)}, network / "network.safetensors")  # a pickle, under the safe name
     _reseal(network, "network.safetensors")
     with pytest.raises(MerkitError, match="not a readable safetensors file"):
         load_model(network)
     svm = train(small, "apex_flow_svm", out=tmp_path / "svm", cache=cache_dir)
-    (svm / "classifier.skops").write_bytes(sio.dumps({"classes": ["a"], "classifier": Payload(marker)}))
+    (svm / "classifier.skops").write_bytes(crafted)
     _reseal(svm, "classifier.skops")
-    with pytest.raises(MerkitError, match="names types merkit does not load"):
+    with pytest.raises(MerkitError, match="names types merkit does not load: .*test_bundle.Payload"):
         load_model(svm)
     (svm / "classifier.skops").write_bytes(pickle.dumps(Payload(marker)))
     _reseal(svm, "classifier.skops")
     with pytest.raises(MerkitError, match="skops file"):
         load_model(svm)
     assert not marker.exists()
+
+
+def test_a_bundle_trained_on_a_gpu_runs_on_this_cpu(small, cache_dir, tmp_path):
+    from merkit.errors import ConfigError
+
+    path = train(small, "ststnet", out=tmp_path / "net", params={"epochs": 1}, seed=2, cache=cache_dir)
+    expected = load_model(path, device="cpu").predict_proba(small[0], cache=cache_dir)
+    description = json.loads((path / "bundle.json").read_text())
+    description["method"]["params"]["device"] = "cuda"  # as merkit train --set device=cuda writes it
+    (path / "bundle.json").write_text(json.dumps(description))
+    model = load_model(path)  # the best this machine has
+    import torch
+
+    assert model.method.device == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert np.allclose(model.predict_proba(small[0], cache=cache_dir), expected, atol=1e-5)
+    on_cpu = load_model(path, device="cpu")
+    assert on_cpu.method.device == "cpu" and np.array_equal(on_cpu.predict_proba(small[0], cache=cache_dir), expected)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="device=cuda asks for a GPU"):
+            load_model(path, device="cuda")
+        folder = str(small[0].frame_paths[0].parent)
+        result = runner.invoke(app, ["predict", "--model", str(path), folder, "--device", "cuda"])
+        assert result.exit_code == 2 and "asks for a GPU" in result.output
+    result = runner.invoke(app, ["predict", "--model", str(path), str(small[0].frame_paths[0].parent), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
 
 
 def _damaged(bundle, tmp_path, how):

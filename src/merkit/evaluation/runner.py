@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,8 @@ from merkit.evaluation.metrics import au_scores, scores
 from merkit.evaluation.protocols import Fold, make_protocol, shared_subjects
 from merkit.evaluation.reports import write_report
 from merkit.executors import Executor, LocalExecutor
-from merkit.io.atomic import atomic_write_text
+from merkit.io.atomic import atomic_write_bytes, atomic_write_text
+from merkit.io.paths import safe_name as _safe
 from merkit.methods.registry import create_method, method_class
 from merkit.preprocess.cache import Cache
 
@@ -51,10 +53,6 @@ class RunResult:
 def fold_seed(seed: int, fold_index: int) -> int:
     """The seed of one fold: independent of the order and the process the fold runs in."""
     return int(np.random.SeedSequence([seed, fold_index]).generate_state(1)[0])
-
-
-def _safe(fold_name: str) -> str:
-    return fold_name.replace("/", "__")
 
 
 def _fold_file(out: Path, fold: Fold) -> Path:
@@ -73,23 +71,28 @@ def saved_model(out: Path, fold_name: str) -> Path | None:
 
 
 def run_folds(method_cls: type, params: dict, dataset: ClipDataset, folds: list[Fold], seeds: list[int],
-              cache: str | Cache, outs: list[str]) -> list[pd.DataFrame]:
+              cache: str | Cache) -> list[tuple[pd.DataFrame, dict[str, bytes]]]:
     """Fit on each fold's training clips (several at once where the method trains them so: a
-    network's folds on a GPU), keep the fitted models, predict each fold's test clips; per fold,
-    one row per test clip."""
+    network's folds on a GPU) and predict its test clips. Per fold: one row per test clip, and
+    the fitted state's files (name -> bytes; none for methods that keep no fold models), which
+    the caller writes where it runs, whichever machine fitted them."""
     cache = cache if isinstance(cache, Cache) else Cache(cache)  # a folder, or representations shipped by the driver
     method = method_cls(**params)  # the class travels to the worker, so methods registered outside merkit run anywhere
     fitted = method.fit_folds([dataset.subset(fold.train) for fold in folds], seeds=seeds, cache=cache)
-    frames = []
-    for fold, out, method in zip(folds, outs, fitted):
-        if method.keep_fold_models:
-            method.save(model_folder(Path(out), fold))
+    results = []
+    for fold, method in zip(folds, fitted):
         test = dataset.subset(fold.test)
         frame = test.metadata[["dataset", "subject", "clip", "label"]].copy()
         frame.insert(0, "fold", fold.name)
         frame["prediction"] = np.asarray(method.predict(test, cache=cache), dtype=object)
-        frames.append(frame)
-    return frames
+        results.append((frame, _state_files(method) if method.keep_fold_models else {}))
+    return results
+
+
+def _state_files(method) -> dict[str, bytes]:
+    """The files ``method.save`` writes, as bytes (to travel back from a worker to the driver)."""
+    with tempfile.TemporaryDirectory(prefix="merkit-fold-") as folder:
+        return {name: (Path(folder) / name).read_bytes() for name in method.save(Path(folder))}
 
 
 def _prepare_clip(method_cls: type, params: dict, clip: Clip, cache_root: str) -> tuple[str, str]:
@@ -241,13 +244,15 @@ def evaluate_seeds(
     keys = list(pending)
     groups = [tuple(keys[start : start + together]) for start in range(0, len(keys), together)]
     calls = {group: (run_folds, cls, params, dataset, [pending[key] for key in group],
-                     [fold_seed(seed, index) for seed, index in group], fold_cache, [str(runs[seed]) for seed, _ in group])
+                     [fold_seed(seed, index) for seed, index in group], fold_cache)
              for group in groups}
     what = f"{method}: {protocol} folds" + (f", {len(seeds)} seeds" if len(seeds) > 1 else "") \
         + (f", {together} at once" if together > 1 else "")
-    for group, frames in executor.map(calls, what):
-        for (seed, index), frame in zip(group, frames):
-            _save_fold(runs[seed], folds[index], frame)  # each fold's predictions land as they arrive
+    for group, results in executor.map(calls, what):
+        for (seed, index), (frame, state) in zip(group, results):
+            for name, data in state.items():  # the fold's network, written here: a worker's disk may not be ours
+                atomic_write_bytes(model_folder(runs[seed], folds[index]) / name, data)
+            _save_fold(runs[seed], folds[index], frame)  # each fold's predictions land as they arrive (the fold is done)
             computed[seed].append(folds[index].name)
 
     results = []

@@ -1,6 +1,6 @@
 """``merkit spot-evaluate``: a spotter on long-video datasets under the MEGC protocol.
 
-Each video is tracked once into ``OUT/cache/`` (resumable, as :func:`merkit.inference.analyze.track_video`),
+Each video is tracked once into ``OUT/cache/`` (resumable, :func:`merkit.preprocess.track_cache.track_video`),
 spotted, and matched against its annotation (:mod:`merkit.evaluation.spotting`). The report gives
 precision, recall and F1 for micro, macro and overall, pooled over all videos and per dataset,
 and a timeline plot per video. Spotted intervals of a kind a release does not annotate (CAS(ME)³
@@ -28,20 +28,10 @@ from merkit.datasets.long_videos import LongVideo
 from merkit.errors import ConfigError
 from merkit.evaluation import metrics
 from merkit.evaluation.spotting import matched_pairs, spotting_scores
-from merkit.inference.analyze import (
-    FrameSource,
-    TrackCache,
-    interval_faces,
-    spot_cached,
-    track_video,
-)
-from merkit.inference.report import KIND_HEX
 from merkit.io.atomic import atomic_write_text
-from merkit.spotting import Spotter, Spotting
-
-
-def _safe(key: str) -> str:
-    return key.replace("/", "__")
+from merkit.io.paths import safe_name as _safe
+from merkit.preprocess.track_cache import FrameSource, TrackCache, interval_faces, track_video
+from merkit.spotting import KIND_HEX, Spotter, Spotting, spot_cached
 
 
 def evaluate_spotting(videos: list[LongVideo], spotter: Spotter, out: str | Path, *, model=None) -> dict:
@@ -59,7 +49,7 @@ def evaluate_spotting(videos: list[LongVideo], spotter: Spotter, out: str | Path
         spotted = [i for i in spotting.intervals if i.kind in video.kinds]
         pairs = matched_pairs(spotted, video.intervals)
         results.append((video, spotted))
-        per_video.append(_video_row(video, spotted, pairs))
+        per_video.append({**_video_row(video, spotted, pairs), "note": spotting.note})
         plot_timeline(out / "timelines" / f"{_safe(video.key)}.png", video, spotting, spotted, pairs)
         if model is not None:
             _recognise_matches(model, video, source, cache, pairs, recognition)
@@ -111,7 +101,8 @@ def _strs(spotting_f1: float, recognition: dict, classes: tuple[str, ...]) -> di
     true = recognition["true"]
     uf1 = metrics.scores(true, recognition["predicted"], classes)["uf1"] if true else 0.0  # MEGC's UF1, as every run reports it
     return {"spotting_f1": spotting_f1, "recognition_uf1": uf1, "strs": spotting_f1 * uf1,
-            "recognised": len(true), "unscored": recognition["unscored"]}
+            "recognised": len(true), "unscored": recognition["unscored"],
+            "true": list(true), "predicted": list(recognition["predicted"])}  # per recognised true positive
 
 
 def plot_timeline(path: Path, video: LongVideo, spotting: Spotting, spotted: list[Interval],
@@ -164,6 +155,8 @@ def _report(scores: dict, spotter: Spotter, videos: list[LongVideo]) -> str:
         s = scores["strs"]
         lines += ["", f"STRS = spotting F1 {s['spotting_f1']:.3f} x recognition UF1 {s['recognition_uf1']:.3f} = **{s['strs']:.3f}** "
                   f"({s['recognised']} true positives recognised; {s['unscored']} without a class under the bundle's scheme)."]
+    notes = [f"- {v['video']}: {v['note']}" for v in scores["videos"] if v["note"]]
+    lines += ["", "Videos where nothing could be spotted:", *notes] if notes else []
     lines += ["", "Published figures on real long videos are far lower than synthetic ones: overall F1 about 0.1-0.2 on "
               "CAS(ME)² and SAMM-LV (MEGC 2020-2022 baselines and entries).", "", "## Timelines", ""]
     lines += [f"- {v.key}: ![{v.key}](timelines/{_safe(v.key)}.png)" for v in videos]

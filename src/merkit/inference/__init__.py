@@ -4,11 +4,12 @@ from merkit.inference.bundle import BundleError, train
 from merkit.inference.predict import Model, as_clip
 
 
-def load_model(path, *, task: str | None = None, classes=None) -> Model:
+def load_model(path, *, task: str | None = None, classes=None, device: str | None = None) -> Model:
     """The model of the bundle at ``path`` (written by ``merkit train`` or :func:`train`).
 
     Checks the format, merkit's version, the task and classes if given, and every file's
-    checksum; never unpickles anything.
+    checksum; never unpickles anything. A network runs on ``device`` (default: a GPU if there
+    is one, else the CPU), whichever device it was trained on.
 
     Examples
     --------
@@ -20,7 +21,7 @@ def load_model(path, *, task: str | None = None, classes=None) -> Model:
     """
     from merkit.inference.bundle import load
 
-    return Model(*load(path, task=task, classes=classes))
+    return Model(*load(path, task=task, classes=classes, device=device))
 
 
 __all__ = ["BundleError", "Model", "as_clip", "load_model", "train"]

@@ -9,15 +9,19 @@ Layout of a bundle::
     classifier.skops     a calibrated scikit-learn classifier (skops, only trusted types)
     README.md            the model card: what it was trained on, its intended use and its limits
 
-Loading checks the format, the version, the task, the classes and every checksum before any
-state is read, and never unpickles anything.
+Loading checks ``bundle.json`` field by field (types and ranges), the version, the task and the
+classes; then that ``files`` names exactly the state files the method writes, by plain names
+inside the folder, each a regular file with its checksum: nothing outside the folder is opened.
+A state file may hold only the names its method declares, and nothing is ever unpickled.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -26,7 +30,7 @@ import numpy as np
 
 from merkit import __version__
 from merkit.datasets.base import ClipDataset
-from merkit.errors import MerkitError
+from merkit.errors import MerkitError, configured
 from merkit.executors import Executor, LocalExecutor
 from merkit.io.atomic import atomic_write_text, current_umask
 from merkit.methods.base import Method
@@ -49,7 +53,11 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def training_fingerprint(dataset: ClipDataset) -> dict:
@@ -136,8 +144,17 @@ def save(method: Method, out: str | os.PathLike, *, training: dict | None = None
 
 
 def check_bundle_out(out: Path, overwrite: bool) -> Path:
+    """``out`` if a bundle can be written there (checked before any work): not a file, not a
+    folder of other files, a bundle only with ``overwrite``, and its folder can be written."""
     if out.exists() and not out.is_dir():
         raise BundleError(f"--out {out} is a file; pass a folder for the model bundle.")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BundleError(f"Cannot create the folder {out.parent} for the bundle {out.name} ({error.strerror}); "
+                          "choose another --out.") from None
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise BundleError(f"Cannot write into {out.parent} (permission denied); choose another --out.")
     if out.is_dir() and any(out.iterdir()):
         if not (out / DESCRIPTION_FILE).is_file():
             raise BundleError(f"{out} holds files that are not a model bundle; pass a new or empty folder as --out.")
@@ -196,8 +213,45 @@ def model_card(description: dict, evaluation: dict | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _is_version(value) -> bool:
+    return isinstance(value, str) and bool(re.fullmatch(r"\d+(\.\d+){0,3}[0-9A-Za-z.+-]*", value))
+
+
+def _is_names(value) -> bool:
+    return (isinstance(value, list) and len(value) >= 2 and len(set(map(str, value))) == len(value)
+            and all(isinstance(c, str) and c for c in value))
+
+
+def _is_files(value) -> bool:
+    return isinstance(value, dict) and all(isinstance(d, str) and re.fullmatch(r"[0-9a-f]{64}", d) for d in value.values())
+
+
+# bundle.json's fields: (the check, what the field must be), in the order they are checked
+FIELDS = {
+    "format_version": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "a whole number from 1"),
+    "merkit": (_is_version, "the version of merkit that wrote it, e.g. 0.3.0"),
+    "task": (lambda v: isinstance(v, str) and v != "", "a task, e.g. classification"),
+    "method": (lambda v: isinstance(v, dict) and isinstance(v.get("name"), str) and isinstance(v.get("params"), dict),
+               'an object {"name": a method, "params": {...}}'),
+    "classes": (_is_names, "a list of two or more distinct class names"),
+    "labels": (lambda v: v is None or isinstance(v, str), "a label scheme's name, or null"),
+    "preprocessing": (lambda v: isinstance(v, dict), "an object"),
+    "training": (lambda v: isinstance(v, dict), "an object"),
+    "evaluation": (lambda v: v is None or isinstance(v, dict), "an object, or null"),
+    "files": (_is_files, "an object of state file name -> SHA-256 (64 hexadecimal digits)"),
+}
+
+
+def _field_error(described: Path, field: str, must: str, value) -> BundleError:
+    shown = json.dumps(value, default=str)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return BundleError(f"{described}: field {field} must be {must}; got {shown}. The bundle was altered or not written "
+                       "by merkit: copy it again or train it again.")
+
+
 def read_description(path: str | os.PathLike) -> dict:
-    """``bundle.json`` of the bundle at ``path``, checked for format and version."""
+    """``bundle.json`` of the bundle at ``path``, checked field by field (types and ranges): a
+    BundleError names the first field that is wrong."""
     path = Path(path)
     described = path / DESCRIPTION_FILE
     if not described.is_file():
@@ -208,33 +262,86 @@ def read_description(path: str | os.PathLike) -> dict:
             raise ValueError(f"not a {FORMAT} description")
     except (ValueError, UnicodeDecodeError) as error:
         raise BundleError(f"{described} is damaged ({error}); copy the bundle again or train it again.") from None
-    if description.get("format_version", 0) > FORMAT_VERSION or _version(str(description.get("merkit", "0"))) > _version(__version__):
-        raise BundleError(f"{path} was written by merkit {description.get('merkit')} (bundle format "
-                          f"{description.get('format_version')}), newer than this merkit {__version__}; upgrade merkit to use it.")
+    for field in ("format_version", "merkit"):
+        check, must = FIELDS[field]
+        if not check(description.get(field)):
+            raise _field_error(described, field, must, description.get(field))
+    if description["format_version"] > FORMAT_VERSION or _version(description["merkit"]) > _version(__version__):
+        raise BundleError(f"{path} was written by merkit {description['merkit']} (bundle format "
+                          f"{description['format_version']}), newer than this merkit {__version__}; upgrade merkit to use it.")
+    for field, (check, must) in FIELDS.items():
+        if not check(description.get(field)):
+            raise _field_error(described, field, must, description.get(field))
     return description
 
 
-def load(path: str | os.PathLike, *, task: str | None = None, classes=None) -> tuple[Method, dict]:
+def _plain_name(name: str) -> bool:
+    return name not in ("", ".", "..") and not any(c in name for c in "/\\\0:") and not os.path.isabs(name)
+
+
+def check_files(path: Path, description: dict) -> type[Method]:
+    """The method class of a checked description, once its ``files`` are exactly the state files
+    that method writes, by plain names, each a regular file of the bundle with its checksum.
+    Nothing outside ``path`` is opened: every name is checked before any file is."""
+    described = path / DESCRIPTION_FILE
+    name = description["method"]["name"]
+    try:
+        cls = method_class(name)
+    except MerkitError as error:
+        raise BundleError(f"{described}: field method.name: {error} Upgrade merkit, or install the package that "
+                          "registers it.") from None
+    files, expected = description["files"], set(cls.state_files)
+    for entry in files:
+        if not _plain_name(entry):
+            raise BundleError(f"{described}: files entry {entry!r} is not a plain file name inside the bundle; "
+                              "a bundle names its own files only. Do not use it: copy it again from its source or train it again.")
+        if entry not in expected:
+            raise BundleError(f"{described}: files entry {entry!r} is not a state file of {name} (it writes "
+                              f"{', '.join(sorted(expected))}); copy the bundle again or train it again.")
+    missing = sorted(expected - set(files))
+    if missing:
+        raise BundleError(f"{described}: field files does not list {', '.join(missing)}, which {name} needs; "
+                          "copy the bundle again or train it again.")
+    for entry, digest in files.items():
+        state = path / entry
+        if state.is_symlink() or (state.exists() and not state.is_file()):
+            raise BundleError(f"{state} is not a regular file of the bundle (a link or a device); copy the bundle "
+                              "again without links, or train it again.")
+        if not state.is_file():
+            raise BundleError(f"{state} is missing from the bundle; copy the whole folder, or train it again.")
+        if _sha256(state) != digest:
+            raise BundleError(f"{state} was altered since the bundle was written (checksum differs); "
+                              "copy the bundle again or train it again.")
+    return cls
+
+
+def load(path: str | os.PathLike, *, task: str | None = None, classes=None,
+         device: str | None = None) -> tuple[Method, dict]:
     """The fitted method of the bundle at ``path`` and its description, after every check.
 
     ``task`` and ``classes``, when given, are what the caller needs: a bundle of another task or
-    with other classes is refused.
+    with other classes is refused. A network runs on ``device`` (default: a GPU if PyTorch sees
+    one, else the CPU), whatever device it was trained on; methods without one ignore it.
     """
     path = Path(path)
     description = read_description(path)
-    if task is not None and description.get("task") != task:
-        raise BundleError(f"{path} is a {description.get('task')} model, not a {task} model.")
-    if classes is not None and list(classes) != description.get("classes"):
-        raise BundleError(f"{path} predicts {description.get('classes')}, not the classes asked for ({list(classes)}).")
-    for name, digest in description.get("files", {}).items():
-        if not (path / name).is_file():
-            raise BundleError(f"{path / name} is missing from the bundle; copy the whole folder, or train it again.")
-        if _sha256(path / name) != digest:
-            raise BundleError(f"{path / name} was altered since the bundle was written (checksum differs); "
-                              "copy the bundle again or train it again.")
-    spec = description.get("method", {})
-    method = create_method(spec.get("name", ""), **spec.get("params", {})).load(path)
-    if list(method.classes_) != description.get("classes"):
+    if task is not None and description["task"] != task:
+        raise BundleError(f"{path} is a {description['task']} model, not a {task} model.")
+    if classes is not None and list(classes) != description["classes"]:
+        raise BundleError(f"{path} predicts {description['classes']}, not the classes asked for ({list(classes)}).")
+    cls = check_files(path, description)
+    params = dict(description["method"]["params"])
+    if "device" in {f.name for f in dataclasses.fields(cls)}:
+        from merkit.training.trainer import best_device
+
+        params["device"] = device or best_device()
+    try:
+        method = configured(cls, params, f"method {cls.name!r}")
+    except MerkitError as error:
+        raise BundleError(f"{path / DESCRIPTION_FILE}: field method.params: {error}") from None
+    method.check_machine()
+    method = method.load(path)
+    if list(method.classes_) != description["classes"]:
         raise BundleError(f"{path}: the state holds classes {list(method.classes_)} but {DESCRIPTION_FILE} says "
-                          f"{description.get('classes')}; the bundle is inconsistent, train it again.")
+                          f"{description['classes']}; the bundle is inconsistent, train it again.")
     return method, description

@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from merkit.io.atomic import atomic_write_text
+from merkit.spotting import KIND_HEX, KIND_RGB
 
 WIDTH, HEIGHT, MARGIN = 1000, 200, 40
 SCORE_COLOUR, THRESHOLD_COLOUR = "#1f6fd0", "#d62728"
-KIND_RGB = {"micro": (255, 140, 0), "macro": (148, 60, 200)}  # every plot, page and video of spotted intervals
-KIND_HEX = {kind: "#{:02x}{:02x}{:02x}".format(*rgb) for kind, rgb in KIND_RGB.items()}
 KIND_FILL = {kind: "rgba({},{},{},0.35)".format(*rgb) for kind, rgb in KIND_RGB.items()}
 
 
@@ -68,7 +67,7 @@ def _bars(row: dict, classes: tuple[str, ...]) -> str:
 
 
 def write_analysis_report(path: Path, *, source, relative: np.ndarray, found: np.ndarray, rows: list[dict],
-                          thumbnails: dict[int, str], classes: tuple[str, ...], spotter: str) -> None:
+                          thumbnails: dict[int, str], classes: tuple[str, ...], spotter: str, note: str = "") -> None:
     n = len(relative)
     counts = {k: sum(r["kind"] == k for r in rows) for k in ("micro", "macro")}
     cards = []
@@ -95,6 +94,7 @@ body {{ font-family: sans-serif; margin: 24px; color: #222; }}
 <h1>{html.escape(source.path.name)}</h1>
 <p>{n} frames at {source.fps:g} fps ({n / source.fps:.1f} s); a face in {int(found.sum())} of them.
 Spotter <code>{html.escape(spotter)}</code>: {counts["micro"]} micro- and {counts["macro"]} macro-expression interval(s).</p>
+{f'<p class="note">{html.escape(note)}</p>' if note else ""}
 <h2>Timeline</h2>
 {timeline_svg(relative, found, rows, source.fps)}
 <p>Orange bands: micro intervals; purple: macro; grey: no face.</p>

@@ -40,6 +40,8 @@ def read_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
     try:
         with safe_open(str(path), framework="numpy") as f:
             metadata = json.loads((f.metadata() or {}).get("merkit", "{}"))
+            if not isinstance(metadata, dict):
+                raise ValueError("its merkit metadata is not a JSON object")
             return {name: f.get_tensor(name) for name in f.keys()}, metadata
     except Exception as error:  # safetensors raises its own error types for a damaged header
         raise MerkitError(f"{path} is not a readable safetensors file ({error}); copy or train the model again.") from None

@@ -40,6 +40,7 @@ class Method:
     keep_fold_models: ClassVar[bool] = False  # a run keeps each fold's fitted state (costly to refit, explainable)
     multilabel: ClassVar[bool] = False  # predicts a set of classes per clip (action units) on multi-label data
     single_label: ClassVar[bool] = True  # predicts one class per clip (every method but the AU baseline)
+    state_files: ClassVar[tuple[str, ...]] = ()  # the files ``save`` writes, plain names: a bundle holds exactly these
 
     def params(self) -> dict:
         """The hyper-parameters, as given to the constructor."""
@@ -79,7 +80,7 @@ class Method:
 
     def save(self, folder: Path) -> list[str]:
         """Write what ``fit`` learned into ``folder`` (each file atomically, never a pickle);
-        returns the names of the files written."""
+        returns the names of the files written (``state_files``)."""
         raise NotImplementedError
 
     def load(self, folder: Path) -> Method:
@@ -106,7 +107,9 @@ class NetworkMethod(Method):
     Subclasses have a ``device`` field (``cpu``, ``cuda``...)."""
 
     NETWORK_FILE: ClassVar[str] = "network.safetensors"
+    state_files = (NETWORK_FILE,)
     keep_fold_models = True
+    fitted_names: ClassVar[tuple[str, ...]] = ()  # fitted arrays besides the weights (e.g. input scaling), by attribute
 
     def create_network(self, num_classes: int):
         raise NotImplementedError
@@ -132,8 +135,8 @@ class NetworkMethod(Method):
         return softmax(self.logits(test, cache=cache))
 
     def fitted_arrays(self) -> dict[str, np.ndarray]:
-        """Fitted state besides the network's weights, by attribute name (e.g. input scaling)."""
-        return {}
+        """Fitted state besides the network's weights: the attributes ``fitted_names`` declares."""
+        return {name: np.asarray(getattr(self, name)) for name in self.fitted_names}
 
     def save(self, folder: Path) -> list[str]:
         arrays = {f"network.{k}": v.detach().cpu().numpy() for k, v in self.model_.state_dict().items()}
@@ -142,21 +145,33 @@ class NetworkMethod(Method):
         return [self.NETWORK_FILE]
 
     def load(self, folder: Path) -> NetworkMethod:
+        """Restore ``save``'s file; a file holding any name besides the network's weights and
+        ``fitted_names`` (or lacking one) is refused before anything is set."""
         import torch
 
         path = Path(folder) / self.NETWORK_FILE
         arrays, metadata = read_arrays(path)
-        self.classes_ = tuple(metadata.get("classes", ()))
-        self.model_ = self.create_network(len(self.classes_))
-        weights = {k.split(".", 1)[1]: torch.from_numpy(v.copy()) for k, v in arrays.items() if k.startswith("network.")}
+        classes = metadata.get("classes")
+        if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
+            raise MerkitError(f"{path}: its metadata names no classes (a list of two or more names); "
+                              "only load models merkit wrote, or train it again.")
+        model = self.create_network(len(classes))
+        declared = {f"network.{k}" for k in model.state_dict()} | {f"fitted.{k}" for k in self.fitted_names}
+        unknown, missing = sorted(set(arrays) - declared), sorted(declared - set(arrays))
+        if unknown or missing:
+            raise MerkitError(f"{path} does not hold a {self.name} network with these parameters and {len(classes)} "
+                              f"classes: " + "; ".join(([f"unexpected {', '.join(unknown[:5])}"] if unknown else [])
+                                                      + ([f"missing {', '.join(missing[:5])}"] if missing else []))
+                              + ". Only load models merkit wrote, or train it again.")
         try:
-            self.model_.load_state_dict(weights)
+            model.load_state_dict({k.split(".", 1)[1]: torch.from_numpy(v.copy()) for k, v in arrays.items()
+                                   if k.startswith("network.")})
         except RuntimeError as error:
             raise MerkitError(f"{path} does not hold a {self.name} network with these parameters and "
-                              f"{len(self.classes_)} classes: {str(error).splitlines()[0]}") from None
-        for key, value in arrays.items():
-            if key.startswith("fitted."):
-                setattr(self, key.split(".", 1)[1], value)
+                              f"{len(classes)} classes: {str(error).splitlines()[0]}") from None
+        self.classes_, self.model_ = tuple(classes), model
+        for name in self.fitted_names:
+            setattr(self, name, arrays[f"fitted.{name}"])
         return self
 
 
@@ -165,25 +180,39 @@ def labels_of(decisions: np.ndarray, classes) -> np.ndarray:
     return np.asarray(["+".join(c for c, d in zip(classes, row) if d) or NO_AU for row in decisions], dtype=object)
 
 
+def calibration_splits(y: np.ndarray, groups: np.ndarray, seed: int) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """The (fit, held-out) index pairs on which :func:`calibrated` fits its sigmoids: a k-fold of
+    whole ``groups`` (subjects), stratified by class, k up to 5 and at most the fewest subjects
+    of a class, the largest k whose every fit part holds every class; None where there is none
+    (a class with a single subject: no split can hold it out and keep it)."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    subjects_per_class = Counter(label for label, _ in set(zip(y, groups)))
+    classes = set(y)
+    for k in range(min(5, min(subjects_per_class.values())), 1, -1):
+        splits = list(StratifiedGroupKFold(k, shuffle=True, random_state=seed % 2**32).split(np.zeros(len(y)), y, groups))
+        if all(set(y[fit]) == classes for fit, _ in splits):
+            return splits
+    return None
+
+
 def calibrated(estimator, x: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int):
     """``estimator`` fitted on (x, y) with sigmoid-calibrated probabilities, all from these samples.
 
     Calibration follows Platt: each class's decision values are mapped to probabilities by a
-    sigmoid fitted on held-out decisions of a k-fold split of the training part itself (k up to
-    5, whole clips kept together through ``groups``), and the final estimator is fitted on all of
-    it (scikit-learn's ``CalibratedClassifierCV(ensemble=False)``). Where a class has a single
-    clip no split holds it out: the sigmoid is then fitted on the estimator's own training
-    decisions (over-confident, but nothing outside the training part is used).
+    sigmoid fitted on held-out decisions of a k-fold split of the training part itself, whole
+    subjects (``groups``) held out together (:func:`calibration_splits`), so the probabilities are
+    those of a person the estimator has not seen, as a bundle meets; the final estimator is fitted
+    on all of it (scikit-learn's ``CalibratedClassifierCV(ensemble=False)``). Where a class has a
+    single subject no split holds it out: the sigmoid is then fitted on the estimator's own
+    training decisions (over-confident, but nothing outside the training part is used).
     """
     from sklearn.base import clone
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.frozen import FrozenEstimator
-    from sklearn.model_selection import StratifiedGroupKFold
 
-    clips_per_class = Counter(label for label, _ in set(zip(y, groups)))
-    k = min(5, min(clips_per_class.values()))
-    if k >= 2:
-        splits = list(StratifiedGroupKFold(k, shuffle=True, random_state=seed % 2**32).split(x, y, groups))
+    splits = calibration_splits(y, groups, seed)
+    if splits is not None:
         return CalibratedClassifierCV(estimator, method="sigmoid", cv=splits, ensemble=False).fit(x, y)
     everything = [(np.arange(len(y)), np.arange(len(y)))]  # the frozen estimator's own training decisions
     return CalibratedClassifierCV(FrozenEstimator(clone(estimator).fit(x, y)), method="sigmoid", cv=everything).fit(x, y)
@@ -200,6 +229,7 @@ class FeatureMethod(Method):
     """
 
     CLASSIFIER_FILE: ClassVar[str] = "classifier.skops"
+    state_files = (CLASSIFIER_FILE,)
     multilabel = True
 
     def make_classifier(self, seed: int):
@@ -219,12 +249,12 @@ class FeatureMethod(Method):
 
     def fit(self, train: ClipDataset, *, seed: int, cache: Cache) -> FeatureMethod:
         rng = np.random.default_rng(seed)
-        samples, labels, groups = [], [], []
+        samples, labels, groups, subjects = [], [], [], train.groups
         for index, clip in enumerate(train):
             for variant in self.augment(self.features(clip, cache), clip, rng):
                 samples.append(variant)
                 labels.append(clip.label)
-                groups.append(index)
+                groups.append(subjects[index])  # the clip's subject: calibration holds out whole people
         self.classes_ = train.classes
         if train.multilabel:  # one linear SVM per action unit, each on all the training clips
             with warnings.catch_warnings():  # an AU absent from every training clip gets a constant "no"

@@ -78,12 +78,14 @@ class MerRcnnMethod(NetworkMethod):
         leaves inputs of ~0.01: the logits start near zero and SGD tends to sit at the class prior
         (measured with ``bench/bench_mer_rcnn.py``; README, MER-RCNN).
     lr, momentum, weight_decay, batch_size, lr_decay, tolerance, max_epochs : the SGD recipe
+    threads : PyTorch threads per fold (1: identical figures for any ``--jobs``, executor or resume)
     device : 'cpu', or 'cuda' for a GPU
     """
 
     name = "mer_rcnn"
     paper_labels = {"casme": "seed4", "casme2": "seed4", "smic_hs": "seed4"}
     summary = "MER-RCNN: aligned, magnified 30-frame clips, temporal jittering, recurrent CNN (Xia et al.)"
+    fitted_names = ("mean_", "gain_")  # the centring mean (``centre='train'``) and the input gain, from the training part
 
     maps: int = 96
     depth: int = 3
@@ -110,6 +112,7 @@ class MerRcnnMethod(NetworkMethod):
     lr_decay: float = 0.5
     tolerance: float = 1e-4
     max_epochs: int = 20
+    threads: int = 1
     device: str = "cpu"
 
     def representation(self) -> Representation:
@@ -148,41 +151,39 @@ class MerRcnnMethod(NetworkMethod):
 
         return create_model("mer_rcnn", num_classes=num_classes, maps=self.maps, depth=self.depth)
 
-    def fitted_arrays(self) -> dict[str, np.ndarray]:
-        """The centring mean (``centre='train'``) and the input gain, both from the training part."""
-        return {"mean_": np.asarray(self.mean_), "gain_": np.asarray(self.gain_)}
-
     def fit(self, train: ClipDataset, *, seed: int, cache: Cache) -> MerRcnnMethod:
-        from merkit.training.trainer import seed_everything
+        from merkit.training.trainer import seed_everything, torch_threads
         from merkit.training.trainer import train as run
 
-        rng = seed_everything(seed)
-        self.classes_ = train.classes
-        clips = [self.clip_frames(clip, cache) for clip in train]  # the fold's training part only
-        self.mean_ = np.mean([c.mean(axis=0) for c in clips], axis=0) if self.centre == "train" else 0.0
-        clips = [self._centred(c) for c in clips]
-        rms = float(np.sqrt(np.mean([np.mean(c**2) for c in clips]))) if self.scale == "train" else 1.0
-        self.gain_ = np.float32(1.0 / max(rms, 1e-12))
-        for c in clips:
-            c *= self.gain_
-        labels = train.y
-        samples = [(i, v) for i, frames in enumerate(clips) for v in self.versions(len(frames), rng)]
-        self.n_training_samples_ = len(samples)
+        with torch_threads(self.threads):
+            rng = seed_everything(seed)
+            self.classes_ = train.classes
+            clips = [self.clip_frames(clip, cache) for clip in train]  # the fold's training part only
+            self.mean_ = np.mean([c.mean(axis=0) for c in clips], axis=0) if self.centre == "train" else 0.0
+            clips = [self._centred(c) for c in clips]
+            rms = float(np.sqrt(np.mean([np.mean(c**2) for c in clips]))) if self.scale == "train" else 1.0
+            self.gain_ = np.float32(1.0 / max(rms, 1e-12))
+            for c in clips:
+                c *= self.gain_
+            labels = train.y
+            samples = [(i, v) for i, frames in enumerate(clips) for v in self.versions(len(frames), rng)]
+            self.n_training_samples_ = len(samples)
 
-        def batches(rng):
-            order = rng.permutation(len(samples))
-            for start in range(0, len(order), self.batch_size):
-                chosen = [samples[k] for k in order[start : start + self.batch_size]]
-                x = np.stack([to_tensor(apply_version(clips[i], v, self.n_frames)) for i, v in chosen])
-                yield x, labels[[i for i, _ in chosen]]
+            def batches(rng):
+                order = rng.permutation(len(samples))
+                for start in range(0, len(order), self.batch_size):
+                    chosen = [samples[k] for k in order[start : start + self.batch_size]]
+                    x = np.stack([to_tensor(apply_version(clips[i], v, self.n_frames)) for i, v in chosen])
+                    yield x, labels[[i for i, _ in chosen]]
 
-        self.model_ = self.create_network(len(self.classes_))
-        recipe = Recipe(optimizer="sgd", **{f.name: getattr(self, f.name) for f in fields(Recipe) if f.name != "optimizer"})
-        self.history_ = run(self.model_, batches, recipe, rng=rng, device=self.device, description="mer_rcnn: training")
+            self.model_ = self.create_network(len(self.classes_))
+            recipe = Recipe(optimizer="sgd", **{f.name: getattr(self, f.name) for f in fields(Recipe) if f.name != "optimizer"})
+            self.history_ = run(self.model_, batches, recipe, rng=rng, device=self.device, description="mer_rcnn: training")
         return self
 
     def logits(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
-        from merkit.training.trainer import predict_logits
+        from merkit.training.trainer import predict_logits, torch_threads
 
         inputs = (to_tensor(resize_time(self._centred(self.clip_frames(clip, cache)) * self.gain_, self.n_frames, method=self.test_kernel))[None] for clip in test)
-        return predict_logits(self.model_, inputs, device=self.device)
+        with torch_threads(self.threads):
+            return predict_logits(self.model_, inputs, device=self.device)

@@ -65,6 +65,7 @@ class StanetMethod(NetworkMethod):
     augment : {'auto', 'crop_scale', 'crop_flip', 'none'}
     epochs : int or 'auto' (the paper's per dataset)
     lr, weight_decay, l1, batch_size : the recipe
+    threads : PyTorch threads per fold (1: identical figures for any ``--jobs``, executor or resume)
     device : 'cpu', or 'cuda' for a GPU
     """
 
@@ -89,6 +90,7 @@ class StanetMethod(NetworkMethod):
     weight_decay: float = 1e-4
     l1: float = 1e-8
     batch_size: int = 8
+    threads: int = 1
     device: str = "cpu"
 
     def __post_init__(self):
@@ -138,24 +140,25 @@ class StanetMethod(NetworkMethod):
     def fit(self, train: ClipDataset, *, seed: int, cache: Cache) -> StanetMethod:
         import torch
 
-        from merkit.training.trainer import seed_everything, tensor_batches
+        from merkit.training.trainer import seed_everything, tensor_batches, torch_threads
         from merkit.training.trainer import train as run
 
-        epochs, augment = self.settings_for(train)
-        rng = seed_everything(seed)
-        self.classes_ = train.classes
-        x, y = torch.from_numpy(self.inputs(train, cache)), torch.from_numpy(train.y)  # the fold's training part only
-        plain = tensor_batches(x, y, self.batch_size)
+        with torch_threads(self.threads):
+            epochs, augment = self.settings_for(train)
+            rng = seed_everything(seed)
+            self.classes_ = train.classes
+            x, y = torch.from_numpy(self.inputs(train, cache)), torch.from_numpy(train.y)  # the fold's training part only
+            plain = tensor_batches(x, y, self.batch_size)
 
-        def batches(rng):
-            for inputs, labels in plain(rng):
-                yield (inputs if augment == "none" else augment_flows(inputs, rng, augment)), labels
+            def batches(rng):
+                for inputs, labels in plain(rng):
+                    yield (inputs if augment == "none" else augment_flows(inputs, rng, augment)), labels
 
-        self.model_ = self.create_network(len(self.classes_))
-        recipe = Recipe(optimizer="adam", lr=self.lr, momentum=0.0, weight_decay=self.weight_decay, batch_size=self.batch_size,
-                        lr_decay=1.0, tolerance=0.0, max_epochs=epochs)
-        self.history_ = run(self.model_, batches, recipe, rng=rng, device=self.device, loss_fn=self.loss,
-                            description="stanet: training")
+            self.model_ = self.create_network(len(self.classes_))
+            recipe = Recipe(optimizer="adam", lr=self.lr, momentum=0.0, weight_decay=self.weight_decay, batch_size=self.batch_size,
+                            lr_decay=1.0, tolerance=0.0, max_epochs=epochs)
+            self.history_ = run(self.model_, batches, recipe, rng=rng, device=self.device, loss_fn=self.loss,
+                                description="stanet: training")
         return self
 
     def logits(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
@@ -165,12 +168,12 @@ class StanetMethod(NetworkMethod):
         """Logits (N, C) and, per clip, (masks (T, mask_channels, h, w) or None, weights (T,) or None)."""
         import torch
 
-        from merkit.training.trainer import torch_device
+        from merkit.training.trainer import torch_device, torch_threads
 
         device = torch_device(self.device)
         self.model_.to(device).eval()
         logits, attention = [], []
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(self.threads):
             for clip in data:
                 x = torch.from_numpy(self.clip_input(clip, cache)[None]).to(device)
                 logits.append(self.model_(x).cpu().numpy())

@@ -162,6 +162,11 @@ class FaceTracker:
     OPTIONAL = ("box", "box_landmarks", "landmarks", "transform", "anchor")  # arrays or None
     HISTORIES = ("ears", "noses", "eyes", "rigid")  # the deques
 
+    def params(self) -> dict:
+        """The settings that shape what the tracker records (a cache's fingerprint holds them)."""
+        return {"fps": self.fps, "size": self.size, "detect_every": self.detect_every, "detect_width": self.detect_width,
+                "blink_ratio": self.blink_ratio, "motion_limit": self.motion_limit, "realign": self.realign}
+
     def state(self) -> dict[str, np.ndarray]:
         """The tracker's state as arrays (for a checkpoint); :meth:`restore` takes it back."""
         state = {"index": np.array([self.index, self.since_detection])}

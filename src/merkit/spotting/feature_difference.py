@@ -111,6 +111,14 @@ class FeatureDifference(Spotter):
     top: int = 12
     p: float = 0.5
 
+    def half_window(self, window: float, fps: float) -> int:
+        """k of a window of ``window`` seconds (N = 2k + 1 frames)."""
+        return max(1, int(round(window * fps)) // 2)
+
+    def fewest_frames(self, fps: float) -> int:
+        """A contrast needs the values k frames away, each the frames k away: 4 k_micro + 1 frames."""
+        return 4 * self.half_window(self.micro_window, fps) + 1
+
     def signals(self, faces: Iterable[np.ndarray | None], fps: float) -> np.ndarray:
         """(T, blocks * blocks * 59) block histograms; a frame without a usable face repeats the
         last one (the first usable one, for those before it). Unlike the flow spotter's rows these
@@ -144,7 +152,7 @@ class FeatureDifference(Spotter):
         histograms = signals.reshape(len(signals), self.blocks**2, -1).astype(np.float64)
         scores, thresholds, intervals = {}, {}, []
         for kind, window in (("micro", self.micro_window), ("macro", self.macro_window)):
-            k = max(1, int(round(window * fps)) // 2)
+            k = self.half_window(window, fps)
             score = contrast(histograms, k, min(self.top, self.blocks**2))
             scores[kind] = score
             threshold = thresholds[kind] = score.mean() + self.p * (score.max() - score.mean()) if len(score) else 0.0

@@ -10,6 +10,10 @@ import numpy as np
 
 from merkit.datasets.intervals import Interval
 from merkit.errors import check_choice, configured
+from merkit.preprocess.track_cache import TrackCache
+
+KIND_RGB = {"micro": (255, 140, 0), "macro": (148, 60, 200)}  # every plot, page and video of spotted intervals
+KIND_HEX = {kind: "#{:02x}{:02x}{:02x}".format(*rgb) for kind, rgb in KIND_RGB.items()}
 
 
 @dataclass
@@ -20,6 +24,7 @@ class Spotting:
     scores: dict[str, np.ndarray]
     thresholds: dict[str, float]
     intervals: list[Interval]
+    note: str = ""  # why nothing could be spotted (a recording shorter than the spotter's windows)
 
     @property
     def relative(self) -> np.ndarray:
@@ -48,11 +53,25 @@ class Spotter:
         """The scores, thresholds and spotted intervals (micro and macro) from :meth:`signals`."""
         raise NotImplementedError
 
+    def fewest_frames(self, fps: float) -> int:
+        """The fewest frames at ``fps`` this spotter can score: its shortest window."""
+        raise NotImplementedError
+
+    def spotting(self, signals: np.ndarray, fps: float) -> Spotting:
+        """:meth:`intervals`; for a recording shorter than :meth:`fewest_frames`, no interval, zero
+        scores and a note saying why."""
+        n, fewest = len(signals), self.fewest_frames(fps)
+        if n >= fewest:
+            return self.intervals(signals, fps)
+        note = (f"The recording has {n} frame(s) ({n / fps:.2f} s); {self.name} needs at least {fewest} "
+                f"({fewest / fps:.2f} s at {fps:g} fps) to score one, so nothing was spotted.")
+        return Spotting({"micro": np.zeros(n), "macro": np.zeros(n)}, {"micro": 0.0, "macro": 0.0}, [], note)
+
     def spot(self, frames: np.ndarray, fps: float, usable: np.ndarray | None = None) -> Spotting:
         """Both steps on (T, H, W) grey face frames in memory; ``usable`` (T,) bool marks the
         frames with a usable face (all by default)."""
         usable = np.ones(len(frames), bool) if usable is None else usable
-        return self.intervals(self.signals((f if ok else None for f, ok in zip(frames, usable)), fps), fps)
+        return self.spotting(self.signals((f if ok else None for f, ok in zip(frames, usable)), fps), fps)
 
 
 _SPOTTERS: dict[str, type[Spotter]] = {}
@@ -71,3 +90,8 @@ def list_spotters() -> list[type[Spotter]]:
 def create_spotter(name: str, **params) -> Spotter:
     """A spotter; unknown parameter names, or values of the wrong type, get a ConfigError."""
     return configured(_SPOTTERS[check_choice("spotter", name, _SPOTTERS)], params, f"spotter {name!r}")
+
+
+def spot_cached(cache: TrackCache, spotter: Spotter, fps: float) -> tuple[Spotting, np.ndarray]:
+    """Run ``spotter`` over the faces of a tracking cache; its result and the (T, 4) states."""
+    return spotter.spotting(spotter.signals(cache.faces(cache.usable()), fps), fps), cache.states()

@@ -85,7 +85,8 @@ def echo_free(motion: np.ndarray, gap: int) -> np.ndarray:
     """(T, R) the smaller of each region's motion from ``t - gap`` (row t) and to ``t + gap``
     (row t + gap); NaN where either is unknown."""
     ahead = np.full_like(motion, np.nan)
-    ahead[: len(motion) - gap] = motion[gap:]
+    if gap < len(motion):  # a window longer than the recording: nothing is known ahead
+        ahead[: len(motion) - gap] = motion[gap:]
     return np.minimum(motion, ahead)
 
 
@@ -119,6 +120,10 @@ class ROIFlow(Spotter):
 
     def gaps(self, fps: float) -> tuple[int, int]:
         return max(1, int(round(self.micro_gap * fps))), max(1, int(round(self.macro_gap * fps)))
+
+    def fewest_frames(self, fps: float) -> int:
+        """A micro score compares frame t with t - K and t + K: 2 K_micro + 1 frames."""
+        return 2 * self.gaps(fps)[0] + 1
 
     def signals(self, faces: Iterable[np.ndarray | None], fps: float) -> np.ndarray:
         """(T, 2W + 1): the motion (pixels) of each watched region (``REGIONS`` then ``EYES``) from

@@ -55,6 +55,11 @@ def torch_device(name: str | torch.device) -> torch.device:
     return device
 
 
+def best_device() -> str:
+    """``cuda`` where PyTorch sees a GPU, else ``cpu``: where a loaded network runs unless told."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def tensor_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int):
     """``batches(rng)`` for ``train`` over data already in memory: each pass reshuffles (x, y)
     and slices it into mini-batches (the last one smaller), with no per-sample Python work."""
