@@ -642,8 +642,12 @@ def spot_evaluate(
     model: Annotated[Path | None, typer.Option(help="A model bundle: also score STRS (spot then recognise).")] = None,
     setting: Annotated[list[str] | None, typer.Option("--set", help="Spotter parameter, e.g. --set z=5.")] = None,
     device: DeviceOption = None,
+    jobs: Annotated[int, typer.Option(help="A learned spotter's folds run in this many processes.")] = 1,
+    executor: ExecutorOption = "local",
+    address: AddressOption = None,
 ):
-    """Score a spotter on long videos with the MEGC protocol (IoU >= 0.5): micro, macro, overall, per dataset."""
+    """Score a spotter on long videos with the MEGC protocol (IoU >= 0.5): micro, macro, overall, per dataset.
+    A learned spotter (softnet) is trained leave-one-subject-out; an interrupted run in --out resumes."""
     from merkit.datasets.long_videos import load_long_videos
     from merkit.evaluation.spot_evaluate import evaluate_spotting
     from merkit.inference import load_model
@@ -654,7 +658,8 @@ def spot_evaluate(
     spotter_object = create_spotter(spotter, **parse_settings(setting))
     videos = [v for name, folder in zip(dataset, root) for v in load_long_videos(name, folder)]
     bundle = load_model(model, task="classification", device=device) if model is not None else None
-    scores = evaluate_spotting(videos, spotter_object, out, model=bundle)
+    runner_ = executor_for(executor, jobs, address) if spotter_object.learns else None
+    scores = evaluate_spotting(videos, spotter_object, out, model=bundle, executor=runner_)
     table = Table(title=f"{spotter}: {len(videos)} videos, MEGC protocol (IoU >= 0.5)")
     for column in ("data", "kind", "TP", "spotted", "annotated", "precision", "recall", "F1"):
         table.add_column(column)
