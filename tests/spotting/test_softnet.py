@@ -46,10 +46,10 @@ def test_an_unfitted_softnet_says_to_fit_it():
 
 @pytest.fixture(scope="module")
 def recordings():
-    """Faces and expressions of four synthetic recordings (four people), 16 s each."""
+    """Faces and expressions of four synthetic recordings (four people), 12 s each."""
     out = []
     for seed in range(4):
-        plan = plan_long_video(16, FPS, size=(180, 240), micro=2, macro=2, distractors={"blink": 1}, seed=seed)
+        plan = plan_long_video(12, FPS, size=(150, 200), micro=2, macro=1, distractors={"blink": 1}, seed=seed)
         tracker, faces = FaceTracker(FPS), []
         for frame in render_long_video(plan):
             seen = tracker.update(frame)
@@ -74,7 +74,8 @@ def videos(recordings, which):
 
 def test_training_lowers_the_loss_and_finds_the_held_out_expressions(recordings):
     train, [test] = videos(recordings, range(3)), videos(recordings, [3])
-    spotter = create_spotter("softnet", epochs=4).fit(train)
+    # the paper's lr (0.0005) needs the frames of a real dataset; on three 12 s recordings 0.02 learns in 4 epochs
+    spotter = create_spotter("softnet", epochs=4, lr=0.02).fit(train)
     lengths = {kind: [i.length for v in train for i in v.intervals if i.kind == kind] for kind in ("micro", "macro")}
     assert spotter.k_ == {kind: pytest.approx(np.mean(n) / FPS / 2) for kind, n in lengths.items()}  # from the training part
     for kind, history in spotter.loss_.items():
@@ -85,6 +86,9 @@ def test_training_lowers_the_loss_and_finds_the_held_out_expressions(recordings)
     raw = spotter.scores(rows, FPS)
     for kind, k in zip(("micro", "macro"), spotter.gaps(FPS)):  # the held-out person's expressions score above the rest
         inside = pseudo_labels(len(rows), [i for i in test.intervals if i.kind == kind], k) > 0
-        assert raw[kind][inside].mean() > raw[kind][~inside & np.isfinite(rows[:, 0])].mean() + 0.05, kind
+        # measured: micro 0.65 inside against 0.30 elsewhere, macro 0.37 against 0.15
+        assert raw[kind][inside].mean() > raw[kind][~inside & np.isfinite(rows[:, 0])].mean() + 0.15, kind
     s = spotting_scores([(test.intervals, result.intervals)])
-    assert s["overall"]["tp"] >= 1 and all(0 <= i.onset <= i.offset < len(rows) for i in result.intervals)
+    # measured: both micro-expressions found (5 intervals spotted, 3 annotated); 5 intervals of 11-15 frames dropped at
+    # random in 360 frames would match an expression (IoU >= 0.5) about once in ten recordings
+    assert s["micro"]["tp"] >= 2 and all(0 <= i.onset <= i.offset < len(rows) for i in result.intervals)
