@@ -24,6 +24,8 @@ def test_smoothing_by_hand():
     # k = 1: the mean of three frames, two at the ends
     np.testing.assert_allclose(smoothed(np.array([3.0, 0, 0, 6, 0]), 1), [1.5, 1.0, 2.0, 2.0, 3.0])
     np.testing.assert_allclose(smoothed(np.ones(7), 2), np.ones(7))
+    np.testing.assert_allclose(smoothed(np.array([1.0, 2.0]), 5), [1.5, 1.5])  # a window longer than the recording
+    assert smoothed(np.zeros(0), 3).shape == (0,)
 
 
 def test_flow_image_sees_the_mouth_move_and_not_the_head():

@@ -100,8 +100,10 @@ def smoothed(score: np.ndarray, k: int) -> np.ndarray:
     >>> smoothed(np.array([0.0, 0, 3, 0, 0]), 1).tolist()
     [0.0, 1.0, 1.0, 1.0, 0.0]
     """
-    window = np.ones(2 * k + 1)
-    return np.convolve(score, window, "same") / np.convolve(np.ones(len(score)), window, "same")
+    total = np.concatenate([[0.0], np.cumsum(score, dtype=np.float64)])
+    t = np.arange(len(score))
+    low, high = np.maximum(t - k, 0), np.minimum(t + k + 1, len(score))
+    return (total[high] - total[low]) / (high - low)
 
 
 def normalised(x: np.ndarray) -> np.ndarray:
