@@ -605,6 +605,7 @@ def analyze(
     fps: Annotated[float | None, typer.Option(help="Frame rate of a frame folder (a video's own by default).")] = None,
     setting: Annotated[list[str] | None, typer.Option("--set", help="Spotter parameter, e.g. --set z=5.")] = None,
     device: DeviceOption = None,
+    spotter_model: Annotated[Path | None, typer.Option(help="A spotting bundle (a trained learned spotter, e.g. softnet) instead of --spotter.")] = None,
 ):
     """Spot the micro- and macro-expressions of a long recording, recognise them, and report.
 
@@ -616,7 +617,14 @@ def analyze(
 
     if fps is not None:
         check_positive("--fps", fps)
-    spotter_object = create_spotter(spotter, **parse_settings(setting))
+    if spotter_model is not None:
+        from merkit.inference.bundle import load_spotter
+
+        if setting:
+            raise ConfigError("--set changes a spotter's parameters; a --spotter-model keeps those it was trained with.")
+        spotter_object = load_spotter(spotter_model)
+    else:
+        spotter_object = create_spotter(spotter, **parse_settings(setting))
     bundle = load_model(model, task="classification", device=device) if model is not None else None
     summary = run_analysis(video, out, model=bundle, spotter=spotter_object, fps=fps)
     rows = summary["intervals"]

@@ -112,6 +112,14 @@ class LearnedSpotter(Spotter):
         """A short name of what :meth:`signals` depends on (learned settings included)."""
         raise NotImplementedError
 
+    def state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """The learned state as named arrays and a JSON-able dict (for a spotting bundle)."""
+        raise NotImplementedError
+
+    def load_state(self, arrays: dict[str, np.ndarray], learned: dict) -> "LearnedSpotter":
+        """Set the state :meth:`state` gave; returns self (fitted)."""
+        raise NotImplementedError
+
     @property
     def fitted(self) -> bool:
         """Whether :meth:`fit` (or a loaded state) has set ``fitted_``."""

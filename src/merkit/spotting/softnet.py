@@ -255,6 +255,33 @@ class SOFTNet(LearnedSpotter):
         self.fitted_ = True
         return self
 
+    def state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """Each network's weights (``KIND.NAME``) and the learned k (seconds) and training losses."""
+        self.check_fitted()
+        arrays = {f"{kind}.{name}": value.detach().cpu().numpy() for kind, model in self.networks_.items()
+                  for name, value in model.state_dict().items()}
+        return arrays, {"k": self.k_, "loss": self.loss_}
+
+    def load_state(self, arrays: dict[str, np.ndarray], learned: dict) -> "SOFTNet":
+        import torch
+
+        try:
+            self.k_ = {kind: float(learned["k"][kind]) for kind in KINDS}
+            self.loss_ = {kind: [float(v) for v in learned.get("loss", {}).get(kind, [])] for kind in KINDS}
+            self.networks_ = {}
+            for kind in KINDS:
+                model = network()
+                names = set(model.state_dict())
+                given = {name.split(".", 1)[1] for name in arrays if name.startswith(f"{kind}.")}
+                if given != names:
+                    raise ValueError(f"the {kind} network's weights are {sorted(given)}, not {sorted(names)}")
+                model.load_state_dict({name: torch.from_numpy(np.array(arrays[f"{kind}.{name}"])) for name in names})
+                self.networks_[kind] = model.eval()
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise ConfigError(f"The {self.name} state is not one merkit wrote ({error}); train the spotter again.") from None
+        self.fitted_ = True
+        return self
+
     def scores(self, signals: np.ndarray, fps: float) -> dict[str, np.ndarray]:
         """{micro, macro: (T,)} each network's raw output (0 where the flow is unknown)."""
         import torch
