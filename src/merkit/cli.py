@@ -267,8 +267,10 @@ def evaluate(
 def train(
     dataset: DatasetOption,
     root: RootOption,
-    method: MethodOption,
     out: Annotated[Path, typer.Option(help="Folder of the model bundle to write.")],
+    method: Annotated[str, typer.Option(help="Method name (merkit list methods); for --task classification.")] = "",
+    task: Annotated[str, typer.Option(help="classification (a method on clips) or spotting (a learned spotter on long videos).")] = "classification",
+    spotter: Annotated[str, typer.Option(help="For --task spotting: a learned spotter (softnet).")] = "softnet",
     labels: LabelsOption = None,
     option: ReaderOptions = None,
     apex: ApexOption = "annotated",
@@ -289,6 +291,12 @@ def train(
     from merkit.methods import create_method
 
     check_choice("--evaluate", evaluate_, ("none", "loso"))
+    check_choice("--task", task, ("classification", "spotting"))
+    if task == "spotting":
+        _train_spotter(dataset, root, spotter, out, set_, cache, overwrite)
+        return
+    if not method:
+        raise ConfigError("--task classification needs --method (merkit list methods).")
     params = create_method(method, **parse_settings(set_)).params()
     where = executor_for(executor, jobs, address, params)
     check_bundle_out(out, overwrite)
@@ -306,6 +314,21 @@ def train(
                       evaluation=evaluation, overwrite=overwrite, executor=where)
     console.print(f"Wrote the model bundle {path} ({method} on {len(data)} clips of {data.name}, classes "
                   f"{', '.join(data.classes)}); its card: {path / 'README.md'}", soft_wrap=True)
+
+
+def _train_spotter(dataset: str, root: Path, spotter: str, out: Path, settings, cache: Path | None, overwrite: bool) -> None:
+    from merkit.datasets.long_videos import load_long_videos
+    from merkit.inference.bundle import check_bundle_out, train_spotter
+    from merkit.spotting import create_spotter
+
+    learner = create_spotter(spotter, **parse_settings(settings))
+    if not learner.learns:
+        raise ConfigError(f"{spotter} is hand-crafted and needs no training; --task spotting trains a learned spotter (softnet).")
+    check_bundle_out(out, overwrite)
+    videos = load_long_videos(dataset, root)
+    path = train_spotter(videos, learner, out, cache=cache or out.with_name(out.name + "-tracking"), overwrite=overwrite)
+    console.print(f"Wrote the spotting bundle {path} ({spotter} on {len(videos)} long videos of {dataset}); its card: "
+                  f"{path / 'README.md'}", soft_wrap=True)
 
 
 @app.command()

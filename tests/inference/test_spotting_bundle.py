@@ -77,3 +77,19 @@ def test_analyze_uses_a_spotting_bundle(fitted, tmp_path):
     refused = CliRunner().invoke(app, ["analyze", str(video), "--out", str(tmp_path / "o2"), "--spotter-model", str(bundle),
                                        "--set", "p=0.3"])
     assert refused.exit_code == 2 and "keeps those it was trained with" in refused.output
+
+
+def test_train_task_spotting_writes_a_bundle_of_the_long_videos(tmp_path):
+    from merkit.synthetic.long_videos import write_long_dataset
+
+    data = write_long_dataset("casme2_long", tmp_path / "c2", subjects=2, videos=1, seconds=8, size=(120, 160), micro=1, macro=1,
+                              distractors={}, seed=4)
+    out = tmp_path / "spotter"
+    args = ["train", "--task", "spotting", "--dataset", "casme2_long", "--root", str(data.root), "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--set", "epochs=1"])
+    assert result.exit_code == 0, result.output
+    description = json.loads((out / "bundle.json").read_text())
+    assert description["training"] == {"dataset": "casme2_long", "videos": 2, "subjects": 2, "micro": 2, "macro": 2}
+    assert load_spotter(out).fitted
+    hand = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "x"), "--spotter", "roi_flow"])
+    assert hand.exit_code == 2 and "needs no training" in hand.output

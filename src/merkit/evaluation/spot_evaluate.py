@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +36,7 @@ from merkit.evaluation.spotting import matched_pairs, spotting_scores
 from merkit.io.atomic import atomic_write_text
 from merkit.io.paths import safe_name as _safe
 from merkit.preprocess.track_cache import FrameSource, TrackCache, interval_faces, track_video
-from merkit.spotting import KIND_HEX, Spotter, Spotting, TrainingVideo, create_spotter, spot_cached
+from merkit.spotting import KIND_HEX, Spotter, Spotting, TrainingVideo, create_spotter, spot_cached, training_video
 
 
 def evaluate_spotting(videos: list[LongVideo], spotter: Spotter, out: str | Path, *, model=None, executor=None) -> dict:
@@ -77,32 +76,6 @@ def evaluate_spotting(videos: list[LongVideo], spotter: Spotter, out: str | Path
     return scores
 
 
-@dataclass(frozen=True)
-class CachedSignals:
-    """A tracked video's :meth:`Spotter.signals` for a spotter, computed once per setting
-    (``signal_tag``) into ``folder/signals-NAME-TAG.npy`` (written atomically; read without pickle)."""
-
-    folder: str
-    fps: float
-
-    def __call__(self, spotter) -> np.ndarray:
-        from merkit.io.atomic import atomic_path
-
-        path = Path(self.folder) / f"signals-{spotter.name}-{spotter.signal_tag(self.fps)}.npy"
-        if path.exists():
-            return np.load(path, mmap_mode="r", allow_pickle=False)
-        cache = TrackCache(Path(self.folder))
-        rows = spotter.signals(cache.faces(cache.usable()), self.fps)
-        with atomic_path(path, suffix=".npy") as tmp:
-            np.save(tmp, rows, allow_pickle=False)
-        return rows
-
-
-def subject_of(video: LongVideo) -> str:
-    """The person a video shows, unique across datasets: ``dataset/subject``."""
-    return f"{video.dataset}/{video.subject}"
-
-
 def _fit_and_spot(name: str, params: dict, train: list[TrainingVideo], test: list[TrainingVideo]) -> dict:
     """A fold: a fresh spotter ``name`` fitted on ``train``, then each video of ``test`` spotted:
     {video key: the spotting as JSON-able dict}."""
@@ -127,17 +100,16 @@ def loso_spottings(videos: list[LongVideo], spotter: Spotter, out: Path, executo
     from merkit import __version__
     from merkit.executors import LocalExecutor
 
-    subjects = sorted({subject_of(v) for v in videos})
+    items = {v.key: training_video(v, out / "cache" / _safe(v.key)) for v in videos}
+    subjects = sorted({item.subject for item in items.values()})
     if len(subjects) < 2:
         raise ConfigError(f"{spotter.name} learns from annotated videos and is tested on subjects it has not seen: "
                           f"give videos of at least two subjects (got {len(subjects)}).")
     params = dataclasses.asdict(spotter)
-    items = {v.key: TrainingVideo(v.key, subject_of(v), v.fps, list(v.intervals), CachedSignals(str(out / "cache" / _safe(v.key)), v.fps))
-             for v in videos}
     found, calls, stamps = {}, {}, {}
     for subject in subjects:
-        test = [items[v.key] for v in videos if subject_of(v) == subject]
-        train = [items[v.key] for v in videos if subject_of(v) != subject]
+        test = [item for item in items.values() if item.subject == subject]
+        train = [item for item in items.values() if item.subject != subject]
         stamps[subject] = {"spotter": spotter.name, "params": params, "merkit": __version__,
                            "train": [v.key for v in train], "test": [v.key for v in test]}
         path = out / "folds" / f"{_safe(subject)}.json"

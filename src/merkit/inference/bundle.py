@@ -177,6 +177,26 @@ def save_spotter(spotter, out: str | os.PathLike, *, training: dict | None = Non
     return out
 
 
+def train_spotter(videos, spotter, out: str | os.PathLike, *, cache: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Track every long video of ``videos`` into ``cache`` (resumable), fit the learned ``spotter``
+    on all of them, and write a spotting bundle at ``out``."""
+    from merkit.io.paths import safe_name
+    from merkit.preprocess.track_cache import FrameSource, TrackCache, track_video
+    from merkit.spotting import training_video
+
+    out = check_bundle_out(Path(out), overwrite)
+    items = []
+    for video in videos:
+        folder = Path(cache) / safe_name(video.key)
+        track_video(FrameSource(video.frame_paths[0].parent, video.fps, video.n_frames), TrackCache(folder))
+        items.append(training_video(video, folder))
+    spotter.fit(items)
+    training = {"dataset": ", ".join(sorted({v.dataset for v in videos})), "videos": len(videos),
+                "subjects": len({item.subject for item in items}),
+                **{kind: sum(i.kind == kind for v in videos for i in v.intervals) for kind in ("micro", "macro")}}
+    return save_spotter(spotter, out, training=training, overwrite=overwrite)
+
+
 def spotter_card(description: dict) -> str:
     """A spotting bundle's README.md: what it was trained on, its intended use and its limits."""
     spotter, training = description["method"], description["training"]

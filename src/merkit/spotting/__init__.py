@@ -13,6 +13,7 @@ from merkit.spotting.registry import (
     list_spotters,
     register_spotter,
     spot_cached,
+    training_video,
 )
 
-__all__ = ["KIND_HEX", "KIND_RGB", "LearnedSpotter", "NotFitted", "Spotter", "Spotting", "TrainingVideo", "create_spotter", "list_spotters", "register_spotter", "spot_cached"]
+__all__ = ["KIND_HEX", "KIND_RGB", "LearnedSpotter", "NotFitted", "Spotter", "Spotting", "TrainingVideo", "create_spotter", "list_spotters", "register_spotter", "spot_cached", "training_video"]

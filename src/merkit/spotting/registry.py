@@ -88,6 +88,37 @@ class TrainingVideo:
     signals: Callable[["Spotter"], np.ndarray]
 
 
+@dataclass(frozen=True)
+class CachedSignals:
+    """The :meth:`Spotter.signals` of the faces in the tracking cache ``folder`` for a spotter,
+    computed once per setting (``signal_tag``) into ``folder/signals-NAME-TAG.npy`` (written
+    atomically, read back without pickle); a plain object, so it travels to worker processes."""
+
+    folder: str
+    fps: float
+
+    def __call__(self, spotter: "LearnedSpotter") -> np.ndarray:
+        from pathlib import Path
+
+        from merkit.io.atomic import atomic_path
+
+        path = Path(self.folder) / f"signals-{spotter.name}-{spotter.signal_tag(self.fps)}.npy"
+        if path.exists():
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        cache = TrackCache(Path(self.folder))
+        rows = spotter.signals(cache.faces(cache.usable()), self.fps)
+        with atomic_path(path, suffix=".npy") as tmp:
+            np.save(tmp, rows, allow_pickle=False)
+        return rows
+
+
+def training_video(video, folder) -> TrainingVideo:
+    """A tracked long video (its tracking cache in ``folder``) as training data: the person is
+    ``dataset/subject``, unique across datasets."""
+    return TrainingVideo(video.key, f"{video.dataset}/{video.subject}", video.fps, list(video.intervals),
+                         CachedSignals(str(folder), video.fps))
+
+
 class NotFitted(ConfigError):
     """A learned spotter was asked to spot before :meth:`LearnedSpotter.fit`."""
 
