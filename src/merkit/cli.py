@@ -267,8 +267,10 @@ def evaluate(
 def train(
     dataset: DatasetOption,
     root: RootOption,
-    method: MethodOption,
     out: Annotated[Path, typer.Option(help="Folder of the model bundle to write.")],
+    method: Annotated[str, typer.Option(help="Method name (merkit list methods); for --task classification.")] = "",
+    task: Annotated[str, typer.Option(help="classification (a method on clips) or spotting (a learned spotter on long videos).")] = "classification",
+    spotter: Annotated[str, typer.Option(help="For --task spotting: a learned spotter (softnet).")] = "softnet",
     labels: LabelsOption = None,
     option: ReaderOptions = None,
     apex: ApexOption = "annotated",
@@ -289,6 +291,12 @@ def train(
     from merkit.methods import create_method
 
     check_choice("--evaluate", evaluate_, ("none", "loso"))
+    check_choice("--task", task, ("classification", "spotting"))
+    if task == "spotting":
+        _train_spotter(dataset, root, spotter, out, set_, cache, overwrite)
+        return
+    if not method:
+        raise ConfigError("--task classification needs --method (merkit list methods).")
     params = create_method(method, **parse_settings(set_)).params()
     where = executor_for(executor, jobs, address, params)
     check_bundle_out(out, overwrite)
@@ -306,6 +314,21 @@ def train(
                       evaluation=evaluation, overwrite=overwrite, executor=where)
     console.print(f"Wrote the model bundle {path} ({method} on {len(data)} clips of {data.name}, classes "
                   f"{', '.join(data.classes)}); its card: {path / 'README.md'}", soft_wrap=True)
+
+
+def _train_spotter(dataset: str, root: Path, spotter: str, out: Path, settings, cache: Path | None, overwrite: bool) -> None:
+    from merkit.datasets.long_videos import load_long_videos
+    from merkit.inference.bundle import check_bundle_out, train_spotter
+    from merkit.spotting import create_spotter
+
+    learner = create_spotter(spotter, **parse_settings(settings))
+    if not learner.learns:
+        raise ConfigError(f"{spotter} is hand-crafted and needs no training; --task spotting trains a learned spotter (softnet).")
+    check_bundle_out(out, overwrite)
+    videos = load_long_videos(dataset, root)
+    path = train_spotter(videos, learner, out, cache=cache or out.with_name(out.name + "-tracking"), overwrite=overwrite)
+    console.print(f"Wrote the spotting bundle {path} ({spotter} on {len(videos)} long videos of {dataset}); its card: "
+                  f"{path / 'README.md'}", soft_wrap=True)
 
 
 @app.command()
@@ -607,6 +630,7 @@ def analyze(
     fps: Annotated[float | None, typer.Option(help="Frame rate of a frame folder (a video's own by default).")] = None,
     setting: Annotated[list[str] | None, typer.Option("--set", help="Spotter parameter, e.g. --set z=5.")] = None,
     device: DeviceOption = None,
+    spotter_model: Annotated[Path | None, typer.Option(help="A spotting bundle (a trained learned spotter, e.g. softnet) instead of --spotter.")] = None,
 ):
     """Spot the micro- and macro-expressions of a long recording, recognise them, and report.
 
@@ -618,7 +642,14 @@ def analyze(
 
     if fps is not None:
         check_positive("--fps", fps)
-    spotter_object = create_spotter(spotter, **parse_settings(setting))
+    if spotter_model is not None:
+        from merkit.inference.bundle import load_spotter
+
+        if setting:
+            raise ConfigError("--set changes a spotter's parameters; a --spotter-model keeps those it was trained with.")
+        spotter_object = load_spotter(spotter_model)
+    else:
+        spotter_object = create_spotter(spotter, **parse_settings(setting))
     bundle = load_model(model, task="classification", device=device) if model is not None else None
     summary = run_analysis(video, out, model=bundle, spotter=spotter_object, fps=fps)
     rows = summary["intervals"]
@@ -644,8 +675,12 @@ def spot_evaluate(
     model: Annotated[Path | None, typer.Option(help="A model bundle: also score STRS (spot then recognise).")] = None,
     setting: Annotated[list[str] | None, typer.Option("--set", help="Spotter parameter, e.g. --set z=5.")] = None,
     device: DeviceOption = None,
+    jobs: Annotated[int, typer.Option(help="A learned spotter's folds run in this many processes.")] = 1,
+    executor: ExecutorOption = "local",
+    address: AddressOption = None,
 ):
-    """Score a spotter on long videos with the MEGC protocol (IoU >= 0.5): micro, macro, overall, per dataset."""
+    """Score a spotter on long videos with the MEGC protocol (IoU >= 0.5): micro, macro, overall, per dataset.
+    A learned spotter (softnet) is trained leave-one-subject-out; an interrupted run in --out resumes."""
     from merkit.datasets.long_videos import load_long_videos
     from merkit.evaluation.spot_evaluate import evaluate_spotting
     from merkit.inference import load_model
@@ -656,7 +691,8 @@ def spot_evaluate(
     spotter_object = create_spotter(spotter, **parse_settings(setting))
     videos = [v for name, folder in zip(dataset, root) for v in load_long_videos(name, folder)]
     bundle = load_model(model, task="classification", device=device) if model is not None else None
-    scores = evaluate_spotting(videos, spotter_object, out, model=bundle)
+    runner_ = executor_for(executor, jobs, address) if spotter_object.learns else None
+    scores = evaluate_spotting(videos, spotter_object, out, model=bundle, executor=runner_)
     table = Table(title=f"{spotter}: {len(videos)} videos, MEGC protocol (IoU >= 0.5)")
     for column in ("data", "kind", "TP", "spotted", "annotated", "precision", "recall", "F1"):
         table.add_column(column)

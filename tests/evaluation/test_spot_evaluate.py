@@ -86,3 +86,44 @@ def test_strs_scores_every_true_positive_of_the_long_videos_own_words(small_casm
     assert strs["recognition_uf1"] == pytest.approx(np.mean(f1))
     assert strs["recognised"] >= 3 and strs["recognition_uf1"] >= 0.7, pairs  # measured: 4 recognised, all right (UF1 1.0)
     assert "STRS" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_softnet_trains_leave_one_subject_out_and_a_rerun_reuses_the_folds(tmp_path, monkeypatch):
+    from merkit.spotting.softnet import SOFTNet
+
+    data = write_long_dataset("casme2_long", tmp_path / "c2", subjects=3, videos=1, seconds=10, size=(120, 160), micro=2, macro=1,
+                              distractors={"blink": 1}, seed=8)
+    fits = []
+    fit = SOFTNet.fit
+
+    def recorded(self, videos):
+        fits.append(sorted(v.subject for v in videos))
+        return fit(self, videos)
+
+    monkeypatch.setattr(SOFTNet, "fit", recorded)
+    out = tmp_path / "out"
+    args = ["spot-evaluate", "--dataset", "casme2_long", "--root", str(data.root), "--out", str(out), "--spotter", "softnet",
+            "--set", "epochs=2", "--set", "lr=0.02"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    subjects = ["casme2_long/s15", "casme2_long/s16", "casme2_long/s17"]
+    # one fit per held-out subject, each on the two other subjects' videos only
+    assert sorted(fits) == [[a, b] for a, b in ([subjects[1], subjects[2]], [subjects[0], subjects[2]], [subjects[0], subjects[1]])][::-1]
+    folds = {p.stem: json.loads(p.read_text()) for p in (out / "folds").glob("*.json")}
+    assert len(folds) == 3
+    for fold in folds.values():
+        [tested] = fold["stamp"]["test"]
+        assert tested not in fold["stamp"]["train"] and list(fold["videos"]) == [tested]
+        assert tested.split("/")[1] not in {key.split("/")[1] for key in fold["stamp"]["train"]}
+    first = json.loads((out / "scores.json").read_text())
+    assert first["overall"]["micro"]["annotated"] == 6 and first["overall"]["macro"]["annotated"] == 3
+    fits.clear()
+    [s16] = [name for name, fold in folds.items() if fold["stamp"]["test"][0].startswith("casme2_long/s16/")]
+    (out / "folds" / f"{s16}.json").unlink()  # as if interrupted before that fold was written
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert fits == [[subjects[0], subjects[2]]]  # only the missing fold trains again
+    assert json.loads((out / "scores.json").read_text())["overall"] == first["overall"]
+    fits.clear()
+    other = runner.invoke(app, [*args[:-1], "lr=0.01"])  # other settings: no fold is reused
+    assert other.exit_code == 0 and len(fits) == 3

@@ -62,7 +62,8 @@ def test_windows_are_in_seconds():
 
 
 def test_registry():
-    assert [s.name for s in list_spotters()] == ["feature_difference", "roi_flow"]
+    assert [s.name for s in list_spotters()] == ["feature_difference", "roi_flow", "softnet"]
+    assert [s.learns for s in list_spotters()] == [False, False, True]  # hand-crafted spotters run without training
     with pytest.raises(Exception, match="has no parameter q"):
         create_spotter("feature_difference", q=1)
     assert create_spotter("roi_flow", z="5", blink_ratio="2").z == 5.0  # text from --set takes the field's type

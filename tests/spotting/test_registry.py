@@ -4,10 +4,14 @@ import cv2
 import numpy as np
 import pytest
 
-from merkit.spotting import create_spotter, list_spotters
+from merkit.datasets.intervals import Interval
+from merkit.spotting import TrainingVideo, list_spotters
+from merkit.spotting import create_spotter as _create
 
 SPOTTERS = [s.name for s in list_spotters()]
-FEWEST_AT_30 = {"roi_flow": 2 * 15 + 1, "feature_difference": 4 * 7 + 1}  # 2 K + 1 (K = 0.5 s); 4 k + 1 (2k + 1 = 0.5 s)
+# 2 K + 1 (K = 0.5 s); 4 k + 1 (2k + 1 = 0.5 s); k_micro + 1 (k = half the 8-frame micro interval of TRAINING)
+FEWEST_AT_30 = {"roi_flow": 2 * 15 + 1, "feature_difference": 4 * 7 + 1, "softnet": 4 + 1}
+TRAINING = [Interval(30, 37, "micro"), Interval(50, 75, "macro")]
 
 
 def faces(n: int, seed: int = 0) -> np.ndarray:
@@ -17,6 +21,14 @@ def faces(n: int, seed: int = 0) -> np.ndarray:
     for t in range(n):
         out[t, 90:120] = np.roll(base, t % 3, axis=1)[90:120]
     return out
+
+
+def create_spotter(name: str):
+    """The spotter ``name``; a learned one fitted first on one recording of ``faces`` annotated with ``TRAINING``."""
+    spotter = _create(name)
+    if spotter.learns:
+        spotter.fit([TrainingVideo("train", "s1", 30.0, TRAINING, lambda s: s.signals(list(faces(90, seed=1)), 30.0))])
+    return spotter
 
 
 def test_every_spotter_knows_its_shortest_recording():

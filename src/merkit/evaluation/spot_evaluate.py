@@ -6,8 +6,12 @@ precision, recall and F1 for micro, macro and overall, pooled over all videos an
 and a timeline plot per video. Spotted intervals of a kind a release does not annotate (CAS(ME)³
 without its macro workbook) are left out of the counts, and the report says so.
 
-The spotters shipped are not trained, so nothing is tuned on a test subject: their parameters
-are fixed in advance (see each spotter's docstring).
+Hand-crafted spotters are not trained, so nothing is tuned on a test subject: their parameters
+are fixed in advance (see each spotter's docstring). A learned spotter (``softnet``) is trained
+leave-one-subject-out (:func:`loso_spottings`): each fold fits a fresh spotter on the other
+subjects' videos only and spots the held-out subject's; the folds run through an executor, and
+each fold's result is written to ``OUT/folds/`` as it arrives, so an interrupted run resumes
+(a fold file is reused only when the spotter, its settings and the fold's videos are the same).
 
 With a recognition bundle, STRS (spot then recognise, as MEGC 2023 defines it) is the overall
 spotting F1 times the recognition UF1 over the true positives: each matched interval's faces
@@ -18,6 +22,7 @@ not scored for recognition, and the report gives their number.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -31,21 +36,28 @@ from merkit.evaluation.spotting import matched_pairs, spotting_scores
 from merkit.io.atomic import atomic_write_text
 from merkit.io.paths import safe_name as _safe
 from merkit.preprocess.track_cache import FrameSource, TrackCache, interval_faces, track_video
-from merkit.spotting import KIND_HEX, Spotter, Spotting, spot_cached
+from merkit.spotting import KIND_HEX, Spotter, Spotting, TrainingVideo, create_spotter, spot_cached, training_video
 
 
-def evaluate_spotting(videos: list[LongVideo], spotter: Spotter, out: str | Path, *, model=None) -> dict:
+def evaluate_spotting(videos: list[LongVideo], spotter: Spotter, out: str | Path, *, model=None, executor=None) -> dict:
     """Spot every video, score it, write ``OUT/report.md``, ``OUT/scores.json`` and
-    ``OUT/timelines/*.png``; returns the scores (``overall`` and ``per_dataset``)."""
+    ``OUT/timelines/*.png``; returns the scores (``overall`` and ``per_dataset``). A learned
+    spotter is trained leave-one-subject-out through ``executor`` (local by default)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; pass a folder for the spotting results.")
     results, per_video, recognition = [], [], {"true": [], "predicted": [], "unscored": 0}
+    sources = {v.key: FrameSource(v.frame_paths[0].parent, v.fps, v.n_frames) for v in videos}
+    learned = {}
+    if spotter.learns:
+        for video in videos:
+            track_video(sources[video.key], TrackCache(out / "cache" / _safe(video.key)))
+        learned = loso_spottings(videos, spotter, out, executor)
     for video in videos:
-        source = FrameSource(video.frame_paths[0].parent, video.fps, video.n_frames)
+        source = sources[video.key]
         cache = TrackCache(out / "cache" / _safe(video.key))
         track_video(source, cache)
-        spotting, _ = spot_cached(cache, spotter, video.fps)
+        spotting = learned[video.key] if spotter.learns else spot_cached(cache, spotter, video.fps)[0]
         spotted = [i for i in spotting.intervals if i.kind in video.kinds]
         pairs = matched_pairs(spotted, video.intervals)
         results.append((video, spotted))
@@ -62,6 +74,63 @@ def evaluate_spotting(videos: list[LongVideo], spotter: Spotter, out: str | Path
     atomic_write_text(out / "scores.json", json.dumps(scores, indent=1))
     atomic_write_text(out / "report.md", _report(scores, spotter, videos))
     return scores
+
+
+def _fit_and_spot(name: str, params: dict, train: list[TrainingVideo], test: list[TrainingVideo]) -> dict:
+    """A fold: a fresh spotter ``name`` fitted on ``train``, then each video of ``test`` spotted:
+    {video key: the spotting as JSON-able dict}."""
+    spotter = create_spotter(name, **params).fit(train)
+    found = {}
+    for video in test:
+        spotting = spotter.spotting(np.asarray(video.signals(spotter)), video.fps)
+        found[video.key] = {"scores": {k: v.tolist() for k, v in spotting.scores.items()}, "thresholds": spotting.thresholds,
+                            "note": spotting.note, "intervals": [dataclasses.asdict(i) for i in spotting.intervals]}
+    return found
+
+
+def _spotting(data: dict) -> Spotting:
+    return Spotting({k: np.asarray(v) for k, v in data["scores"].items()}, data["thresholds"],
+                    [Interval(**i) for i in data["intervals"]], data["note"])
+
+
+def loso_spottings(videos: list[LongVideo], spotter: Spotter, out: Path, executor=None) -> dict[str, Spotting]:
+    """{video key: its spotting} by a learned spotter trained leave-one-subject-out: each fold
+    fits ``type(spotter)`` with the same settings on the other subjects' videos and spots the held-out
+    subject's. Fold results are written to ``out/folds/`` as they arrive and reused on a rerun."""
+    from merkit import __version__
+    from merkit.executors import LocalExecutor
+
+    items = {v.key: training_video(v, out / "cache" / _safe(v.key)) for v in videos}
+    subjects = sorted({item.subject for item in items.values()})
+    if len(subjects) < 2:
+        raise ConfigError(f"{spotter.name} learns from annotated videos and is tested on subjects it has not seen: "
+                          f"give videos of at least two subjects (got {len(subjects)}).")
+    params = dataclasses.asdict(spotter)
+    found, calls, stamps = {}, {}, {}
+    for subject in subjects:
+        test = [item for item in items.values() if item.subject == subject]
+        train = [item for item in items.values() if item.subject != subject]
+        stamps[subject] = {"spotter": spotter.name, "params": params, "merkit": __version__,
+                           "train": [v.key for v in train], "test": [v.key for v in test]}
+        path = out / "folds" / f"{_safe(subject)}.json"
+        saved = _read_fold(path)
+        if saved is not None and saved.get("stamp") == stamps[subject]:
+            found.update(saved["videos"])
+        else:
+            calls[subject] = (_fit_and_spot, spotter.name, params, train, test)
+    for subject, videos_found in (executor or LocalExecutor()).map(calls, f"{spotter.name}: training the folds"):
+        atomic_write_text(out / "folds" / f"{_safe(subject)}.json", json.dumps({"stamp": stamps[subject], "videos": videos_found}))
+        found.update(videos_found)
+    return {key: _spotting(data) for key, data in found.items()}
+
+
+def _read_fold(path: Path) -> dict | None:
+    """A fold file's content, or None when there is none or it is damaged (then the fold runs again)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("videos"), dict) else None
 
 
 def _video_row(video: LongVideo, spotted: list[Interval], pairs: list[tuple[Interval, Interval]]) -> dict:

@@ -46,8 +46,8 @@ def _tvl1(a, b, **params):
 
 @register_flow("farneback")
 def _farneback(a, b, *, pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2):
-    """Farneback (2003) polynomial expansion."""
-    return cv2.calcOpticalFlowFarneback(a, b, None, pyr_scale, levels, winsize, iterations, poly_n, poly_sigma, 0)
+    """Farneback (2003) polynomial expansion, on 8-bit frames (on floats in [0, 1] OpenCV's finds no motion)."""
+    return cv2.calcOpticalFlowFarneback(_to_8bit(a), _to_8bit(b), None, pyr_scale, levels, winsize, iterations, poly_n, poly_sigma, 0)
 
 
 @register_flow("dis")

@@ -1,15 +1,19 @@
 """Spotters: a long video's face frames -> scored intervals of micro- and macro-expressions."""
 
-from merkit.spotting import feature_difference, roi_flow  # noqa: F401  (register the spotters)
+from merkit.spotting import feature_difference, roi_flow, softnet  # noqa: F401  (register the spotters)
 from merkit.spotting.registry import (
     KIND_HEX,
     KIND_RGB,
+    LearnedSpotter,
+    NotFitted,
     Spotter,
     Spotting,
+    TrainingVideo,
     create_spotter,
     list_spotters,
     register_spotter,
     spot_cached,
+    training_video,
 )
 
-__all__ = ["KIND_HEX", "KIND_RGB", "Spotter", "Spotting", "create_spotter", "list_spotters", "register_spotter", "spot_cached"]
+__all__ = ["KIND_HEX", "KIND_RGB", "LearnedSpotter", "NotFitted", "Spotter", "Spotting", "TrainingVideo", "create_spotter", "list_spotters", "register_spotter", "spot_cached", "training_video"]

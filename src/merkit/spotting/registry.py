@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import ClassVar
 
 import numpy as np
 
 from merkit.datasets.intervals import Interval
-from merkit.errors import check_choice, configured
+from merkit.errors import ConfigError, check_choice, configured
 from merkit.preprocess.track_cache import TrackCache
 
 KIND_RGB = {"micro": (255, 140, 0), "macro": (148, 60, 200)}  # every plot, page and video of spotted intervals
@@ -43,6 +43,7 @@ class Spotter:
 
     name: ClassVar[str]
     summary: ClassVar[str]
+    learns: ClassVar[bool] = False  # a LearnedSpotter must be fitted before it spots
 
     def signals(self, faces: Iterable[np.ndarray | None], fps: float) -> np.ndarray:
         """(T, F) float32 rows, one per face: uint8 (H, W) grey aligned faces at ``fps``, None for a
@@ -72,6 +73,93 @@ class Spotter:
         frames with a usable face (all by default)."""
         usable = np.ones(len(frames), bool) if usable is None else usable
         return self.spotting(self.signals((f if ok else None for f, ok in zip(frames, usable)), fps), fps)
+
+
+@dataclass
+class TrainingVideo:
+    """A long video a learned spotter trains on: ``signals(spotter)`` gives its (T, F) rows of
+    :meth:`Spotter.signals` for that spotter's settings (computed once, then cached by the caller),
+    ``intervals`` its annotated expressions; ``subject`` names the person (``dataset/subject``)."""
+
+    key: str
+    subject: str
+    fps: float
+    intervals: list[Interval]
+    signals: Callable[["Spotter"], np.ndarray]
+
+
+@dataclass(frozen=True)
+class CachedSignals:
+    """The :meth:`Spotter.signals` of the faces in the tracking cache ``folder`` for a spotter,
+    computed once per setting (``signal_tag``) into ``folder/signals-NAME-TAG.npy`` (written
+    atomically, read back without pickle); a plain object, so it travels to worker processes."""
+
+    folder: str
+    fps: float
+
+    def __call__(self, spotter: "LearnedSpotter") -> np.ndarray:
+        from pathlib import Path
+
+        from merkit.io.atomic import atomic_path
+
+        path = Path(self.folder) / f"signals-{spotter.name}-{spotter.signal_tag(self.fps)}.npy"
+        if path.exists():
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        cache = TrackCache(Path(self.folder))
+        rows = spotter.signals(cache.faces(cache.usable()), self.fps)
+        with atomic_path(path, suffix=".npy") as tmp:
+            np.save(tmp, rows, allow_pickle=False)
+        return rows
+
+
+def training_video(video, folder) -> TrainingVideo:
+    """A tracked long video (its tracking cache in ``folder``) as training data: the person is
+    ``dataset/subject``, unique across datasets."""
+    return TrainingVideo(video.key, f"{video.dataset}/{video.subject}", video.fps, list(video.intervals),
+                         CachedSignals(str(folder), video.fps))
+
+
+class NotFitted(ConfigError):
+    """A learned spotter was asked to spot before :meth:`LearnedSpotter.fit`."""
+
+
+class LearnedSpotter(Spotter):
+    """Base of the spotters that learn from annotated long videos.
+
+    :meth:`fit` is the one extra step: it sees the training videos only (their signals and
+    intervals) and sets the learned state (attributes ending in ``_``); :meth:`signals` may depend
+    on settings learned there (a flow's frame gap from the expressions' mean length), which
+    :meth:`signal_tag` names so that a cache keeps one set of signals per setting. Hand-crafted
+    spotters subclass :class:`Spotter` and spot without training.
+    """
+
+    learns = True
+
+    def fit(self, videos: Sequence[TrainingVideo]) -> "LearnedSpotter":
+        """Learn from ``videos``; returns self."""
+        raise NotImplementedError
+
+    def signal_tag(self, fps: float) -> str:
+        """A short name of what :meth:`signals` depends on (learned settings included)."""
+        raise NotImplementedError
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """The learned state as named arrays and a JSON-able dict (for a spotting bundle)."""
+        raise NotImplementedError
+
+    def load_state(self, arrays: dict[str, np.ndarray], learned: dict) -> "LearnedSpotter":
+        """Set the state :meth:`state` gave; returns self (fitted)."""
+        raise NotImplementedError
+
+    @property
+    def fitted(self) -> bool:
+        """Whether :meth:`fit` (or a loaded state) has set ``fitted_``."""
+        return bool(getattr(self, "fitted_", False))
+
+    def check_fitted(self) -> None:
+        if not self.fitted:
+            raise NotFitted(f"The {self.name} spotter learns from annotated videos: fit it first (merkit spot-evaluate "
+                            f"--spotter {self.name} trains one per fold), or load a spotting bundle.")
 
 
 _SPOTTERS: dict[str, type[Spotter]] = {}

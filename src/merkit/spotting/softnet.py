@@ -1,0 +1,317 @@
+"""SOFTNet: a shallow optical-flow three-stream CNN that learns to spot (Liong et al., ICIP 2021).
+
+Each frame ``t`` of the aligned face is compared with frame ``t - k``: dense optical flow (u, v)
+and its optical strain, minus the nose's (the head's own motion; |u| and |v|), the eyes masked
+(blinks), the brows-and-eyes band and the mouth band each resized to 42 x 21 and stacked into one
+42 x 42 image of three channels. ``k`` is half the mean length of the annotated expressions of the
+training videos, micro and macro apart (the paper: k = 6 and 18 frames on CAS(ME)², 37 and 174 on
+SAMM-LV). A network per kind regresses each frame's pseudo-label: 1 when the frames its flow spans
+overlap an annotated interval of the kind (IoU > 0), else 0. Its three streams (u, v, strain) are
+one 5 x 5 convolution each (3, 5 and 8 filters, ReLU) and a 3 x 3 max-pool; the streams are
+concatenated, pooled 2 x 2, and a dense layer of 400 (ReLU) gives one linear output. Training as
+the paper: mean squared error, SGD at lr 0.0005, batches of 12, 10 epochs; half the frames without
+an expression dropped at random; micro-expression frames tripled by a flip, a 7 x 7 Gaussian blur
+and Gaussian noise. A video's scores are smoothed over ``2k + 1`` frames; peaks above
+``mean + p (max - mean)`` (p = 0.55), at least ``k`` frames apart, are spotted as ``2k + 1``
+frames around them.
+
+Where merkit differs from the paper:
+
+- Faces come from merkit's tracker (128 x 128, eyes at 0.38 of the height), and the bands and the
+  eye masks are fixed fractions of that face (:data:`BANDS`, ``roi_flow.EYES``) instead of dlib's
+  landmarks of the first frame; the nose patch is ``roi_flow.REFERENCE``.
+- Flow is Farnebäck by default (``flow='tvl1'`` gives the paper's TV-L1, about 20 times slower);
+  strain uses central differences (:func:`merkit.preprocess.flow.optical_strain`).
+- The row of frame ``t`` holds the flow from ``t - k`` to ``t`` (merkit's spotters stream), so its
+  pseudo-label is 1 when frames ``t - k .. t`` overlap an interval, and a peak at ``t`` is centred
+  on the flow's middle frame ``t - k // 2``; the paper indexes the flow by its first frame.
+- ``k`` comes from the training videos of each fold only (the paper computes it over the whole
+  dataset); without a training interval of a kind, the paper's CAS(ME)² value (0.2 s micro, 0.6 s
+  macro) is used. ``k_micro`` / ``k_macro`` (seconds) fix it instead.
+- Each sample is min-max normalised per channel before augmentation (the paper after), and the
+  noise is N(0, 0.1) on that scale (skimage's ``random_noise`` default variance, 0.01).
+- Scores are smoothed by a centred mean over ``2k + 1`` frames (the paper: ``2k``), and the
+  threshold rule and ``p`` are the paper's, fixed in advance: nothing is tuned on a test video.
+
+References
+----------
+Liong, G.-B., See, J., Wong, L.-K. "Shallow optical flow three-stream CNN for macro- and
+micro-expression spotting from long videos." ICIP 2021, 2643-2647.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from merkit.datasets.intervals import KINDS, Interval
+from merkit.errors import ConfigError
+from merkit.preprocess.flow import optical_flow, optical_strain
+from merkit.spotting.registry import LearnedSpotter, Spotting, TrainingVideo, register_spotter
+from merkit.spotting.roi_flow import REGIONS, region_slices
+
+SIDE = 42  # the network's input: SIDE x SIDE, the two bands SIDE / 2 high each
+CELLS = 3 * SIDE * SIDE  # numbers per frame and kind: u, v, strain
+# (top, bottom, left, right) as fractions of the aligned face: brows and eyes, then the mouth
+BANDS = ((0.12, 0.50, 0.12, 0.88), (0.68, 0.96, 0.24, 0.78))
+PAPER_K = {"micro": 0.2, "macro": 0.6}  # seconds: the paper's k on CAS(ME)² (6 and 18 frames at 30 fps)
+
+
+def flow_image(before: np.ndarray, after: np.ndarray, *, method: str = "farneback") -> np.ndarray:
+    """(3, SIDE, SIDE) float32: |u|, |v| and strain minus the nose's, of the flow from ``before`` to
+    ``after`` ((S, S) grey faces); the eyes masked; the brows-and-eyes band above the mouth band."""
+    size = before.shape[0]
+    flow = optical_flow(before, after, method=method)
+    maps = np.dstack([flow, optical_strain(flow)])
+    slices = region_slices(size)
+    rows, cols = slices[-1]
+    maps -= maps[rows, cols].reshape(-1, 3).mean(axis=0)
+    maps[..., :2] = np.abs(maps[..., :2])
+    for rows, cols in slices[len(REGIONS):-1]:  # the eyes
+        maps[rows, cols] = 0
+    bands = [cv2.resize(maps[int(t * size):int(b * size), int(left * size):int(right * size)], (SIDE, SIDE // 2),
+                        interpolation=cv2.INTER_AREA) for t, b, left, right in BANDS]
+    return np.concatenate(bands, axis=0).transpose(2, 0, 1).astype(np.float32)
+
+
+def pseudo_labels(n_frames: int, intervals: Sequence[Interval], k: int) -> np.ndarray:
+    """(T,) float32: 1 for the rows whose flow (frames ``t - k .. t``) overlaps one of ``intervals``.
+
+    Examples
+    --------
+    >>> pseudo_labels(12, [Interval(4, 5)], 3).astype(int).tolist()
+    [0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0]
+    """
+    labels = np.zeros(n_frames, np.float32)
+    for interval in intervals:
+        labels[max(interval.onset, 0):max(interval.offset + k + 1, 0)] = 1.0
+    return labels
+
+
+def smoothed(score: np.ndarray, k: int) -> np.ndarray:
+    """(T,) the mean of ``score`` over the ``2k + 1`` frames around each (fewer at the ends).
+
+    Examples
+    --------
+    >>> smoothed(np.array([0.0, 0, 3, 0, 0]), 1).tolist()
+    [0.0, 1.0, 1.0, 1.0, 0.0]
+    """
+    total = np.concatenate([[0.0], np.cumsum(score, dtype=np.float64)])
+    t = np.arange(len(score))
+    low, high = np.maximum(t - k, 0), np.minimum(t + k + 1, len(score))
+    return (total[high] - total[low]) / (high - low)
+
+
+def normalised(x: np.ndarray) -> np.ndarray:
+    """(N, 3, SIDE, SIDE) each sample's channels min-max scaled to [0, 1] (as the paper's ``cv2.normalize``)."""
+    low = x.min(axis=(2, 3), keepdims=True)
+    span = x.max(axis=(2, 3), keepdims=True) - low
+    return ((x - low) / np.where(span > 0, span, 1.0)).astype(np.float32)
+
+
+def augmented(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(3N, 3, SIDE, SIDE) the flipped, blurred (7 x 7 Gaussian) and noisy (N(0, 0.1), clipped) copies of ``x``."""
+    flipped = x[..., ::-1]
+    blurred = np.stack([cv2.GaussianBlur(np.ascontiguousarray(s.transpose(1, 2, 0)), (7, 7), 0).transpose(2, 0, 1) for s in x])
+    noisy = np.clip(x + rng.normal(0.0, 0.1, x.shape), 0.0, 1.0)
+    return np.concatenate([flipped, blurred.reshape(x.shape), noisy]).astype(np.float32)
+
+
+def network():
+    """The shallow three-stream CNN: (N, 3, SIDE, SIDE) u, v, strain -> (N,) score."""
+    import torch
+    from torch import nn
+
+    class SOFTNetNetwork(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.streams = nn.ModuleList(nn.Sequential(nn.Conv2d(1, c, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3))
+                                         for c in (3, 5, 8))
+            side = SIDE // 3 // 2
+            self.head = nn.Sequential(nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * side * side, 400), nn.ReLU(), nn.Linear(400, 1))
+
+        def forward(self, x):
+            return self.head(torch.cat([stream(x[:, i:i + 1]) for i, stream in enumerate(self.streams)], dim=1))[:, 0]
+
+    return SOFTNetNetwork()
+
+
+@register_spotter
+@dataclass
+class SOFTNet(LearnedSpotter):
+    """Shallow optical-flow three-stream CNN regressing each frame's pseudo-label (Liong et al. 2021).
+
+    Parameters
+    ----------
+    p : threshold share of the way from a video's mean smoothed score to its maximum
+    epochs, batch_size, lr : SGD training of each network (the paper's 10, 12, 0.0005)
+    k_micro, k_macro : seconds between the frames of a flow; 0 = half the mean annotated length in training
+    flow : optical flow estimator (``farneback``, ``tvl1``, ...)
+    seed : of the weights, the dropped frames and the noise
+    """
+
+    name = "softnet"
+    summary = "SOFTNet: optical flow k frames apart, a shallow three-stream CNN regressing pseudo-labels (learned)"
+
+    p: float = 0.55
+    epochs: int = 10
+    batch_size: int = 12
+    lr: float = 0.0005
+    k_micro: float = 0.0
+    k_macro: float = 0.0
+    flow: str = "farneback"
+    seed: int = 0
+
+    def gaps(self, fps: float) -> tuple[int, int]:
+        """k in frames at ``fps``, micro and macro."""
+        if not hasattr(self, "k_"):
+            self.check_fitted()
+        return tuple(max(1, int(round(self.k_[kind] * fps))) for kind in KINDS)
+
+    def signal_tag(self, fps: float) -> str:
+        micro, macro = self.gaps(fps)
+        return f"k{micro}-{macro}-{self.flow}"
+
+    def fewest_frames(self, fps: float) -> int:
+        """A micro row needs the frame k_micro before: k_micro + 1 frames."""
+        return self.gaps(fps)[0] + 1
+
+    def signals(self, faces: Iterable[np.ndarray | None], fps: float) -> np.ndarray:
+        """(T, 2 CELLS + 1): the flow image (:func:`flow_image`) from k_micro frames before, then from
+        k_macro frames before, flattened, and 1 where the frame has a usable face (NaN where a flow
+        is unknown: the first k frames, or a frame without a usable face lies between)."""
+        if not fps > 0:
+            raise ConfigError(f"Spotting needs the frame rate; got fps={fps}.")
+        gaps = self.gaps(fps)
+        history: deque = deque(maxlen=max(gaps) + 1)
+        rows = []
+        for face in faces:
+            row = np.full(2 * CELLS + 1, np.nan, np.float32)
+            if face is None:
+                history.clear()
+            else:
+                history.append(face)
+                for i, gap in enumerate(gaps):
+                    if len(history) > gap:
+                        row[i * CELLS:(i + 1) * CELLS] = flow_image(history[-1 - gap], face, method=self.flow).ravel()
+                row[-1] = 1.0
+            rows.append(row)
+        return np.array(rows, np.float32).reshape(-1, 2 * CELLS + 1)
+
+    def _k_seconds(self, kind: str, videos: Sequence[TrainingVideo]) -> float:
+        fixed = {"micro": self.k_micro, "macro": self.k_macro}[kind]
+        lengths = [i.length / v.fps for v in videos for i in v.intervals if i.kind == kind]
+        return fixed if fixed > 0 else float(np.mean(lengths)) / 2 if lengths else PAPER_K[kind]
+
+    def training_set(self, videos: Sequence[TrainingVideo], kind: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """((N, 3, SIDE, SIDE) normalised flow images, (N,) pseudo-labels) of ``kind``: every known row
+        with an expression, a random half of those without, and (micro) three augmented copies of
+        each row with one."""
+        i = KINDS.index(kind)
+        xs, ys = [], []
+        for video in videos:
+            rows = np.asarray(video.signals(self))
+            block = rows[:, i * CELLS:(i + 1) * CELLS]
+            known = np.isfinite(block[:, 0])
+            labels = pseudo_labels(len(rows), [t for t in video.intervals if t.kind == kind], self.gaps(video.fps)[i])
+            xs.append(block[known])
+            ys.append(labels[known])
+        x, y = np.concatenate(xs).reshape(-1, 3, SIDE, SIDE), np.concatenate(ys)
+        negatives = np.flatnonzero(y == 0)
+        keep = np.sort(np.concatenate([np.flatnonzero(y > 0), rng.choice(negatives, len(negatives) // 2, replace=False)]))
+        x, y = normalised(x[keep]), y[keep]
+        if kind == "micro" and (y > 0).any():
+            x = np.concatenate([x, augmented(x[y > 0], rng)])
+            y = np.concatenate([y, np.ones(3 * int((y > 0).sum()), np.float32)])
+        return x, y
+
+    def fit(self, videos: Sequence[TrainingVideo]) -> "SOFTNet":
+        """Set k from ``videos``' intervals, then train one network per kind on their pseudo-labels."""
+        import torch
+
+        from merkit.training.recipe import Recipe
+        from merkit.training.trainer import seed_everything, tensor_batches, torch_threads, train
+
+        if not videos:
+            raise ConfigError(f"{self.name} needs annotated training videos; none were given.")
+        self.k_ = {kind: self._k_seconds(kind, videos) for kind in KINDS}
+        rng = seed_everything(self.seed)
+        recipe = Recipe("sgd", self.lr, 0.0, 0.0, self.batch_size, 1.0, 0.0, self.epochs)
+        self.networks_, self.loss_ = {}, {}
+        for kind in KINDS:
+            x, y = self.training_set(videos, kind, rng)
+            if not len(y):
+                raise ConfigError(f"The training videos of {self.name} have no frame with a usable face to learn {kind} from.")
+            model = network()
+            with torch_threads(1):  # a network this small trains fastest on one thread (14 times faster than two on a busy machine)
+                self.loss_[kind] = train(model, tensor_batches(torch.from_numpy(x), torch.from_numpy(y), self.batch_size), recipe,
+                                         rng=rng, loss_fn=lambda m, out, target: torch.nn.functional.mse_loss(out, target),
+                                         description=f"{self.name} {kind}")
+            self.networks_[kind] = model.eval()
+        self.fitted_ = True
+        return self
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """Each network's weights (``KIND.NAME``) and the learned k (seconds) and training losses."""
+        self.check_fitted()
+        arrays = {f"{kind}.{name}": value.detach().cpu().numpy() for kind, model in self.networks_.items()
+                  for name, value in model.state_dict().items()}
+        return arrays, {"k": self.k_, "loss": self.loss_}
+
+    def load_state(self, arrays: dict[str, np.ndarray], learned: dict) -> "SOFTNet":
+        import torch
+
+        try:
+            self.k_ = {kind: float(learned["k"][kind]) for kind in KINDS}
+            self.loss_ = {kind: [float(v) for v in learned.get("loss", {}).get(kind, [])] for kind in KINDS}
+            self.networks_ = {}
+            for kind in KINDS:
+                model = network()
+                names = set(model.state_dict())
+                given = {name.split(".", 1)[1] for name in arrays if name.startswith(f"{kind}.")}
+                if given != names:
+                    raise ValueError(f"the {kind} network's weights are {sorted(given)}, not {sorted(names)}")
+                model.load_state_dict({name: torch.from_numpy(np.array(arrays[f"{kind}.{name}"])) for name in names})
+                self.networks_[kind] = model.eval()
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise ConfigError(f"The {self.name} state is not one merkit wrote ({error}); train the spotter again.") from None
+        self.fitted_ = True
+        return self
+
+    def scores(self, signals: np.ndarray, fps: float) -> dict[str, np.ndarray]:
+        """{micro, macro: (T,)} each network's raw output (0 where the flow is unknown)."""
+        import torch
+
+        from merkit.training.trainer import torch_threads
+
+        self.check_fitted()
+        out = {}
+        for i, kind in enumerate(KINDS):
+            block = signals[:, i * CELLS:(i + 1) * CELLS]
+            known = np.flatnonzero(np.isfinite(block[:, 0]))
+            score = np.zeros(len(signals), np.float32)
+            with torch.no_grad(), torch_threads(1):
+                for start in range(0, len(known), 1024):
+                    rows = known[start:start + 1024]
+                    x = torch.from_numpy(normalised(np.asarray(block[rows]).reshape(-1, 3, SIDE, SIDE)))
+                    score[rows] = self.networks_[kind](x).numpy()
+            out[kind] = score
+        return out
+
+    def intervals(self, signals: np.ndarray, fps: float) -> Spotting:
+        from scipy.signal import find_peaks
+
+        raw, found, scores, thresholds = self.scores(signals, fps), [], {}, {}
+        last = len(signals) - 1
+        for kind, k in zip(KINDS, self.gaps(fps)):
+            score = scores[kind] = smoothed(raw[kind], k)
+            thresholds[kind] = float(score.mean() + self.p * (score.max() - score.mean())) if len(score) else 0.0
+            peaks, _ = find_peaks(score, height=thresholds[kind], distance=k)
+            for peak in peaks:
+                centre = int(peak) - k // 2
+                found.append(Interval(max(centre - k, 0), min(centre + k, last), kind, float(score[peak]), max(centre, 0)))
+        return Spotting(scores, thresholds, sorted(found, key=lambda i: i.onset))
