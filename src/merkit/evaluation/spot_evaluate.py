@@ -28,13 +28,7 @@ from merkit.datasets.long_videos import LongVideo
 from merkit.errors import ConfigError
 from merkit.evaluation import metrics
 from merkit.evaluation.spotting import matched_pairs, spotting_scores
-from merkit.inference.analyze import (
-    FrameSource,
-    TrackCache,
-    interval_faces,
-    spot_cached,
-    track_video,
-)
+from merkit.inference.analyze import FrameSource, TrackCache, interval_faces, spot_cached, track_video
 from merkit.inference.report import KIND_HEX
 from merkit.io.atomic import atomic_write_text
 from merkit.spotting import Spotter, Spotting

@@ -30,7 +30,7 @@ application to facial expressions", IEEE TPAMI 29(6), 2007.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from numba import njit
@@ -40,7 +40,7 @@ from merkit.errors import ConfigError, check_array, check_choice, check_positive
 _SNAP = 1e-6
 
 
-@lru_cache(maxsize=None)
+@cache
 def uniform_mapping(n_points: int) -> np.ndarray:
     """(2**P,) bin of each code under the u2 mapping; P*(P-1)+3 bins, non-uniform codes last.
 
@@ -101,7 +101,7 @@ def _bilinear_as_lbptop_m(volume, margins, offsets, plane) -> np.ndarray:
     ``floor(V_ff (1-u)(1-v) + V_fc (1-u) v + V_cf u (1-v) + V_cc u v)`` in single, left to right."""
     one = np.float32(1)
     floors, ceils, fractions = [], [], []
-    for axis, (m, n, offset) in enumerate(zip(margins, volume.shape, offsets)):
+    for m, n, offset in zip(margins, volume.shape, offsets):
         position = (np.arange(m, n - m) + 1 + offset).astype(np.float32)  # MATLAB's 1-based index, in single
         below = np.floor(position)
         floors.append(below.astype(np.int64) - 1)
