@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.merkit-installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint dist check-wheel bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,16 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# The sdist and the wheel into dist/; check-wheel installs the wheel alone into a fresh venv and runs it.
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+
+check-wheel: dist
+	.ci/wheel $(PYTHON)
+
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) merkit-demo .pytest_cache
+	rm -rf $(VENV) merkit-demo .pytest_cache dist build
