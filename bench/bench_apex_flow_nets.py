@@ -24,12 +24,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from machine import cpu_name  # bench/machine.py
 from merkit.datasets import load
 from merkit.evaluation import evaluate
 from merkit.models import create_model
 from merkit.synthetic.flow_images import write_flow_manifest
-from machine import cpu_name  # bench/machine.py
-
 
 
 class ThreeStreams(nn.Module):

@@ -20,6 +20,20 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Spontaneous 
 console = Console()
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from merkit import __version__
+
+        console.print(f"merkit {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                   help="Print merkit's version and exit.")] = False) -> None:
+    """Spontaneous facial micro-expression recognition."""
+
+
 def friendly(command):
     """The one boundary for errors. Bad input (a MerkitError) prints one message and exits 2,
     without a traceback; anything else is a bug: its traceback, a request to report it, exit 1."""

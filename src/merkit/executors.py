@@ -19,11 +19,14 @@ node, at the same version.
 
 from __future__ import annotations
 
+import ast
 import os
+import sys
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
+from pathlib import Path
 
 from merkit.errors import ConfigError, check_choice
 from merkit.progress import progress_bar
@@ -67,6 +70,58 @@ def limit_threads(threads: int) -> None:
         pass
 
 
+def _guarded_lines(path: str) -> list[range]:
+    """The line ranges of ``path``'s ``if`` blocks whose test compares ``__name__`` with ``"__main__"``."""
+    tree = ast.parse(Path(path).read_text(encoding="utf-8"), path)
+    blocks = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If):
+            names = {n.id for n in ast.walk(node.test) if isinstance(n, ast.Name)}
+            words = {n.value for n in ast.walk(node.test) if isinstance(n, ast.Constant)}
+            if "__name__" in names and "__main__" in words:
+                blocks.append(range(node.lineno, node.end_lineno + 1))
+    return blocks
+
+
+def check_main_guarded(jobs: int) -> None:
+    """Refuse to spawn worker processes from a script's unguarded top level, naming the line.
+
+    A spawned worker runs the main script again; where the script calls merkit at its top level
+    without ``if __name__ == "__main__":``, each worker would start workers of its own and die
+    (``BrokenProcessPool``). From ``python -c``, a notebook or a guarded script this passes.
+
+    Raises
+    ------
+    ConfigError
+        Naming the script, the line and what to add.
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or not path or not path.endswith(".py"):
+        return
+    frame = sys._getframe(1)
+    while frame is not None and not (frame.f_code.co_name == "<module>" and frame.f_globals is vars(main)):
+        frame = frame.f_back
+    if frame is None:
+        return
+    try:
+        blocks = _guarded_lines(frame.f_code.co_filename)
+    except (OSError, SyntaxError, UnicodeDecodeError):  # no readable source: let the pool say what it says
+        return
+    line = frame.f_lineno
+    if not any(line in block for block in blocks):
+        raise ConfigError(
+            f"{path}, line {line}: merkit runs jobs={jobs} in spawned worker processes, and each of them runs "
+            f"this script again from the top. Put the script's work under `if __name__ == \"__main__\":` "
+            f"(or in a main() called from there), or pass jobs=1.")
+
+
+def spawn_pool(jobs: int, **options) -> ProcessPoolExecutor:
+    """A pool of ``jobs`` spawned processes, after :func:`check_main_guarded`."""
+    check_main_guarded(jobs)
+    return ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), **options)
+
+
 class Executor:
     """Runs calls and yields ``(key, result)`` as each finishes (any order).
 
@@ -99,8 +154,7 @@ class LocalExecutor(Executor):
                     advance()
                 return
             threads = max(1, (os.cpu_count() or 1) // self.jobs)
-            pool = ProcessPoolExecutor(self.jobs, mp_context=get_context("spawn"), initializer=_start_worker,
-                                       initargs=(os.getpid(), threads))
+            pool = spawn_pool(self.jobs, initializer=_start_worker, initargs=(os.getpid(), threads))
             try:
                 futures = {pool.submit(fn, *args): key for key, (fn, *args) in calls.items()}
                 for future in as_completed(futures):

@@ -22,7 +22,7 @@ def test_composite_reads_the_listed_clips_with_their_classes(megc):
         for truth in dataset.clips:
             if (word := MEGC_WORDS[layout].get(truth.emotion.lower())) is not None:
                 expected[(layout, truth.subject, truth.clip)] = word
-    got = {(d, s, c): l for d, s, c, l in data.metadata[["dataset", "subject", "clip", "label"]].itertuples(index=False)}
+    got = {(d, s, c): label for d, s, c, label in data.metadata[["dataset", "subject", "clip", "label"]].itertuples(index=False)}
     assert got == expected
     assert data.classes == ("negative", "positive", "surprise")
     assert {g.split("/")[0] for g in data.groups} == {"smic_hs", "casme2", "samm"}

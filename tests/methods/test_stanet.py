@@ -6,12 +6,7 @@ from typer.testing import CliRunner
 
 from merkit.cli import app
 from merkit.methods import create_method
-from merkit.training.augment import (
-    augment_flows,
-    corner_crop,
-    flip_flows,
-    rescale_flows,
-)
+from merkit.training.augment import augment_flows, corner_crop, flip_flows, rescale_flows
 
 TINY = ["--set", "size=32", "--set", "widths=4,8,8,8", "--set", "n_frames=6", "--set", "epochs=1", "--set", "hidden=4"]
 

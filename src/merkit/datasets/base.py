@@ -142,6 +142,8 @@ class ClipDataset:
     arrays : sequence of ndarray or None, optional
         Frames held in memory, for clips of kind ``array`` (None for the others).
 
+    Notes
+    -----
     Nothing is read here: readers build the table, frames are read by :meth:`Clip.read`.
     """
 

@@ -2,7 +2,14 @@
 
 from merkit.evaluation.metrics import confusion_matrix, scores
 from merkit.evaluation.protocols import (
-    PROTOCOLS, Fold, LeaveOneDatasetOut, LeaveOneSubjectOut, SampleKFold, SubjectKFold, make_protocol, shared_subjects,
+    PROTOCOLS,
+    Fold,
+    LeaveOneDatasetOut,
+    LeaveOneSubjectOut,
+    SampleKFold,
+    SubjectKFold,
+    make_protocol,
+    shared_subjects,
 )
 from merkit.evaluation.runner import RunResult, evaluate, fold_seed, summarize
 

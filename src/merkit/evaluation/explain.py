@@ -14,10 +14,7 @@ import numpy as np
 import pandas as pd
 
 from merkit.errors import MerkitError
-from merkit.evaluation.reports import (  # pyplot on the Agg backend, set once there
-    plt,
-    save_figure,
-)
+from merkit.evaluation.reports import plt, save_figure  # pyplot on the Agg backend, set once there
 from merkit.evaluation.runner import read_config, saved_model
 from merkit.methods.registry import create_method
 from merkit.preprocess.cache import Cache

@@ -25,7 +25,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from merkit.datasets import get_scheme, load
 from merkit.errors import check_choice
 from merkit.evaluation.runner import RunResult, evaluate_seeds, seed_summary

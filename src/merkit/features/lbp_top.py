@@ -33,7 +33,7 @@ application to facial expressions", IEEE TPAMI 29(6), 2007.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from numba import njit
@@ -43,7 +43,7 @@ from merkit.errors import ConfigError, check_array, check_choice, check_positive
 _SNAP = 1e-6
 
 
-@lru_cache(maxsize=None)
+@cache
 def uniform_mapping(n_points: int) -> np.ndarray:
     """(2**P,) bin of each code under the u2 mapping; P*(P-1)+3 bins, non-uniform codes last.
 

@@ -24,8 +24,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from merkit.errors import ConfigError
-from merkit.models.base import Network
 from merkit.models import fused_stem
+from merkit.models.base import Network
 from merkit.models.registry import register_model
 from merkit.training import lockstep
 

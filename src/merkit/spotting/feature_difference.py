@@ -34,6 +34,7 @@ from merkit.errors import ConfigError, check_array
 from merkit.features.lbp_top import plane_codes, uniform_mapping
 from merkit.spotting.registry import Spotter, Spotting, register_spotter
 
+
 def block_histograms(frames: np.ndarray, blocks: int, chunk: int = 256) -> np.ndarray:
     """(T, blocks * blocks, 59) uniform LBP histograms (each summing to 1) of each frame's blocks;
     frames are processed ``chunk`` at a time, so memory does not grow with the video."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -85,7 +85,7 @@ class TrainingVideo:
     subject: str
     fps: float
     intervals: list[Interval]
-    signals: Callable[["Spotter"], np.ndarray]
+    signals: Callable[[Spotter], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ class CachedSignals:
     folder: str
     fps: float
 
-    def __call__(self, spotter: "LearnedSpotter") -> np.ndarray:
+    def __call__(self, spotter: LearnedSpotter) -> np.ndarray:
         from pathlib import Path
 
         from merkit.io.atomic import atomic_path
@@ -135,7 +135,7 @@ class LearnedSpotter(Spotter):
 
     learns = True
 
-    def fit(self, videos: Sequence[TrainingVideo]) -> "LearnedSpotter":
+    def fit(self, videos: Sequence[TrainingVideo]) -> LearnedSpotter:
         """Learn from ``videos``; returns self."""
         raise NotImplementedError
 
@@ -147,7 +147,7 @@ class LearnedSpotter(Spotter):
         """The learned state as named arrays and a JSON-able dict (for a spotting bundle)."""
         raise NotImplementedError
 
-    def load_state(self, arrays: dict[str, np.ndarray], learned: dict) -> "LearnedSpotter":
+    def load_state(self, arrays: dict[str, np.ndarray], learned: dict) -> LearnedSpotter:
         """Set the state :meth:`state` gave; returns self (fitted)."""
         raise NotImplementedError
 

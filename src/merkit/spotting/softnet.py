@@ -229,7 +229,7 @@ class SOFTNet(LearnedSpotter):
             y = np.concatenate([y, np.ones(3 * int((y > 0).sum()), np.float32)])
         return x, y
 
-    def fit(self, videos: Sequence[TrainingVideo]) -> "SOFTNet":
+    def fit(self, videos: Sequence[TrainingVideo]) -> SOFTNet:
         """Set k from ``videos``' intervals, then train one network per kind on their pseudo-labels."""
         import torch
 
@@ -262,7 +262,7 @@ class SOFTNet(LearnedSpotter):
                   for name, value in model.state_dict().items()}
         return arrays, {"k": self.k_, "loss": self.loss_}
 
-    def load_state(self, arrays: dict[str, np.ndarray], learned: dict) -> "SOFTNet":
+    def load_state(self, arrays: dict[str, np.ndarray], learned: dict) -> SOFTNet:
         import torch
 
         try:

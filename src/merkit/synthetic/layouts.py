@@ -12,9 +12,7 @@ import io
 import json
 import shutil
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 import cv2
@@ -22,6 +20,7 @@ import numpy as np
 from openpyxl import Workbook
 
 from merkit.errors import DatasetError
+from merkit.executors import spawn_pool
 from merkit.io.atomic import atomic_write_bytes, atomic_write_text
 from merkit.synthetic.clips import ClipTruth, Nuisance, synthesize_clip
 from merkit.synthetic.errata import Erratum, SheetSpec, spoil_rows
@@ -155,7 +154,7 @@ def _for_each_subject(layout: str, root: Path, config: SynthConfig, jobs: int, p
             if progress is not None:
                 progress(1)
         return results
-    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+    with spawn_pool(jobs) as pool:
         for result in pool.map(_work, [root] * len(indices), [config] * len(indices), indices, [layout] * len(indices)):
             results.append(result)
             if progress is not None:

@@ -22,7 +22,6 @@ from openpyxl import Workbook
 
 from merkit.errors import ConfigError
 from merkit.io.atomic import atomic_write_bytes, atomic_write_text
-
 from merkit.synthetic.expressions import Expression, landmark_field
 from merkit.synthetic.faces import FaceGeometry, render_face
 
