@@ -17,6 +17,7 @@ A state file may hold only the names its method declares, and nothing is ever un
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -116,9 +117,7 @@ def save(method: Method, out: str | os.PathLike, *, training: dict | None = None
     then moved into place, so a bundle is either whole or absent)."""
     out = check_bundle_out(Path(out), overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        os.chmod(building, 0o777 & ~current_umask())
+    with _building(out) as building:
         names = method.save(building)
         representation = method.representation()
         description = {
@@ -132,15 +131,31 @@ def save(method: Method, out: str | os.PathLike, *, training: dict | None = None
             "evaluation": _evaluation_summary(evaluation),
             "files": {name: _sha256(building / name) for name in names},
         }
-        atomic_write_text(building / DESCRIPTION_FILE, json.dumps(description, indent=2, default=str))
-        atomic_write_text(building / CARD_FILE, model_card(description, evaluation))
+        _finish(building, description, model_card(description, evaluation))
+    return out
+
+@contextlib.contextmanager
+def _building(out: Path):
+    """A temporary folder beside ``out`` to build a bundle in, with the user's permissions; it is
+    moved into place by the block (``_finish``) or removed if the block fails, so a bundle is
+    either whole or absent."""
+    building = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        os.chmod(building, 0o777 & ~current_umask())
+        yield building
         if out.exists():
             shutil.rmtree(out)
         os.replace(building, out)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise
-    return out
+
+
+def _finish(building: Path, description: dict, card: str) -> None:
+    """Write a bundle's description and model card into the folder being built."""
+    atomic_write_text(building / DESCRIPTION_FILE, json.dumps(description, indent=2, default=str))
+    atomic_write_text(building / CARD_FILE, card)
+
 
 
 SPOTTING_TASK = "spotting"
@@ -155,9 +170,7 @@ def save_spotter(spotter, out: str | os.PathLike, *, training: dict | None = Non
 
     out = check_bundle_out(Path(out), overwrite)
     spotter.check_fitted()
-    building = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        os.chmod(building, 0o777 & ~current_umask())
+    with _building(out) as building:
         arrays, learned = spotter.state()
         write_arrays(building / SPOTTER_FILE, arrays, learned)
         description = {
@@ -166,14 +179,7 @@ def save_spotter(spotter, out: str | os.PathLike, *, training: dict | None = Non
             "labels": None, "preprocessing": {"representation": [{"step": "track_cache faces (128 x 128 grey)"}]},
             "training": training or {}, "evaluation": evaluation, "files": {SPOTTER_FILE: _sha256(building / SPOTTER_FILE)},
         }
-        atomic_write_text(building / DESCRIPTION_FILE, json.dumps(description, indent=2, default=str))
-        atomic_write_text(building / CARD_FILE, spotter_card(description))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(building, out)
-    except BaseException:
-        shutil.rmtree(building, ignore_errors=True)
-        raise
+        _finish(building, description, spotter_card(description))
     return out
 
 
