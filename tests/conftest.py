@@ -17,6 +17,7 @@ QUICK = {  # each registered method at a size that trains in seconds on the smal
     "apex_flow_svm": {}, "lbptop_svm": {}, "mdmo_svm": {"flow": "dis"}, "au_prevalence": {},
     "ststnet": {"epochs": 2}, "offapexnet": {"epochs": 2}, "sssnet": {"epochs": 2},
     "htnet": {"epochs": 2, "dim": 8, "heads": 1, "block_repeats": (1, 1, 1)},
+    "rcn": {"epochs": 2, "maps": 8},
     "ensemble": {"members": "apex_flow_svm,sssnet", "bag": 2, "member_settings": "sssnet.epochs=2"},
     "mer_rcnn": {"maps": 4, "max_epochs": 1, "batch_size": 32, "align": False, "jitter": False},
     "stanet": {"size": 32, "widths": (4, 8, 8, 8), "n_frames": 6, "epochs": 1, "hidden": 4},

@@ -9,6 +9,7 @@ from merkit.methods import (  # noqa: F401  (register the methods)
     lbptop_svm,
     mdmo_svm,
     mer_rcnn,
+    rcn,
     stanet,
 )
 from merkit.methods.base import FeatureMethod, Method
