@@ -7,8 +7,9 @@ fixed number of epochs first times ``--probe-epochs`` epochs of the first fold's
 (436 clips, one thread, as a fold trains) and projects the LOSO: that time x epochs / probe
 epochs x 68 folds / jobs. A method whose projection is within ``--budget`` seconds runs its whole
 LOSO with ``--jobs`` (``evaluate``) and reports its wall time and figures; the others report the
-projection only, marked as such (a run of hours on a shared machine). Methods without epochs
-(the ensemble) run their LOSO. Prints markdown rows, the CPU and the load average first.
+projection only, marked as such (a run of hours on a shared machine). The ensemble's projection
+is its probed members' (listed before it in ``--methods``) times ``bag``. Prints markdown rows,
+the CPU and the load average first.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def main() -> None:
     parser.add_argument("--methods", default="rcn,sssnet,ensemble,offapexnet,htnet")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--budget", type=float, default=900.0, help="seconds: longer projections are not run")
-    parser.add_argument("--probe-epochs", type=int, default=5)
+    parser.add_argument("--probe-epochs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "composite")
     args = parser.parse_args()
 
@@ -55,14 +56,20 @@ def main() -> None:
     print(f"{len(data)} clips, {folds} subjects (LOSO folds), --jobs {args.jobs}\n")
     print("| method | epochs | probe: s per epoch of one fold | LOSO wall time | UF1 / UAR | load after |")
     print("| --- | ---: | ---: | ---: | --- | --- |")
+    projections: dict[str, float] = {}
     for name in args.methods.split(","):
-        epochs = getattr(create_method(name), "epochs", None)
-        per_epoch = projected = None
+        method = create_method(name)
+        epochs = getattr(method, "epochs", None)
+        per_epoch = None
         if epochs is not None:
             per_epoch = probe(data, name, args.probe_epochs, cache) / args.probe_epochs
-            projected = per_epoch * epochs * folds / args.jobs
+            projections[name] = per_epoch * epochs * folds / args.jobs
+        members = [m for m in getattr(method, "members", "").split(",") if m in projections]
+        projected = projections.get(name, sum(projections[m] * method.bag for m in members) if members else None)
         if projected is not None and projected > args.budget:
-            print(f"| {name} | {epochs} | {per_epoch:.3f} | not run: {projected / 60:.0f} min projected | - | "
+            what = f"at least {projected / 60:.0f} min projected (its {', '.join(members)})" if members else \
+                f"{projected / 60:.0f} min projected"
+            print(f"| {name} | {epochs or '-'} | {'-' if per_epoch is None else f'{per_epoch:.3f}'} | not run: {what} | - | "
                   f"{os.getloadavg()[0]:.1f} |", flush=True)
             continue
         run = args.out / name

@@ -103,9 +103,9 @@ class Rcn(Network):
     Initialisation as the authors' code: convolutions He-normal (fan out), batch normalisation
     1 and 0, the classifier normal (std 0.01) with zero bias. Where merkit differs: the
     attention's division by the map's maximum is guarded against a constant map (0 / 0); the
-    authors' RCN-A, -P and -C read the classifier as ``self.classifier``, which their RCN-A
-    and RCN-C do not define (they name it ``fc``, and RCN-C then calls an undefined
-    ``self.fc``): merkit reads the one classifier, ``head``.
+    authors' RCN-A, -P and -C read the classifier as ``self.classifier``, a name only their
+    RCN-S defines (the others call theirs ``fc``, RCN-C's is ``fcr``): merkit reads the one
+    classifier, ``head``.
     """
 
     input_shape = (3, 28, 28)
