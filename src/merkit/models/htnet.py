@@ -121,6 +121,8 @@ class Htnet(Network):
     mlp_mult : feed-forward width as a multiple of the level's width
     dropout : in attention and feed-forward (0 in HTNet)
 
+    Notes
+    -----
     Defaults: the paper's (28, 7, 256, 3 heads, 3 levels, (2, 2, 10)), about 140 million
     weights, 126 million of them in the last level. Where merkit differs from HTNet's code:
     tokens are rows of a (N, T, C) tensor and the 1x1 convolutions linear layers (the same

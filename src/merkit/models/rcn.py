@@ -100,6 +100,8 @@ class Rcn(Network):
     pool : side of the adaptive average pooling before the classifier (5)
     dropout : after each pooling (0.5)
 
+    Notes
+    -----
     Initialisation as the authors' code: convolutions He-normal (fan out), batch normalisation
     1 and 0, the classifier normal (std 0.01) with zero bias. Where merkit differs: the
     attention's division by the map's maximum is guarded against a constant map (0 / 0); the
