@@ -40,7 +40,7 @@ def test_analyze_writes_every_output(recording, analysed):
     frames = pd.read_csv(out / "frames.csv", keep_default_na=False)
     assert list(frames.columns) == ["frame", "time_s", "face_found", "score", "flags"]
     assert len(frames) == plan.n_frames == summary["frames"] and frames["face_found"].all()
-    np.testing.assert_allclose(frames["time_s"], np.arange(plan.n_frames) / 30.0, atol=1e-4)
+    np.testing.assert_allclose(frames["time_s"], np.arange(plan.n_frames) / 30.0, atol=1e-3)  # its timestamps: Matroska keeps ms
     intervals = pd.read_csv(out / "intervals.csv")
     assert list(intervals.columns) == ["onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "offset_s", "kind", "score"]
     assert json.loads((out / "intervals.json").read_text()) == summary["intervals"] and len(intervals) >= 1
