@@ -277,7 +277,11 @@ class LiveROIFlow(OnlineSpotter):
         self.t = 0
 
     def push(self, face: np.ndarray | None) -> tuple[list[tuple[int, float]], list[Interval]]:
-        self.rows.append(self.row(face))
+        return self.push_row(self.row(face))
+
+    def push_row(self, row: np.ndarray) -> tuple[list[tuple[int, float]], list[Interval]]:
+        """:meth:`push` for the face's :meth:`ROIFlow.signals` row, already computed."""
+        self.rows.append(row)
         self.t += 1
         decided = []
         for i, (kind, gap) in enumerate(zip(("micro", "macro"), self.gaps)):
