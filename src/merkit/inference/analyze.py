@@ -106,6 +106,7 @@ def write_intervals(out: Path, rows: list[dict], model=None) -> None:
     columns = ["onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "offset_s", "kind", "score"]
     if model is not None:
         columns += ["prediction", *[f"p_{c}" for c in model.classes], "note"]
+    columns += ["decided_s"] if rows and "decided_s" in rows[0] else []  # live: the stream's time when it was decided
     atomic_write_text(out / "intervals.csv", pd.DataFrame(rows, columns=columns).to_csv(index=False))
     atomic_write_text(out / "intervals.json", json.dumps(rows, indent=1))
 
@@ -129,23 +130,34 @@ def write_annotated(source: FrameSource, cache: TrackCache, intervals: list[Inte
     kind and (with a bundle) class on a banner."""
     label_at: dict[int, tuple[str, tuple[int, int, int]]] = {}
     for interval, row in zip(intervals, rows):
-        text = interval.kind.upper() + (f"  {row['prediction']}" if row.get("prediction") else "")
-        probability = max((v for k, v in row.items() if k.startswith("p_") and v is not None), default=None)
-        text += f" {probability:.2f}" if probability is not None and row.get("prediction") else ""
         for t in range(interval.onset, interval.offset + 1):
-            label_at[t] = (text, KIND_RGB[interval.kind])
+            label_at[t] = banner(row)
     with video_writer(path, source.fps) as write, progress_bar("annotating", cache.n_frames(), unit="frames") as advance:
         for t, (frame, (points, transform)) in enumerate(zip(source.frames(), cache.shapes())):
-            frame = frame.copy()
-            scale = max(1, round(frame.shape[1] / 640))
-            if transform.any():
-                (x0, y0), (x1, y1) = points.min(axis=0).astype(int), points.max(axis=0).astype(int)
-                cv2.rectangle(frame, (x0, y0), (x1, y1), (40, 220, 40), scale)
-                for x, y in points.astype(int):
-                    cv2.circle(frame, (int(x), int(y)), scale, (0, 255, 255), -1)
-            if t in label_at:
-                text, colour = label_at[t]
-                cv2.rectangle(frame, (0, 0), (frame.shape[1], 28 * scale), colour, -1)
-                cv2.putText(frame, text, (8, 20 * scale), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (255, 255, 255), scale, cv2.LINE_AA)
-            write(frame)
+            write(annotate(frame, points if transform.any() else None, label_at.get(t)))
             advance()
+
+
+def banner(row: dict) -> tuple[str, tuple[int, int, int]]:
+    """The text and colour of an interval's banner: its kind and, with a bundle, its class and probability."""
+    text = row["kind"].upper() + (f"  {row['prediction']}" if row.get("prediction") else "")
+    probability = max((v for k, v in row.items() if k.startswith("p_") and v is not None), default=None)
+    text += f" {probability:.2f}" if probability is not None and row.get("prediction") else ""
+    return text, KIND_RGB[row["kind"]]
+
+
+def annotate(frame: np.ndarray, points: np.ndarray | None, label: tuple[str, tuple[int, int, int]] | None = None) -> np.ndarray:
+    """A copy of uint8 (H, W, 3) RGB ``frame`` with the face box and (68, 2) landmarks ``points``
+    (None: no face) and a banner ``(text, colour)``."""
+    frame = frame.copy()
+    scale = max(1, round(frame.shape[1] / 640))
+    if points is not None:
+        (x0, y0), (x1, y1) = points.min(axis=0).astype(int), points.max(axis=0).astype(int)
+        cv2.rectangle(frame, (x0, y0), (x1, y1), (40, 220, 40), scale)
+        for x, y in points.astype(int):
+            cv2.circle(frame, (int(x), int(y)), scale, (0, 255, 255), -1)
+    if label is not None:
+        text, colour = label
+        cv2.rectangle(frame, (0, 0), (frame.shape[1], 28 * scale), colour, -1)
+        cv2.putText(frame, text, (8, 20 * scale), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (255, 255, 255), scale, cv2.LINE_AA)
+    return frame

@@ -223,7 +223,8 @@ def _restore(cache: TrackCache, fingerprint: str, tracker: FaceTracker) -> int:
     return done
 
 
-def _crop(frame: np.ndarray, transform: np.ndarray, scale: float, size: int) -> np.ndarray:
+def crop_face(frame: np.ndarray, transform: np.ndarray, scale: float, size: int) -> np.ndarray:
+    """uint8 (size, size, 3) RGB face of ``frame`` through the tracker's (2, 3) ``transform`` scaled by ``scale``."""
     matrix = transform * scale
     return cv2.warpAffine(frame, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
@@ -246,7 +247,7 @@ def interval_faces(source: FrameSource, cache: TrackCache, intervals: list[Inter
         if transform.any():  # a frame without a face keeps the last transform
             last_transform = transform
         if t in wanted and last_transform is not None:
-            face = _crop(frame, last_transform, size / FACE_SIZE, size)
+            face = crop_face(frame, last_transform, size / FACE_SIZE, size)
             for i in wanted[t]:
                 collected[i].append((t, face))
         for i in ends.get(t, ()):
