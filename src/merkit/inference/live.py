@@ -102,13 +102,15 @@ class Reader(threading.Thread):
     """Decode ``source`` into :attr:`queue` (``seconds`` of frames at most). A file is read as fast as
     it is taken (no frame dropped) unless ``realtime``, when it is played at its own rate; a camera
     or a stream is never waited for: a frame that finds the queue full is dropped and counted. A
-    stream that breaks (or ends) is reopened up to ``reconnects`` times; ``notes`` collects what
+    stream that breaks (or ends) is reopened up to ``reconnects`` times; ``drop=False`` makes any
+    source wait for room instead (a stream sent from a file, with nothing lost); ``notes`` collects what
     happened, for the log and the dashboard."""
 
-    def __init__(self, source: LiveSource, *, seconds: float = 2.0, realtime: bool = False, reconnects: int = 3,
-                 timeout: float = 10.0):
+    def __init__(self, source: LiveSource, *, seconds: float = 2.0, realtime: bool = False, drop: bool | None = None,
+                 reconnects: int = 3, timeout: float = 10.0):
         super().__init__(daemon=True, name="merkit-live-reader")
         self.source, self.realtime, self.reconnects, self.timeout = source, realtime, reconnects, timeout
+        self.drop = drop if drop is not None else source.kind != "file" or realtime
         self.seconds = seconds
         self.queue: queue.Queue = queue.Queue(maxsize=2)  # sized to ``seconds`` of frames once the rate is known
         self.dropped = 0
@@ -169,7 +171,7 @@ class Reader(threading.Thread):
 
     def _put(self, item: _Item | None, wait: bool | None = None) -> None:
         """Into the queue: a file's frames (not realtime) and the end wait for room; other frames are dropped when it is full."""
-        if wait or (wait is None and self.source.kind == "file" and not self.realtime):
+        if wait or (wait is None and not self.drop):
             while not self.stop.is_set() or item is _END:
                 try:
                     self.queue.put(item, timeout=0.2)
@@ -231,7 +233,7 @@ class _Named:
 
 
 def live(source: str | os.PathLike, out: str | os.PathLike, *, model=None, spotter: str | Spotter = "roi_flow",
-         realtime: bool = False, annotate_video: bool = False, dashboard=None, queue_seconds: float = 2.0,
+         realtime: bool = False, drop: bool | None = None, annotate_video: bool = False, dashboard=None, queue_seconds: float = 2.0,
          history: float = 600.0, stall: float = 5.0, reconnects: int = 3, timeout: float = 10.0,
          on_interval: Callable[[dict], None] | None = None, log: Callable[[str], None] = print) -> dict:
     """Track, spot and (with ``model``, a bundle from :func:`merkit.load_model`) recognise the
@@ -241,7 +243,9 @@ def live(source: str | os.PathLike, out: str | os.PathLike, *, model=None, spott
     ``dashboard`` (a started :class:`merkit.inference.dashboard.Dashboard`) gets the frames,
     scores and intervals; ``on_interval(row)`` is called for each interval as it is decided;
     ``log`` gets the notes (stalls, breaks, reconnections). The queue holds ``queue_seconds`` of
-    frames; a source silent for ``stall`` seconds is reported. Returns a summary: frames, frames
+    frames; when it is full a camera's or a stream's frames are dropped (a file's wait, unless
+    ``realtime``), or any source's wait with ``drop=False``. A source silent for ``stall`` seconds
+    is reported. Returns a summary: frames, frames
     with a face, dropped frames, stalls, intervals (the rows of intervals.json), how it ended.
     """
     where = live_source(str(source))
@@ -250,7 +254,7 @@ def live(source: str | os.PathLike, out: str | os.PathLike, *, model=None, spott
         raise ConfigError(f"--out {out} is a file; pass a folder for the session.")
     spotter = create_spotter(spotter) if isinstance(spotter, str) else spotter
     spotter.online(30.0)  # a spotter that cannot run live says so before anything is opened
-    reader = Reader(where, seconds=queue_seconds, realtime=realtime, reconnects=reconnects, timeout=timeout)
+    reader = Reader(where, seconds=queue_seconds, realtime=realtime, drop=drop, reconnects=reconnects, timeout=timeout)
     reader.start()
     reader.opened.wait()
     if reader.error is not None or reader.fps is None:
@@ -377,7 +381,7 @@ class _Session:
                 t, when, found, flags, latency = self.pending.popleft()
                 value = relative if t == frame else 0.0
                 self.frames_csv.write(frame_line(t, when, found, value, flags) + ("," if math.isnan(latency) else f",{latency:.4f}") + "\n")
-                trace.append((round(when, 3), round(value, 3)))
+                trace.append((round(float(when), 3), round(float(value), 3)))
         if trace and self.dashboard is not None:
             self.dashboard.publish("scores", {"points": trace})
 
