@@ -106,7 +106,7 @@ def write_intervals(out: Path, rows: list[dict], model=None) -> None:
     columns = ["onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "offset_s", "kind", "score"]
     if model is not None:
         columns += ["prediction", *[f"p_{c}" for c in model.classes], "note"]
-    columns += ["decided_s"] if rows and "decided_s" in rows[0] else []  # live: the stream's time when it was decided
+    columns += ["decided_s", "delay_s"] if rows and "decided_s" in rows[0] else []  # live: when it was decided
     atomic_write_text(out / "intervals.csv", pd.DataFrame(rows, columns=columns).to_csv(index=False))
     atomic_write_text(out / "intervals.json", json.dumps(rows, indent=1))
 

@@ -13,7 +13,9 @@ Memory is flat: only the last seconds of faces, times and scores are held; frame
 On end of stream, Ctrl-C (KeyboardInterrupt) or a stream that breaks and cannot be reconnected,
 ``out`` holds what :func:`merkit.inference.analyze.analyze` writes: ``frames.csv`` (with a
 ``latency_s`` column: seconds from decoding to tracking), ``intervals.csv``/``.json``,
-``report.html``, and ``annotated.mp4`` when asked; each written atomically.
+``report.html``, and ``annotated.mp4`` when asked; each written atomically. A live interval's row
+also says when it was decided: ``decided_s`` (the stream's time then) and ``delay_s`` (seconds of
+the clock from the arrival of its last frame).
 """
 
 from __future__ import annotations
@@ -288,7 +290,7 @@ class _Session:
         self.dashboard, self.on_interval, self.log = dashboard, on_interval, log
         self.tracker = FaceTracker(fps)
         window = online.lookahead + int(math.ceil(8 * fps))  # an interval's frames (4 s at most) and its decision's delay
-        self.times, self.faces = _Recent(window), _Recent(window)
+        self.times, self.faces, self.arrivals = _Recent(window), _Recent(window), _Recent(window)
         self.pending: deque = deque()  # frame rows waiting for their score
         self.rows: list[dict] = []
         self.thumbnails: dict[int, str] = {}
@@ -340,7 +342,7 @@ class _Session:
     def step(self, item: _Item, reader: Reader) -> None:
         """Track one frame (and account for the frames dropped before it), spot, report."""
         for t in range(self.next, item.index):  # dropped: no face, so no flow reaches across them
-            self._frame(t, item.time - (item.index - t) / self.fps, None, ("dropped",), float("nan"))
+            self._frame(t, item.time - (item.index - t) / self.fps, item.arrived, None, ("dropped",), float("nan"))
         seen = self.tracker.update(item.frame)
         if seen.found:
             self.transform = seen.transform
@@ -351,7 +353,7 @@ class _Session:
         self.stats.frames, self.stats.faces = self.stats.frames + 1, self.stats.faces + seen.found
         self.stats.latency = now - item.arrived
         self.stats.fps = (len(self.rate) - 1) / (self.rate[-1] - self.rate[0]) if len(self.rate) > 1 and self.rate[-1] > self.rate[0] else 0.0
-        self._frame(item.index, item.time, seen.face if usable else None, seen.flags, self.stats.latency, seen.found)
+        self._frame(item.index, item.time, item.arrived, seen.face if usable else None, seen.flags, self.stats.latency, seen.found)
         if self.video is not None:
             self.delayed.append((item.index, item.time, item.frame, seen.landmarks))
             while self.delayed and self.delayed[0][0] < item.index - self.online.lookahead:
@@ -362,8 +364,9 @@ class _Session:
                 self._note(reader)
                 self.dashboard.publish("status", {**self.stats.as_dict(), "time": round(item.time, 2)})
 
-    def _frame(self, t: int, when: float, face, flags: tuple[str, ...], latency: float, found: bool = False) -> None:
+    def _frame(self, t: int, when: float, arrived: float, face, flags: tuple[str, ...], latency: float, found: bool = False) -> None:
         self.times.append(t, when)
+        self.arrivals.append(t, arrived)
         if face is None and "dropped" in flags:
             self.faces.append(t, None)
         self.pending.append((t, when, found, list(flags), latency))
@@ -404,6 +407,7 @@ class _Session:
         elif self.model is not None:
             row.update(recognise(self.model, np.zeros((0, 2 * FACE_SIZE, 2 * FACE_SIZE, 3), np.uint8), 0, self.fps))
         row["decided_s"] = round(self.times[self.next - 1], 4)
+        row["delay_s"] = round(time.monotonic() - self.arrivals[interval.offset], 3)  # from its last frame's arrival
         self.rows.append(row)
         write_intervals(self.out, self.rows, self.model)  # at once: a killed session keeps it
         self.log(f"{row['kind']} {row['onset_s']:.2f}-{row['offset_s']:.2f} s" + (f": {row['prediction']}" if row.get("prediction") else ""))

@@ -1,0 +1,77 @@
+"""``merkit live`` on synthetic recordings played at their own frame rate (``realtime``, as a
+camera sends them: frames are dropped when processing falls behind).
+
+1. 640 x 480 at 30 fps: frames dropped (want 0) and each interval's report delay, the clock's
+   seconds from the arrival of its last frame to its decision (want at most 1 s more than the
+   spotter's lookahead: roi_flow's macro gap plus micro gap, 2.5 s).
+2. 320 x 240 at rising frame rates: the highest input rate held without a dropped frame
+   (high-speed cameras record micro-expressions at 100-200 fps).
+
+Run by hand: ``.venv/bin/python bench/bench_live.py [seconds]`` (default 60 s for part 1, 15 s
+per rate for part 2). The machine may be shared: the load average is printed with each figure.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from machine import cpu_name  # bench/machine.py
+from merkit.inference.live import live
+from merkit.io.video import video_writer
+from merkit.spotting import create_spotter
+from merkit.synthetic.long_videos import plan_long_video, render_long_video
+
+
+def write_recording(path: Path, seconds: float, fps: float, size: tuple[int, int]) -> int:
+    """A synthetic recording with an expression or a blink every few seconds (streamed)."""
+    n = max(1, int(seconds / 5))
+    plan = plan_long_video(seconds, fps, size=size, micro=n // 2 + 1, macro=max(1, n // 4), distractors={"blink": max(1, n // 4)}, seed=7)
+    with video_writer(path, fps, crf=18) as write:
+        for frame in render_long_video(plan):
+            write(frame)
+    return plan.n_frames
+
+
+def load() -> str:
+    return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def run(video: Path, out: Path) -> tuple[dict, float]:
+    start = time.perf_counter()
+    summary = live(video, out, realtime=True, log=lambda _: None)
+    return summary, time.perf_counter() - start
+
+
+def main() -> None:
+    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
+    lookahead = create_spotter("roi_flow").online(30.0).lookahead / 30.0
+    print(f"CPU: {cpu_name()}; {load()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        video = Path(tmp) / "vga.mp4"
+        n = write_recording(video, seconds, 30.0, (480, 640))
+        before = load()
+        summary, wall = run(video, Path(tmp) / "vga")
+        delays = [r["delay_s"] for r in summary["intervals"]]
+        print(f"640x480 at 30 fps, {n} frames in {wall:.1f} s: {summary['dropped']} dropped; {len(delays)} intervals, "
+              f"report delay after their end {min(delays, default=0):.2f}-{max(delays, default=0):.2f} s "
+              f"(want <= {lookahead + 1:.1f} s: lookahead {lookahead:.2f} s + 1 s); before: {before}, after: {load()}", flush=True)
+        held = 0.0
+        for fps in (30.0, 60.0, 90.0, 120.0, 150.0, 200.0):
+            video = Path(tmp) / f"qvga{fps:g}.mp4"
+            n = write_recording(video, min(seconds, 15.0), fps, (240, 320))
+            before = load()
+            summary, wall = run(video, Path(tmp) / f"qvga{fps:g}")
+            print(f"320x240 at {fps:g} fps, {n} frames in {wall:.1f} s: {summary['dropped']} dropped "
+                  f"({100 * summary['dropped'] / n:.1f}%); before: {before}, after: {load()}", flush=True)
+            if summary["dropped"]:
+                break
+            held = fps
+        print(f"highest input rate held without a drop at 320x240: {held:g} fps")
+
+
+if __name__ == "__main__":
+    main()
