@@ -9,6 +9,11 @@ camera sends them: frames are dropped when processing falls behind).
 
 Run by hand: ``.venv/bin/python bench/bench_live.py [seconds]`` (default 60 s for part 1, 15 s
 per rate for part 2). The machine may be shared: the load average is printed with each figure.
+
+``bench_live.py agree [seconds] [seeds]``: online against offline instead: on synthetic
+recordings (320 x 240, 30 fps), ``live`` as fast as it can (no frame dropped) against
+``analyze``: the intervals both find (same kind, IoU >= 0.5), those only one finds, and each
+against the truth (MEGC's IoU >= 0.5).
 """
 
 from __future__ import annotations
@@ -46,7 +51,45 @@ def run(video: Path, out: Path) -> tuple[dict, float]:
     return summary, time.perf_counter() - start
 
 
+def agree(seconds: float, seeds: int) -> None:
+    from merkit.datasets.intervals import Interval
+    from merkit.evaluation.spotting import iou, spotting_scores
+    from merkit.inference.analyze import analyze
+
+    print(f"CPU: {cpu_name()}; {load()}")
+    pairs = {"live": [], "analyze": []}
+    same = only_live = only_analyze = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in range(seeds):
+            plan = plan_long_video(seconds, 30.0, size=(240, 320), micro=int(seconds / 10), macro=int(seconds / 20),
+                                   distractors={"blink": int(seconds / 20), "head_turn": 1, "talking": 1}, seed=200 + seed)
+            video = Path(tmp) / f"rec{seed}.mkv"
+            with video_writer(video, 30.0) as write:
+                for frame in render_long_video(plan):
+                    write(frame)
+            found = {"live": live(video, Path(tmp) / f"live{seed}", log=lambda _: None)["intervals"],
+                     "analyze": analyze(video, Path(tmp) / f"analyze{seed}", annotate=False)["intervals"]}
+            spans = {k: [Interval(r["onset_frame"], r["offset_frame"], r["kind"]) for r in rows] for k, rows in found.items()}
+            truth = [Interval(e.onset, e.offset, e.kind) for e in plan.expressions]
+            for k in pairs:
+                pairs[k].append((truth, spans[k]))
+            matched = [a for a in spans["live"] if any(a.kind == b.kind and iou(a, b) >= 0.5 for b in spans["analyze"])]
+            same += len(matched)
+            only_live += len(spans["live"]) - len(matched)
+            only_analyze += sum(not any(a.kind == b.kind and iou(a, b) >= 0.5 for a in spans["live"]) for b in spans["analyze"])
+            print(f"seed {200 + seed}: live {len(spans['live'])}, analyze {len(spans['analyze'])}, both {len(matched)}; {load()}", flush=True)
+    print(f"{seeds} recordings of {seconds:g} s: found by both {same}, by live only {only_live}, by analyze only {only_analyze}")
+    for k, results in pairs.items():
+        scores = spotting_scores(results)
+        print(f"{k:8s} against the truth: " + ", ".join(f"{kind} F1 {scores[kind]['f1']:.2f} ({scores[kind]['tp']} of "
+                                                        f"{scores[kind]['annotated']}, {scores[kind]['spotted']} spotted)"
+                                                        for kind in ("micro", "macro", "overall")))
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["agree"]:
+        agree(float(sys.argv[2]) if len(sys.argv) > 2 else 40.0, int(sys.argv[3]) if len(sys.argv) > 3 else 3)
+        return
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
     lookahead = create_spotter("roi_flow").online(30.0).lookahead / 30.0
     print(f"CPU: {cpu_name()}; {load()}")

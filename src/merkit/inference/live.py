@@ -295,7 +295,8 @@ class _Session:
         self.rows: list[dict] = []
         self.thumbnails: dict[int, str] = {}
         self.stats = Stats()
-        self.next = 0  # the next frame number expected
+        self.next = 0  # the next frame number the tracker expects
+        self.latest = -1  # the last frame the spotter has taken
         self.transform = None
         self.rate = deque(maxlen=max(2, int(fps)))  # processing times of the last second's frames
         out.mkdir(parents=True, exist_ok=True)
@@ -307,6 +308,11 @@ class _Session:
             self.video = video_writer(out / "annotated.mp4", fps, timed=True)
             self.write_frame = self.video.__enter__()
             self.delayed: deque = deque()  # (t, time, frame, points): written once their banner is known
+        # tracking (this thread) and spotting (the next) run side by side: OpenCV's flow lets go of the GIL
+        self.work: queue.Queue = queue.Queue(maxsize=max(2, int(fps)))
+        self.failure: BaseException | None = None
+        self.spotting = threading.Thread(target=self._spot, daemon=True, name="merkit-live-spotter")
+        self.spotting.start()
 
     def run(self, reader: Reader, stall: float) -> None:
         silent_since, reported = None, False
@@ -340,37 +346,55 @@ class _Session:
             self.dashboard.publish("note", {"text": note})
 
     def step(self, item: _Item, reader: Reader) -> None:
-        """Track one frame (and account for the frames dropped before it), spot, report."""
-        for t in range(self.next, item.index):  # dropped: no face, so no flow reaches across them
-            self._frame(t, item.time - (item.index - t) / self.fps, item.arrived, None, ("dropped",), float("nan"))
+        """Track one frame and hand it (with the frames dropped before it) to the spotting thread."""
         seen = self.tracker.update(item.frame)
         if seen.found:
             self.transform = seen.transform
         usable = seen.found and not set(seen.flags) & set(UNUSABLE)
-        self.faces.append(item.index, crop_face(item.frame, self.transform, 1.0, FACE_SIZE) if self.transform is not None else None)
+        crop = crop_face(item.frame, self.transform, 1.0, FACE_SIZE) if self.transform is not None else None
         now = time.monotonic()
         self.rate.append(now)
         self.stats.frames, self.stats.faces = self.stats.frames + 1, self.stats.faces + seen.found
         self.stats.latency = now - item.arrived
         self.stats.fps = (len(self.rate) - 1) / (self.rate[-1] - self.rate[0]) if len(self.rate) > 1 and self.rate[-1] > self.rate[0] else 0.0
-        self._frame(item.index, item.time, item.arrived, seen.face if usable else None, seen.flags, self.stats.latency, seen.found)
-        if self.video is not None:
-            self.delayed.append((item.index, item.time, item.frame, seen.landmarks))
-            while self.delayed and self.delayed[0][0] < item.index - self.online.lookahead:
-                self._write_delayed()
+        job = (self.next, item, seen.face if usable else None, crop, seen.flags, self.stats.latency, seen.found, seen.landmarks)
+        while True:  # a full hand-over waits (the reader's queue then fills, and a live source drops)
+            if self.failure is not None:
+                raise self.failure
+            try:
+                self.work.put(job, timeout=0.5)
+                break
+            except queue.Full:
+                continue
+        self.next = item.index + 1
         if self.dashboard is not None:
             self.dashboard.set_frame(item.frame, seen.landmarks)
             if item.index % max(1, int(self.fps / 5)) == 0:
                 self._note(reader)
                 self.dashboard.publish("status", {**self.stats.as_dict(), "time": round(item.time, 2)})
 
-    def _frame(self, t: int, when: float, arrived: float, face, flags: tuple[str, ...], latency: float, found: bool = False) -> None:
+    def _spot(self) -> None:
+        """The spotting thread: each tracked frame (after the dropped ones before it) into the spotter, rows and intervals out."""
+        try:
+            while (job := self.work.get()) is not None:
+                first, item, face, crop, flags, latency, found, landmarks = job
+                for t in range(first, item.index):  # dropped: no face, so no flow reaches across them
+                    self._frame(t, item.time - (item.index - t) / self.fps, item.arrived, None, None, ("dropped",), float("nan"))
+                self._frame(item.index, item.time, item.arrived, face, crop, flags, latency, found)
+                if self.video is not None:
+                    self.delayed.append((item.index, item.time, item.frame, landmarks))
+                    while self.delayed and self.delayed[0][0] < item.index - self.online.lookahead:
+                        self._write_delayed()
+        except BaseException as error:  # handed to the tracking thread, which raises it
+            self.failure = error
+
+    def _frame(self, t: int, when: float, arrived: float, face, crop, flags: tuple[str, ...], latency: float,
+               found: bool = False) -> None:
         self.times.append(t, when)
         self.arrivals.append(t, arrived)
-        if face is None and "dropped" in flags:
-            self.faces.append(t, None)
+        self.faces.append(t, crop)
         self.pending.append((t, when, found, list(flags), latency))
-        self.next = t + 1
+        self.latest = t
         pairs, decided = self.online.push(face)
         self._scored(pairs)
         for interval in decided:
@@ -406,7 +430,7 @@ class _Session:
                 row.update(recognise(self.model, big, position, self.fps * len(chosen) / interval.length))
         elif self.model is not None:
             row.update(recognise(self.model, np.zeros((0, 2 * FACE_SIZE, 2 * FACE_SIZE, 3), np.uint8), 0, self.fps))
-        row["decided_s"] = round(self.times[self.next - 1], 4)
+        row["decided_s"] = round(self.times[self.latest], 4)
         row["delay_s"] = round(time.monotonic() - self.arrivals[interval.offset], 3)  # from its last frame's arrival
         self.rows.append(row)
         write_intervals(self.out, self.rows, self.model)  # at once: a killed session keeps it
@@ -424,6 +448,11 @@ class _Session:
     def finish(self, reader: Reader) -> dict:
         """The remaining scores and intervals; every output written atomically; the summary."""
         self._note(reader)
+        if self.spotting.is_alive():
+            self.work.put(None)  # the frames handed over are spotted first
+        self.spotting.join()
+        if self.failure is not None:
+            raise self.failure
         pairs, decided = self.online.finish()
         self._scored(pairs)
         for interval in decided:
