@@ -6,7 +6,7 @@ the current frame with the face box and landmarks (``/frame.jpg``, encoded when 
 session's events as Server-Sent Events (``/events``): ``status`` (frames, fps, latency, dropped
 frames), ``scores`` (each frame's score over its threshold as it becomes known), ``interval``
 (kind, times, class probabilities, apex face) and ``note`` (stalls, breaks). A page opened late
-gets the intervals found so far first. Another ``host`` than the loopback address exposes the
+gets the intervals found so far and the last scores first. Another ``host`` than the loopback address exposes the
 camera to the network: it is allowed, with a warning.
 """
 
@@ -17,6 +17,7 @@ import json
 import queue
 import threading
 import warnings
+from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from urllib.parse import urlsplit
@@ -50,6 +51,7 @@ class Dashboard:
         self.lock = threading.Lock()
         self.intervals: list[dict] = []  # for a page opened late
         self.status: dict = {}
+        self.scores: deque = deque(maxlen=6000)  # the last scores, for a page opened late (30 s at 200 fps)
         self.frame: tuple[np.ndarray, np.ndarray | None] | None = None
         self.server: ThreadingHTTPServer | None = None
 
@@ -87,6 +89,8 @@ class Dashboard:
                 self.intervals.append(data)
             elif kind == "status":
                 self.status = data
+            elif kind == "scores":
+                self.scores.extend(data["points"])
             for client in self.clients:
                 try:
                     client.put_nowait(message)
@@ -159,7 +163,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(503, "text/plain; charset=utf-8", b"too many pages open")
                 return
             dashboard.clients.append(client)
-            backlog = [("interval", row) for row in dashboard.intervals] + ([("status", dashboard.status)] if dashboard.status else [])
+            backlog = [("scores", {"points": list(dashboard.scores)}), *(("interval", row) for row in dashboard.intervals)]
+            backlog += [("status", dashboard.status)] if dashboard.status else []
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-store")

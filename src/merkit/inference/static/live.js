@@ -64,7 +64,7 @@ function draw() {
   g.fillRect(0, 0, w, h);
   if (!points.length) return;
   const end = points[points.length - 1][0], start = end - SPAN;
-  const top = Math.max(2, ...points.map((p) => p[1]));
+  const top = Math.min(4, Math.max(2, ...points.map((p) => p[1]))); // the threshold stays in view; higher peaks are cut
   const x = (t) => m + (w - 2 * m) * (t - start) / SPAN;
   const y = (v) => h - m - (h - 2 * m) * Math.min(v, top) / top;
   g.strokeStyle = "#d62728";
