@@ -53,7 +53,7 @@ def run(video: Path, out: Path) -> tuple[dict, float]:
 
 def agree(seconds: float, seeds: int) -> None:
     from merkit.datasets.intervals import Interval
-    from merkit.evaluation.spotting import iou, spotting_scores
+    from merkit.evaluation.spotting import matched_pairs, spotting_scores
     from merkit.inference.analyze import analyze
 
     print(f"CPU: {cpu_name()}; {load()}")
@@ -73,11 +73,14 @@ def agree(seconds: float, seeds: int) -> None:
             truth = [Interval(e.onset, e.offset, e.kind) for e in plan.expressions]
             for k in pairs:
                 pairs[k].append((truth, spans[k]))
-            matched = [a for a in spans["live"] if any(a.kind == b.kind and iou(a, b) >= 0.5 for b in spans["analyze"])]
-            same += len(matched)
-            only_live += len(spans["live"]) - len(matched)
-            only_analyze += sum(not any(a.kind == b.kind and iou(a, b) >= 0.5 for a in spans["live"]) for b in spans["analyze"])
-            print(f"seed {200 + seed}: live {len(spans['live'])}, analyze {len(spans['analyze'])}, both {len(matched)}; {load()}", flush=True)
+            both = matched_pairs(spans["live"], spans["analyze"])  # one to one, same kind, IoU >= 0.5
+            same += len(both)
+            only_live += len(spans["live"]) - len(both)
+            only_analyze += len(spans["analyze"]) - len(both)
+            apart = [(k, (i.kind, i.onset, i.offset)) for k, mine in spans.items() for i in mine
+                     if not any(i is pair[0 if k == "live" else 1] for pair in both)]
+            print(f"seed {200 + seed}: live {len(spans['live'])}, analyze {len(spans['analyze'])}, both {len(both)}; "
+                  f"apart: {apart}; {load()}", flush=True)
     print(f"{seeds} recordings of {seconds:g} s: found by both {same}, by live only {only_live}, by analyze only {only_analyze}")
     for k, results in pairs.items():
         scores = spotting_scores(results)

@@ -119,6 +119,7 @@ def test_the_dashboard_shows_each_interval_as_it_arrives_in_a_real_browser(sessi
     assert 0 < frames <= CUT and "http" not in dom.replace("http://127.0.0.1", "")  # no CDN, nothing from outside
 
 
+@pytest.mark.slow  # a merkit process (about 5 s of imports) run until its first interval
 def test_ctrl_c_leaves_complete_outputs(recording, tmp_path):
     plan, frames = recording
     video = tmp_path / "session.mkv"

@@ -219,6 +219,7 @@ class _RunningKind:
         self.recent: deque = deque(maxlen=recent)  # (frame, score, blink)
         self.base = self.threshold = 0.0
         self.open: tuple[int, int, float] | None = None  # (first frame over the threshold, peak frame, peak score)
+        self.taken = -1  # the last frame of the last grown peak
 
     def at(self, t: int) -> tuple[int, float, bool]:
         """(frame, score, blink) of a recent frame ``t``; a score of 0 once it has left the window."""
@@ -248,6 +249,9 @@ class _RunningKind:
         self.open = None
         frames = [f for f, v, _ in self.recent if f <= peak and v <= floor]
         onset = frames[-1] + 1 if frames else self.recent[0][0]
+        if onset <= self.taken:  # grown back into the last peak's frames: on its flank (offline keeps the stronger one)
+            return None
+        self.taken = t - 1
         return onset, t - 1, peak
 
 
@@ -255,7 +259,9 @@ class LiveROIFlow(OnlineSpotter):
     """:class:`ROIFlow` one face at a time: each frame's score as soon as the flow K frames after
     it is known, thresholds as a running estimate (median and MAD of the last ``history`` seconds'
     known scores, refreshed every 0.25 s, none decided in the first 3 s), each peak grown and
-    decided as soon as it falls back under its floor. A micro interval waits until the macro score
+    decided as soon as it falls back under its floor (a peak grown back into the frames of the
+    one before is dropped: the earlier one was already reported, where offline keeps the
+    stronger of the two). A micro interval waits until the macro score
     is known ``micro_gap`` past its peak and no macro peak over its threshold is open there: it is
     dropped if a macro interval lies within ``micro_gap`` of its peak (the rise or fall of a
     macro-expression), as offline. So a micro interval is decided about ``macro_gap + micro_gap``
