@@ -19,6 +19,7 @@ against the truth (MEGC's IoU >= 0.5).
 from __future__ import annotations
 
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -102,7 +103,8 @@ def main() -> None:
         before = load()
         summary, wall = run(video, Path(tmp) / "vga")
         delays = [r["delay_s"] for r in summary["intervals"]]
-        print(f"640x480 at 30 fps, {n} frames in {wall:.1f} s: {summary['dropped']} dropped; {len(delays)} intervals, "
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"640x480 at 30 fps, {n} frames in {wall:.1f} s (peak RSS {peak:.0f} MB): {summary['dropped']} dropped; {len(delays)} intervals, "
               f"report delay after their end {min(delays, default=0):.2f}-{max(delays, default=0):.2f} s "
               f"(want <= {lookahead + 1:.1f} s: lookahead {lookahead:.2f} s + 1 s); before: {before}, after: {load()}", flush=True)
         held = 0.0
