@@ -146,7 +146,7 @@ def test_ctrl_c_leaves_complete_outputs(recording, tmp_path):
     assert (out / "report.html").exists() and not list(out.glob(".*"))  # no temporary file left
 
 
-def test_a_source_that_is_neither_camera_stream_nor_file_is_refused(tmp_path):
+def test_a_source_that_is_neither_camera_stream_nor_file_is_refused_and_an_exposed_dashboard_warned_about(tmp_path):
     assert live_source("0").url == "/dev/video0" and live_source("udp://127.0.0.1:5000").kind == "network"
     with pytest.raises(ConfigError, match="neither a camera"):
         live_source(str(tmp_path / "missing.mp4"))
@@ -154,3 +154,7 @@ def test_a_source_that_is_neither_camera_stream_nor_file_is_refused(tmp_path):
         live_source("ftp://host/video")
     with pytest.raises(ConfigError, match="cannot spot a live stream"):
         live(__file__, tmp_path / "out", spotter="feature_difference")
+    exposed = Dashboard("0.0.0.0")
+    with pytest.warns(UserWarning, match="anyone who can reach this machine"):
+        exposed.start()
+    exposed.close()

@@ -340,7 +340,7 @@ class _Session:
             self._say(reader.notes.popleft())
 
     def _say(self, note: str) -> None:
-        self.stats.notes.append(note)
+        self.stats.notes = [*self.stats.notes[-99:], note]  # the last hundred: a flapping stream does not grow memory
         self.log(note)
         if self.dashboard is not None:
             self.dashboard.publish("note", {"text": note})
