@@ -247,8 +247,11 @@ def live(source: str | os.PathLike, out: str | os.PathLike, *, model=None, spott
     ``log`` gets the notes (stalls, breaks, reconnections). The queue holds ``queue_seconds`` of
     frames; when it is full a camera's or a stream's frames are dropped (a file's wait, unless
     ``realtime``), or any source's wait with ``drop=False``. A source silent for ``stall`` seconds
-    is reported. Returns a summary: frames, frames
-    with a face, dropped frames, stalls, intervals (the rows of intervals.json), how it ended.
+    is reported; a stream that breaks is reopened ``reconnects`` times. ``history`` seconds of
+    scores make the running thresholds.
+
+    Returns a summary: frames, frames with a face, dropped frames, stalls, notes, intervals (the
+    rows of intervals.json) and how the session ended (end of stream, interrupted, stream broke).
     """
     where = live_source(str(source))
     out = Path(out)
