@@ -32,8 +32,9 @@ def recording():
     return plan, np.stack(list(render_long_video(plan)))
 
 
-def serve_mpegts(frames: np.ndarray, fps: float) -> int:
-    """A port on 127.0.0.1 that sends ``frames`` as an H.264 MPEG-TS stream to the first client, then hangs up."""
+def serve_mpegts(frames: np.ndarray, fps: float, pause: tuple[int, float] = (0, 0.0)) -> int:
+    """A port on 127.0.0.1 that sends ``frames`` as an H.264 MPEG-TS stream to the first client
+    (silent for ``pause[1]`` seconds before frame ``pause[0]``), then hangs up."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
@@ -45,7 +46,9 @@ def serve_mpegts(frames: np.ndarray, fps: float) -> int:
                 with connection, connection.makefile("wb") as pipe, av.open(pipe, mode="w", format="mpegts") as container:
                     stream = container.add_stream("libx264", rate=int(fps), options={"preset": "ultrafast", "tune": "zerolatency", "crf": "12"})
                     stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-                    for frame in frames:
+                    for t, frame in enumerate(frames):
+                        if t == pause[0]:
+                            time.sleep(pause[1])
                         for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                             container.mux(packet)
             except OSError:  # the client went away first
@@ -57,11 +60,11 @@ def serve_mpegts(frames: np.ndarray, fps: float) -> int:
 
 @pytest.fixture(scope="module")
 def session(recording, tmp_path_factory):
-    """``live`` on the recording sent over TCP and cut at 13 s, its dashboard read by headless
-    Chromium as soon as the first interval is decided."""
+    """``live`` on the recording sent over TCP, silent for 4 s at 4 s and cut at 13 s, its
+    dashboard read by headless Chromium as soon as the first interval is decided."""
     plan, frames = recording
     out = tmp_path_factory.mktemp("live") / "out"
-    port = serve_mpegts(frames[:CUT], FPS)
+    port = serve_mpegts(frames[:CUT], FPS, pause=(60, 4.0))  # a stall of 4 s at 4 s
     dashboard = Dashboard()
     url = dashboard.start()
     decided, seen = threading.Event(), {}
@@ -80,7 +83,8 @@ def session(recording, tmp_path_factory):
 
     browser = threading.Thread(target=browse)
     browser.start()
-    summary = live(f"tcp://127.0.0.1:{port}", out, drop=False, reconnects=1, dashboard=dashboard, on_interval=on_interval, log=lambda _: None)
+    summary = live(f"tcp://127.0.0.1:{port}", out, drop=False, reconnects=1, stall=1.0, dashboard=dashboard, on_interval=on_interval,
+                   log=lambda _: None)
     browser.join()
     dashboard.close()
     return plan, out, summary, seen
@@ -90,6 +94,7 @@ def test_a_stream_over_tcp_is_spotted_as_it_comes_and_a_cut_keeps_what_was_found
     plan, out, summary, _ = session
     assert summary["frames"] == CUT and summary["dropped"] == 0 and summary["ended"] == "stream broke"
     assert any("1 reconnection(s) failed" in note for note in summary["notes"]), summary["notes"]
+    assert summary["stalls"] == 1 and any("stalled" in note for note in summary["notes"])  # reported once, nothing lost
     frames = pd.read_csv(out / "frames.csv", keep_default_na=False)
     assert list(frames.columns) == ["frame", "time_s", "face_found", "score", "flags", "latency_s"]
     np.testing.assert_allclose(frames["time_s"], np.arange(CUT) / FPS, atol=2e-3)  # the stream's own timestamps
