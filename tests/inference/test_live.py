@@ -17,7 +17,7 @@ import pytest
 from merkit.errors import ConfigError
 from merkit.inference.dashboard import Dashboard
 from merkit.inference.live import live, live_source
-from merkit.io.video import write_video
+from merkit.io.video import count_video_frames, write_video
 from merkit.synthetic.long_videos import plan_long_video, render_long_video
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -125,13 +125,13 @@ def test_the_dashboard_shows_each_interval_as_it_arrives_in_a_real_browser(sessi
 
 
 @pytest.mark.slow  # a merkit process (about 5 s of imports) run until its first interval
-def test_ctrl_c_leaves_complete_outputs(recording, tmp_path):
+def test_ctrl_c_leaves_complete_outputs_and_the_annotated_video(recording, tmp_path):
     plan, frames = recording
     video = tmp_path / "session.mkv"
     write_video(video, frames, FPS)
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
-    process = subprocess.Popen([sys.executable, "-m", "merkit", "live", str(video), "--out", str(out), "--port", "0"],
+    process = subprocess.Popen([sys.executable, "-m", "merkit", "live", str(video), "--out", str(out), "--port", "0", "--annotate"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
         deadline = time.monotonic() + 120
@@ -149,6 +149,7 @@ def test_ctrl_c_leaves_complete_outputs(recording, tmp_path):
     rows = json.loads((out / "intervals.json").read_text())
     assert rows and len(pd.read_csv(out / "intervals.csv")) == len(rows)
     assert (out / "report.html").exists() and not list(out.glob(".*"))  # no temporary file left
+    assert count_video_frames(out / "annotated.mp4") == len(table)  # every frame, the last ones flushed at the end
 
 
 def test_a_source_that_is_neither_camera_stream_nor_file_is_refused_and_an_exposed_dashboard_warned_about(tmp_path):
