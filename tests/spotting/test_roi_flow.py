@@ -107,3 +107,24 @@ def test_online_spotting_decides_what_offline_spotting_finds_within_its_lookahea
     # past the first seconds the running thresholds have met the whole recording's: the same relative scores
     late = np.array([v for frame, v in scored[-60:]])
     np.testing.assert_allclose(late, offline.relative[-60:], rtol=0.15)  # measured: within 11%
+
+
+def test_online_spotting_holds_flat_memory_however_long_the_stream():
+    import tracemalloc
+
+    online = create_spotter("roi_flow").online(30.0, history=20.0)
+    row = np.zeros(2 * WATCHED + 1, np.float32)
+    row[-1] = 1.0
+
+    def run(n):
+        for t in range(n):
+            row[:WATCHED] = 0.1 + 0.05 * np.sin(t)  # a restless face, never an expression
+            online.push_row(row)
+
+    run(1000)  # past the 20 s history: every buffer is full
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    run(5000)  # three more minutes at 30 fps: a growing buffer would hold 100 KB more
+    grown = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert grown < 50_000, grown
