@@ -17,7 +17,8 @@ import pytest
 from merkit.errors import ConfigError
 from merkit.inference.dashboard import Dashboard
 from merkit.inference.live import live, live_source
-from merkit.io.video import count_video_frames, write_video
+from merkit.io.video import count_video_frames, read_video, write_video
+from merkit.spotting import KIND_RGB
 from merkit.synthetic.long_videos import plan_long_video, render_long_video
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -83,8 +84,8 @@ def session(recording, tmp_path_factory):
 
     browser = threading.Thread(target=browse)
     browser.start()
-    summary = live(f"tcp://127.0.0.1:{port}", out, drop=False, reconnects=1, stall=1.0, dashboard=dashboard, on_interval=on_interval,
-                   log=lambda _: None)
+    summary = live(f"tcp://127.0.0.1:{port}", out, drop=False, reconnects=1, stall=1.0, annotate_video=True, dashboard=dashboard,
+                   on_interval=on_interval, log=lambda _: None)
     browser.join()
     dashboard.close()
     return plan, out, summary, seen
@@ -109,6 +110,13 @@ def test_a_stream_over_tcp_is_spotted_as_it_comes_and_a_cut_keeps_what_was_found
     assert all(r["decided_s"] - r["offset_s"] <= 2.5 + 1 / FPS or r["decided_s"] >= (CUT - 1) / FPS for r in rows)
     report = (out / "report.html").read_text()
     assert "<svg" in report and f"{CUT} frames at 15 fps" in report
+    video = read_video(out / "annotated.mp4")
+    assert len(video) == CUT
+    banner = lambda t: video[t, 2:20, 40:200].reshape(-1, 3).mean(axis=0)  # noqa: E731
+    for row in rows:  # each interval's banner over its frames, its first (a macro's, decided 3 s later) and its apex alike
+        for t in (row["onset_frame"], row["apex_frame"]):
+            assert np.abs(banner(t) - KIND_RGB[row["kind"]]).max() < 40, (row, t, banner(t))
+    assert np.abs(banner(0) - KIND_RGB["micro"]).max() > 60  # none where there is no interval
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium); .ci/run installs it")
@@ -150,6 +158,7 @@ def test_ctrl_c_leaves_complete_outputs_and_the_annotated_video(recording, tmp_p
     assert rows and len(pd.read_csv(out / "intervals.csv")) == len(rows)
     assert (out / "report.html").exists() and not list(out.glob(".*"))  # no temporary file left
     assert count_video_frames(out / "annotated.mp4") == len(table)  # every frame, the last ones flushed at the end
+
 
 
 def test_a_source_that_is_neither_camera_stream_nor_file_is_refused_and_an_exposed_dashboard_warned_about(tmp_path):

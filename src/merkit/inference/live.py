@@ -13,7 +13,9 @@ Memory is flat: only the last seconds of faces, times and scores are held; frame
 On end of stream, Ctrl-C (KeyboardInterrupt) or a stream that breaks and cannot be reconnected,
 ``out`` holds what :func:`merkit.inference.analyze.analyze` writes: ``frames.csv`` (with a
 ``latency_s`` column: seconds from decoding to tracking), ``intervals.csv``/``.json``,
-``report.html``, and ``annotated.mp4`` when asked; each written atomically. A live interval's row
+``report.html``, and ``annotated.mp4`` when asked (its frames wait, in memory, until any interval
+over them is decided: the spotter's ``reach``, 6.5 s for roi_flow, about 180 MB at 640x480);
+each written atomically. A live interval's row
 also says when it was decided: ``decided_s`` (the stream's time then) and ``delay_s`` (seconds of
 the clock from the arrival of its last frame).
 """
@@ -292,7 +294,7 @@ class _Session:
         self.source, self.out, self.fps, self.online, self.spotter, self.model = source, out, fps, online, spotter, model
         self.dashboard, self.on_interval, self.log = dashboard, on_interval, log
         self.tracker = FaceTracker(fps)
-        window = online.lookahead + int(math.ceil(8 * fps))  # an interval's frames (4 s at most) and its decision's delay
+        window = online.reach + int(math.ceil(fps))  # an interval's frames and its decision's delay, and a second to spare
         self.times, self.faces, self.arrivals = _Recent(window), _Recent(window), _Recent(window)
         self.pending: deque = deque()  # frame rows waiting for their score
         self.rows: list[dict] = []
@@ -386,7 +388,7 @@ class _Session:
                 self._frame(item.index, item.time, item.arrived, face, crop, flags, latency, found)
                 if self.video is not None:
                     self.delayed.append((item.index, item.time, item.frame, landmarks))
-                    while self.delayed and self.delayed[0][0] < item.index - self.online.lookahead:
+                    while self.delayed and self.delayed[0][0] < item.index - self.online.reach:  # its interval is known by then
                         self._write_delayed()
         except BaseException as error:  # handed to the tracking thread, which raises it
             self.failure = error

@@ -91,6 +91,7 @@ class OnlineSpotter:
     """
 
     lookahead: int  # frames: how far after a frame its score (and an interval's decision) may look
+    reach: int  # frames: the most from an interval's first frame to its decision (its longest length and the lookahead)
 
     def push(self, face: np.ndarray | None) -> tuple[list[tuple[int, float]], list[Interval]]:
         raise NotImplementedError

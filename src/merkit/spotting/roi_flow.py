@@ -28,6 +28,7 @@ synthetic recordings of seeds (100-103) other than those the tests and benchmark
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -273,6 +274,7 @@ class LiveROIFlow(OnlineSpotter):
         self.gaps = spotter.gaps(fps)
         self.near = self.gaps[0]
         self.lookahead = self.gaps[1] + self.near + 1
+        self.reach = int(math.ceil(spotter.macro_max * fps)) + self.lookahead
         self.rows: deque = deque(maxlen=max(self.gaps) + 1)  # signal rows t - K_macro .. t
         keep = int(round((spotter.macro_max + 1.0) * fps)) + self.lookahead
         common = {"history": max(int(history * fps), 1), "recent": keep, "refresh": max(1, int(0.25 * fps)), "warm": int(3 * fps)}
