@@ -16,6 +16,8 @@ SMALL = SynthConfig(n_subjects=5, clips_per_subject=(3, 4), seed=1)
 QUICK = {  # each registered method at a size that trains in seconds on the small set
     "apex_flow_svm": {}, "lbptop_svm": {}, "mdmo_svm": {"flow": "dis"}, "au_prevalence": {},
     "ststnet": {"epochs": 2}, "offapexnet": {"epochs": 2}, "sssnet": {"epochs": 2},
+    "htnet": {"epochs": 2, "dim": 8, "heads": 1, "block_repeats": (1, 1, 1)},
+    "rcn": {"epochs": 2, "maps": 8},
     "ensemble": {"members": "apex_flow_svm,sssnet", "bag": 2, "member_settings": "sssnet.epochs=2"},
     "mer_rcnn": {"maps": 4, "max_epochs": 1, "batch_size": 32, "align": False, "jitter": False},
     "stanet": {"size": 32, "widths": (4, 8, 8, 8), "n_frames": 6, "epochs": 1, "hidden": 4},

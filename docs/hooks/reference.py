@@ -15,6 +15,7 @@ from mkdocs.structure.files import File
 NOTES = {
     "lbptop_svm": "lbptop_svm.md", "mdmo_svm": "mdmo_svm.md", "mer_rcnn": "mer_rcnn.md", "stanet": "stanet.md",
     "ststnet": "apex_flow_nets.md", "offapexnet": "apex_flow_nets.md", "sssnet": "apex_flow_nets.md",
+    "htnet": "htnet_rcn.md", "rcn": "htnet_rcn.md",
     "apex_flow_svm": "leaderboard.md", "ensemble": "leaderboard.md", "au_prevalence": "action_units.md",
     "roi_flow": "spotting.md", "feature_difference": "spotting.md", "softnet": "spotting.md",
 }

@@ -33,3 +33,20 @@ def test_a_gpu_where_there_is_none_is_a_clear_error():
     assert torch_device("cpu") == torch.device("cpu")
     with pytest.raises(ConfigError, match="not a device"):
         torch_device("gpu0")
+
+
+def test_the_learning_rate_decays_every_lr_step_passes():
+    """One weight w, loss = w (gradient 1), plain SGD: each pass moves w by minus the learning
+    rate, which halves after every second pass: 0.1, 0.1, 0.05, 0.05, 0.025."""
+    from merkit.training.recipe import Recipe
+    from merkit.training.trainer import train
+
+    model = torch.nn.Linear(1, 1, bias=False)
+    torch.nn.init.zeros_(model.weight)
+    weights = []
+    recipe = Recipe(optimizer="sgd", lr=0.1, momentum=0.0, weight_decay=0.0, batch_size=1, lr_decay=0.5, tolerance=0.0,
+                    max_epochs=5, lr_step=2)
+    batches = tensor_batches(torch.ones(1, 1), torch.zeros(1), 1)
+    train(model, batches, recipe, rng=np.random.default_rng(0), loss_fn=lambda m, out, y: out.sum(),
+          after_epoch=lambda n: weights.append(model.weight.item()))
+    np.testing.assert_allclose(np.diff([0.0, *weights]), [-0.1, -0.1, -0.05, -0.05, -0.025], rtol=1e-6)

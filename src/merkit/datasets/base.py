@@ -66,6 +66,8 @@ class Clip:
     ``frames`` (image files), ``video`` (one video file) or ``flow_image`` (one onset-to-apex
     optical-flow image, whose channels ``flow_channels`` names in R, G, B order) or ``array``
     (frames held in memory as ``array``, uint8 (T, H, W, 3) RGB; ``frame_paths`` is empty).
+    ``face_image`` is an image of the clip's face (a manifest's column, for clips without
+    frames, such as flow images), or empty.
     """
 
     dataset: str
@@ -83,6 +85,7 @@ class Clip:
     kind: str = "frames"
     flow_channels: str = FLOW_CHANNELS
     array: np.ndarray | None = field(default=None, compare=False, repr=False)
+    face_image: str = ""
 
     @property
     def key(self) -> str:
@@ -114,6 +117,8 @@ class Clip:
             digest.update(np.ascontiguousarray(self.array).tobytes())
         for path in self.frame_paths:
             digest.update(Path(path).read_bytes())
+        if self.face_image:  # what is read of the clip includes its face
+            digest.update(Path(self.face_image).read_bytes())
         return digest.hexdigest()
 
 
@@ -177,7 +182,7 @@ class ClipDataset:
     def __getitem__(self, index: int) -> Clip:
         row = self.metadata.iloc[index]
         apex = row["apex"]
-        channels = row.get("flow_channels")
+        channels, face = row.get("flow_channels"), row.get("face_image")
         return Clip(
             dataset=row["dataset"],
             subject=row["subject"],
@@ -194,6 +199,7 @@ class ClipDataset:
             kind=row["kind"],
             flow_channels=channels if isinstance(channels, str) else FLOW_CHANNELS,
             array=self.arrays[index],
+            face_image=face if isinstance(face, str) else "",
         )
 
     def __iter__(self) -> Iterator[Clip]:

@@ -9,7 +9,9 @@ One row per clip with at least ``subject`` and ``label`` and one path column:
 
 Optional columns: ``dataset`` (default ``manifest``), ``clip`` (default: the path's stem),
 ``onset``, ``apex``, ``offset`` (0-based positions; default the first frame, none, the last
-frame), ``fps``. Paths are relative to the manifest's folder and may not leave it.
+frame), ``fps``, ``face_image`` (an image of the clip's face, such as its onset frame cropped as
+its flow image was: methods that place facial regions find its landmarks). Paths are relative
+to the manifest's folder and may not leave it.
 """
 
 from __future__ import annotations
@@ -100,6 +102,14 @@ def load_manifest(root: Path, *, scheme: LabelScheme, flow_channels: str = FLOW_
         if not 0 <= onset <= offset < n_frames or (apex is not None and not onset <= apex <= offset):
             problems.append(problem(f"onset/apex/offset {onset}/{apex}/{offset} do not fit {n_frames} frames (0-based)."))
             continue
+        face = ""
+        if "face_image" in table.columns and _filled(record["face_image"]):
+            face_path = (base / str(record["face_image"]).strip()).resolve()
+            if not face_path.is_relative_to(base) or not face_path.is_file():
+                problems.append(problem(f"face_image {record['face_image']!r} is not a file inside the manifest's folder {base}; "
+                                        "give the path of the clip's face image relative to the manifest, or leave it empty."))
+                continue
+            face = str(face_path)
         label = str(record["label"]).strip()
         rows.append({
             "dataset": str(record["dataset"]).strip() if "dataset" in table.columns and _filled(record["dataset"]) else "manifest",
@@ -107,7 +117,7 @@ def load_manifest(root: Path, *, scheme: LabelScheme, flow_channels: str = FLOW_
             "clip": str(record["clip"]).strip() if "clip" in table.columns and _filled(record["clip"]) else path.stem,
             "emotion": label.lower(), "onset": onset, "apex": apex, "offset": offset, "n_frames": n_frames,
             "fps": float(record["fps"]) if "fps" in table.columns and _filled(record["fps"]) else float("nan"),
-            "source": str(path), "kind": kind, "flow_channels": flow_channels,
+            "source": str(path), "kind": kind, "flow_channels": flow_channels, **({"face_image": face} if face else {}),
         })
         paths.append(frames)
     return assemble("manifest", scheme, rows, paths, problems=problems)

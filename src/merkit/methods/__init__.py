@@ -5,9 +5,11 @@ from merkit.methods import (  # noqa: F401  (register the methods)
     apex_flow_svm,
     au_prevalence,
     ensemble,
+    htnet,
     lbptop_svm,
     mdmo_svm,
     mer_rcnn,
+    rcn,
     stanet,
 )
 from merkit.methods.base import FeatureMethod, Method

@@ -49,6 +49,7 @@ class ApexFlowNetwork(NetworkMethod):
 
     network: ClassVar[str]
     channels: ClassVar[int]  # the first ``channels`` of (u, v, strain)
+    lockstep: ClassVar[bool] = True  # the network has ``forward_folds``: several folds can train as one batched model
     needs_apex = True
     paper_labels = {"megc2019": "megc3"}
     multilabel = True  # on action units: one sigmoid output per AU, binary cross-entropy
@@ -69,6 +70,8 @@ class ApexFlowNetwork(NetworkMethod):
             raise ConfigError(f"folds_at_once={self.folds_at_once!r}: give how many folds to train together (1, 2, ...), "
                               "or 0 for all of them on a GPU and one at a time on a CPU.")
         check_choice("early_stopping", self.early_stopping, ("fixed", "inner"))
+        if not self.lockstep and self.folds_at_once > 1:
+            raise ConfigError(f"folds_at_once={self.folds_at_once}: {self.name} trains its folds one at a time; leave it at 0 or 1.")
 
     def representation(self) -> Representation:
         """Onset-to-apex u, v, strain at ``size``, each map scaled to [0, 1] (or a flow image's)."""
@@ -155,8 +158,8 @@ class ApexFlowNetwork(NetworkMethod):
     def folds_together(self) -> int:
         """``folds_at_once``, or by default every fold at once on a GPU and one at a time on a CPU
         (where the fused kernel trains one fold faster than PyTorch's layers train many); one at
-        a time with ``early_stopping=inner``."""
-        if self.early_stopping == "inner":
+        a time with ``early_stopping=inner`` or a network without a lockstep form."""
+        if self.early_stopping == "inner" or not self.lockstep:
             return 1
         return self.folds_at_once or (0 if self.device.startswith("cuda") else 1)
 
@@ -280,6 +283,7 @@ class SssnetMethod(ApexFlowNetwork):
     summary = "SSSNet: one shallow conv stream on onset-to-apex u, v, strain (28x28); SGD 0.01, 200 epochs (MEB)"
     network = "sssnet"
     channels = 3
+    lockstep = False
 
     epochs: int = 200
     batch_size: int = 128
@@ -287,15 +291,6 @@ class SssnetMethod(ApexFlowNetwork):
     weight_decay: float = 1e-3
     momentum: float = 0.9
 
-    def __post_init__(self):
-        super().__post_init__()
-        if self.folds_at_once > 1:
-            raise ConfigError(f"folds_at_once={self.folds_at_once}: sssnet trains its folds one at a time; leave it at 0 or 1.")
-
     def recipe(self) -> Recipe:
         return Recipe(optimizer="sgd", lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay,
                       batch_size=self.batch_size, lr_decay=1.0, tolerance=0.0, max_epochs=self.epochs)
-
-    def folds_together(self) -> int:
-        """One fold at a time, on a CPU or a GPU."""
-        return 1

@@ -177,7 +177,7 @@ class MerRcnnMethod(NetworkMethod):
                     yield x, labels[[i for i, _ in chosen]]
 
             self.model_ = self.create_network(len(self.classes_))
-            recipe = Recipe(optimizer="sgd", **{f.name: getattr(self, f.name) for f in fields(Recipe) if f.name != "optimizer"})
+            recipe = Recipe(optimizer="sgd", **{f.name: getattr(self, f.name) for f in fields(Recipe) if f.name not in ("optimizer", "lr_step")})
             self.history_ = run(self.model_, batches, recipe, rng=rng, device=self.device, description="mer_rcnn: training")
         return self
 

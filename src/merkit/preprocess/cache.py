@@ -42,7 +42,8 @@ class Cache:
         """
         if not clip.frame_paths:  # frames held in memory: hash them (no files to remember them by)
             return clip.fingerprint()
-        signature = "\n".join(f"{p}\t{st.st_size}\t{st.st_mtime_ns}" for p in clip.frame_paths for st in [os.stat(p)])
+        files = (*clip.frame_paths, *filter(None, [getattr(clip, "face_image", "")]))  # a clip's face image is read too
+        signature = "\n".join(f"{p}\t{st.st_size}\t{st.st_mtime_ns}" for p in files for st in [os.stat(p)])
         key = hashlib.sha256(signature.encode()).hexdigest()
         if key not in _FINGERPRINTS:
             path = self.root / "fingerprints" / key[:2] / key

@@ -158,6 +158,27 @@ def _apex_flow(data, clip, *, method: str = "tvl1", size: tuple[int, int] = (28,
     return apex_flow(frames[clip.onset], frames[clip.apex], method=method, size=size, normalise=normalise)
 
 
+@register_step("face_regions")
+def _face_regions(maps, clip, *, upsample: int = 1):
+    """HTNet's four areas of (H, W, 3) flow maps (``merkit.preprocess.regions``): placed by the
+    landmarks of the clip's face (its ``face_image``, else its onset frame where it has frames)
+    where one is found, else at the standard positions of an aligned face."""
+    from merkit.io.frames import read_frame
+    from merkit.preprocess.align import detect_landmarks
+    from merkit.preprocess.regions import face_regions, five_points, standard_points
+
+    points = standard_points(maps.shape[:2])
+    face = read_frame(clip.face_image, grey=True) if clip.face_image else \
+        None if clip.kind == "flow_image" else clip.read(grey=True)[clip.onset]
+    if face is not None:
+        margin = face.shape[0] // 4  # room around a tight crop for dlib's detector
+        landmarks = detect_landmarks(cv2.copyMakeBorder(face, margin, margin, margin, margin, cv2.BORDER_REPLICATE),
+                                     upsample=upsample)
+        if landmarks is not None:  # the flow maps are the whole face resized
+            points = (five_points(landmarks) - margin) * np.array([maps.shape[1] / face.shape[1], maps.shape[0] / face.shape[0]])
+    return face_regions(maps, points)
+
+
 @register_step("flow_sequence")
 def _flow_sequence(frames, clip, *, method: str = "tvl1", reference: str = "adjacent"):
     """(T - 1, H, W, 2) flow between adjacent frames, or (T, H, W, 2) from the first (``reference='onset'``)."""

@@ -204,7 +204,7 @@ def train_lockstep(
     training = np.ones(folds, dtype=bool)  # folds not yet stopped by the recipe's tolerance
     fold_index = torch.arange(folds, device=device)
     with progress_bar(description, recipe.max_epochs) as advance, ieee_float32():
-        for _ in range(recipe.max_epochs):
+        for epoch in range(recipe.max_epochs):
             orders = [torch.from_numpy(rng.permutation(n)) if go else torch.zeros(0, dtype=torch.long)
                       for rng, n, go in zip(rngs, sizes, training)]
             totals = torch.zeros(folds, dtype=torch.float64, device=device)
@@ -224,7 +224,7 @@ def train_lockstep(
                 losses.sum().backward()
                 optimiser.step(sizes_now > 0)
                 totals += losses.detach().double() * sizes_now
-            if recipe.lr_decay != 1.0:
+            if recipe.lr_decay != 1.0 and (epoch + 1) % recipe.lr_step == 0:
                 optimiser.lr *= recipe.lr_decay
             means = (totals.cpu().numpy() / np.maximum(sizes, 1)).tolist()
             for f in np.flatnonzero(training):

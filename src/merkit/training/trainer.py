@@ -97,7 +97,7 @@ def train(
         optimiser = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
     else:
         optimiser = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-    schedule = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=recipe.lr_decay)
+    schedule = torch.optim.lr_scheduler.StepLR(optimiser, step_size=recipe.lr_step, gamma=recipe.lr_decay)
     loss_fn = loss_fn or (lambda m, logits, y: nn.functional.cross_entropy(logits, y))
     history: list[float] = []
     with progress_bar(description, recipe.max_epochs) as advance:
