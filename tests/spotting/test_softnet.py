@@ -6,7 +6,17 @@ from merkit.datasets.intervals import Interval
 from merkit.evaluation.spotting import spotting_scores
 from merkit.preprocess.tracking import FaceTracker
 from merkit.spotting import NotFitted, TrainingVideo, create_spotter
-from merkit.spotting.softnet import BANDS, CELLS, P_GRID, SIDE, chosen_p, flow_image, pseudo_labels, smoothed, spotted_intervals
+from merkit.spotting.softnet import (
+    BANDS,
+    CELLS,
+    P_GRID,
+    SIDE,
+    chosen_p,
+    flow_image,
+    pseudo_labels,
+    smoothed,
+    spotted_intervals,
+)
 from merkit.synthetic.long_videos import plan_long_video, render_long_video
 
 FPS = 30.0
