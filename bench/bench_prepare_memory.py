@@ -19,7 +19,7 @@ from merkit.synthetic import SynthConfig, write_casme2
 def peak_prepare(root: Path, cache: Path, method: str, extra: list[str]) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "merkit.cli", "prepare", "--dataset", "casme2", "--root", str(root),
+    subprocess.run([sys.executable, "-m", "merkit", "prepare", "--dataset", "casme2", "--root", str(root),
                     "--method", method, "--cache", str(cache), "--jobs", "1", *extra], check=True, capture_output=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(after, before) / 1024, time.perf_counter() - start
