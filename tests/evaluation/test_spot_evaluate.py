@@ -101,6 +101,14 @@ def test_softnet_trains_leave_one_subject_out_and_a_rerun_reuses_the_folds(tmp_p
         return fit(self, videos)
 
     monkeypatch.setattr(SOFTNet, "fit", recorded)
+    computed = []
+    part_signals = SOFTNet.part_signals
+
+    def counted(self, faces, fps, part):
+        computed.append(self.signal_parts(fps)[part])
+        return part_signals(self, faces, fps, part)
+
+    monkeypatch.setattr(SOFTNet, "part_signals", counted)
     out = tmp_path / "out"
     args = ["spot-evaluate", "--dataset", "casme2_long", "--root", str(data.root), "--out", str(out), "--spotter", "softnet",
             "--set", "epochs=2", "--set", "lr=0.02"]
@@ -115,6 +123,10 @@ def test_softnet_trains_leave_one_subject_out_and_a_rerun_reuses_the_folds(tmp_p
         [tested] = fold["stamp"]["test"]
         assert tested not in fold["stamp"]["train"] and list(fold["videos"]) == [tested]
         assert tested.split("/")[1] not in {key.split("/")[1] for key in fold["stamp"]["train"]}
+    # flow images cached per kind and gap, float16: each block computed once however many folds read it
+    files = sorted(out.glob("cache/*/signals-softnet-*.npy"))
+    assert len(computed) == len(files) and {f.name for f in files} == {f"signals-softnet-{tag}.npy" for tag in computed}
+    assert all(np.load(f).dtype == np.float16 and np.load(f).shape[1] == 3 * 42 * 42 for f in files)
     first = json.loads((out / "scores.json").read_text())
     assert first["overall"]["micro"]["annotated"] == 6 and first["overall"]["macro"]["annotated"] == 3
     fits.clear()

@@ -25,6 +25,8 @@ Where merkit differs from the paper:
 - The row of frame ``t`` holds the flow from ``t - k`` to ``t`` (merkit's spotters stream), so its
   pseudo-label is 1 when frames ``t - k .. t`` overlap an interval, and a peak at ``t`` is centred
   on the flow's middle frame ``t - k // 2``; the paper indexes the flow by its first frame.
+- Flow images are kept as float16, one block per kind named by its gap (``signal_parts``), so
+  that the tracking cache holds each video's images once per distinct k whatever the folds.
 - ``k`` comes from the training videos of each fold only (the paper computes it over the whole
   dataset); without a training interval of a kind, the paper's CAS(ME)² value (0.2 s micro, 0.6 s
   macro) is used. ``k_micro`` / ``k_macro`` (seconds) fix it instead.
@@ -157,7 +159,8 @@ def chosen_p(scores: Sequence[np.ndarray], truths: Sequence[Sequence[Interval]],
 
 
 def normalised(x: np.ndarray) -> np.ndarray:
-    """(N, 3, SIDE, SIDE) each sample's channels min-max scaled to [0, 1] (as the paper's ``cv2.normalize``)."""
+    """(N, 3, SIDE, SIDE) float32: each sample's channels min-max scaled to [0, 1] (as the paper's ``cv2.normalize``)."""
+    x = np.asarray(x, np.float32)
     low = x.min(axis=(2, 3), keepdims=True)
     span = x.max(axis=(2, 3), keepdims=True) - low
     return ((x - low) / np.where(span > 0, span, 1.0)).astype(np.float32)
@@ -231,27 +234,39 @@ class SOFTNet(LearnedSpotter):
         """A micro row needs the frame k_micro before: k_micro + 1 frames."""
         return self.gaps(fps)[0] + 1
 
+    def signal_parts(self, fps: float) -> list[str]:
+        """One block per kind, named by its gap: folds whose k agree for a kind share its flow images."""
+        return [f"k{gap}-{self.flow}-f16" for gap in self.gaps(fps)]
+
+    def part_signals(self, faces: Iterable[np.ndarray | None], fps: float, part: int) -> np.ndarray:
+        """(T, CELLS) float16: the flow images (:func:`flow_image`) from the frame k of kind ``part``
+        before, flattened (NaN where a flow is unknown: the first k frames, or a frame without a
+        usable face lies between)."""
+        return self._flow_images(faces, fps, [self.gaps(fps)[part]])
+
     def signals(self, faces: Iterable[np.ndarray | None], fps: float) -> np.ndarray:
-        """(T, 2 CELLS + 1): the flow image (:func:`flow_image`) from k_micro frames before, then from
-        k_macro frames before, flattened, and 1 where the frame has a usable face (NaN where a flow
-        is unknown: the first k frames, or a frame without a usable face lies between)."""
+        """(T, 2 CELLS) float16: :meth:`part_signals` micro, then macro, in one pass over ``faces``."""
+        return self._flow_images(faces, fps, self.gaps(fps))
+
+    def _flow_images(self, faces: Iterable[np.ndarray | None], fps: float, gaps: Sequence[int]) -> np.ndarray:
         if not fps > 0:
             raise ConfigError(f"Spotting needs the frame rate; got fps={fps}.")
-        gaps = self.gaps(fps)
         history: deque = deque(maxlen=max(gaps) + 1)
-        rows = []
+        rows, images = [], {}
         for face in faces:
-            row = np.full(2 * CELLS + 1, np.nan, np.float32)
+            row = np.full(len(gaps) * CELLS, np.nan, np.float16)
             if face is None:
                 history.clear()
             else:
                 history.append(face)
+                images.clear()  # one flow per distinct gap and frame
                 for i, gap in enumerate(gaps):
                     if len(history) > gap:
-                        row[i * CELLS:(i + 1) * CELLS] = flow_image(history[-1 - gap], face, method=self.flow).ravel()
-                row[-1] = 1.0
+                        if gap not in images:
+                            images[gap] = flow_image(history[-1 - gap], face, method=self.flow).ravel()
+                        row[i * CELLS:(i + 1) * CELLS] = images[gap]
             rows.append(row)
-        return np.array(rows, np.float32).reshape(-1, 2 * CELLS + 1)
+        return np.array(rows, np.float16).reshape(-1, len(gaps) * CELLS)
 
     def _k_seconds(self, kind: str, videos: Sequence[TrainingVideo]) -> float:
         fixed = {"micro": self.k_micro, "macro": self.k_macro}[kind]
@@ -259,24 +274,22 @@ class SOFTNet(LearnedSpotter):
         return fixed if fixed > 0 else float(np.mean(lengths)) / 2 if lengths else PAPER_K[kind]
 
     def training_set(self, videos: Sequence[TrainingVideo], kind: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """((N, 3, SIDE, SIDE) normalised flow images, (N,) pseudo-labels) of ``kind``: every known row
-        with an expression, a random half of those without, and (micro) three augmented copies of
-        each row with one."""
+        """((N, 3, SIDE, SIDE) float16 normalised flow images, (N,) pseudo-labels) of ``kind``: every
+        known row with an expression, a random half of those without (drawn per video, so that only
+        the rows kept are held), and (micro) three augmented copies of each row with one."""
         i = KINDS.index(kind)
         xs, ys = [], []
         for video in videos:
-            rows = np.asarray(video.signals(self))
-            block = rows[:, i * CELLS:(i + 1) * CELLS]
+            block = np.asarray(video.signals(self))[:, i * CELLS:(i + 1) * CELLS]
             known = np.isfinite(block[:, 0])
-            labels = pseudo_labels(len(rows), [t for t in video.intervals if t.kind == kind], self.gaps(video.fps)[i])
-            xs.append(block[known])
-            ys.append(labels[known])
-        x, y = np.concatenate(xs).reshape(-1, 3, SIDE, SIDE), np.concatenate(ys)
-        negatives = np.flatnonzero(y == 0)
-        keep = np.sort(np.concatenate([np.flatnonzero(y > 0), rng.choice(negatives, len(negatives) // 2, replace=False)]))
-        x, y = normalised(x[keep]), y[keep]
+            labels = pseudo_labels(len(block), [t for t in video.intervals if t.kind == kind], self.gaps(video.fps)[i])
+            negatives = np.flatnonzero(known & (labels == 0))
+            keep = np.sort(np.concatenate([np.flatnonzero(known & (labels > 0)), rng.choice(negatives, len(negatives) // 2, replace=False)]))
+            xs.append(normalised(block[keep].reshape(-1, 3, SIDE, SIDE)).astype(np.float16))
+            ys.append(labels[keep])
+        x, y = np.concatenate(xs), np.concatenate(ys)
         if kind == "micro" and (y > 0).any():
-            x = np.concatenate([x, augmented(x[y > 0], rng)])
+            x = np.concatenate([x, augmented(x[y > 0].astype(np.float32), rng).astype(np.float16)])
             y = np.concatenate([y, np.ones(3 * int((y > 0).sum()), np.float32)])
         return x, y
 
@@ -298,8 +311,9 @@ class SOFTNet(LearnedSpotter):
             if not len(y):
                 raise ConfigError(f"The training videos of {self.name} have no frame with a usable face to learn {kind} from.")
             model = network()
+            batches = tensor_batches(torch.from_numpy(x), torch.from_numpy(y), self.batch_size)
             with torch_threads(1):  # a network this small trains fastest on one thread (14 times faster than two on a busy machine)
-                self.loss_[kind] = train(model, tensor_batches(torch.from_numpy(x), torch.from_numpy(y), self.batch_size), recipe,
+                self.loss_[kind] = train(model, lambda rng, batches=batches: ((xb.float(), yb) for xb, yb in batches(rng)), recipe,
                                          rng=rng, loss_fn=lambda m, out, target: torch.nn.functional.mse_loss(out, target),
                                          description=f"{self.name} {kind}")
             self.networks_[kind] = model.eval()
