@@ -50,8 +50,12 @@ def evaluate_spotting(videos: list[LongVideo], spotter: Spotter, out: str | Path
     sources = {v.key: FrameSource(v.frame_paths[0].parent, v.fps, v.n_frames) for v in videos}
     learned = {}
     if spotter.learns:
-        for video in videos:
-            track_video(sources[video.key], TrackCache(out / "cache" / _safe(video.key)))
+        from merkit.executors import LocalExecutor
+
+        executor = executor or LocalExecutor()
+        calls = {v.key: (track_video, sources[v.key], TrackCache(out / "cache" / _safe(v.key))) for v in videos}
+        for _ in executor.map(calls, "tracking the videos"):  # through the executor too: each video in one worker
+            pass
         learned = loso_spottings(videos, spotter, out, executor)
     for video in videos:
         source = sources[video.key]
