@@ -14,11 +14,22 @@ def test_spot_evaluate_scores_each_dataset_and_plots_each_video(tmp_path):
     few = dict(subjects=1, videos=2, seconds=10, size=(120, 160), micro=2, macro=1, distractors={"blink": 1}, seed=8)
     a = write_long_dataset("casme2_long", tmp_path / "c2", **few)
     b = write_long_dataset("casme3_long", tmp_path / "c3", **few)
+    from openpyxl import load_workbook
+
+    workbook = a.root / "CAS(ME)^2code_final(Updated).xlsx"
+    book = load_workbook(workbook)
+    book.active.append([1, "disgust1_9", 60, 55, 50, "", "others", "micro-expression", "others"])  # an erratum: offset before onset
+    book.save(workbook)
     out = tmp_path / "out"
-    result = runner.invoke(app, ["spot-evaluate", "--dataset", "casme2_long", "--root", str(a.root), "--dataset", "casme3_long",
-                                 "--root", str(b.root), "--out", str(out)])
+    args = ["spot-evaluate", "--dataset", "casme2_long", "--root", str(a.root), "--dataset", "casme3_long", "--root", str(b.root),
+            "--out", str(out)]
+    refused = runner.invoke(app, [*args, "--option", "strict=true"])
+    assert refused.exit_code == 2 and "out of order" in refused.output and "CAS(ME)^2code_final" in refused.output, refused.output
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     scores = json.loads((out / "scores.json").read_text())
+    [skipped] = scores["skipped"]  # the row left out is listed in the scores and the report
+    assert "onset 60, apex 55, offset 50 are out of order" in skipped and skipped.split("\n")[-1].strip() in (out / "report.md").read_text()
     assert set(scores["per_dataset"]) == {"casme2_long", "casme3_long"}
     for kind in ("micro", "macro"):  # the pooled counts are the sums of the videos' and of the datasets'
         for what in ("tp", "spotted", "annotated"):
