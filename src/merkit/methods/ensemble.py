@@ -47,8 +47,7 @@ class Ensemble(Method):
         network: ``members=sssnet bag=5``).
     member_settings : str
         Members' hyper-parameters, ``;``-separated ``METHOD.NAME=VALUE`` (``sssnet.epochs=100``).
-
-    The default members are the measured pair of ``docs/leaderboard.md``.
+        The default members are the measured pair of ``docs/leaderboard.md``.
     """
 
     name = "ensemble"

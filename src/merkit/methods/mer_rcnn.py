@@ -76,7 +76,7 @@ class MerRcnnMethod(NetworkMethod):
         ``train``: the centred inputs are divided by their root mean square over the fold's
         training part (one number; the paper does not say). Centred per clip, sub-pixel motion
         leaves inputs of ~0.01: the logits start near zero and SGD tends to sit at the class prior
-        (measured with ``bench/bench_mer_rcnn.py``; README, MER-RCNN).
+        (measured with ``bench/bench_mer_rcnn.py``; docs/mer_rcnn.md).
     lr, momentum, weight_decay, batch_size, lr_decay, tolerance, max_epochs : the SGD recipe
     threads : PyTorch threads per fold (1: identical figures for any ``--jobs``, executor or resume)
     device : 'cpu', or 'cuda' for a GPU
