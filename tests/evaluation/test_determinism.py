@@ -55,7 +55,7 @@ def test_ray_with_driver_storage_gives_identical_predictions_and_networks(name, 
                                                                            tmp_path):
     """``--executor ray --address HOST:PORT --ray-storage driver``: the folds run on the cluster's
     workers, which return the fold networks to the driver; it writes them in its own --out."""
-    from merkit.cli import executor_for
+    from merkit.cli.common import executor_for
 
     data = _three_subjects(name, small_casme2)
     settings = {"params": quick[name], "protocol": "loso", "seed": 7, "cache": cache_dir}
