@@ -75,3 +75,56 @@ def test_no_flow_is_taken_across_a_frame_without_a_usable_face():
     assert np.isnan(rows[10, :-1]).all() and rows[10, -1] != 1  # the frame without a face
     assert np.isnan(micro[11:16]).all() and np.isfinite(micro[16:]).all()  # its history starts again after it
     assert np.isnan(macro[:21]).all() and np.isfinite(macro[21:]).all()  # nor a macro flow (10 frames) across it
+
+
+def test_online_spotting_decides_what_offline_spotting_finds_within_its_lookahead():
+    import cv2
+
+    fps = 10.0
+    plan = plan_long_video(24, fps, size=(240, 320), micro=3, macro=2, distractors={"blink": 1}, seed=21)
+    frames = render_long_video(plan)
+    first = next(frames)
+    transform = FaceTracker(fps).update(first).transform  # the synthetic head stays still: one alignment serves
+    faces = [cv2.warpAffine(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), transform, (128, 128)) for f in [first, *frames]]
+    spotter = create_spotter("roi_flow")
+    signals = spotter.signals(faces, fps)
+    offline = spotter.intervals(signals, fps)
+    online = spotter.online(fps)
+    assert online.lookahead == 20 + 5 + 1  # the macro gap, the micro gap (2 s, 0.5 s at 10 fps) and a frame
+    scored, found = [], []
+    for t, row in enumerate(signals):
+        pairs, decided = online.push_row(row)
+        scored += pairs
+        found += [(iv, t) for iv in decided]
+        assert all(t - iv.offset <= online.lookahead for iv in decided), "decided within the lookahead of its end"
+        assert all(frame > t - online.lookahead for frame, _ in pairs)
+    pairs, decided = online.finish()
+    scored += pairs
+    found += [(iv, len(signals)) for iv in decided]
+    assert [frame for frame, _ in scored] == list(range(len(signals)))  # each frame scored once, in order
+    spans = lambda ivs: sorted((iv.onset, iv.offset, iv.kind) for iv in ivs)  # noqa: E731
+    assert spans(iv for iv, _ in found) == spans(offline.intervals) and len(offline.intervals) >= 4, (found, offline.intervals)
+    # past the first seconds the running thresholds have met the whole recording's: the same relative scores
+    late = np.array([v for frame, v in scored[-60:]])
+    np.testing.assert_allclose(late, offline.relative[-60:], rtol=0.15)  # measured: within 11%
+
+
+def test_online_spotting_holds_flat_memory_however_long_the_stream():
+    import tracemalloc
+
+    online = create_spotter("roi_flow").online(30.0, history=20.0)
+    row = np.zeros(2 * WATCHED + 1, np.float32)
+    row[-1] = 1.0
+
+    def run(n):
+        for t in range(n):
+            row[:WATCHED] = 0.1 + 0.05 * np.sin(t)  # a restless face, never an expression
+            online.push_row(row)
+
+    run(1000)  # past the 20 s history: every buffer is full
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    run(5000)  # three more minutes at 30 fps: a growing buffer would hold 100 KB more
+    grown = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert grown < 50_000, grown

@@ -1,10 +1,10 @@
 """The ``merkit`` command: parses arguments, calls the library, renders progress and tables.
 
-One module per command group (``data``, ``experiments``, ``models``, ``demo``); what they share (the
+One module per command group (``data``, ``experiments``, ``models``, ``live``, ``demo``); what they share (the
 app, the error boundary, common options) is in ``common``, the tables they print in ``tables``.
 """
 
-from merkit.cli import data, demo, experiments, models  # noqa: F401  (each registers its commands)
+from merkit.cli import data, demo, experiments, live, models  # noqa: F401  (each registers its commands)
 from merkit.cli.common import app
 
 

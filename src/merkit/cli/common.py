@@ -96,6 +96,19 @@ def parse_settings(settings: list[str] | None, flag: str = "--set") -> dict:
     return parsed
 
 
+def spotter_from(name: str, settings: list[str] | None, bundle: Path | None):
+    """The spotter ``--spotter NAME --set ...`` or ``--spotter-model BUNDLE`` asks for."""
+    from merkit.spotting import create_spotter
+
+    if bundle is None:
+        return create_spotter(name, **parse_settings(settings))
+    from merkit.inference.bundle import load_spotter
+
+    if settings:
+        raise ConfigError("--set changes a spotter's parameters; a --spotter-model keeps those it was trained with.")
+    return load_spotter(bundle)
+
+
 def check_positive(flag: str, value: float) -> float:
     """``value`` if it is above zero, else a ConfigError naming ``flag``."""
     if not value > 0:

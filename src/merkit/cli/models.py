@@ -28,6 +28,7 @@ from merkit.cli.common import (
     load_dataset,
     parse_settings,
     resolve_labels,
+    spotter_from,
 )
 from merkit.cli.tables import results_table
 from merkit.errors import ConfigError
@@ -165,18 +166,10 @@ def analyze(
     """
     from merkit.inference import load_model
     from merkit.inference.analyze import analyze as run_analysis
-    from merkit.spotting import create_spotter
 
     if fps is not None:
         check_positive("--fps", fps)
-    if spotter_model is not None:
-        from merkit.inference.bundle import load_spotter
-
-        if setting:
-            raise ConfigError("--set changes a spotter's parameters; a --spotter-model keeps those it was trained with.")
-        spotter_object = load_spotter(spotter_model)
-    else:
-        spotter_object = create_spotter(spotter, **parse_settings(setting))
+    spotter_object = spotter_from(spotter, setting, spotter_model)
     bundle = load_model(model, task="classification", device=device) if model is not None else None
     summary = run_analysis(video, out, model=bundle, spotter=spotter_object, fps=fps)
     rows = summary["intervals"]

@@ -57,20 +57,16 @@ def analyze(video: str | os.PathLike, out: str | os.PathLike, *, model=None, spo
     spotting, states = spot_cached(cache, spotter, source.fps)
     found = states[:, 0] == 1
     relative = spotting.relative
-    write_frames_csv(out / "frames.csv", states, relative, source.fps)
-    rows = [_interval_row(iv, source.fps) for iv in spotting.intervals]
+    times = cache.times()
+    write_frames_csv(out / "frames.csv", states, relative, times)
+    rows = [interval_row(iv, times) for iv in spotting.intervals]
     thumbnails: dict[int, str] = {}
     if spotting.intervals:
         for i, faces, position, rate in interval_faces(source, cache, spotting.intervals):
-            thumbnails[i] = _jpeg_data(cv2.resize(faces[position], (128, 128), interpolation=cv2.INTER_AREA))
+            thumbnails[i] = jpeg_data(cv2.resize(faces[position], (128, 128), interpolation=cv2.INTER_AREA))
             if model is not None:
-                rows[i].update(_recognise(model, faces, position, rate))
-    columns = ["onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "offset_s", "kind", "score"]
-    if model is not None:
-        columns += ["prediction", *[f"p_{c}" for c in model.classes], "note"]
-    table = pd.DataFrame(rows, columns=columns)
-    atomic_write_text(out / "intervals.csv", table.to_csv(index=False))
-    atomic_write_text(out / "intervals.json", json.dumps(rows, indent=1))
+                rows[i].update(recognise(model, faces, position, rate))
+    write_intervals(out, rows, model)
     if annotate:
         write_annotated(source, cache, spotting.intervals, rows, out / "annotated.mp4")
     write_analysis_report(out / "report.html", source=source, relative=relative, found=found, rows=rows,
@@ -79,23 +75,43 @@ def analyze(video: str | os.PathLike, out: str | os.PathLike, *, model=None, spo
     return {"frames": n, "face_frames": int(found.sum()), "intervals": rows, "complete": True, "note": spotting.note}
 
 
-def write_frames_csv(path: Path, states: np.ndarray, relative: np.ndarray, fps: float, chunk: int = 4096) -> None:
-    """``frame, time_s, face_found, score, flags``, written a chunk of rows at a time."""
+FRAME_COLUMNS = "frame,time_s,face_found,score,flags"
+
+
+def frame_line(t: int, time: float, found: bool, relative: float, flags: list[str]) -> str:
+    """One row of ``frames.csv`` (without its line end): frame, time, face found, score over threshold, flags."""
+    return f"{t},{round(time, 4)},{int(found)},{round(float(relative), 4)},{';'.join(flags)}"
+
+
+def write_frames_csv(path: Path, states: np.ndarray, relative: np.ndarray, times: np.ndarray, chunk: int = 4096) -> None:
+    """``frame, time_s, face_found, score, flags``, written a chunk of rows at a time; ``times``
+    (T,) seconds, each frame's own timestamp."""
     with atomic_path(path, suffix=".csv") as tmp, open(tmp, "w") as file:
-        file.write("frame,time_s,face_found,score,flags\n")
+        file.write(FRAME_COLUMNS + "\n")
         for start in range(0, len(states), chunk):
-            file.writelines(f"{t},{round(t / fps, 4)},{int(states[t, 0])},{round(float(relative[t]), 4)},"
-                            f"{';'.join(flag_names(int(states[t, 3])))}\n" for t in range(start, min(start + chunk, len(states))))
+            file.writelines(frame_line(t, times[t], states[t, 0] == 1, relative[t], flag_names(int(states[t, 3]))) + "\n"
+                            for t in range(start, min(start + chunk, len(states))))
 
 
-def _interval_row(interval: Interval, fps: float) -> dict:
+def interval_row(interval: Interval, times) -> dict:
+    """An interval as a row of ``intervals.csv``; ``times[t]`` is frame t's time in seconds."""
     apex = interval.apex if interval.apex is not None else (interval.onset + interval.offset) // 2
     return {"onset_frame": interval.onset, "apex_frame": apex, "offset_frame": interval.offset,
-            "onset_s": round(interval.onset / fps, 4), "apex_s": round(apex / fps, 4), "offset_s": round(interval.offset / fps, 4),
-            "kind": interval.kind, "score": round(interval.score, 4)}
+            "onset_s": round(float(times[interval.onset]), 4), "apex_s": round(float(times[apex]), 4),
+            "offset_s": round(float(times[interval.offset]), 4), "kind": interval.kind, "score": round(interval.score, 4)}
 
 
-def _recognise(model, faces: np.ndarray, apex: int, fps: float) -> dict:
+def write_intervals(out: Path, rows: list[dict], model=None) -> None:
+    """``intervals.csv`` and ``intervals.json`` in ``out``, atomically (the class columns with a bundle)."""
+    columns = ["onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "offset_s", "kind", "score"]
+    if model is not None:
+        columns += ["prediction", *[f"p_{c}" for c in model.classes], "note"]
+    columns += ["decided_s", "delay_s"] if rows and "decided_s" in rows[0] else []  # live: when it was decided
+    atomic_write_text(out / "intervals.csv", pd.DataFrame(rows, columns=columns).to_csv(index=False))
+    atomic_write_text(out / "intervals.json", json.dumps(rows, indent=1))
+
+
+def recognise(model, faces: np.ndarray, apex: int, fps: float) -> dict:
     """The bundle's class and probabilities for one interval's faces; a note where it cannot say."""
     try:
         [label], [p] = model.classify(faces, onset=0, apex=apex, offset=len(faces) - 1, fps=fps)
@@ -104,7 +120,7 @@ def _recognise(model, faces: np.ndarray, apex: int, fps: float) -> dict:
     return {"prediction": str(label), **{f"p_{c}": round(float(v), 4) for c, v in zip(model.classes, p)}, "note": ""}
 
 
-def _jpeg_data(rgb: np.ndarray) -> str:
+def jpeg_data(rgb: np.ndarray) -> str:
     _, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
     return "data:image/jpeg;base64," + base64.b64encode(data.tobytes()).decode()
 
@@ -114,23 +130,34 @@ def write_annotated(source: FrameSource, cache: TrackCache, intervals: list[Inte
     kind and (with a bundle) class on a banner."""
     label_at: dict[int, tuple[str, tuple[int, int, int]]] = {}
     for interval, row in zip(intervals, rows):
-        text = interval.kind.upper() + (f"  {row['prediction']}" if row.get("prediction") else "")
-        probability = max((v for k, v in row.items() if k.startswith("p_") and v is not None), default=None)
-        text += f" {probability:.2f}" if probability is not None and row.get("prediction") else ""
         for t in range(interval.onset, interval.offset + 1):
-            label_at[t] = (text, KIND_RGB[interval.kind])
+            label_at[t] = banner(row)
     with video_writer(path, source.fps) as write, progress_bar("annotating", cache.n_frames(), unit="frames") as advance:
         for t, (frame, (points, transform)) in enumerate(zip(source.frames(), cache.shapes())):
-            frame = frame.copy()
-            scale = max(1, round(frame.shape[1] / 640))
-            if transform.any():
-                (x0, y0), (x1, y1) = points.min(axis=0).astype(int), points.max(axis=0).astype(int)
-                cv2.rectangle(frame, (x0, y0), (x1, y1), (40, 220, 40), scale)
-                for x, y in points.astype(int):
-                    cv2.circle(frame, (int(x), int(y)), scale, (0, 255, 255), -1)
-            if t in label_at:
-                text, colour = label_at[t]
-                cv2.rectangle(frame, (0, 0), (frame.shape[1], 28 * scale), colour, -1)
-                cv2.putText(frame, text, (8, 20 * scale), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (255, 255, 255), scale, cv2.LINE_AA)
-            write(frame)
+            write(annotate(frame, points if transform.any() else None, label_at.get(t)))
             advance()
+
+
+def banner(row: dict) -> tuple[str, tuple[int, int, int]]:
+    """The text and colour of an interval's banner: its kind and, with a bundle, its class and probability."""
+    text = row["kind"].upper() + (f"  {row['prediction']}" if row.get("prediction") else "")
+    probability = max((v for k, v in row.items() if k.startswith("p_") and v is not None), default=None)
+    text += f" {probability:.2f}" if probability is not None and row.get("prediction") else ""
+    return text, KIND_RGB[row["kind"]]
+
+
+def annotate(frame: np.ndarray, points: np.ndarray | None, label: tuple[str, tuple[int, int, int]] | None = None) -> np.ndarray:
+    """A copy of uint8 (H, W, 3) RGB ``frame`` with the face box and (68, 2) landmarks ``points``
+    (None: no face) and a banner ``(text, colour)``."""
+    frame = frame.copy()
+    scale = max(1, round(frame.shape[1] / 640))
+    if points is not None:
+        (x0, y0), (x1, y1) = points.min(axis=0).astype(int), points.max(axis=0).astype(int)
+        cv2.rectangle(frame, (x0, y0), (x1, y1), (40, 220, 40), scale)
+        for x, y in points.astype(int):
+            cv2.circle(frame, (int(x), int(y)), scale, (0, 255, 255), -1)
+    if label is not None:
+        text, colour = label
+        cv2.rectangle(frame, (0, 0), (frame.shape[1], 28 * scale), colour, -1)
+        cv2.putText(frame, text, (8, 20 * scale), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (255, 255, 255), scale, cv2.LINE_AA)
+    return frame

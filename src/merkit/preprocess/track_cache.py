@@ -26,7 +26,7 @@ from merkit.datasets.intervals import Interval
 from merkit.errors import ConfigError, DatasetError
 from merkit.io.atomic import atomic_write_bytes, atomic_write_text
 from merkit.io.frames import list_frames, read_frame
-from merkit.io.video import iter_video, video_header
+from merkit.io.video import iter_video_timed, video_header
 from merkit.preprocess.tracking import FLAGS, FaceFrame, FaceTracker
 from merkit.progress import progress_bar
 
@@ -45,10 +45,14 @@ class FrameSource:
     n_frames: int  # 0 where the video's header does not say
 
     def frames(self, start: int = 0) -> Iterator[np.ndarray]:
-        """uint8 (H, W, 3) RGB frames from position ``start``."""
+        """uint8 (H, W, 3) RGB frames from position ``start``, upright."""
+        return (frame for _, frame in self.timed_frames(start))
+
+    def timed_frames(self, start: int = 0) -> Iterator[tuple[float, np.ndarray]]:
+        """(time s, frame) from position ``start``: a video's own timestamps, a folder's index / fps."""
         if self.path.is_dir():
-            return (read_frame(p) for p in list_frames(self.path)[start:])
-        return iter_video(self.path, start)
+            return (((start + i) / self.fps, read_frame(p)) for i, p in enumerate(list_frames(self.path)[start:]))
+        return iter_video_timed(self.path, start)
 
     def fingerprint(self) -> str:
         stat = self.path.stat()
@@ -89,6 +93,7 @@ class TrackCache:
     ``faces.u8``: each frame's aligned grey face (size x size bytes, zeros without a face);
     ``track.f32``: each frame's state (found, eye aspect ratio, head motion, flag bits: 16 bytes);
     ``shapes.f32``: each frame's 68 landmarks and transform (read in order, never all at once);
+    ``times.f64``: each frame's time in seconds (its timestamp: a variable frame rate keeps its times);
     ``checkpoint.npz``: the frames done and the tracker's state (no pickle); ``done.json`` once
     the whole video is tracked.
     """
@@ -97,6 +102,7 @@ class TrackCache:
         self.folder, self.size = folder, size
         self.faces_path, self.states_path, self.shapes_path = folder / "faces.u8", folder / "track.f32", folder / "shapes.f32"
         self.checkpoint_path, self.done_path = folder / "checkpoint.npz", folder / "done.json"
+        self.times_path = folder / "times.f64"
 
     def n_frames(self) -> int:
         return self.states_path.stat().st_size // (4 * STATE) if self.states_path.exists() else 0
@@ -104,6 +110,10 @@ class TrackCache:
     def states(self) -> np.ndarray:
         """(T, 4) float32: found, eye aspect ratio, head motion, flag bits."""
         return np.fromfile(self.states_path, np.float32).reshape(-1, STATE)
+
+    def times(self) -> np.ndarray:
+        """(T,) float64: each frame's time in seconds from the first."""
+        return np.fromfile(self.times_path, np.float64)
 
     def shapes(self, chunk: int = 256) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Each frame's ((68, 2) landmarks, (2, 3) transform) in order (zeros without a face)."""
@@ -134,19 +144,20 @@ def track_video(source: FrameSource, cache: TrackCache, *, limit: int | None = N
     """
     cache.folder.mkdir(parents=True, exist_ok=True)
     tracker = FaceTracker(source.fps, size=cache.size)
-    fingerprint = json.dumps({"merkit": __version__, "source": source.fingerprint(), "tracker": tracker.params()}, sort_keys=True)
+    fingerprint = json.dumps({"merkit": __version__, "source": source.fingerprint(), "tracker": tracker.params(),
+                              "records": "times"}, sort_keys=True)  # caches from before frame times are tracked again
     if _done(cache) == fingerprint:
         return cache.n_frames()
     done = _restore(cache, fingerprint, tracker)
-    files = {cache.faces_path: cache.size**2, cache.states_path: 4 * STATE, cache.shapes_path: 4 * SHAPE}
+    files = {cache.faces_path: cache.size**2, cache.states_path: 4 * STATE, cache.shapes_path: 4 * SHAPE, cache.times_path: 8}
     for path, size in files.items():
         with open(path, "ab") as file:
             file.truncate(done * size)  # drop what came after the checkpoint
     step = max(1, int(every * source.fps))
     with open(cache.faces_path, "ab") as faces, open(cache.states_path, "ab") as states, open(cache.shapes_path, "ab") as shapes, \
-            progress_bar(f"tracking {source.path.name}", source.n_frames, unit="frames") as advance:
+            open(cache.times_path, "ab") as times, progress_bar(f"tracking {source.path.name}", source.n_frames, unit="frames") as advance:
         advance(done)
-        for frame in source.frames(done):
+        for time, frame in source.timed_frames(done):
             if limit is not None and done >= limit:
                 return done
             seen = tracker.update(frame)
@@ -154,10 +165,11 @@ def track_video(source: FrameSource, cache: TrackCache, *, limit: int | None = N
             state, shape = _records(seen)
             states.write(state.tobytes())
             shapes.write(shape.tobytes())
+            times.write(np.float64(time).tobytes())
             done += 1
             advance()
             if done % step == 0:
-                for file in (faces, states, shapes):
+                for file in (faces, states, shapes, times):
                     file.flush()
                     os.fsync(file.fileno())
                 _save_checkpoint(cache, fingerprint, done, tracker)
@@ -211,7 +223,8 @@ def _restore(cache: TrackCache, fingerprint: str, tracker: FaceTracker) -> int:
     return done
 
 
-def _crop(frame: np.ndarray, transform: np.ndarray, scale: float, size: int) -> np.ndarray:
+def crop_face(frame: np.ndarray, transform: np.ndarray, scale: float, size: int) -> np.ndarray:
+    """uint8 (size, size, 3) RGB face of ``frame`` through the tracker's (2, 3) ``transform`` scaled by ``scale``."""
     matrix = transform * scale
     return cv2.warpAffine(frame, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
@@ -234,7 +247,7 @@ def interval_faces(source: FrameSource, cache: TrackCache, intervals: list[Inter
         if transform.any():  # a frame without a face keeps the last transform
             last_transform = transform
         if t in wanted and last_transform is not None:
-            face = _crop(frame, last_transform, size / FACE_SIZE, size)
+            face = crop_face(frame, last_transform, size / FACE_SIZE, size)
             for i in wanted[t]:
                 collected[i].append((t, face))
         for i in ends.get(t, ()):

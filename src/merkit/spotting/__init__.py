@@ -6,6 +6,7 @@ from merkit.spotting.registry import (
     KIND_RGB,
     LearnedSpotter,
     NotFitted,
+    OnlineSpotter,
     Spotter,
     Spotting,
     TrainingVideo,
@@ -16,4 +17,4 @@ from merkit.spotting.registry import (
     training_video,
 )
 
-__all__ = ["KIND_HEX", "KIND_RGB", "LearnedSpotter", "NotFitted", "Spotter", "Spotting", "TrainingVideo", "create_spotter", "list_spotters", "register_spotter", "spot_cached", "training_video"]
+__all__ = ["KIND_HEX", "KIND_RGB", "LearnedSpotter", "NotFitted", "OnlineSpotter", "Spotter", "Spotting", "TrainingVideo", "create_spotter", "list_spotters", "register_spotter", "spot_cached", "training_video"]

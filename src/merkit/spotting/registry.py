@@ -68,11 +68,37 @@ class Spotter:
                 f"({fewest / fps:.2f} s at {fps:g} fps) to score one, so nothing was spotted.")
         return Spotting({"micro": np.zeros(n), "macro": np.zeros(n)}, {"micro": 0.0, "macro": 0.0}, [], note)
 
+    def online(self, fps: float, *, history: float = 600.0) -> OnlineSpotter:
+        """A causal version of this spotter for a live stream (:class:`OnlineSpotter`), its
+        thresholds a running estimate over the last ``history`` seconds."""
+        raise ConfigError(f"The {self.name} spotter cannot spot a live stream: it needs the whole recording. "
+                          f"Use --spotter roi_flow, or record the session and run merkit analyze.")
+
     def spot(self, frames: np.ndarray, fps: float, usable: np.ndarray | None = None) -> Spotting:
         """Both steps on (T, H, W) grey face frames in memory; ``usable`` (T,) bool marks the
         frames with a usable face (all by default)."""
         usable = np.ones(len(frames), bool) if usable is None else usable
         return self.spotting(self.signals((f if ok else None for f, ok in zip(frames, usable)), fps), fps)
+
+
+class OnlineSpotter:
+    """A spotter applied causally, one face at a time (``merkit live``).
+
+    :meth:`push` takes frame ``t``'s face (None without a usable one) and returns what became
+    known: ``(frame, score over threshold)`` pairs of earlier frames (a score needs
+    :attr:`lookahead` frames after its own) and the intervals decided at this frame. No frame is
+    looked at further than ``lookahead`` frames after it, and memory does not grow with the stream.
+    """
+
+    lookahead: int  # frames: how far after a frame its score (and an interval's decision) may look
+    reach: int  # frames: the most from an interval's first frame to its decision (its longest length and the lookahead)
+
+    def push(self, face: np.ndarray | None) -> tuple[list[tuple[int, float]], list[Interval]]:
+        raise NotImplementedError
+
+    def finish(self) -> tuple[list[tuple[int, float]], list[Interval]]:
+        """At the end of the stream: the remaining frames' scores (what is unknown counts 0, as offline) and intervals."""
+        raise NotImplementedError
 
 
 @dataclass

@@ -28,8 +28,9 @@ synthetic recordings of seeds (100-103) other than those the tests and benchmark
 
 from __future__ import annotations
 
+import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import cv2
@@ -37,7 +38,7 @@ import numpy as np
 
 from merkit.datasets.intervals import Interval
 from merkit.errors import ConfigError
-from merkit.spotting.registry import Spotter, Spotting, register_spotter
+from merkit.spotting.registry import OnlineSpotter, Spotter, Spotting, register_spotter
 
 # (centre x, centre y, half width, half height) as fractions of the aligned face (eyes at 0.38 height)
 REGIONS = {
@@ -129,26 +130,35 @@ class ROIFlow(Spotter):
         """(T, 2W + 1): the motion (pixels) of each watched region (``REGIONS`` then ``EYES``) from
         K_micro frames before, then from K_macro frames before, and 1 where the frame has a
         usable face (NaN where a flow is unknown: a frame without a usable face lies between)."""
+        row = self.row_maker(fps)
+        return np.array([row(face) for face in faces], np.float32).reshape(-1, 2 * WATCHED + 1)
+
+    def row_maker(self, fps: float) -> Callable[[np.ndarray | None], np.ndarray]:
+        """``row(face)``: the :meth:`signals` row of each face in turn (it keeps the last K_macro faces)."""
         if not fps > 0:
             raise ConfigError(f"Spotting needs the frame rate; got fps={fps}.")
         gaps = self.gaps(fps)
         history: deque = deque(maxlen=max(gaps) + 1)  # faces t - K_macro .. t
-        regions = None
-        rows = []
+        regions: list = []
         n = WATCHED
-        for face in faces:
-            row = np.full(2 * n + 1, np.nan, np.float32)
+
+        def row(face: np.ndarray | None) -> np.ndarray:
+            out = np.full(2 * n + 1, np.nan, np.float32)
             if face is None:  # no face, head motion or a new alignment: no later face compares with an earlier one
                 history.clear()
-            else:
-                history.append(normalised(face))
-                regions = regions or region_slices(face.shape[0])
-                for i, gap in enumerate(gaps):
-                    if len(history) > gap:
-                        row[i * n:(i + 1) * n] = np.linalg.norm(region_flow(history[-1 - gap], history[-1], regions), axis=1)
-                row[-1] = 1.0
-            rows.append(row)
-        return np.array(rows, np.float32).reshape(-1, 2 * n + 1)
+                return out
+            history.append(normalised(face))
+            regions[:] = regions or region_slices(face.shape[0])
+            for i, gap in enumerate(gaps):
+                if len(history) > gap:
+                    out[i * n:(i + 1) * n] = np.linalg.norm(region_flow(history[-1 - gap], history[-1], regions), axis=1)
+            out[-1] = 1.0
+            return out
+
+        return row
+
+    def online(self, fps: float, *, history: float = 600.0) -> LiveROIFlow:
+        return LiveROIFlow(self, fps, history)
 
     def scores(self, signals: np.ndarray, fps: float) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """({micro, macro: (T,)} the echo-free motion of the region that moved most (0 where
@@ -196,3 +206,144 @@ class ROIFlow(Spotter):
                  if self.min_length <= (b - a + 1) / fps <= self.micro_max and not blink[c]
                  and not any(m.onset - near <= c <= m.offset + near for m in macro)]
         return Spotting(scores, {kind: level[1] for kind, level in levels.items()}, sorted(micro + macro, key=lambda i: i.onset))
+
+
+class _RunningKind:
+    """One kind's causal peak finding: the scores of the last ``history`` frames for the running
+    threshold (refreshed every ``refresh`` frames), the last ``recent`` ones to grow a peak into
+    its interval, and the peak above the threshold that is still rising or not yet fallen back."""
+
+    def __init__(self, spotter: ROIFlow, history: int, recent: int, refresh: int, warm: int):
+        self.spotter, self.refresh, self.warm = spotter, refresh, warm
+        self.ring = np.zeros(history, np.float32)  # a ring of the last scores (0 = unknown)
+        self.count = 0
+        self.recent: deque = deque(maxlen=recent)  # (frame, score, blink)
+        self.base = self.threshold = 0.0
+        self.open: tuple[int, int, float] | None = None  # (first frame over the threshold, peak frame, peak score)
+        self.taken = -1  # the last frame of the last grown peak
+
+    def at(self, t: int) -> tuple[int, float, bool]:
+        """(frame, score, blink) of a recent frame ``t``; a score of 0 once it has left the window."""
+        first = self.recent[0][0] if self.recent else t + 1
+        return self.recent[t - first] if 0 <= t - first < len(self.recent) else (t, 0.0, False)
+
+    def add(self, t: int, score: float, blink: bool = False) -> tuple[int, int, int] | None:
+        """Frame ``t``'s score; the (onset, offset, peak) of a peak that has just fallen back, if any."""
+        self.ring[self.count % len(self.ring)] = score
+        self.count += 1
+        self.recent.append((t, score, blink))
+        if self.count % self.refresh == 0 or self.count == self.warm:
+            self.base, self.threshold = self.spotter.threshold(self.ring[: self.count])
+        if self.count < self.warm or self.threshold == 0:
+            return None
+        if self.open is None:
+            if score > self.threshold:
+                self.open = (t, t, score)
+            return None
+        start, peak, height = self.open
+        if score > height:
+            self.open = (start, t, score)
+            return None
+        floor = self.base + self.spotter.grow * (height - self.base)
+        if score > floor:
+            return None
+        self.open = None
+        frames = [f for f, v, _ in self.recent if f <= peak and v <= floor]
+        onset = frames[-1] + 1 if frames else self.recent[0][0]
+        if onset <= self.taken:  # grown back into the last peak's frames: on its flank (offline keeps the stronger one)
+            return None
+        self.taken = t - 1
+        return onset, t - 1, peak
+
+
+class LiveROIFlow(OnlineSpotter):
+    """:class:`ROIFlow` one face at a time: each frame's score as soon as the flow K frames after
+    it is known, thresholds as a running estimate (median and MAD of the last ``history`` seconds'
+    known scores, refreshed every 0.25 s, none decided in the first 3 s), each peak grown and
+    decided as soon as it falls back under its floor (a peak grown back into the frames of the
+    one before is dropped: the earlier one was already reported, where offline keeps the
+    stronger of the two). A micro interval waits until the macro score
+    is known ``micro_gap`` past its peak and no macro peak over its threshold is open there: it is
+    dropped if a macro interval lies within ``micro_gap`` of its peak (the rise or fall of a
+    macro-expression), as offline. So a micro interval is decided about ``macro_gap + micro_gap``
+    after its peak (2.5 s by default), a macro one ``macro_gap`` after its end."""
+
+    def __init__(self, spotter: ROIFlow, fps: float, history: float = 600.0):
+        self.spotter, self.fps = spotter, fps
+        self.row = spotter.row_maker(fps)
+        self.gaps = spotter.gaps(fps)
+        self.near = self.gaps[0]
+        self.lookahead = self.gaps[1] + self.near + 1
+        self.reach = int(math.ceil(spotter.macro_max * fps)) + self.lookahead
+        self.rows: deque = deque(maxlen=max(self.gaps) + 1)  # signal rows t - K_macro .. t
+        keep = int(round((spotter.macro_max + 1.0) * fps)) + self.lookahead
+        common = {"history": max(int(history * fps), 1), "recent": keep, "refresh": max(1, int(0.25 * fps)), "warm": int(3 * fps)}
+        self.kinds = {"micro": _RunningKind(spotter, **common), "macro": _RunningKind(spotter, **common)}
+        self.relative: dict[str, deque] = {"micro": deque(), "macro": deque()}  # (frame, score / threshold) not yet paired
+        self.held: list[Interval] = []  # micro intervals waiting for the macro score around them
+        self.macro: deque = deque(maxlen=16)  # the last macro intervals decided
+        self.t = 0
+
+    def push(self, face: np.ndarray | None) -> tuple[list[tuple[int, float]], list[Interval]]:
+        return self.push_row(self.row(face))
+
+    def push_row(self, row: np.ndarray) -> tuple[list[tuple[int, float]], list[Interval]]:
+        """:meth:`push` for the face's :meth:`ROIFlow.signals` row, already computed."""
+        self.rows.append(row)
+        self.t += 1
+        decided = []
+        for i, (kind, gap) in enumerate(zip(("micro", "macro"), self.gaps)):
+            if len(self.rows) > gap:  # frame t - gap is known: its motion and that of t (its flow to t - gap + gap)
+                part = slice(i * WATCHED, (i + 1) * WATCHED)
+                decided += self._score(kind, self.t - 1 - gap, np.minimum(self.rows[-1 - gap][part], self.rows[-1][part]))
+        decided += self._release(self.t - 1 - self.gaps[1])
+        return self._paired(), decided
+
+    def finish(self) -> tuple[list[tuple[int, float]], list[Interval]]:
+        decided = []
+        for kind, gap in zip(("micro", "macro"), self.gaps):  # the last frames' scores are unknown: 0, which closes open peaks
+            for t in range(max(0, self.t - gap), self.t):
+                decided += self._score(kind, t, None)
+        decided += self._release(self.t + self.near)
+        return self._paired(), decided
+
+    def _score(self, kind: str, t: int, motion: np.ndarray | None) -> list[Interval]:
+        """Frame ``t``'s echo-free ``motion`` (W,) of ``kind`` (None where unknown: score 0, as
+        offline) into its running peak finding; an interval decided there (micro ones are held)."""
+        score, blink = 0.0, False
+        if motion is not None:
+            motion = np.nan_to_num(motion, nan=0.0)
+            score = float(motion[:len(REGIONS)].max(initial=0))
+            blink = kind == "micro" and float(motion[len(REGIONS):].max(initial=0)) > self.spotter.blink_ratio * score
+        running = self.kinds[kind]
+        found = running.add(t, score, blink)
+        self.relative[kind].append((t, score / running.threshold if running.threshold > 0 else 0.0))
+        if found is None:
+            return []
+        onset, offset, peak = found
+        length = (offset - onset + 1) / self.fps
+        _, height, blinked = running.at(peak)
+        if kind == "macro":
+            if self.spotter.micro_max < length <= self.spotter.macro_max:
+                self.macro.append(Interval(onset, offset, "macro", height, peak))
+                return [self.macro[-1]]
+        elif self.spotter.min_length <= length <= self.spotter.micro_max and not blinked:
+            self.held.append(Interval(onset, offset, "micro", height, peak))
+        return []
+
+    def _release(self, known: int) -> list[Interval]:
+        """The held micro intervals whose peak is ``micro_gap`` before ``known`` (the last frame with a macro score)."""
+        opened = self.kinds["macro"].open
+        waits = lambda iv: iv.apex + self.near > known or (opened is not None and opened[0] <= iv.apex + self.near)  # noqa: E731
+        ready = [iv for iv in self.held if not waits(iv)]
+        self.held = [iv for iv in self.held if waits(iv)]
+        return [iv for iv in ready if not any(m.onset - self.near <= iv.apex <= m.offset + self.near for m in self.macro)]
+
+    def _paired(self) -> list[tuple[int, float]]:
+        """(frame, the larger of its two relative scores) for the frames both kinds have scored."""
+        micro, macro = self.relative["micro"], self.relative["macro"]
+        out = []
+        while micro and macro and micro[0][0] == macro[0][0]:
+            (t, a), (_, b) = micro.popleft(), macro.popleft()
+            out.append((t, max(a, b)))
+        return out
