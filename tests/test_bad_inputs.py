@@ -158,6 +158,8 @@ def test_magnify(world, template, culprit):
     ("synth --out {new} --jobs 0", "--jobs must be positive"),
     ("synth --out {mine} --subjects 1", "mine holds files that merkit synth did not write"),
     ("synth --out {new} --layout casme4", "Unknown layout 'casme4'"),
+    ("synth --out {new} --layout casme2_long --difficulty extreme", "Unknown difficulty 'extreme'; choose one of: 'easy', 'hard'"),
+    ("synth --out {new} --difficulty hard", "--difficulty is for the long-video layouts"),
 ])
 def test_synth(world, template, culprit):
     check(case(world, template), culprit)

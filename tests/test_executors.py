@@ -200,3 +200,26 @@ def test_a_killed_run_takes_its_workers_down_and_keeps_its_folds(small_casme2, c
     assert "Interrupted" in run.stdout.read()
     kept = sorted((out / "folds").glob("*.csv"))
     assert set(written) <= set(kept) and len(kept) < 5, "what was written stays; the rest is left to a resume"
+
+
+def test_softnet_folds_on_ray_equal_the_same_folds_in_one_process(cluster, tmp_path):
+    """spot-evaluate --spotter softnet: each fold fitted and spotted on a Ray worker gives the intervals and
+    scores of the same fold run here (seeded training, one thread)."""
+    import json
+
+    from merkit.datasets.long_videos import load_long_videos
+    from merkit.evaluation.spot_evaluate import evaluate_spotting
+    from merkit.executors import LocalExecutor, RayExecutor
+    from merkit.spotting import create_spotter
+    from merkit.synthetic.long_videos import write_long_dataset
+
+    written = write_long_dataset("casme2_long", tmp_path / "c2", subjects=2, videos=1, seconds=5, size=(120, 160), micro=1, macro=0,
+                                 distractors={}, seed=8)
+    videos, spotter = load_long_videos("casme2_long", written.root), create_spotter("softnet", epochs=2, lr=0.02)
+    here = evaluate_spotting(videos, spotter, tmp_path / "out", executor=LocalExecutor(1))
+    folds = {p.name: json.loads(p.read_text()) for p in (tmp_path / "out" / "folds").glob("*.json")}
+    for p in (tmp_path / "out" / "folds").glob("*.json"):
+        p.unlink()  # the tracking and flow images stay cached: the workers train and spot
+    on_ray = evaluate_spotting(videos, spotter, tmp_path / "out", executor=RayExecutor(cluster))
+    assert len(folds) == 2 and {p.name: json.loads(p.read_text()) for p in (tmp_path / "out" / "folds").glob("*.json")} == folds
+    assert on_ray == here and here["overall"]["overall"]["annotated"] == 2

@@ -14,11 +14,22 @@ def test_spot_evaluate_scores_each_dataset_and_plots_each_video(tmp_path):
     few = dict(subjects=1, videos=2, seconds=10, size=(120, 160), micro=2, macro=1, distractors={"blink": 1}, seed=8)
     a = write_long_dataset("casme2_long", tmp_path / "c2", **few)
     b = write_long_dataset("casme3_long", tmp_path / "c3", **few)
+    from openpyxl import load_workbook
+
+    workbook = a.root / "CAS(ME)^2code_final(Updated).xlsx"
+    book = load_workbook(workbook)
+    book.active.append([1, "disgust1_9", 60, 55, 50, "", "others", "micro-expression", "others"])  # an erratum: offset before onset
+    book.save(workbook)
     out = tmp_path / "out"
-    result = runner.invoke(app, ["spot-evaluate", "--dataset", "casme2_long", "--root", str(a.root), "--dataset", "casme3_long",
-                                 "--root", str(b.root), "--out", str(out)])
+    args = ["spot-evaluate", "--dataset", "casme2_long", "--root", str(a.root), "--dataset", "casme3_long", "--root", str(b.root),
+            "--out", str(out)]
+    refused = runner.invoke(app, [*args, "--option", "strict=true"])
+    assert refused.exit_code == 2 and "out of order" in refused.output and "CAS(ME)^2code_final" in refused.output, refused.output
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     scores = json.loads((out / "scores.json").read_text())
+    [skipped] = scores["skipped"]  # the row left out is listed in the scores and the report
+    assert "onset 60, apex 55, offset 50 are out of order" in skipped and skipped.split("\n")[-1].strip() in (out / "report.md").read_text()
     assert set(scores["per_dataset"]) == {"casme2_long", "casme3_long"}
     for kind in ("micro", "macro"):  # the pooled counts are the sums of the videos' and of the datasets'
         for what in ("tp", "spotted", "annotated"):
@@ -101,6 +112,14 @@ def test_softnet_trains_leave_one_subject_out_and_a_rerun_reuses_the_folds(tmp_p
         return fit(self, videos)
 
     monkeypatch.setattr(SOFTNet, "fit", recorded)
+    computed = []
+    part_signals = SOFTNet.part_signals
+
+    def counted(self, faces, fps, part):
+        computed.append(self.signal_parts(fps)[part])
+        return part_signals(self, faces, fps, part)
+
+    monkeypatch.setattr(SOFTNet, "part_signals", counted)
     out = tmp_path / "out"
     args = ["spot-evaluate", "--dataset", "casme2_long", "--root", str(data.root), "--out", str(out), "--spotter", "softnet",
             "--set", "epochs=2", "--set", "lr=0.02"]
@@ -115,6 +134,10 @@ def test_softnet_trains_leave_one_subject_out_and_a_rerun_reuses_the_folds(tmp_p
         [tested] = fold["stamp"]["test"]
         assert tested not in fold["stamp"]["train"] and list(fold["videos"]) == [tested]
         assert tested.split("/")[1] not in {key.split("/")[1] for key in fold["stamp"]["train"]}
+    # flow images cached per kind and gap, float16: each block computed once however many folds read it
+    files = sorted(out.glob("cache/*/signals-softnet-*.npy"))
+    assert len(computed) == len(files) and {f.name for f in files} == {f"signals-softnet-{tag}.npy" for tag in computed}
+    assert all(np.load(f).dtype == np.float16 and np.load(f).shape[1] == 3 * 42 * 42 for f in files)
     first = json.loads((out / "scores.json").read_text())
     assert first["overall"]["micro"]["annotated"] == 6 and first["overall"]["macro"]["annotated"] == 3
     fits.clear()

@@ -44,6 +44,8 @@ def synth(
     jobs: Annotated[int, typer.Option(help="Processes.")] = 2,
     videos: Annotated[int, typer.Option(help="Long videos per subject (long-video layouts).")] = 2,
     seconds: Annotated[float, typer.Option(help="Length of each long video in seconds (long-video layouts).")] = 30.0,
+    difficulty: Annotated[str, typer.Option(help="Long videos: easy, or hard (subtler expressions, more talking and head "
+                                                  "motion, more noise, JPEG at 60).")] = "easy",
     errata: Annotated[bool, typer.Option(help="Spoil a few annotation rows as real releases have them (an offset of 0 or before "
                                               "the onset, an apex outside onset..offset, a repeated row, a missing clip folder).")] = False,
 ):
@@ -57,13 +59,16 @@ def synth(
     check_positive("--jobs", jobs)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; pass a folder to write the synthetic dataset into.")
+    if difficulty != "easy" and layout not in LONG_LAYOUTS:
+        raise ConfigError(f"--difficulty is for the long-video layouts ({', '.join(LONG_LAYOUTS)}); for {layout} set --amplitude.")
     if errata and layout not in LAYOUTS:
         raise ConfigError(f"--errata is for the clip layouts ({', '.join(LAYOUTS)}); {layout} has none.")
     if layout in LONG_LAYOUTS:
         check_positive("--videos", videos)
         with progress_bar("synthesising long videos", subjects * videos) as advance:
-            written = write_long_dataset(layout, out, subjects=subjects, videos=videos, seconds=seconds, seed=seed, progress=advance)
-        console.print(f"Wrote {len(written.plans)} long videos in the {layout} layout to {out}")
+            written = write_long_dataset(layout, out, subjects=subjects, videos=videos, seconds=seconds, seed=seed,
+                                         difficulty=difficulty, progress=advance)
+        console.print(f"Wrote {len(written.plans)} {difficulty} long videos in the {layout} layout to {out}")
         return
     with progress_bar("synthesising subjects", subjects * (3 if layout == "megc2019" else 1)) as advance:
         if layout == "megc2019":

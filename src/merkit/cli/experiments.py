@@ -197,6 +197,8 @@ def spot_evaluate(
     spotter: Annotated[str, typer.Option(help="Spotter (merkit list spotters).")] = "roi_flow",
     model: Annotated[Path | None, typer.Option(help="A model bundle: also score STRS (spot then recognise).")] = None,
     setting: Annotated[list[str] | None, typer.Option("--set", help="Spotter parameter, e.g. --set z=5.")] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", help="Reader option: strict=true refuses workbooks with rows "
+                                                                       "that cannot become intervals (default: skip and list them).")] = None,
     device: DeviceOption = None,
     jobs: Annotated[int, typer.Option(help="A learned spotter's folds run in this many processes.")] = 1,
     executor: ExecutorOption = "local",
@@ -204,18 +206,34 @@ def spot_evaluate(
 ):
     """Score a spotter on long videos with the MEGC protocol (IoU >= 0.5): micro, macro, overall, per dataset.
     A learned spotter (softnet) is trained leave-one-subject-out; an interrupted run in --out resumes."""
+    import warnings
+
     from merkit.datasets.long_videos import load_long_videos
+    from merkit.datasets.registry import _boolean
+    from merkit.errors import DatasetWarning
     from merkit.evaluation.spot_evaluate import evaluate_spotting
     from merkit.inference import load_model
     from merkit.spotting import create_spotter
 
     if len(dataset) != len(root):
         raise ConfigError(f"Give one --root per --dataset ({len(dataset)} datasets, {len(root)} roots).")
+    options = parse_settings(option, "--option")
+    if set(options) - {"strict"}:
+        raise ConfigError(f"spot-evaluate's readers take --option strict=true|false only; got {', '.join(sorted(set(options) - {'strict'}))}.")
+    strict = _boolean("strict", options.get("strict", False))
     spotter_object = create_spotter(spotter, **parse_settings(setting))
-    videos = [v for name, folder in zip(dataset, root) for v in load_long_videos(name, folder)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DatasetWarning)
+        videos = [v for name, folder in zip(dataset, root) for v in load_long_videos(name, folder, strict=strict)]
+    skipped = [str(w.message) for w in caught if issubclass(w.category, DatasetWarning)]
+    for w in caught:
+        if issubclass(w.category, DatasetWarning):
+            console.print(f"[yellow]{w.message}[/yellow]", highlight=False, soft_wrap=True)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     bundle = load_model(model, task="classification", device=device) if model is not None else None
     runner_ = executor_for(executor, jobs, address) if spotter_object.learns else None
-    scores = evaluate_spotting(videos, spotter_object, out, model=bundle, executor=runner_)
+    scores = evaluate_spotting(videos, spotter_object, out, model=bundle, executor=runner_, skipped=skipped)
     table = Table(title=f"{spotter}: {len(videos)} videos, MEGC protocol (IoU >= 0.5)")
     for column in ("data", "kind", "TP", "spotted", "annotated", "precision", "recall", "F1"):
         table.add_column(column)

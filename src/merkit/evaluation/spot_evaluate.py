@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,10 +40,12 @@ from merkit.preprocess.track_cache import FrameSource, TrackCache, interval_face
 from merkit.spotting import KIND_HEX, Spotter, Spotting, TrainingVideo, create_spotter, spot_cached, training_video
 
 
-def evaluate_spotting(videos: list[LongVideo], spotter: Spotter, out: str | Path, *, model=None, executor=None) -> dict:
+def evaluate_spotting(videos: list[LongVideo], spotter: Spotter, out: str | Path, *, model=None, executor=None,
+                      skipped: Sequence[str] = ()) -> dict:
     """Spot every video, score it, write ``OUT/report.md``, ``OUT/scores.json`` and
     ``OUT/timelines/*.png``; returns the scores (``overall`` and ``per_dataset``). A learned
-    spotter is trained leave-one-subject-out through ``executor`` (local by default)."""
+    spotter is trained leave-one-subject-out through ``executor`` (local by default). ``skipped``:
+    the readers' notes on the annotation rows they left out, listed in the report and the scores."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; pass a folder for the spotting results.")
@@ -50,8 +53,12 @@ def evaluate_spotting(videos: list[LongVideo], spotter: Spotter, out: str | Path
     sources = {v.key: FrameSource(v.frame_paths[0].parent, v.fps, v.n_frames) for v in videos}
     learned = {}
     if spotter.learns:
-        for video in videos:
-            track_video(sources[video.key], TrackCache(out / "cache" / _safe(video.key)))
+        from merkit.executors import LocalExecutor
+
+        executor = executor or LocalExecutor()
+        calls = {v.key: (track_video, sources[v.key], TrackCache(out / "cache" / _safe(v.key))) for v in videos}
+        for _ in executor.map(calls, "tracking the videos"):  # through the executor too: each video in one worker
+            pass
         learned = loso_spottings(videos, spotter, out, executor)
     for video in videos:
         source = sources[video.key]
@@ -71,6 +78,7 @@ def evaluate_spotting(videos: list[LongVideo], spotter: Spotter, out: str | Path
     if model is not None:
         scores["strs"] = _strs(scores["overall"]["overall"]["f1"], recognition, tuple(model.classes))
     scores["videos"] = per_video
+    scores["skipped"] = list(skipped)
     atomic_write_text(out / "scores.json", json.dumps(scores, indent=1))
     atomic_write_text(out / "report.md", _report(scores, spotter, videos))
     return scores
@@ -224,6 +232,9 @@ def _report(scores: dict, spotter: Spotter, videos: list[LongVideo]) -> str:
         s = scores["strs"]
         lines += ["", f"STRS = spotting F1 {s['spotting_f1']:.3f} x recognition UF1 {s['recognition_uf1']:.3f} = **{s['strs']:.3f}** "
                   f"({s['recognised']} true positives recognised; {s['unscored']} without a class under the bundle's scheme)."]
+    if scores["skipped"]:
+        lines += ["", "The readers skipped annotation rows that cannot become intervals (errata of the release; "
+                  "`--option strict=true` refuses such a workbook instead):", "", *(f"    {note}" for note in scores["skipped"])]
     notes = [f"- {v['video']}: {v['note']}" for v in scores["videos"] if v["note"]]
     lines += ["", "Videos where nothing could be spotted:", *notes] if notes else []
     lines += ["", "Published figures on real long videos are far lower than synthetic ones: overall F1 about 0.1-0.2 on "

@@ -116,9 +116,11 @@ class TrainingVideo:
 
 @dataclass(frozen=True)
 class CachedSignals:
-    """The :meth:`Spotter.signals` of the faces in the tracking cache ``folder`` for a spotter,
-    computed once per setting (``signal_tag``) into ``folder/signals-NAME-TAG.npy`` (written
-    atomically, read back without pickle); a plain object, so it travels to worker processes."""
+    """The :meth:`Spotter.signals` of the faces in the tracking cache ``folder`` for a spotter: each
+    of its blocks (:meth:`LearnedSpotter.signal_parts`) computed once per setting into
+    ``folder/signals-NAME-TAG.npy`` (written atomically, read back without pickle, memory-mapped),
+    so that folds whose settings share a block share its file; a plain object, so it travels to
+    worker processes."""
 
     folder: str
     fps: float
@@ -128,14 +130,16 @@ class CachedSignals:
 
         from merkit.io.atomic import atomic_path
 
-        path = Path(self.folder) / f"signals-{spotter.name}-{spotter.signal_tag(self.fps)}.npy"
-        if path.exists():
-            return np.load(path, mmap_mode="r", allow_pickle=False)
-        cache = TrackCache(Path(self.folder))
-        rows = spotter.signals(cache.faces(cache.usable()), self.fps)
-        with atomic_path(path, suffix=".npy") as tmp:
-            np.save(tmp, rows, allow_pickle=False)
-        return rows
+        blocks = []
+        for part, tag in enumerate(spotter.signal_parts(self.fps)):
+            path = Path(self.folder) / f"signals-{spotter.name}-{tag}.npy"
+            if not path.exists():
+                cache = TrackCache(Path(self.folder))
+                rows = spotter.part_signals(cache.faces(cache.usable()), self.fps, part)
+                with atomic_path(path, suffix=".npy") as tmp:
+                    np.save(tmp, rows, allow_pickle=False)
+            blocks.append(np.load(path, mmap_mode="r", allow_pickle=False))
+        return blocks[0] if len(blocks) == 1 else np.hstack(blocks)
 
 
 def training_video(video, folder) -> TrainingVideo:
@@ -168,6 +172,15 @@ class LearnedSpotter(Spotter):
     def signal_tag(self, fps: float) -> str:
         """A short name of what :meth:`signals` depends on (learned settings included)."""
         raise NotImplementedError
+
+    def signal_parts(self, fps: float) -> list[str]:
+        """The tags of the column blocks :meth:`signals` is made of, in order (their columns side by
+        side are :meth:`signals`), each cached apart; by default one block, :meth:`signal_tag`."""
+        return [self.signal_tag(fps)]
+
+    def part_signals(self, faces: Iterable[np.ndarray | None], fps: float, part: int) -> np.ndarray:
+        """(T, F_part) the block ``part`` of :meth:`signal_parts`; by default all of :meth:`signals`."""
+        return self.signals(faces, fps)
 
     def state(self) -> tuple[dict[str, np.ndarray], dict]:
         """The learned state as named arrays and a JSON-able dict (for a spotting bundle)."""

@@ -5,6 +5,9 @@ and changes of light.
 Frames are made one at a time (:func:`render_long_video` is a generator), so a ten-minute video
 costs the memory of one frame. :func:`plan_long_video` draws what happens when; the plan is the
 ground truth (expressions) and the list of distractors (for counting false positives on them).
+Two levels of difficulty (:data:`DIFFICULTIES`, ``merkit synth --difficulty``): ``easy`` as
+before, and ``hard``, with subtler expressions, more talking and head turns, a head that sways
+all along, more sensor noise and stronger JPEG compression, so that spotters can be told apart.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import cv2
 import numpy as np
 from openpyxl import Workbook
 
-from merkit.errors import ConfigError
+from merkit.errors import ConfigError, check_choice
 from merkit.io.atomic import atomic_write_bytes, atomic_write_text
 from merkit.synthetic.expressions import Expression, landmark_field
 from merkit.synthetic.faces import FaceGeometry, render_face
@@ -59,6 +62,8 @@ class LongVideoPlan:
     size: tuple[int, int]
     events: tuple[Event, ...]
     seed: int
+    sway: float = 0.0  # slow head motion all along: its amplitude as a share of the face's width
+    noise: float = 1.0  # sensor noise, standard deviation in grey levels
 
     @property
     def expressions(self) -> list[Event]:
@@ -72,17 +77,54 @@ class LongVideoPlan:
 # (shortest, longest) onset-to-offset in seconds
 DURATIONS = {"micro": (0.2, 0.45), "macro": (0.8, 3.0), "blink": (0.15, 0.3), "head_turn": (0.5, 1.2),
              "talking": (1.0, 2.5), "light": (0.3, 1.0)}
-AMPLITUDES = {"micro": (1.5, 2.5), "macro": (3.0, 5.0)}
+
+
+@dataclass(frozen=True)
+class Difficulty:
+    """How hard a synthetic long recording is to spot in.
+
+    Parameters
+    ----------
+    micro, macro : (low, high) peak displacement of an expression's action units, pixels of the frame
+    distractors : how many of each distractor a recording has unless told otherwise
+    sway : slow head motion all along (two sines a few seconds long per axis, and a rotation of
+        ``40 * sway`` degrees), as a share of the face's width; 0 = the head still between events
+    noise : sensor noise, standard deviation in grey levels (of 255)
+    quality : JPEG quality of the frames written
+    """
+
+    micro: tuple[float, float]
+    macro: tuple[float, float]
+    distractors: tuple[tuple[str, int], ...]
+    sway: float
+    noise: float
+    quality: int
+
+
+DIFFICULTIES = {
+    "easy": Difficulty((1.5, 2.5), (3.0, 5.0), (("blink", 2), ("head_turn", 1), ("talking", 1), ("light", 1)), 0.0, 1.0, 95),
+    # micro-expressions under half as large, twice the talking and head turns, a swaying head (about
+    # 1.5 px at 320 x 240, slower than the tracker's head_motion flag), twice the noise, JPEG at 60
+    "hard": Difficulty((0.6, 1.2), (1.5, 3.0), (("blink", 3), ("head_turn", 2), ("talking", 2), ("light", 1)), 0.012, 2.0, 60),
+}
+
+
+def difficulty_of(name: str) -> Difficulty:
+    """The :class:`Difficulty` called ``name``; an unknown name gets a ConfigError listing them."""
+    return DIFFICULTIES[check_choice("difficulty", name, DIFFICULTIES)]
 
 
 def plan_long_video(seconds: float, fps: float, *, size: tuple[int, int] = (480, 640), micro: int = 3, macro: int = 2,
                     distractors: dict[str, int] | None = None, emotions: tuple[str, ...] = ("happiness", "surprise", "disgust", "repression"),
-                    seed: int = 0) -> LongVideoPlan:
-    """Draw a recording of ``seconds`` at ``fps``: ``micro`` and ``macro`` expressions and, by
-    default, two blinks, a head turn, one stretch of talking and one change of light, in random
-    order, at least 0.7 s apart (so every event is seen alone), starting after the first second."""
+                    difficulty: str = "easy", seed: int = 0) -> LongVideoPlan:
+    """Draw a recording of ``seconds`` at ``fps``: ``micro`` and ``macro`` expressions and the
+    ``distractors`` (by default the ``difficulty``'s: at ``easy`` two blinks, a head turn, one
+    stretch of talking and one change of light), in random order, at least 0.7 s apart (so every
+    event is seen alone), starting after the first second; expression amplitudes, head sway and
+    noise as the ``difficulty`` (:data:`DIFFICULTIES`) says."""
+    level = difficulty_of(difficulty)
     rng = np.random.default_rng(seed)
-    distractors = {"blink": 2, "head_turn": 1, "talking": 1, "light": 1} if distractors is None else distractors
+    distractors = dict(level.distractors) if distractors is None else distractors
     kinds = ["micro"] * micro + ["macro"] * macro + [k for k, n in distractors.items() for _ in range(n)]
     rng.shuffle(kinds)
     lengths = [max(3, int(round(rng.uniform(*DURATIONS[k]) * fps))) for k in kinds]
@@ -98,12 +140,12 @@ def plan_long_video(seconds: float, fps: float, *, size: tuple[int, int] = (480,
         apex = onset + int(round(rng.uniform(0.35, 0.6) * (length - 1)))
         if kind in EXPRESSION_KINDS:
             emotion = str(rng.choice(emotions))
-            expression = Expression.random(emotion, float(rng.uniform(*AMPLITUDES[kind])), rng)
+            expression = Expression.random(emotion, float(rng.uniform(*getattr(level, kind))), rng)
             events.append(Event(kind, onset, apex, offset, emotion, expression.aus, expression.amplitude))
         else:
             events.append(Event(kind, onset, apex, offset, amplitude=float(rng.uniform(0.6, 1.0))))
         t = offset + 1
-    return LongVideoPlan(fps, int(seconds * fps), size, tuple(events), seed)
+    return LongVideoPlan(fps, int(seconds * fps), size, tuple(events), seed, level.sway, level.noise)
 
 
 def _ramp(t: int, start: int, stop: int) -> float:
@@ -112,14 +154,15 @@ def _ramp(t: int, start: int, stop: int) -> float:
     return 0.5 - 0.5 * np.cos(np.pi * x)
 
 
-def render_long_video(plan: LongVideoPlan, *, noise_std: float = 1.0) -> Iterator[np.ndarray]:
+def render_long_video(plan: LongVideoPlan) -> Iterator[np.ndarray]:
     """Yield the recording's uint8 (H, W, 3) RGB frames, one at a time.
 
     The face (a quarter to a third of the frame's width) stays still but for the events: an
     expression moves its action units along the raised-cosine profile; a blink closes both upper
     lids (a displacement of about the eye's height); a head turn rotates (up to 6 degrees) and
     shifts (up to 8% of the face) the whole head and holds the new pose; talking opens and closes
-    the jaw four times a second; light changes the exposure by 15-25% and stays.
+    the jaw four times a second; light changes the exposure by 15-25% and stays. With ``plan.sway``
+    the head also drifts slowly all along (periods of 3-10 s), and the sensor noise is ``plan.noise``.
     """
     rng = np.random.default_rng(plan.seed)
     h, w = plan.size
@@ -142,9 +185,12 @@ def render_long_video(plan: LongVideoPlan, *, noise_std: float = 1.0) -> Iterato
     lights = {i: rng.choice([-1, 1]) * rng.uniform(0.15, 0.25) for i, e in enumerate(plan.events) if e.kind == "light"}
     fy, fx = np.mgrid[0:face.shape[0], 0:face.shape[1]].astype(np.float32)
     noise_rng = np.random.default_rng([plan.seed, 0])
+    sway = np.random.default_rng([plan.seed, 1])  # its own draws: an easy recording is the same as before sway existed
+    periods, phases = sway.uniform(3.0, 10.0, (3, 2)) * plan.fps, sway.uniform(0, 2 * np.pi, (3, 2))
     for t in range(plan.n_frames):
         displacement = np.zeros(face.shape[:2] + (2,), np.float32)
-        angle, shift, gain = 0.0, np.zeros(2), 1.0
+        drift = 0.5 * np.sin(2 * np.pi * t / periods + phases).sum(axis=1) if plan.sway else np.zeros(3)
+        angle, shift, gain = 40 * plan.sway * drift[2], plan.sway * face.shape[1] * drift[:2], 1.0
         for i, e in enumerate(plan.events):  # state after finished events, motion during the current one
             if t < e.onset:
                 continue
@@ -165,8 +211,8 @@ def render_long_video(plan: LongVideoPlan, *, noise_std: float = 1.0) -> Iterato
         matrix[:, 2] += centre + shift - np.array([face.shape[1] / 2, face.shape[0] / 2])
         frame = cv2.warpAffine(moved, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         frame *= gain * 255.0
-        if noise_std:
-            frame += noise_std * noise_rng.standard_normal((h, w), dtype=np.float32)[..., None]
+        if plan.noise:
+            frame += plan.noise * noise_rng.standard_normal((h, w), dtype=np.float32)[..., None]
         yield np.clip(np.rint(frame), 0, 255).astype(np.uint8)
 
 
@@ -201,24 +247,28 @@ def _frame_writer(folder: Path, name: Callable[[int], str], quality: int):
 
 def write_long_dataset(layout: str, out: str | Path, *, subjects: int = 2, videos: int = 2, seconds: float = 20.0,
                        size: tuple[int, int] = (240, 320), fps: float | None = None, micro: int = 3, macro: int = 2,
-                       distractors: dict[str, int] | None = None, quality: int = 95, seed: int = 0,
-                       emotions: tuple[str, ...] | None = None, progress: Callable[[int], None] | None = None) -> SyntheticLongDataset:
+                       distractors: dict[str, int] | None = None, quality: int | None = None, seed: int = 0,
+                       emotions: tuple[str, ...] | None = None, difficulty: str = "easy",
+                       progress: Callable[[int], None] | None = None) -> SyntheticLongDataset:
     """Write ``subjects`` x ``videos`` synthetic long recordings in the release layout of
     ``layout`` (casme2_long, samm_lv, casme3_long) with its workbook(s), and the plans (events
     with the distractors) in ``merkit_long_truth.json``. Expressions carry the release's own
-    emotion words (``LONG_EMOTIONS``), or ``emotions``. ``progress(1)`` is called per video."""
+    emotion words (``LONG_EMOTIONS``), or ``emotions``; ``difficulty`` (easy, hard) sets their
+    amplitudes, the distractors, head sway, noise and the JPEG ``quality`` unless given.
+    ``progress(1)`` is called per video."""
     from merkit.synthetic.layouts import MARKER, _fresh_folder, write_xlsx
 
     if layout not in LONG_LAYOUTS:
         raise ValueError(f"Unknown long-video layout {layout!r}; choose one of {', '.join(LONG_LAYOUTS)}.")
     fps = fps or LONG_LAYOUTS[layout]
+    quality = quality or difficulty_of(difficulty).quality
     root = _fresh_folder(Path(out))
     plans: dict[str, LongVideoPlan] = {}
     rows: dict[str, list] = {"code": [], "micro": [], "macro": []}
     for s in range(1, subjects + 1):
         for v in range(1, videos + 1):
             plan = plan_long_video(seconds, fps, size=size, micro=micro, macro=macro, distractors=distractors,
-                                   emotions=emotions or LONG_EMOTIONS[layout], seed=seed * 10_000 + s * 100 + v)
+                                   emotions=emotions or LONG_EMOTIONS[layout], difficulty=difficulty, seed=seed * 10_000 + s * 100 + v)
             if layout == "casme2_long":
                 number, (code, name) = 14 + s, CASME2_VIDEOS[(v - 1) % len(CASME2_VIDEOS)]
                 subject, video = f"s{number}", f"{number}_{code:04d}{name}"
@@ -256,7 +306,7 @@ def write_long_dataset(layout: str, out: str | Path, *, subjects: int = 2, video
         write_xlsx(root / "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx", header, rows["micro"])
         write_xlsx(root / "cas(me)3_part_A_MaE_label_JpgIndex_v2.xlsx", header, rows["macro"])
     atomic_write_text(root / TRUTH_FILE, json.dumps({k: plan_to_json(p) for k, p in plans.items()}, indent=1))
-    atomic_write_text(root / MARKER, json.dumps({"layout": layout, "seed": seed}))
+    atomic_write_text(root / MARKER, json.dumps({"layout": layout, "seed": seed, "difficulty": difficulty}))
     return SyntheticLongDataset(root, layout, plans)
 
 
@@ -288,7 +338,8 @@ def plan_to_json(plan: LongVideoPlan) -> dict:
 
 def plan_from_json(data: dict) -> LongVideoPlan:
     events = tuple(Event(**{**e, "aus": tuple(e["aus"])}) for e in data["events"])
-    return LongVideoPlan(data["fps"], data["n_frames"], tuple(data["size"]), events, data["seed"])
+    return LongVideoPlan(data["fps"], data["n_frames"], tuple(data["size"]), events, data["seed"], data.get("sway", 0.0),
+                         data.get("noise", 1.0))
 
 
 def read_truth(root: str | Path) -> dict[str, LongVideoPlan]:
