@@ -19,10 +19,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# ruff's rules are in pyproject.toml. `ruff format --check` joins once the open branches have
-# landed: formatting the whole tree now would conflict with each of them.
+# ruff's rules and its formatting are set in pyproject.toml.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # The documentation site (mkdocs.yml) into site/; --strict: a broken link or a docstring that does
 # not render fails.

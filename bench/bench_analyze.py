@@ -21,8 +21,15 @@ def write_recording(path: Path, minutes: float) -> int:
     """A synthetic recording with an event every few seconds (streamed: one frame in memory)."""
     seconds = 60 * minutes
     n_events = int(seconds / 6)
-    plan = plan_long_video(seconds, 30.0, size=(480, 640), micro=n_events // 3, macro=n_events // 6,
-                           distractors={"blink": n_events // 4, "head_turn": n_events // 12, "talking": n_events // 12, "light": 1}, seed=5)
+    plan = plan_long_video(
+        seconds,
+        30.0,
+        size=(480, 640),
+        micro=n_events // 3,
+        macro=n_events // 6,
+        distractors={"blink": n_events // 4, "head_turn": n_events // 12, "talking": n_events // 12, "light": 1},
+        seed=5,
+    )
     with video_writer(path, 30.0, crf=18) as write:
         for frame in render_long_video(plan):
             write(frame)
@@ -38,9 +45,11 @@ def main() -> None:
             video = Path(tmp) / f"rec{m:g}.mp4"
             n = write_recording(video, m)
             # a fresh process per size: getrusage keeps the largest child so far
-            code = ("import resource, sys, time; from merkit.inference.analyze import analyze; t = time.perf_counter(); "
-                    f"analyze({str(video)!r}, {str(Path(tmp) / f'out{m:g}')!r}); "
-                    "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+            code = (
+                "import resource, sys, time; from merkit.inference.analyze import analyze; t = time.perf_counter(); "
+                f"analyze({str(video)!r}, {str(Path(tmp) / f'out{m:g}')!r}); "
+                "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+            )
             out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
             seconds, peak = map(float, out.stdout.split())
             print(f"{m:7g} {n:7d} {seconds:8.1f} {n / seconds:8.1f} {peak:11.0f}", flush=True)

@@ -36,8 +36,12 @@ class ThreeStreams(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.streams = nn.ModuleList(nn.Sequential(nn.Conv2d(3, c, 3, padding=2), nn.ReLU(), nn.BatchNorm2d(c),
-                                                   nn.MaxPool2d(3, 3, 1), nn.Dropout(0.5)) for c in (3, 5, 8))
+        self.streams = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv2d(3, c, 3, padding=2), nn.ReLU(), nn.BatchNorm2d(c), nn.MaxPool2d(3, 3, 1), nn.Dropout(0.5)
+            )
+            for c in (3, 5, 8)
+        )
         self.head = nn.Linear(400, 3)
 
     def forward(self, x):
@@ -70,8 +74,16 @@ def lockstep_epoch_time(folds: int = 8, n: int = 435, repeats: int = 2) -> float
     networks = [create_model("ststnet", num_classes=3) for _ in range(folds)]
     stack = FoldStack(networks, [torch.Generator() for _ in networks])
     data = [(torch.rand(n, 3, 28, 28), torch.randint(0, 3, (n,))) for _ in networks]
-    recipe = Recipe(optimizer="adam", lr=5e-5, momentum=0.0, weight_decay=0.0, batch_size=256, lr_decay=1.0, tolerance=0.0,
-                    max_epochs=repeats)
+    recipe = Recipe(
+        optimizer="adam",
+        lr=5e-5,
+        momentum=0.0,
+        weight_decay=0.0,
+        batch_size=256,
+        lr_decay=1.0,
+        tolerance=0.0,
+        max_epochs=repeats,
+    )
     rngs = [np.random.default_rng(f) for f in range(folds)]
     started = time.perf_counter()
     train_lockstep(stack, networks[0].forward_folds, data, recipe, rngs=rngs)
@@ -114,10 +126,12 @@ def main() -> None:
     folds = len(result.metrics["per_fold"])
     overall = result.metrics["overall"]
     where = torch.cuda.get_device_name(torch.device(args.device)) if args.device.startswith("cuda") else cpu_name()
-    print(f"ststnet LOSO on {where}, {len(data)} clips, {folds} folds, {args.epochs} epochs, --jobs {args.jobs}, "
-          f"folds at once {result_at_once(args)}: {elapsed:.0f} s "
-          f"({elapsed * args.jobs / (folds * args.epochs) * 1000:.0f} ms per fold-epoch per process); "
-          f"UF1 {overall['uf1']:.3f}, UAR {overall['uar']:.3f}")
+    print(
+        f"ststnet LOSO on {where}, {len(data)} clips, {folds} folds, {args.epochs} epochs, --jobs {args.jobs}, "
+        f"folds at once {result_at_once(args)}: {elapsed:.0f} s "
+        f"({elapsed * args.jobs / (folds * args.epochs) * 1000:.0f} ms per fold-epoch per process); "
+        f"UF1 {overall['uf1']:.3f}, UAR {overall['uar']:.3f}"
+    )
     for name, s in result.metrics["per_dataset"].items():
         print(f"  {name}: UF1 {s['uf1']:.3f}, UAR {s['uar']:.3f} ({s['n']} clips)")
     if args.device != "cpu":
@@ -127,13 +141,19 @@ def main() -> None:
     torch.manual_seed(0)
     print(f"CPU: {cpu_name()}; numba target {numba.config.CPU_NAME or 'host'}")
     print("| one epoch, 435 clips, 1 thread | ms |\n|---|---|")
-    print(f"| merkit's ststnet as it trains (numba's fused kernel) | {epoch_time(create_model('ststnet', num_classes=3)) * 1000:.1f} |")
-    print(f"| merkit's ststnet, PyTorch layers (one 16-filter conv, channels-last) | "
-          f"{epoch_time(create_model('ststnet', num_classes=3, fused=False)) * 1000:.0f} |")
+    print(
+        f"| merkit's ststnet as it trains (numba's fused kernel) | {epoch_time(create_model('ststnet', num_classes=3)) * 1000:.1f} |"
+    )
+    print(
+        f"| merkit's ststnet, PyTorch layers (one 16-filter conv, channels-last) | "
+        f"{epoch_time(create_model('ststnet', num_classes=3, fused=False)) * 1000:.0f} |"
+    )
     print(f"| three separate streams, channels-first | {epoch_time(ThreeStreams()) * 1000:.0f} |")
     print(f"| in lockstep, 8 folds at once (the GPU's way), per fold | {lockstep_epoch_time() * 1000:.0f} |")
-    print(f"| max pooling of 256x16x30x30 alone: channels-first / channels-last | "
-          f"{pool_time(False) * 1000:.1f} / {pool_time(True) * 1000:.1f} |")
+    print(
+        f"| max pooling of 256x16x30x30 alone: channels-first / channels-last | "
+        f"{pool_time(False) * 1000:.1f} / {pool_time(True) * 1000:.1f} |"
+    )
 
 
 if __name__ == "__main__":

@@ -67,18 +67,27 @@ def main() -> None:
         members = [m for m in getattr(method, "members", "").split(",") if m in projections]
         projected = projections.get(name, sum(projections[m] * method.bag for m in members) if members else None)
         if projected is not None and projected > args.budget:
-            what = f"at least {projected / 60:.0f} min projected (its {', '.join(members)})" if members else \
-                f"{projected / 60:.0f} min projected"
-            print(f"| {name} | {epochs or '-'} | {'-' if per_epoch is None else f'{per_epoch:.3f}'} | not run: {what} | - | "
-                  f"{os.getloadavg()[0]:.1f} |", flush=True)
+            what = (
+                f"at least {projected / 60:.0f} min projected (its {', '.join(members)})"
+                if members
+                else f"{projected / 60:.0f} min projected"
+            )
+            print(
+                f"| {name} | {epochs or '-'} | {'-' if per_epoch is None else f'{per_epoch:.3f}'} | not run: {what} | - | "
+                f"{os.getloadavg()[0]:.1f} |",
+                flush=True,
+            )
             continue
         run = args.out / name
         shutil.rmtree(run, ignore_errors=True)  # time every fold, resume nothing
         started = time.perf_counter()
         result = evaluate(data, name, out=run, jobs=args.jobs, cache=args.out / "cache")
         elapsed, overall = time.perf_counter() - started, result.metrics["overall"]
-        print(f"| {name} | {epochs or '-'} | {'-' if per_epoch is None else f'{per_epoch:.3f}'} | {elapsed:.0f} s "
-              f"({elapsed / 60:.1f} min) | {overall['uf1']:.3f} / {overall['uar']:.3f} | {os.getloadavg()[0]:.1f} |", flush=True)
+        print(
+            f"| {name} | {epochs or '-'} | {'-' if per_epoch is None else f'{per_epoch:.3f}'} | {elapsed:.0f} s "
+            f"({elapsed / 60:.1f} min) | {overall['uf1']:.3f} / {overall['uar']:.3f} | {os.getloadavg()[0]:.1f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

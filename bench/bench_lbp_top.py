@@ -32,7 +32,9 @@ def main() -> None:
     for radius in [(1, 1, 1), (1, 1, 4)]:
         for interpolation in ("nearest", "bilinear"):
             t = median_seconds(lambda: lbp_top(clip, radius=radius, blocks=(5, 5, 1), interpolation=interpolation), 20)
-            print(f"  radius {radius} {interpolation:8s}  {t * 1e3:7.2f} ms  ({1 / t:6.1f} clips/s, {t / copy:5.0f}x a copy)")
+            print(
+                f"  radius {radius} {interpolation:8s}  {t * 1e3:7.2f} ms  ({1 / t:6.1f} clips/s, {t / copy:5.0f}x a copy)"
+            )
 
 
 if __name__ == "__main__":

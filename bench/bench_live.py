@@ -35,7 +35,9 @@ from merkit.synthetic.long_videos import plan_long_video, render_long_video
 def write_recording(path: Path, seconds: float, fps: float, size: tuple[int, int]) -> int:
     """A synthetic recording with an expression or a blink every few seconds (streamed)."""
     n = max(1, int(seconds / 5))
-    plan = plan_long_video(seconds, fps, size=size, micro=n // 2 + 1, macro=max(1, n // 4), distractors={"blink": max(1, n // 4)}, seed=7)
+    plan = plan_long_video(
+        seconds, fps, size=size, micro=n // 2 + 1, macro=max(1, n // 4), distractors={"blink": max(1, n // 4)}, seed=7
+    )
     with video_writer(path, fps, crf=18) as write:
         for frame in render_long_video(plan):
             write(frame)
@@ -68,15 +70,26 @@ def agree(seconds: float, seeds: int) -> None:
     same = only_live = only_analyze = 0
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(seeds):
-            plan = plan_long_video(seconds, 30.0, size=(240, 320), micro=int(seconds / 10), macro=int(seconds / 20),
-                                   distractors={"blink": int(seconds / 20), "head_turn": 1, "talking": 1}, seed=200 + seed)
+            plan = plan_long_video(
+                seconds,
+                30.0,
+                size=(240, 320),
+                micro=int(seconds / 10),
+                macro=int(seconds / 20),
+                distractors={"blink": int(seconds / 20), "head_turn": 1, "talking": 1},
+                seed=200 + seed,
+            )
             video = Path(tmp) / f"rec{seed}.mkv"
             with video_writer(video, 30.0) as write:
                 for frame in render_long_video(plan):
                     write(frame)
-            found = {"live": live(video, Path(tmp) / f"live{seed}", log=lambda _: None)["intervals"],
-                     "analyze": analyze(video, Path(tmp) / f"analyze{seed}", annotate=False)["intervals"]}
-            spans = {k: [Interval(r["onset_frame"], r["offset_frame"], r["kind"]) for r in rows] for k, rows in found.items()}
+            found = {
+                "live": live(video, Path(tmp) / f"live{seed}", log=lambda _: None)["intervals"],
+                "analyze": analyze(video, Path(tmp) / f"analyze{seed}", annotate=False)["intervals"],
+            }
+            spans = {
+                k: [Interval(r["onset_frame"], r["offset_frame"], r["kind"]) for r in rows] for k, rows in found.items()
+            }
             truth = [Interval(e.onset, e.offset, e.kind) for e in plan.expressions]
             for k in pairs:
                 pairs[k].append((truth, spans[k]))
@@ -84,16 +97,30 @@ def agree(seconds: float, seeds: int) -> None:
             same += len(both)
             only_live += len(spans["live"]) - len(both)
             only_analyze += len(spans["analyze"]) - len(both)
-            apart = [(k, (i.kind, i.onset, i.offset)) for k, mine in spans.items() for i in mine
-                     if not any(i is pair[0 if k == "live" else 1] for pair in both)]
-            print(f"seed {200 + seed}: live {len(spans['live'])}, analyze {len(spans['analyze'])}, both {len(both)}; "
-                  f"apart: {apart}; {load()}", flush=True)
-    print(f"{seeds} recordings of {seconds:g} s: found by both {same}, by live only {only_live}, by analyze only {only_analyze}")
+            apart = [
+                (k, (i.kind, i.onset, i.offset))
+                for k, mine in spans.items()
+                for i in mine
+                if not any(i is pair[0 if k == "live" else 1] for pair in both)
+            ]
+            print(
+                f"seed {200 + seed}: live {len(spans['live'])}, analyze {len(spans['analyze'])}, both {len(both)}; "
+                f"apart: {apart}; {load()}",
+                flush=True,
+            )
+    print(
+        f"{seeds} recordings of {seconds:g} s: found by both {same}, by live only {only_live}, by analyze only {only_analyze}"
+    )
     for k, results in pairs.items():
         scores = spotting_scores(results)
-        print(f"{k:8s} against the truth: " + ", ".join(f"{kind} F1 {scores[kind]['f1']:.2f} ({scores[kind]['tp']} of "
-                                                        f"{scores[kind]['annotated']}, {scores[kind]['spotted']} spotted)"
-                                                        for kind in ("micro", "macro", "overall")))
+        print(
+            f"{k:8s} against the truth: "
+            + ", ".join(
+                f"{kind} F1 {scores[kind]['f1']:.2f} ({scores[kind]['tp']} of "
+                f"{scores[kind]['annotated']}, {scores[kind]['spotted']} spotted)"
+                for kind in ("micro", "macro", "overall")
+            )
+        )
 
 
 def main() -> None:
@@ -110,18 +137,24 @@ def main() -> None:
         summary, wall, used = run(video, Path(tmp) / "vga")
         delays = [r["delay_s"] for r in summary["intervals"]]
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"640x480 at 30 fps, {n} frames in {wall:.1f} s, {1000 * used / n:.1f} ms of CPU a frame (peak RSS {peak:.0f} MB): "
-              f"{summary['dropped']} dropped; {len(delays)} intervals, "
-              f"report delay after their end {min(delays, default=0):.2f}-{max(delays, default=0):.2f} s "
-              f"(want <= {lookahead + 1:.1f} s: lookahead {lookahead:.2f} s + 1 s); before: {before}, after: {load()}", flush=True)
+        print(
+            f"640x480 at 30 fps, {n} frames in {wall:.1f} s, {1000 * used / n:.1f} ms of CPU a frame (peak RSS {peak:.0f} MB): "
+            f"{summary['dropped']} dropped; {len(delays)} intervals, "
+            f"report delay after their end {min(delays, default=0):.2f}-{max(delays, default=0):.2f} s "
+            f"(want <= {lookahead + 1:.1f} s: lookahead {lookahead:.2f} s + 1 s); before: {before}, after: {load()}",
+            flush=True,
+        )
         held = 0.0
         for fps in (30.0, 60.0, 90.0, 120.0, 150.0, 200.0):
             video = Path(tmp) / f"qvga{fps:g}.mp4"
             n = write_recording(video, min(seconds, 15.0), fps, (240, 320))
             before = load()
             summary, wall, used = run(video, Path(tmp) / f"qvga{fps:g}")
-            print(f"320x240 at {fps:g} fps, {n} frames in {wall:.1f} s, {1000 * used / n:.1f} ms of CPU a frame: {summary['dropped']} dropped "
-                  f"({100 * summary['dropped'] / n:.1f}%); before: {before}, after: {load()}", flush=True)
+            print(
+                f"320x240 at {fps:g} fps, {n} frames in {wall:.1f} s, {1000 * used / n:.1f} ms of CPU a frame: {summary['dropped']} dropped "
+                f"({100 * summary['dropped'] / n:.1f}%); before: {before}, after: {load()}",
+                flush=True,
+            )
             if summary["dropped"]:
                 break
             held = fps

@@ -53,18 +53,35 @@ def main() -> None:
     data = fill_apex(load("casme2", root=root, labels="seed4"), "middle")
     if args.paper_schedule:
         args.lr, args.lr_decay, args.batch = 1e-3, 0.5, 64
-    common = {"maps": args.maps, "keep_levels": args.keep_levels, "align": False, "lr": args.lr, "lr_decay": args.lr_decay,
-              "batch_size": args.batch, "tolerance": 0.0}
+    common = {
+        "maps": args.maps,
+        "keep_levels": args.keep_levels,
+        "align": False,
+        "lr": args.lr,
+        "lr_decay": args.lr_decay,
+        "batch_size": args.batch,
+        "tolerance": 0.0,
+    }
     versions = args.keep_levels * 8
-    print(f"{len(data)} clips, {args.subjects} subjects, subject {args.folds}-fold, seed4; {common}; passes: "
-          f"{args.epochs} over {versions} versions per clip with jittering, {args.epochs * versions} without\n")
+    print(
+        f"{len(data)} clips, {args.subjects} subjects, subject {args.folds}-fold, seed4; {common}; passes: "
+        f"{args.epochs} over {versions} versions per clip with jittering, {args.epochs * versions} without\n"
+    )
     print("| variant | accuracy | UF1 | UAR | time per fold |\n| --- | ---: | ---: | ---: | ---: |", flush=True)
     for i, (name, switches) in enumerate(VARIANTS.items()):
         epochs = args.epochs * (1 if switches.get("jitter", True) else versions)  # the same number of steps
         start = time.perf_counter()
-        result = evaluate(data, "mer_rcnn", out=args.out / f"run{i}", params=common | switches | {"max_epochs": epochs},
-                          protocol="subject_kfold",
-                          protocol_params={"n_splits": args.folds}, cache=args.out / "cache", jobs=1, overwrite=True)
+        result = evaluate(
+            data,
+            "mer_rcnn",
+            out=args.out / f"run{i}",
+            params=common | switches | {"max_epochs": epochs},
+            protocol="subject_kfold",
+            protocol_params={"n_splits": args.folds},
+            cache=args.out / "cache",
+            jobs=1,
+            overwrite=True,
+        )
         o = result.metrics["overall"]
         per_fold = (time.perf_counter() - start) / max(len(result.computed_folds), 1)
         print(f"| {name} | {o['accuracy']:.3f} | {o['uf1']:.3f} | {o['uar']:.3f} | {per_fold:.0f} s |", flush=True)

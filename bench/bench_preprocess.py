@@ -54,17 +54,28 @@ def load() -> str:
 
 def magnify_rows(rounds: int) -> None:
     rng = np.random.default_rng(0)
-    clip = cv2.GaussianBlur(rng.random((240, 320 * 64 * 3)).astype(np.float32), (0, 0), 2).reshape(240, 320, 64, 3).transpose(2, 0, 1, 3).copy()
+    clip = (
+        cv2.GaussianBlur(rng.random((240, 320 * 64 * 3)).astype(np.float32), (0, 0), 2)
+        .reshape(240, 320, 64, 3)
+        .transpose(2, 0, 1, 3)
+        .copy()
+    )
     copy = best_of(lambda: clip.copy(), 5)
     clips = {"float32 (0..1)": np.clip(clip, 0, 1), "uint8": np.rint(clip * 255).astype(np.uint8)}
-    print(f"magnify_eulerian, 64 x 240 x 320 RGB, {rounds} calls in a warm process ({load()}); "
-          f"numpy copy of the float clip {copy * 1e3:.1f} ms")
+    print(
+        f"magnify_eulerian, 64 x 240 x 320 RGB, {rounds} calls in a warm process ({load()}); "
+        f"numpy copy of the float clip {copy * 1e3:.1f} ms"
+    )
     for name, frames in clips.items():
-        first = best_of(lambda: magnify_eulerian(frames), 1)  # numba compiles its passes for this dtype; OpenCV's first use
+        first = best_of(
+            lambda: magnify_eulerian(frames), 1
+        )  # numba compiles its passes for this dtype; OpenCV's first use
         wall, cpu = timed(lambda: magnify_eulerian(frames), rounds)
         fps = 64 / wall
-        print(f"  {name:15s} {np.median(fps):6.0f} frames/s median ({fps.min():.0f}-{fps.max():.0f}; "
-              f"{np.median(wall) * 1e3:.1f} ms), CPU {np.median(cpu) * 1e3:.0f} ms per call; first call {first * 1e3:.0f} ms")
+        print(
+            f"  {name:15s} {np.median(fps):6.0f} frames/s median ({fps.min():.0f}-{fps.max():.0f}; "
+            f"{np.median(wall) * 1e3:.1f} ms), CPU {np.median(cpu) * 1e3:.0f} ms per call; first call {first * 1e3:.0f} ms"
+        )
     print(f"  ({load()} after)")
 
 
@@ -86,7 +97,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.held_to_avx2 and any(os.environ.get(k) != v for k, v in HELD_TO_AVX2.items()):
         argv = [sys.executable, os.path.abspath(__file__)] + sys.argv[1:]
-        sys.exit(subprocess.run(argv, env={**os.environ, **HELD_TO_AVX2}).returncode)  # vector widths are fixed at start-up
+        sys.exit(
+            subprocess.run(argv, env={**os.environ, **HELD_TO_AVX2}).returncode
+        )  # vector widths are fixed at start-up
     print(f"CPU: {cpu_name()}")
     magnify_rows(args.rounds)
     if not args.magnify_only:

@@ -54,8 +54,25 @@ def main() -> None:
         port = s.getsockname()[1]
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     start = time.perf_counter()
-    subprocess.run([ray_bin, "start", "--head", "--node-ip-address", HOST, "--port", str(port), "--num-cpus", "2",
-                    "--include-dashboard", "false", "--disable-usage-stats"], check=True, env=env, capture_output=True)
+    subprocess.run(
+        [
+            ray_bin,
+            "start",
+            "--head",
+            "--node-ip-address",
+            HOST,
+            "--port",
+            str(port),
+            "--num-cpus",
+            "2",
+            "--include-dashboard",
+            "false",
+            "--disable-usage-stats",
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     executor = RayExecutor(f"{HOST}:{port}")
     started = time.perf_counter() - start
     try:
@@ -72,7 +89,9 @@ def main() -> None:
         ray.shutdown()
         subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True)
     folds = len(set(data.groups))
-    print(f"  Ray, 2-CPU local cluster          {on_ray:6.1f} s  ({(on_ray - local) / folds * 1e3:+.0f} ms per fold against --jobs 2)")
+    print(
+        f"  Ray, 2-CPU local cluster          {on_ray:6.1f} s  ({(on_ray - local) / folds * 1e3:+.0f} ms per fold against --jobs 2)"
+    )
     print(f"  Ray start-up (ray start + init)   {started:6.1f} s")
     print(f"  an empty Ray task, round trip     {empty * 1e3:6.1f} ms")
 

@@ -33,15 +33,25 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--difficulty", default="easy")
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=None, help="keep the data and results here (default: a temporary folder)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="keep the data and results here (default: a temporary folder)"
+    )
     args = parser.parse_args()
     print(f"CPU: {cpu_name()}; load average {os.getloadavg()[0]:.1f}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp)
         per_subject = -(-args.videos // args.subjects)
         start = time.perf_counter()
-        written = write_long_dataset("casme2_long", out / "data", subjects=args.subjects, videos=per_subject, seconds=args.seconds,
-                                     size=(240, 320), difficulty=args.difficulty, seed=60)
+        written = write_long_dataset(
+            "casme2_long",
+            out / "data",
+            subjects=args.subjects,
+            videos=per_subject,
+            seconds=args.seconds,
+            size=(240, 320),
+            difficulty=args.difficulty,
+            seed=60,
+        )
         videos = load_long_videos("casme2_long", written.root)
         extra = len(videos) - args.videos  # the last video of the first `extra` subjects goes
         by_subject = {}
@@ -50,20 +60,29 @@ def main() -> None:
         dropped = {id(vs[-1]) for vs in list(by_subject.values())[:extra]}
         videos = [v for v in videos if id(v) not in dropped]
         frames = sum(v.n_frames for v in videos)
-        print(f"wrote {len(by_subject)} subjects, {len(videos)} videos of {args.seconds:g} s at 30 fps ({frames} frames, "
-              f"{args.difficulty}) in {time.perf_counter() - start:.0f} s", flush=True)
+        print(
+            f"wrote {len(by_subject)} subjects, {len(videos)} videos of {args.seconds:g} s at 30 fps ({frames} frames, "
+            f"{args.difficulty}) in {time.perf_counter() - start:.0f} s",
+            flush=True,
+        )
         start = time.perf_counter()
         scores = evaluate_spotting(videos, create_spotter("softnet"), out / "out", executor=LocalExecutor(args.jobs))
         seconds = time.perf_counter() - start
-        print(f"softnet, {args.jobs} processes: {figures(scores)}  [{seconds:.0f} s, tracking included]; load average "
-              f"{os.getloadavg()[0]:.1f}", flush=True)
+        print(
+            f"softnet, {args.jobs} processes: {figures(scores)}  [{seconds:.0f} s, tracking included]; load average "
+            f"{os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
         start = time.perf_counter()
         scores = evaluate_spotting(videos, create_spotter("roi_flow"), out / "out")
         print(f"roi_flow on the same tracking: {figures(scores)}  [{time.perf_counter() - start:.0f} s]", flush=True)
 
 
 def figures(scores: dict) -> str:
-    return "  ".join(f"{k} F1 {v['f1']:.3f} ({v['tp']}/{v['annotated']}, {v['spotted']} spotted)" for k, v in scores["overall"].items())
+    return "  ".join(
+        f"{k} F1 {v['f1']:.3f} ({v['tp']}/{v['annotated']}, {v['spotted']} spotted)"
+        for k, v in scores["overall"].items()
+    )
 
 
 if __name__ == "__main__":

@@ -28,8 +28,11 @@ from pathlib import Path
 
 from machine import HELD_TO_AVX2, cpu_name  # bench/machine.py
 
-ROWS = {"as it is": {}, "no C compiler (CC=false, none on PATH)": {"CC": "false", "PATH": str(Path(sys.executable).parent)},
-        "held to AVX2": HELD_TO_AVX2}
+ROWS = {
+    "as it is": {},
+    "no C compiler (CC=false, none on PATH)": {"CC": "false", "PATH": str(Path(sys.executable).parent)},
+    "held to AVX2": HELD_TO_AVX2,
+}
 
 
 def measure(args) -> dict:
@@ -51,7 +54,9 @@ def measure(args) -> dict:
     run = args.out / "run"
     shutil.rmtree(run, ignore_errors=True)
     started = time.perf_counter()
-    result = evaluate(data, "ststnet", params={"epochs": args.epochs}, out=run, jobs=args.jobs, cache=args.out / "cache")
+    result = evaluate(
+        data, "ststnet", params={"epochs": args.epochs}, out=run, jobs=args.jobs, cache=args.out / "cache"
+    )
     loso = time.perf_counter() - started
     folds = len(result.metrics["per_fold"])
 
@@ -64,9 +69,16 @@ def measure(args) -> dict:
     lbp = median_seconds(lambda: lbp_top(volume, radius=(1, 1, 4), blocks=(5, 5, 1)), 20)
     torch.set_num_threads(1)
     compiler = (shutil.which("cc") or "none on PATH") + (f", CC={os.environ['CC']}" if "CC" in os.environ else "")
-    return {"cpu": cpu_name(), "cc": compiler, "loso_s": loso, "fold_epoch_ms": loso * args.jobs / (folds * args.epochs) * 1000,
-            "epoch_ms": epoch_time(create_model("ststnet", num_classes=3)) * 1000, "uf1": result.metrics["overall"]["uf1"],
-            "magnify_fps": 64 / magnify, "lbp_top_ms": lbp * 1000}
+    return {
+        "cpu": cpu_name(),
+        "cc": compiler,
+        "loso_s": loso,
+        "fold_epoch_ms": loso * args.jobs / (folds * args.epochs) * 1000,
+        "epoch_ms": epoch_time(create_model("ststnet", num_classes=3)) * 1000,
+        "uf1": result.metrics["overall"]["uf1"],
+        "magnify_fps": 64 / magnify,
+        "lbp_top_ms": lbp * 1000,
+    }
 
 
 def main() -> None:
@@ -88,19 +100,38 @@ def main() -> None:
     manifest = write_flow_manifest(args.out / "flows")  # and every clip's maps cached, so rows time training only
     prepare("ststnet", {}, load("manifest", root=manifest), Cache(args.out / "cache"), jobs=args.jobs)
     print(f"CPU: {cpu_name()}; STSTNet LOSO of the 442-clip stand-in, {args.epochs} epochs, --jobs {args.jobs}\n")
-    print("| row | LOSO | ms per fold-epoch | one epoch, 435 clips, 1 thread | magnification, 64x240x320 RGB | "
-          "LBP-TOP, 30x128x128, 5x5 blocks |\n| --- | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        "| row | LOSO | ms per fold-epoch | one epoch, 435 clips, 1 thread | magnification, 64x240x320 RGB | "
+        "LBP-TOP, 30x128x128, 5x5 blocks |\n| --- | ---: | ---: | ---: | ---: | ---: |"
+    )
     for name, env in ROWS.items():
-        child = subprocess.run([sys.executable, __file__, "--row", "--epochs", str(args.epochs), "--jobs", str(args.jobs),
-                                "--out", str(args.out)], env={**os.environ, **env}, capture_output=True, text=True,
-                               cwd=Path(__file__).parent)
+        child = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--row",
+                "--epochs",
+                str(args.epochs),
+                "--jobs",
+                str(args.jobs),
+                "--out",
+                str(args.out),
+            ],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+        )
         if child.returncode:
             print(f"| {name} | failed: {child.stderr.strip().splitlines()[-1]} |")
             continue
         row = json.loads(child.stdout.strip().splitlines()[-1])
-        print(f"| {name} (cc: {row['cc']}) | {row['loso_s']:.0f} s ({row['loso_s'] / 60:.1f} min, UF1 {row['uf1']:.3f}) | "
-              f"{row['fold_epoch_ms']:.1f} | {row['epoch_ms']:.1f} ms | {row['magnify_fps']:.0f} frames/s | "
-              f"{row['lbp_top_ms']:.1f} ms |", flush=True)
+        print(
+            f"| {name} (cc: {row['cc']}) | {row['loso_s']:.0f} s ({row['loso_s'] / 60:.1f} min, UF1 {row['uf1']:.3f}) | "
+            f"{row['fold_epoch_ms']:.1f} | {row['epoch_ms']:.1f} ms | {row['magnify_fps']:.0f} frames/s | "
+            f"{row['lbp_top_ms']:.1f} ms |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

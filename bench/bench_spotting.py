@@ -26,7 +26,10 @@ from merkit.spotting import list_spotters
 from merkit.synthetic.long_videos import write_long_dataset
 
 # SAMM-LV's 200 fps make each second cost 6.7 times CAS(ME)²'s: two people (a fold learns from one)
-SETS = {"casme2_long": dict(subjects=4, videos=1, seconds=30, fps=30.0), "samm_lv": dict(subjects=2, videos=1, seconds=25, fps=200.0)}
+SETS = {
+    "casme2_long": dict(subjects=4, videos=1, seconds=30, fps=30.0),
+    "samm_lv": dict(subjects=2, videos=1, seconds=25, fps=200.0),
+}
 
 
 def false_positive_causes(scores: dict, plans: dict) -> Counter:
@@ -51,23 +54,40 @@ def main(levels: list[str], layouts: list[str]) -> None:
         for level in levels:
             for layout in layouts:
                 options = SETS[layout]
-                written = write_long_dataset(layout, tmp / layout / level, size=(240, 320), seed=50, difficulty=level, **options)
+                written = write_long_dataset(
+                    layout, tmp / layout / level, size=(240, 320), seed=50, difficulty=level, **options
+                )
                 videos = load_long_videos(layout, written.root)
                 out = tmp / f"out_{layout}_{level}"
                 start = time.perf_counter()
                 for v in videos:
-                    track_video(FrameSource(v.frame_paths[0].parent, v.fps, v.n_frames), TrackCache(out / "cache" / safe_name(v.key)))
-                print(f"| {layout} | {level} | (tracking, shared) | | | | {time.perf_counter() - start:.0f} s |", flush=True)
+                    track_video(
+                        FrameSource(v.frame_paths[0].parent, v.fps, v.n_frames),
+                        TrackCache(out / "cache" / safe_name(v.key)),
+                    )
+                print(
+                    f"| {layout} | {level} | (tracking, shared) | | | | {time.perf_counter() - start:.0f} s |",
+                    flush=True,
+                )
                 for spotter in list_spotters():
                     start = time.perf_counter()
                     scores = evaluate_spotting(videos, spotter(), out)
                     seconds = time.perf_counter() - start
                     s = scores["overall"]
-                    cells = [f"{s[k]['f1']:.3f} ({s[k]['tp']}/{s[k]['annotated']}, {s[k]['spotted']})" for k in ("micro", "macro")]
-                    print(f"| {layout} | {level} | `{spotter.name}` | {' | '.join(cells)} | {s['overall']['f1']:.3f} | {seconds:.0f} s |", flush=True)
+                    cells = [
+                        f"{s[k]['f1']:.3f} ({s[k]['tp']}/{s[k]['annotated']}, {s[k]['spotted']})"
+                        for k in ("micro", "macro")
+                    ]
+                    print(
+                        f"| {layout} | {level} | `{spotter.name}` | {' | '.join(cells)} | {s['overall']['f1']:.3f} | {seconds:.0f} s |",
+                        flush=True,
+                    )
                     print(f"<!-- false positives: {dict(false_positive_causes(scores, written.plans))} -->", flush=True)
     print(f"load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
-    main([a for a in sys.argv[1:] if a not in SETS] or ["easy", "hard"], [a for a in sys.argv[1:] if a in SETS] or list(SETS))
+    main(
+        [a for a in sys.argv[1:] if a not in SETS] or ["easy", "hard"],
+        [a for a in sys.argv[1:] if a in SETS] or list(SETS),
+    )

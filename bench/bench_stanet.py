@@ -73,8 +73,15 @@ def main() -> None:
     parser.add_argument("--widths", default="16,32,64,128")
     parser.add_argument("--lr", type=float, default=1e-3, help="the paper's is 1e-5; this bench trains only 30 epochs")
     parser.add_argument("--variant", default="sab_tab_l1")
-    parser.add_argument("--l1", type=float, default=1e-8, help="the weight of the masks' L1 norm in the loss (the paper's: 1e-8)")
-    parser.add_argument("--reference", default="adjacent", choices=("adjacent", "onset"), help="flow between adjacent frames or from the first")
+    parser.add_argument(
+        "--l1", type=float, default=1e-8, help="the weight of the masks' L1 norm in the loss (the paper's: 1e-8)"
+    )
+    parser.add_argument(
+        "--reference",
+        default="adjacent",
+        choices=("adjacent", "onset"),
+        help="flow between adjacent frames or from the first",
+    )
     parser.add_argument("--window", type=int, default=2)
     parser.add_argument("--amplitude", type=float, nargs=2, default=(0.3, 1.0), help="peak displacement range, pixels")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "stanet")
@@ -85,9 +92,15 @@ def main() -> None:
     truths = {f"casme2/{t.subject}/{t.clip}": t for t in write_casme2(root, config, jobs=2).clips}
     data = load("casme2", root=root, labels="seed4")
     cache = Cache(args.out / "cache")
-    params = {"size": args.size, "widths": tuple(int(w) for w in args.widths.split(",")), "epochs": args.epochs,
-              "lr": args.lr, "variant": args.variant, "reference": args.reference,
-              "l1": args.l1}
+    params = {
+        "size": args.size,
+        "widths": tuple(int(w) for w in args.widths.split(",")),
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "variant": args.variant,
+        "reference": args.reference,
+        "l1": args.l1,
+    }
 
     labels, predicted, shares, uniform, near, chance, motion, fit_seconds = [], [], [], [], [], [], [], []
     for fold in make_protocol("subject_kfold", n_splits=args.folds).folds(data):
@@ -103,7 +116,9 @@ def main() -> None:
             truth = truths[clip.key]
             region = moving_region(truth, args.size)
             if masks is not None:
-                mask = cv2.resize(masks.mean(axis=(0, 1)).astype(np.float32), (args.size, args.size), interpolation=cv2.INTER_LINEAR)
+                mask = cv2.resize(
+                    masks.mean(axis=(0, 1)).astype(np.float32), (args.size, args.size), interpolation=cv2.INTER_LINEAR
+                )
                 shares.append(mask[region].sum() / mask.sum())
                 uniform.append(region.mean())
             if weights is not None:
@@ -116,20 +131,32 @@ def main() -> None:
         print(f"fold {fold.name}: {fit_seconds[-1]:.1f} s per epoch", flush=True)
 
     figures = scores(labels, predicted, data.classes)
-    print(f"\nSTANet ({args.variant}, {args.reference} flow), {len(data)} clips, {args.folds}-fold subject split, {args.size}x{args.size}, "
-          f"widths {args.widths}, {args.epochs} epochs, lr {args.lr}, L1 {args.l1}: UF1 {figures['uf1']:.3f}, UAR {figures['uar']:.3f}\n")
+    print(
+        f"\nSTANet ({args.variant}, {args.reference} flow), {len(data)} clips, {args.folds}-fold subject split, {args.size}x{args.size}, "
+        f"widths {args.widths}, {args.epochs} epochs, lr {args.lr}, L1 {args.l1}: UF1 {figures['uf1']:.3f}, UAR {figures['uar']:.3f}\n"
+    )
     print("| figure | value |\n|---|---|")
     if shares:
         shares, uniform = np.array(shares), np.array(uniform)
-        print(f"| mask mass on the moving region: learned / uniform (mean over {len(shares)} clips) | {shares.mean():.3f} / {uniform.mean():.3f} |")
+        print(
+            f"| mask mass on the moving region: learned / uniform (mean over {len(shares)} clips) | {shares.mean():.3f} / {uniform.mean():.3f} |"
+        )
         print(f"| clips whose mask puts more mass there than a uniform one | {np.mean(shares > uniform):.2f} |")
     if near:
-        print(f"| temporal weights peak within {args.window} flows of the apex: learned / chance | {np.mean(near):.2f} / {np.mean(chance):.2f} |")
-        print(f"| correlation of the weights with the true motion in each flow (mean over clips) | {np.nanmean(motion):.2f} |")
+        print(
+            f"| temporal weights peak within {args.window} flows of the apex: learned / chance | {np.mean(near):.2f} / {np.mean(chance):.2f} |"
+        )
+        print(
+            f"| correlation of the weights with the true motion in each flow (mean over clips) | {np.nanmean(motion):.2f} |"
+        )
     n_train = int(round(len(data) * (args.folds - 1) / args.folds))
-    print(f"| one epoch ({n_train} clips), {args.size}x{args.size}, widths {args.widths}, measured | {np.mean(fit_seconds):.0f} s |")
+    print(
+        f"| one epoch ({n_train} clips), {args.size}x{args.size}, widths {args.widths}, measured | {np.mean(fit_seconds):.0f} s |"
+    )
     paper = create_method("stanet")
-    print(f"| one epoch ({n_train} clips), 192x192, widths 32,64,128,256 (two steps timed, scaled) | {epoch_seconds(paper, n_train):.0f} s |")
+    print(
+        f"| one epoch ({n_train} clips), 192x192, widths 32,64,128,256 (two steps timed, scaled) | {epoch_seconds(paper, n_train):.0f} s |"
+    )
 
 
 if __name__ == "__main__":

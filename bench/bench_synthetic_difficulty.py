@@ -37,8 +37,11 @@ def main() -> None:
         start = time.perf_counter()
         result = evaluate(data, "lbptop_svm", out=args.out / f"run{i}", jobs=args.jobs, cache=args.out / "cache")
         o = result.metrics["overall"]
-        print(f"{name:50s} {len(data):5d} {o['accuracy']:6.3f} {o['uf1']:6.3f} {o['uar']:6.3f} "
-              f"{chance_levels(result.metrics)['uar']:10.3f} {time.perf_counter() - start:5.0f}s", flush=True)
+        print(
+            f"{name:50s} {len(data):5d} {o['accuracy']:6.3f} {o['uf1']:6.3f} {o['uar']:6.3f} "
+            f"{chance_levels(result.metrics)['uar']:10.3f} {time.perf_counter() - start:5.0f}s",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

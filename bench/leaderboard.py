@@ -44,26 +44,35 @@ def main() -> None:
             paths[ensemble] = out / f"{ensemble}-members" / "ensemble"
         names = list(paths)
         figures, pairs = compare([paths[n] for n in names], out=out, n_boot=2000, n_perm=5000, seed=seed)
-        by_run = dict(zip(figures[figures["dataset"] == "all"]["run"], figures[figures["dataset"] == "all"].to_dict("records")))
+        by_run = dict(
+            zip(figures[figures["dataset"] == "all"]["run"], figures[figures["dataset"] == "all"].to_dict("records"))
+        )
         for name, path in paths.items():
-            rows[name].append(by_run[path.name if list(p.name for p in paths.values()).count(path.name) == 1 else str(path)])
+            rows[name].append(
+                by_run[path.name if list(p.name for p in paths.values()).count(path.name) == 1 else str(path)]
+            )
         for pair in pairs[pairs["dataset"] == "all"].itertuples():
             a, b = (next(n for n, p in paths.items() if p.name == r or str(p) == r) for r in (pair.run_a, pair.run_b))
             if args.baseline in (a, b) and a != b:
                 other, sign = (b, -1) if a == args.baseline else (a, 1)
                 tests[other].append((sign * pair.difference, pair.p_value))
-    print("| method | UF1 | UAR | log loss | UF1 95% interval (seed " + str(seeds[0]) + ") | "
-          f"UF1 - {args.baseline} per seed (p) |")
+    print(
+        "| method | UF1 | UAR | log loss | UF1 95% interval (seed " + str(seeds[0]) + ") | "
+        f"UF1 - {args.baseline} per seed (p) |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | --- |")
     for name, per_seed in rows.items():
+
         def stat(metric):
             values = np.array([r[metric] for r in per_seed])
             return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"
 
         first = per_seed[0]
         paired = ", ".join(f"{d:+.3f} ({p:.3f})" for d, p in tests.get(name, []))
-        print(f"| {name} | {stat('uf1')} | {stat('uar')} | {stat('log_loss')} | [{first['uf1_low']:.3f}, {first['uf1_high']:.3f}] "
-              f"| {paired or '-'} |")
+        print(
+            f"| {name} | {stat('uf1')} | {stat('uar')} | {stat('log_loss')} | [{first['uf1_low']:.3f}, {first['uf1_high']:.3f}] "
+            f"| {paired or '-'} |"
+        )
 
 
 if __name__ == "__main__":

@@ -14,8 +14,13 @@ from merkit.synthetic import SynthConfig, write_casme2, write_megc2019
 
 SMALL = SynthConfig(n_subjects=5, clips_per_subject=(3, 4), seed=1)
 QUICK = {  # each registered method at a size that trains in seconds on the small set
-    "apex_flow_svm": {}, "lbptop_svm": {}, "mdmo_svm": {"flow": "dis"}, "au_prevalence": {},
-    "ststnet": {"epochs": 2}, "offapexnet": {"epochs": 2}, "sssnet": {"epochs": 2},
+    "apex_flow_svm": {},
+    "lbptop_svm": {},
+    "mdmo_svm": {"flow": "dis"},
+    "au_prevalence": {},
+    "ststnet": {"epochs": 2},
+    "offapexnet": {"epochs": 2},
+    "sssnet": {"epochs": 2},
     "htnet": {"epochs": 2, "dim": 8, "heads": 1, "block_repeats": (1, 1, 1)},
     "rcn": {"epochs": 2, "maps": 8},
     "ensemble": {"members": "apex_flow_svm,sssnet", "bag": 2, "member_settings": "sssnet.epochs=2"},
@@ -56,7 +61,9 @@ def megc(tmp_path_factory):
     return root, write_megc2019(root, SynthConfig(n_subjects=4, clips_per_subject=(3, 4), seed=5))
 
 
-RAY_HOST = "127.0.0.2"  # Ray rewrites 127.0.0.1 (and localhost) to the interface address on Linux; it leaves this one alone
+RAY_HOST = (
+    "127.0.0.2"  # Ray rewrites 127.0.0.1 (and localhost) to the interface address on Linux; it leaves this one alone
+)
 
 
 def _free_port() -> int:
@@ -107,13 +114,38 @@ def cluster():
     ray_bin = shutil.which("ray", path=str(Path(sys.executable).parent))
     port = _free_port()
     temp_dir = tempfile.mkdtemp(prefix="merkit-ray-")  # short: Ray's socket paths live under it
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
+    env = {
+        **os.environ,
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path]),
+    }
     common = ["--num-cpus", "1", "--object-store-memory", "100000000", "--disable-usage-stats", "--temp-dir", temp_dir]
     try:
-        subprocess.run([ray_bin, "start", "--head", "--node-ip-address", RAY_HOST, "--port", str(port),
-                        "--include-dashboard", "false", *common], check=True, env=env, capture_output=True, timeout=120)
-        subprocess.run([ray_bin, "start", "--address", f"{RAY_HOST}:{port}", "--node-ip-address", RAY_HOST, *common],
-                       check=True, env=env, capture_output=True, timeout=120)
+        subprocess.run(
+            [
+                ray_bin,
+                "start",
+                "--head",
+                "--node-ip-address",
+                RAY_HOST,
+                "--port",
+                str(port),
+                "--include-dashboard",
+                "false",
+                *common,
+            ],
+            check=True,
+            env=env,
+            capture_output=True,
+            timeout=120,
+        )
+        subprocess.run(
+            [ray_bin, "start", "--address", f"{RAY_HOST}:{port}", "--node-ip-address", RAY_HOST, *common],
+            check=True,
+            env=env,
+            capture_output=True,
+            timeout=120,
+        )
         yield f"{RAY_HOST}:{port}"
     finally:
         ray.shutdown()

@@ -17,8 +17,14 @@ def test_bad_input_gets_one_message_and_a_nonzero_exit(small_casme2, tmp_path):
     cases = [
         (["--dataset", "casme2", "--root", str(tmp_path / "missing"), "--method", "lbptop_svm"], "does not exist"),
         (["--dataset", "casme2", "--root", str(small_casme2.root), "--method", "lbp"], "Unknown method 'lbp'"),
-        (["--dataset", "casme2", "--root", str(small_casme2.root), "--method", "lbptop_svm", "--labels", "x"], "Unknown label scheme"),
-        (["--dataset", "casme2", "--root", str(small_casme2.root), "--method", "lbptop_svm", "--set", "Q=1"], "has no parameter Q"),
+        (
+            ["--dataset", "casme2", "--root", str(small_casme2.root), "--method", "lbptop_svm", "--labels", "x"],
+            "Unknown label scheme",
+        ),
+        (
+            ["--dataset", "casme2", "--root", str(small_casme2.root), "--method", "lbptop_svm", "--set", "Q=1"],
+            "has no parameter Q",
+        ),
     ]
     for args, message in cases:
         result = runner.invoke(app, ["evaluate", *args, "--out", str(tmp_path / "run")])
@@ -28,8 +34,23 @@ def test_bad_input_gets_one_message_and_a_nonzero_exit(small_casme2, tmp_path):
 
 def test_evaluate_writes_a_report(small_casme2, cache_dir, tmp_path):
     out = tmp_path / "run"
-    args = ["evaluate", "--dataset", "casme2", "--root", str(small_casme2.root), "--method", "lbptop_svm",
-            "--labels", "seed4", "--out", str(out), "--cache", str(cache_dir), "--set", "C=2"]
+    args = [
+        "evaluate",
+        "--dataset",
+        "casme2",
+        "--root",
+        str(small_casme2.root),
+        "--method",
+        "lbptop_svm",
+        "--labels",
+        "seed4",
+        "--out",
+        str(out),
+        "--cache",
+        str(cache_dir),
+        "--set",
+        "C=2",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "UF1" in result.output and (out / "report.md").is_file()
@@ -57,7 +78,9 @@ def test_datasets_check_lists_every_problem_and_fails(casme2_copy):
     (casme2_copy / "CASME2_RAW_selected" / "sub01" / "EP99_99").mkdir()
     bad = runner.invoke(app, ["datasets", "check", "--dataset", "casme2", "--root", str(casme2_copy)])
     assert bad.exit_code == 1
-    assert "row 2" in bad.output and "row 3" in bad.output and f"Cannot read frame {frame}" in bad.output.replace("\n", "")
+    assert (
+        "row 2" in bad.output and "row 3" in bad.output and f"Cannot read frame {frame}" in bad.output.replace("\n", "")
+    )
     assert "EP99_99" in bad.output and "3 problems" in bad.output
 
 

@@ -40,12 +40,17 @@ def inputs(small_casme2, tmp_path_factory):
         (folder / name).mkdir()
         for k, frame in enumerate(frames):
             cv2.imwrite(str(folder / name / f"img{k + 1}.png"), frame[..., ::-1])
-    return {'"/data/CASME2"': repr(str(small_casme2.root)), '"clip.mp4"': repr(str(folder / "clip.mp4")),
-            '"clip_a/"': repr(str(folder / "clip_a")), '"clip_b/"': repr(str(folder / "clip_b"))}
+    return {
+        '"/data/CASME2"': repr(str(small_casme2.root)),
+        '"clip.mp4"': repr(str(folder / "clip.mp4")),
+        '"clip_a/"': repr(str(folder / "clip_a")),
+        '"clip_b/"': repr(str(folder / "clip_b")),
+    }
 
 
-@pytest.mark.parametrize(("page", "index", "code"), EXAMPLES,
-                         ids=[f"{p.relative_to(ROOT).as_posix()}#{i}" for p, i, _ in EXAMPLES])
+@pytest.mark.parametrize(
+    ("page", "index", "code"), EXAMPLES, ids=[f"{p.relative_to(ROOT).as_posix()}#{i}" for p, i, _ in EXAMPLES]
+)
 def test_the_example_runs_as_a_script(page, index, code, inputs, tmp_path):
     for written, real in inputs.items():
         code = code.replace(written, real)

@@ -22,7 +22,9 @@ from merkit.methods import FeatureMethod, register_method
 from merkit.preprocess.pipeline import Representation, Step, register_step
 
 pytest.importorskip("ray")
-register_step("clip_shape_for_tests")(lambda data, clip: np.array([clip.n_frames, clip.offset - clip.onset, clip.onset], float))
+register_step("clip_shape_for_tests")(
+    lambda data, clip: np.array([clip.n_frames, clip.offset - clip.onset, clip.onset], float)
+)
 
 
 @register_method
@@ -62,21 +64,40 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
 def test_a_loso_on_ray_equals_the_same_loso_in_one_process(cluster, data, small_casme2, cache_dir, tmp_path):
     import ray
 
-    args = ["evaluate", "--dataset", "casme2", "--root", str(small_casme2.root), "--labels", "seed4", "--method",
-            "lbptop_svm", "--cache", str(cache_dir)]
+    args = [
+        "evaluate",
+        "--dataset",
+        "casme2",
+        "--root",
+        str(small_casme2.root),
+        "--labels",
+        "seed4",
+        "--method",
+        "lbptop_svm",
+        "--cache",
+        str(cache_dir),
+    ]
     on_ray = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "ray"), "--executor", "ray", "--address", cluster])
     assert on_ray.exit_code == 0, on_ray.output
     assert len({n["NodeID"] for n in ray.nodes() if n["Alive"]}) == 2, "two nodes joined the cluster"
     local = evaluate(data, "lbptop_svm", out=tmp_path / "local", jobs=1, cache=cache_dir)
-    pd.testing.assert_frame_equal(_sorted(pd.read_csv(tmp_path / "ray" / "predictions.csv", dtype=str)), _sorted(local.predictions))
+    pd.testing.assert_frame_equal(
+        _sorted(pd.read_csv(tmp_path / "ray" / "predictions.csv", dtype=str)), _sorted(local.predictions)
+    )
 
 
 def test_a_worker_killed_mid_fold_is_retried_and_the_figures_are_the_same(cluster, data, cache_dir, tmp_path):
     from merkit.executors import RayExecutor
 
     marker = tmp_path / "died"
-    killed = evaluate(data, "die_once_for_tests", params={"marker": str(marker)}, out=tmp_path / "killed", cache=cache_dir,
-                      executor=RayExecutor(cluster))
+    killed = evaluate(
+        data,
+        "die_once_for_tests",
+        params={"marker": str(marker)},
+        out=tmp_path / "killed",
+        cache=cache_dir,
+        executor=RayExecutor(cluster),
+    )
     assert marker.is_file(), "a worker process did die"
     alone = evaluate(data, "die_once_for_tests", out=tmp_path / "alone", cache=cache_dir, jobs=1)
     pd.testing.assert_frame_equal(_sorted(killed.predictions), _sorted(alone.predictions))
@@ -91,8 +112,11 @@ def test_a_run_started_here_is_finished_on_ray(cluster, data, cache_dir, tmp_pat
     for stale in folds[1::2]:  # as if the local run had been stopped half way
         stale.unlink()
     finished = evaluate(data, "lbptop_svm", out=tmp_path / "run", cache=cache_dir, executor=RayExecutor(cluster))
-    assert sorted(finished.computed_folds) == sorted(first.predictions.loc[first.predictions["fold"].isin(
-        [p.stem.split("_", 1)[1].replace("__", "/") for p in folds[1::2]]), "fold"].unique())
+    assert sorted(finished.computed_folds) == sorted(
+        first.predictions.loc[
+            first.predictions["fold"].isin([p.stem.split("_", 1)[1].replace("__", "/") for p in folds[1::2]]), "fold"
+        ].unique()
+    )
     assert finished.metrics["overall"] == first.metrics["overall"]
 
 
@@ -101,10 +125,28 @@ def test_seeds_give_mean_and_std_and_each_seed_equals_its_run_alone(cluster, dat
     from merkit.preprocess.apex import fill_apex
 
     params, data = {"epochs": 3}, fill_apex(data, "middle")
-    runs = evaluate_seeds(data, "ststnet", seeds=[0, 1, 2], out=tmp_path / "sweep", params=params, cache=cache_dir,
-                          executor=RayExecutor(cluster), protocol="subject_kfold", protocol_params={"n_splits": 2})
-    alone = evaluate(data, "ststnet", params=params, seed=1, out=tmp_path / "alone", cache=cache_dir, jobs=1,
-                     protocol="subject_kfold", protocol_params={"n_splits": 2})
+    runs = evaluate_seeds(
+        data,
+        "ststnet",
+        seeds=[0, 1, 2],
+        out=tmp_path / "sweep",
+        params=params,
+        cache=cache_dir,
+        executor=RayExecutor(cluster),
+        protocol="subject_kfold",
+        protocol_params={"n_splits": 2},
+    )
+    alone = evaluate(
+        data,
+        "ststnet",
+        params=params,
+        seed=1,
+        out=tmp_path / "alone",
+        cache=cache_dir,
+        jobs=1,
+        protocol="subject_kfold",
+        protocol_params={"n_splits": 2},
+    )
     pd.testing.assert_frame_equal(_sorted(runs[1].predictions), _sorted(alone.predictions))
     summary = (tmp_path / "sweep" / "summary.md").read_text()
     uf1 = [r.metrics["overall"]["uf1"] for r in runs]
@@ -128,25 +170,49 @@ def test_representations_can_travel_through_the_object_store(cluster, data, cach
     from merkit.executors import RayExecutor
     from merkit.preprocess.cache import ShippedCache
 
-    shipped = evaluate(data, "lbptop_svm", out=tmp_path / "shipped", cache=cache_dir,
-                       executor=RayExecutor(cluster, storage="driver"))
+    shipped = evaluate(
+        data, "lbptop_svm", out=tmp_path / "shipped", cache=cache_dir, executor=RayExecutor(cluster, storage="driver")
+    )
     local = evaluate(data, "lbptop_svm", out=tmp_path / "local", cache=cache_dir, jobs=1)
     pd.testing.assert_frame_equal(_sorted(shipped.predictions), _sorted(local.predictions))
     with pytest.raises(MerkitError, match="was shipped"):
         ShippedCache().load("representations", data[0], {})
 
 
-def test_train_fits_on_the_cluster_and_the_bundle_predicts_as_one_fitted_here(cluster, data, small_casme2, cache_dir, tmp_path):
+def test_train_fits_on_the_cluster_and_the_bundle_predicts_as_one_fitted_here(
+    cluster, data, small_casme2, cache_dir, tmp_path
+):
     from merkit.inference import load_model, train
 
-    result = CliRunner().invoke(app, ["train", "--dataset", "casme2", "--root", str(small_casme2.root), "--labels", "seed4",
-                                      "--method", "lbptop_svm", "--out", str(tmp_path / "ray"), "--cache", str(cache_dir),
-                                      "--executor", "ray", "--address", cluster])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--dataset",
+            "casme2",
+            "--root",
+            str(small_casme2.root),
+            "--labels",
+            "seed4",
+            "--method",
+            "lbptop_svm",
+            "--out",
+            str(tmp_path / "ray"),
+            "--cache",
+            str(cache_dir),
+            "--executor",
+            "ray",
+            "--address",
+            cluster,
+        ],
+    )
     assert result.exit_code == 0, result.output
     here = train(data, "lbptop_svm", out=tmp_path / "here", cache=cache_dir)
     clips = [data[i] for i in range(4)]
-    np.testing.assert_array_equal(load_model(tmp_path / "ray").predict_proba(clips, cache=cache_dir),
-                                  load_model(here).predict_proba(clips, cache=cache_dir))
+    np.testing.assert_array_equal(
+        load_model(tmp_path / "ray").predict_proba(clips, cache=cache_dir),
+        load_model(here).predict_proba(clips, cache=cache_dir),
+    )
 
 
 def _children(pid: int) -> list[int]:
@@ -176,9 +242,30 @@ def test_a_killed_run_takes_its_workers_down_and_keeps_its_folds(small_casme2, c
     """SIGTERM to ``merkit evaluate --jobs 2`` (a scheduler cancelling it): exit 130 at once, no
     worker left training, and the folds written before stay for a resume."""
     out = tmp_path / "run"
-    command = [sys.executable, "-c", "from merkit.cli import app; app()", "evaluate", "--dataset", "casme2", "--root",
-               str(small_casme2.root), "--labels", "seed4", "--apex", "middle", "--method", "ststnet",
-               "--set", "epochs=6000", "--jobs", "2", "--out", str(out), "--cache", str(cache_dir)]
+    command = [
+        sys.executable,
+        "-c",
+        "from merkit.cli import app; app()",
+        "evaluate",
+        "--dataset",
+        "casme2",
+        "--root",
+        str(small_casme2.root),
+        "--labels",
+        "seed4",
+        "--apex",
+        "middle",
+        "--method",
+        "ststnet",
+        "--set",
+        "epochs=6000",
+        "--jobs",
+        "2",
+        "--out",
+        str(out),
+        "--cache",
+        str(cache_dir),
+    ]
     run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 400
@@ -213,13 +300,26 @@ def test_softnet_folds_on_ray_equal_the_same_folds_in_one_process(cluster, tmp_p
     from merkit.spotting import create_spotter
     from merkit.synthetic.long_videos import write_long_dataset
 
-    written = write_long_dataset("casme2_long", tmp_path / "c2", subjects=2, videos=1, seconds=5, size=(120, 160), micro=1, macro=0,
-                                 distractors={}, seed=8)
+    written = write_long_dataset(
+        "casme2_long",
+        tmp_path / "c2",
+        subjects=2,
+        videos=1,
+        seconds=5,
+        size=(120, 160),
+        micro=1,
+        macro=0,
+        distractors={},
+        seed=8,
+    )
     videos, spotter = load_long_videos("casme2_long", written.root), create_spotter("softnet", epochs=2, lr=0.02)
     here = evaluate_spotting(videos, spotter, tmp_path / "out", executor=LocalExecutor(1))
     folds = {p.name: json.loads(p.read_text()) for p in (tmp_path / "out" / "folds").glob("*.json")}
     for p in (tmp_path / "out" / "folds").glob("*.json"):
         p.unlink()  # the tracking and flow images stay cached: the workers train and spot
     on_ray = evaluate_spotting(videos, spotter, tmp_path / "out", executor=RayExecutor(cluster))
-    assert len(folds) == 2 and {p.name: json.loads(p.read_text()) for p in (tmp_path / "out" / "folds").glob("*.json")} == folds
+    assert (
+        len(folds) == 2
+        and {p.name: json.loads(p.read_text()) for p in (tmp_path / "out" / "folds").glob("*.json")} == folds
+    )
     assert on_ray == here and here["overall"]["overall"]["annotated"] == 2

@@ -15,13 +15,16 @@ def _run(tmp_path, body: str) -> subprocess.CompletedProcess:
 
 
 def test_unguarded_evaluate_with_jobs_names_the_line_and_the_guard(small_casme2, tmp_path):
-    done = _run(tmp_path, f"""\
+    done = _run(
+        tmp_path,
+        f"""\
         import merkit.datasets as mds
         from merkit.evaluation import evaluate
 
         data = mds.load("casme2", root={str(small_casme2.root)!r}, labels="seed4")
         result = evaluate(data, "lbptop_svm", out="run", protocol="loso", jobs=2)
-        """)
+        """,
+    )
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("merkit.errors.ConfigError: ") and "exp.py, line 5: merkit runs jobs=2" in last
@@ -30,9 +33,13 @@ def test_unguarded_evaluate_with_jobs_names_the_line_and_the_guard(small_casme2,
     assert not (tmp_path / "run" / "metrics.json").exists()
 
 
-@pytest.mark.parametrize("guard", ['if __name__ == "__main__":\n    main()\n', "if '__main__' == __name__:\n    main()\n"])
+@pytest.mark.parametrize(
+    "guard", ['if __name__ == "__main__":\n    main()\n', "if '__main__' == __name__:\n    main()\n"]
+)
 def test_guarded_script_spawns_its_workers(tmp_path, guard):
-    done = _run(tmp_path, textwrap.dedent("""\
+    done = _run(
+        tmp_path,
+        textwrap.dedent("""\
         from merkit.synthetic import SynthConfig, write_casme2
 
 
@@ -41,17 +48,22 @@ def test_guarded_script_spawns_its_workers(tmp_path, guard):
             print(len(truth.clips))
 
 
-        """) + guard)
+        """)
+        + guard,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "2"
 
 
 def test_unguarded_synth_with_jobs_is_refused_too(tmp_path):
-    done = _run(tmp_path, """\
+    done = _run(
+        tmp_path,
+        """\
         from merkit.synthetic import SynthConfig, write_casme2
 
         write_casme2("data", SynthConfig(n_subjects=2, clips_per_subject=(1, 1)),
                      jobs=2)
-        """)
+        """,
+    )
     assert done.returncode == 1
     assert "exp.py, line 3: merkit runs jobs=2" in done.stderr and "BrokenProcessPool" not in done.stderr

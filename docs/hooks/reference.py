@@ -13,11 +13,21 @@ from mkdocs.structure.files import File
 
 # The hand-written notes of measured figures, by registered name.
 NOTES = {
-    "lbptop_svm": "lbptop_svm.md", "mdmo_svm": "mdmo_svm.md", "mer_rcnn": "mer_rcnn.md", "stanet": "stanet.md",
-    "ststnet": "apex_flow_nets.md", "offapexnet": "apex_flow_nets.md", "sssnet": "apex_flow_nets.md",
-    "htnet": "htnet_rcn.md", "rcn": "htnet_rcn.md",
-    "apex_flow_svm": "leaderboard.md", "ensemble": "leaderboard.md", "au_prevalence": "action_units.md",
-    "roi_flow": "spotting.md", "feature_difference": "spotting.md", "softnet": "spotting.md",
+    "lbptop_svm": "lbptop_svm.md",
+    "mdmo_svm": "mdmo_svm.md",
+    "mer_rcnn": "mer_rcnn.md",
+    "stanet": "stanet.md",
+    "ststnet": "apex_flow_nets.md",
+    "offapexnet": "apex_flow_nets.md",
+    "sssnet": "apex_flow_nets.md",
+    "htnet": "htnet_rcn.md",
+    "rcn": "htnet_rcn.md",
+    "apex_flow_svm": "leaderboard.md",
+    "ensemble": "leaderboard.md",
+    "au_prevalence": "action_units.md",
+    "roi_flow": "spotting.md",
+    "feature_difference": "spotting.md",
+    "softnet": "spotting.md",
 }
 
 
@@ -69,10 +79,15 @@ def command_pages() -> dict[str, str]:
                 else:
                     names, kind = ", ".join(param.opts + param.secondary_opts), "option"
                 default = "" if param.required or param.default in (None, ()) else f"`{_cell(param.default)}`"
-                rows.append(f"| `{_cell(names)}` | {kind}{' (required)' if param.required else ''} | "
-                            f"{default} | {_cell(getattr(param, 'help', '') or '')} |\n")
-            pages[full] = (f"# merkit {full}\n\n```\nmerkit {full} {usage}\n```\n\n{inspect.cleandoc(command.help or '')}\n\n"
-                           "| name | kind | default | what |\n| --- | --- | --- | --- |\n" + "".join(rows))
+                rows.append(
+                    f"| `{_cell(names)}` | {kind}{' (required)' if param.required else ''} | "
+                    f"{default} | {_cell(getattr(param, 'help', '') or '')} |\n"
+                )
+            pages[full] = (
+                f"# merkit {full}\n\n```\nmerkit {full} {usage}\n```\n\n{inspect.cleandoc(command.help or '')}\n\n"
+                "| name | kind | default | what |\n| --- | --- | --- | --- |\n" + "".join(rows)
+            )
+
     walk(root, "")
     return pages
 
@@ -83,12 +98,18 @@ def method_pages() -> dict[str, str]:
     pages = {}
     for cls in list_methods():
         labels = ", ".join(f"{dataset}: `{scheme}`" for dataset, scheme in cls.paper_labels.items())
-        pages[cls.name] = (f"# {cls.name}\n\n{cls.summary}\n\n"
-                           f"`merkit evaluate --method {cls.name}`; quick on a CPU (in `merkit demo`): "
-                           f"{'yes' if cls.quick else 'no'}."
-                           + (f" Its paper's label schemes, used when `--labels` is not given: {labels}." if labels else "")
-                           + "\n" + _notes(cls.name) + "\n## Parameters\n\n" + _parameters(create_method(cls.name).params())
-                           + "\n## Description\n\n" + _api(cls))
+        pages[cls.name] = (
+            f"# {cls.name}\n\n{cls.summary}\n\n"
+            f"`merkit evaluate --method {cls.name}`; quick on a CPU (in `merkit demo`): "
+            f"{'yes' if cls.quick else 'no'}."
+            + (f" Its paper's label schemes, used when `--labels` is not given: {labels}." if labels else "")
+            + "\n"
+            + _notes(cls.name)
+            + "\n## Parameters\n\n"
+            + _parameters(create_method(cls.name).params())
+            + "\n## Description\n\n"
+            + _api(cls)
+        )
     return pages
 
 
@@ -99,12 +120,21 @@ def spotter_pages() -> dict[str, str]:
     for cls in list_spotters():
         spotter = create_spotter(cls.name)
         params = {k: v for k, v in vars(spotter).items() if not k.startswith("_")}
-        pages[cls.name] = (f"# {cls.name}\n\n{cls.summary}\n\n`merkit analyze --spotter {cls.name}`, "
-                           f"`merkit spot-evaluate --spotter {cls.name}`; "
-                           + ("learned: trained inside the folds of `spot-evaluate`, or by `merkit train --task spotting`."
-                              if cls.learns else "hand-crafted: runs without training.")
-                           + "\n" + _notes(cls.name) + "\n## Parameters\n\n" + _parameters(params)
-                           + "\n## Description\n\n" + _api(cls))
+        pages[cls.name] = (
+            f"# {cls.name}\n\n{cls.summary}\n\n`merkit analyze --spotter {cls.name}`, "
+            f"`merkit spot-evaluate --spotter {cls.name}`; "
+            + (
+                "learned: trained inside the folds of `spot-evaluate`, or by `merkit train --task spotting`."
+                if cls.learns
+                else "hand-crafted: runs without training."
+            )
+            + "\n"
+            + _notes(cls.name)
+            + "\n## Parameters\n\n"
+            + _parameters(params)
+            + "\n## Description\n\n"
+            + _api(cls)
+        )
     return pages
 
 
@@ -115,17 +145,25 @@ def dataset_pages() -> dict[str, str]:
     pages = {}
     for info in list_datasets():
         reader = getattr(info.reader, "func", info.reader)
-        pages[info.name] = (f"# {info.name}\n\n{info.summary}\n\n`merkit evaluate --dataset {info.name} --root FOLDER`; "
-                            f"default label scheme `{info.default_labels}` (`merkit list labels`). The layouts, label "
-                            "schemes and protocols: [your data](../../guide/data.md).\n\n## Reader\n\n" + _api(reader))
+        pages[info.name] = (
+            f"# {info.name}\n\n{info.summary}\n\n`merkit evaluate --dataset {info.name} --root FOLDER`; "
+            f"default label scheme `{info.default_labels}` (`merkit list labels`). The layouts, label "
+            "schemes and protocols: [your data](../../guide/data.md).\n\n## Reader\n\n" + _api(reader)
+        )
     for name, (reader, summary) in LONG_DATASETS.items():
-        pages[name] = (f"# {name}\n\n{summary}\n\n`merkit spot-evaluate --dataset {name} --root FOLDER` "
-                       "([analysing recordings](../../guide/analyze.md)).\n\n## Reader\n\n" + _api(reader))
+        pages[name] = (
+            f"# {name}\n\n{summary}\n\n`merkit spot-evaluate --dataset {name} --root FOLDER` "
+            "([analysing recordings](../../guide/analyze.md)).\n\n## Reader\n\n" + _api(reader)
+        )
     return pages
 
 
-SECTIONS = {"Commands": ("commands", command_pages), "Methods": ("methods", method_pages),
-            "Datasets": ("datasets", dataset_pages), "Spotters": ("spotters", spotter_pages)}
+SECTIONS = {
+    "Commands": ("commands", command_pages),
+    "Methods": ("methods", method_pages),
+    "Datasets": ("datasets", dataset_pages),
+    "Spotters": ("spotters", spotter_pages),
+}
 _pages: dict[str, str] = {}
 
 

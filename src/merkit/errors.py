@@ -56,9 +56,7 @@ def check_array(name: str, array: Any, *, ndim: Sequence[int], dtype_kind: str =
     array = np.asarray(array)
     if array.ndim not in ndim:
         dims = " or ".join(str(d) for d in ndim)
-        raise ConfigError(
-            f"The parameter `{name}` must be a {dims}-dimensional array; got shape {array.shape}."
-        )
+        raise ConfigError(f"The parameter `{name}` must be a {dims}-dimensional array; got shape {array.shape}.")
     if array.dtype.kind not in dtype_kind:
         raise ConfigError(f"The parameter `{name}` must be numeric; got dtype {array.dtype}.")
     return array
@@ -85,7 +83,9 @@ def configured(cls: type, params: dict, what: str):
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(params) - set(known))
     if unknown:
-        raise ConfigError(f"{what[0].upper()}{what[1:]} has no parameter {', '.join(unknown)}; its parameters are: {', '.join(known)}.")
+        raise ConfigError(
+            f"{what[0].upper()}{what[1:]} has no parameter {', '.join(unknown)}; its parameters are: {', '.join(known)}."
+        )
     return cls(**{k: _coerce(known[k], v, what) for k, v in params.items()})
 
 
@@ -99,8 +99,10 @@ def _coerce(field, value, what: str):
         if isinstance(default, bool):
             word = value.strip().lower()
             if word not in BOOLEAN_WORDS:
-                raise ConfigError(f"Parameter {field.name}={value!r} of {what} must be a boolean: "
-                                  f"one of {', '.join(sorted(BOOLEAN_WORDS, key=str))}.")
+                raise ConfigError(
+                    f"Parameter {field.name}={value!r} of {what} must be a boolean: "
+                    f"one of {', '.join(sorted(BOOLEAN_WORDS, key=str))}."
+                )
             return BOOLEAN_WORDS[word]
         if isinstance(default, tuple):
             return tuple(type(default[0])(v) for v in value.replace("x", ",").split(","))

@@ -112,8 +112,9 @@ def check_main_guarded(jobs: int) -> None:
     if not any(line in block for block in blocks):
         raise ConfigError(
             f"{path}, line {line}: merkit runs jobs={jobs} in spawned worker processes, and each of them runs "
-            f"this script again from the top. Put the script's work under `if __name__ == \"__main__\":` "
-            f"(or in a main() called from there), or pass jobs=1.")
+            f'this script again from the top. Put the script\'s work under `if __name__ == "__main__":` '
+            f"(or in a main() called from there), or pass jobs=1."
+        )
 
 
 def spawn_pool(jobs: int, **options) -> ProcessPoolExecutor:
@@ -187,8 +188,10 @@ def _reachable_head(address: str) -> str | None:
         with socket.create_connection((host, int(port)), timeout=5):
             return host
     except OSError as error:
-        raise ConfigError(f"No Ray cluster answers at --address {address} ({error.strerror or error}); start it with "
-                          "`ray start --head` there, or check the host and port.") from None
+        raise ConfigError(
+            f"No Ray cluster answers at --address {address} ({error.strerror or error}); start it with "
+            "`ray start --head` there, or check the host and port."
+        ) from None
 
 
 class RayExecutor(Executor):
@@ -209,8 +212,15 @@ class RayExecutor(Executor):
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, *, num_cpus: int = 1, num_gpus: float = 0, max_retries: int = 3,
-                 storage: str = "shared"):
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        num_cpus: int = 1,
+        num_gpus: float = 0,
+        max_retries: int = 3,
+        storage: str = "shared",
+    ):
         check_choice("Ray storage", storage, ("shared", "driver"))
         self.ships_representations = storage == "driver"
         try:
@@ -223,7 +233,9 @@ class RayExecutor(Executor):
         host = _reachable_head(address) if address else None
         if not ray.is_initialized():
             options = {"log_to_driver": False, "include_dashboard": False, "configure_logging": False}
-            if host and host.startswith("127.") and host != "127.0.0.1":  # Ray rewrites only 127.0.0.1 to the interface address
+            if (
+                host and host.startswith("127.") and host != "127.0.0.1"
+            ):  # Ray rewrites only 127.0.0.1 to the interface address
                 options["_node_ip_address"] = host
             ray.init(address=address, **options)
 
@@ -257,8 +269,9 @@ class RayExecutor(Executor):
 EXECUTORS = ("local", "ray")
 
 
-def make_executor(name: str = "local", *, jobs: int = 1, address: str | None = None, num_gpus: float = 0,
-                  storage: str = "shared") -> Executor:
+def make_executor(
+    name: str = "local", *, jobs: int = 1, address: str | None = None, num_gpus: float = 0, storage: str = "shared"
+) -> Executor:
     """The executor ``name``: ``local`` with ``jobs`` processes, or ``ray`` at ``address``."""
     check_choice("executor", name, EXECUTORS)
     if name == "local":

@@ -42,8 +42,14 @@ def progress_bar(description: str, total: int, *, unit: str | None = None) -> It
     if not _ENABLED["value"] or (total == 0 and unit is None):
         yield lambda n=1: None
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-               *([RateColumn(unit)] if unit else []))
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        *([RateColumn(unit)] if unit else []),
+    )
     with Progress(*columns) as bar:
         task = bar.add_task(description, total=total or None)
         yield lambda n=1: bar.advance(task, n)

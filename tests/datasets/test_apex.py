@@ -20,8 +20,16 @@ def test_middle_and_motion_apex_on_a_clip_with_a_known_peak():
 def test_motion_apex_finds_an_early_or_late_apex_despite_drift_and_noise(apex):
     rng = np.random.default_rng(apex)
     geometry = FaceGeometry.random((144, 120), rng)
-    frames, *_ = synthesize_clip(geometry, Expression.random("surprise", 0.8, rng), n_frames=50, onset=0, apex=apex,
-                                 offset=49, nuisance=Nuisance(), rng=rng)
+    frames, *_ = synthesize_clip(
+        geometry,
+        Expression.random("surprise", 0.8, rng),
+        n_frames=50,
+        onset=0,
+        apex=apex,
+        offset=49,
+        nuisance=Nuisance(),
+        rng=rng,
+    )
     assert abs(estimate_apex(frames, 0, 49, method="middle") - apex) >= 14
     assert abs(estimate_apex(frames, 0, 49, method="motion") - apex) <= 3
 
@@ -34,8 +42,12 @@ def test_motion_apex_is_near_the_true_apex_of_synthetic_smic(layouts):
     truth = {(t.subject, t.clip): t.apex for t in written.clips}
 
     def median_error(table):
-        return np.median([abs(int(a) - truth[(s, c)]) / n
-                          for s, c, a, n in table.metadata[["subject", "clip", "apex", "n_frames"]].itertuples(index=False)])
+        return np.median(
+            [
+                abs(int(a) - truth[(s, c)]) / n
+                for s, c, a, n in table.metadata[["subject", "clip", "apex", "n_frames"]].itertuples(index=False)
+            ]
+        )
 
     motion, middle = median_error(filled), median_error(fill_apex(data, "middle"))
     assert motion < 0.15, "the apex found by motion is within 15% of the clip of the true one"

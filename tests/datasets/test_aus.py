@@ -4,11 +4,29 @@ from merkit.datasets import load
 from merkit.datasets.aus import parse_aus
 
 
-@pytest.mark.parametrize("cell,aus", [
-    ("L10", (10,)), ("R14", (14,)), ("A1B+2", (1, 2)), ("4+L10+R14", (4, 10, 14)), ("?", ()), ("", ()),
-    (None, ()), (float("nan"), ()), ("AU1+AU2", (1, 2)), ("1B+2C+5", (1, 2, 5)), ("R12A+L14", (12, 14)),
-    ("4(?)", (4,)), ("12+12", (12,)), (" 6 + 12 ", (6, 12)), ("R14A", (14,)), ("0", ()), (4, (4,)), ("unclear", ()),
-])
+@pytest.mark.parametrize(
+    "cell,aus",
+    [
+        ("L10", (10,)),
+        ("R14", (14,)),
+        ("A1B+2", (1, 2)),
+        ("4+L10+R14", (4, 10, 14)),
+        ("?", ()),
+        ("", ()),
+        (None, ()),
+        (float("nan"), ()),
+        ("AU1+AU2", (1, 2)),
+        ("1B+2C+5", (1, 2, 5)),
+        ("R12A+L14", (12, 14)),
+        ("4(?)", (4,)),
+        ("12+12", (12,)),
+        (" 6 + 12 ", (6, 12)),
+        ("R14A", (14,)),
+        ("0", ()),
+        (4, (4,)),
+        ("unclear", ()),
+    ],
+)
 def test_au_cells_of_every_notation(cell, aus):
     assert parse_aus(cell) == aus
 

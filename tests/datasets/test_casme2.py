@@ -40,8 +40,15 @@ def test_label_schemes_map_and_count_what_they_drop(small_casme2):
     words = pd.Series([c.emotion for c in small_casme2.clips])
     seed4 = load("casme2", root=small_casme2.root, labels="seed4")
     assert seed4.classes == ("positive", "negative", "surprise", "other") and len(seed4.dropped) == 0
-    expected = {"happiness": "positive", "disgust": "negative", "sadness": "negative", "fear": "negative",
-                "surprise": "surprise", "repression": "other", "others": "other"}
+    expected = {
+        "happiness": "positive",
+        "disgust": "negative",
+        "sadness": "negative",
+        "fear": "negative",
+        "surprise": "surprise",
+        "repression": "other",
+        "others": "other",
+    }
     assert all(expected[e] == label for e, label in zip(seed4.metadata["emotion"], seed4.metadata["label"]))
     megc = load("casme2", root=small_casme2.root, labels="megc3")
     assert len(megc.dropped) == words.isin(["fear", "sadness", "others"]).sum() > 0

@@ -18,18 +18,33 @@ from merkit.synthetic import LAYOUTS, SynthConfig, write_dataset
 @pytest.fixture(scope="module")
 def dfme(tmp_path_factory):
     _, fps, emotions, _ = LAYOUTS["dfme"]
-    config = SynthConfig(n_subjects=8, clips_per_subject=(2, 3), duration=(0.05, 0.08), fps=fps, emotions=emotions, seed=4)
+    config = SynthConfig(
+        n_subjects=8, clips_per_subject=(2, 3), duration=(0.05, 0.08), fps=fps, emotions=emotions, seed=4
+    )
     return write_dataset("dfme", tmp_path_factory.mktemp("dfme") / "DFME", config)
 
 
 def test_clips_emotions_and_per_clip_frame_rates_exact(dfme):
     data = load("dfme", root=dfme.root)
     assert len(data) == len(dfme.clips) and not data.problems and not data.orphans
-    assert data.labels == "dfme_7" and set(data.classes) <= {"anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise"}
+    assert data.labels == "dfme_7" and set(data.classes) <= {
+        "anger",
+        "contempt",
+        "disgust",
+        "fear",
+        "happiness",
+        "sadness",
+        "surprise",
+    }
     meta = data.metadata.set_index(["subject", "clip"])
     for truth in dfme.clips:
         row = meta.loc[(truth.subject, truth.clip)]
-        assert (row["onset"], row["apex"], row["offset"], row["n_frames"]) == (truth.onset, truth.apex, truth.offset, truth.n_frames)
+        assert (row["onset"], row["apex"], row["offset"], row["n_frames"]) == (
+            truth.onset,
+            truth.apex,
+            truth.offset,
+            truth.n_frames,
+        )
         assert row["emotion"] == truth.emotion == row["label"] and row["fps"] == truth.fps
         assert row["aus"] == "+".join(map(str, truth.expression.aus))
     assert set(data.metadata["fps"]) == {200.0, 300.0, 500.0}, "each clip keeps its own frame rate"
@@ -60,7 +75,9 @@ def test_a_row_without_a_frame_rate_is_skipped_and_named(dfme, tmp_path):
     book = load_workbook(root / "testB_full_with_AU.xlsx")
     book.active["H2"] = "fast"
     book.save(root / "testB_full_with_AU.xlsx")
-    with pytest.warns(DatasetWarning, match=r"testB_full_with_AU.xlsx row 2 \(sub\d+/sub\d+_01\): Fps 'fast' is not a frame rate"):
+    with pytest.warns(
+        DatasetWarning, match=r"testB_full_with_AU.xlsx row 2 \(sub\d+/sub\d+_01\): Fps 'fast' is not a frame rate"
+    ):
         data = load("dfme", root=root)
     assert len(data) == len(dfme.clips) - 1
 
@@ -75,8 +92,24 @@ def test_the_given_splits_train_on_train_and_test_each_test_split(dfme, small_ca
         assert set(split[fold.test]) == {fold.name} and len(fold.test) == (split == fold.name).sum()
     with pytest.raises(ConfigError, match="needs each clip's split"):
         make_protocol("given").folds(load("casme2", root=small_casme2.root))
-    result = CliRunner().invoke(app, ["evaluate", "--dataset", "dfme", "--root", str(dfme.root), "--method", "length_for_tests",
-                                      "--protocol", "given", "--out", str(tmp_path / "run"), "--cache", str(tmp_path / "cache")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--dataset",
+            "dfme",
+            "--root",
+            str(dfme.root),
+            "--method",
+            "length_for_tests",
+            "--protocol",
+            "given",
+            "--out",
+            str(tmp_path / "run"),
+            "--cache",
+            str(tmp_path / "cache"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "run" / "folds").iterdir()) == ["000_testA.csv", "001_testB.csv"]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())

@@ -18,7 +18,9 @@ WORDS = {"Surprise+Positive": 0.3, "Negative+Surprise": 0.2, "Negative": 0.3, "P
 
 @pytest.fixture(scope="module")
 def fourdme(tmp_path_factory):
-    config = SynthConfig(n_subjects=3, clips_per_subject=(3, 3), duration=(0.15, 0.25), fps=60.0, emotions=WORDS, seed=6)
+    config = SynthConfig(
+        n_subjects=3, clips_per_subject=(3, 3), duration=(0.15, 0.25), fps=60.0, emotions=WORDS, seed=6
+    )
     return write_dataset("4dme", tmp_path_factory.mktemp("4dme") / "4DME", config)
 
 
@@ -29,10 +31,19 @@ def test_clips_emotions_aus_and_frame_rate_exact(fourdme):
     assert meta["emotion"].str.contains(r"\+").any(), "multi-label emotions are exercised"
     for truth in fourdme.clips:
         row = meta.loc[(truth.subject, truth.clip)]
-        assert (row["onset"], row["apex"], row["offset"], row["n_frames"]) == (truth.onset, truth.apex, truth.offset, truth.n_frames)
+        assert (row["onset"], row["apex"], row["offset"], row["n_frames"]) == (
+            truth.onset,
+            truth.apex,
+            truth.offset,
+            truth.n_frames,
+        )
         assert row["emotion"] == truth.emotion.lower() == row["label"]
-        assert row["emotions"] == "+".join(w for w in ("positive", "negative", "surprise") if w in truth.emotion.lower().split("+"))
-        assert row["aus"] == "+".join(map(str, truth.expression.aus)), "the static (k) AU and side marks are not movements"
+        assert row["emotions"] == "+".join(
+            w for w in ("positive", "negative", "surprise") if w in truth.emotion.lower().split("+")
+        )
+        assert row["aus"] == "+".join(map(str, truth.expression.aus)), (
+            "the static (k) AU and side marks are not movements"
+        )
         assert row["aus_static"] and int(row["aus_static"][2:]) not in truth.expression.aus
         assert row["fps"] == 60.0
     assert data[0].read().shape[0] == data[0].n_frames
@@ -47,7 +58,20 @@ def test_the_aus_scheme_reads_4dme(fourdme):
     data = load("4dme", root=fourdme.root, labels="aus")
     moved = {(t.subject, t.clip): set(t.expression.aus) for t in fourdme.clips}
     for (subject, clip), targets in zip(data.metadata[["subject", "clip"]].itertuples(index=False), data.targets):
-        assert {int(c[2:]) for c, on in zip(data.classes, targets) if on} == moved[(subject, clip)] & {1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17}
+        assert {int(c[2:]) for c, on in zip(data.classes, targets) if on} == moved[(subject, clip)] & {
+            1,
+            2,
+            4,
+            5,
+            6,
+            7,
+            9,
+            10,
+            12,
+            14,
+            15,
+            17,
+        }
 
 
 def test_the_v1_release_swap_of_rows_144_and_145_is_undone(fourdme, tmp_path):
@@ -84,18 +108,40 @@ def with_4dme(tmp_path_factory, fourdme):
     root = tmp_path_factory.mktemp("cross4d")
     shutil.copytree(fourdme.root, root / "4DME")
     _, fps, emotions, _ = LAYOUTS["casme2"]
-    write_dataset("casme2", root / "CASME2", SynthConfig(n_subjects=3, clips_per_subject=(3, 3), seed=21, fps=fps, emotions=emotions,
-                                                         duration=(0.1, 0.15)))
+    write_dataset(
+        "casme2",
+        root / "CASME2",
+        SynthConfig(n_subjects=3, clips_per_subject=(3, 3), seed=21, fps=fps, emotions=emotions, duration=(0.1, 0.15)),
+    )
     return root
 
 
 def test_cross_holds_4dme_and_leaves_each_dataset_out(with_4dme, tmp_path):
     data = load("cross", root=with_4dme, labels="aus")
     assert set(data.metadata["dataset"]) == {"4dme", "casme2"}
-    assert pd.Series(data.groups).str.startswith("4dme/").sum() == len(load("4dme", root=with_4dme / "4DME", labels="aus"))
-    result = CliRunner().invoke(app, ["evaluate", "--dataset", "cross", "--root", str(with_4dme), "--method", "au_prevalence",
-                                      "--labels", "aus", "--protocol", "lodo", "--out", str(tmp_path / "lodo"),
-                                      "--cache", str(tmp_path / "cache")])
+    assert pd.Series(data.groups).str.startswith("4dme/").sum() == len(
+        load("4dme", root=with_4dme / "4DME", labels="aus")
+    )
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--dataset",
+            "cross",
+            "--root",
+            str(with_4dme),
+            "--method",
+            "au_prevalence",
+            "--labels",
+            "aus",
+            "--protocol",
+            "lodo",
+            "--out",
+            str(tmp_path / "lodo"),
+            "--cache",
+            str(tmp_path / "cache"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "lodo" / "folds").iterdir()) == ["000_4dme.csv", "001_casme2.csv"]
     assert "| AU | clips with it | all | 4dme | casme2 |" in (tmp_path / "lodo" / "report.md").read_text()

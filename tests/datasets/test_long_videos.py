@@ -14,8 +14,19 @@ FEW = {"blink": 1}
 def written(request, tmp_path_factory):
     layout = request.param
     fps = 60.0 if layout == "samm_lv" else None  # 200 fps would only make the test slower
-    return write_long_dataset(layout, tmp_path_factory.mktemp(layout), subjects=2, videos=2, seconds=9, size=(96, 128),
-                              fps=fps, micro=2, macro=1, distractors=FEW, seed=3)
+    return write_long_dataset(
+        layout,
+        tmp_path_factory.mktemp(layout),
+        subjects=2,
+        videos=2,
+        seconds=9,
+        size=(96, 128),
+        fps=fps,
+        micro=2,
+        macro=1,
+        distractors=FEW,
+        seed=3,
+    )
 
 
 def test_every_layout_reads_back_exactly(written):
@@ -45,7 +56,9 @@ def test_a_frame_outside_the_video_is_named_with_its_row(written, tmp_path):
     book.save(book_path)
     with pytest.raises(DatasetError, match=r"row \d+: frame 99999 is not among the video's frames"):
         load_long_videos(written.layout, root, strict=True)
-    with pytest.warns(DatasetWarning, match=r"skipped 1 annotation row.*\n  - .*row \d+: frame 99999 is not among the video's frames"):
+    with pytest.warns(
+        DatasetWarning, match=r"skipped 1 annotation row.*\n  - .*row \d+: frame 99999 is not among the video's frames"
+    ):
         videos = load_long_videos(written.layout, root)
     kept = sum(len(v.intervals) for v in videos)
     assert kept == sum(len(p.expressions) for p in written.plans.values()) - 1, "only the spoilt row is left out"

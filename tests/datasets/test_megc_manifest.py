@@ -22,7 +22,10 @@ def test_composite_reads_the_listed_clips_with_their_classes(megc):
         for truth in dataset.clips:
             if (word := MEGC_WORDS[layout].get(truth.emotion.lower())) is not None:
                 expected[(layout, truth.subject, truth.clip)] = word
-    got = {(d, s, c): label for d, s, c, label in data.metadata[["dataset", "subject", "clip", "label"]].itertuples(index=False)}
+    got = {
+        (d, s, c): label
+        for d, s, c, label in data.metadata[["dataset", "subject", "clip", "label"]].itertuples(index=False)
+    }
     assert got == expected
     assert data.classes == ("negative", "positive", "surprise")
     assert {g.split("/")[0] for g in data.groups} == {"smic_hs", "casme2", "samm"}
@@ -45,8 +48,24 @@ def test_composite_problems_name_the_csv_row(megc, tmp_path):
 @pytest.mark.slow
 def test_megc_loso_reports_per_dataset_figures_beside_the_composite(megc, cache_dir, tmp_path):
     out = tmp_path / "run"
-    result = CliRunner().invoke(app, ["evaluate", "--dataset", "megc2019", "--root", str(megc[0]), "--method", "lbptop_svm",
-                                      "--out", str(out), "--cache", str(cache_dir), "--jobs", "1"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--dataset",
+            "megc2019",
+            "--root",
+            str(megc[0]),
+            "--method",
+            "lbptop_svm",
+            "--out",
+            str(out),
+            "--cache",
+            str(cache_dir),
+            "--jobs",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     for name in ("composite", "smic_hs", "casme2", "samm"):
         assert name in result.output
@@ -74,9 +93,15 @@ def test_manifest_of_frames_videos_and_flow_images(small_casme2, tmp_path):
     write_video(folder / "b.mkv", frames, 200)
     u, v, s = (np.full((20, 24), k, np.uint8) for k in (10, 120, 250))
     cv2.imwrite(str(folder / "c.png"), np.dstack([u, v, s]))  # OpenCV writes B, G, R = u, v, strain
-    path = write_manifest(folder, [["p1", "happy", "aligned/a", "", "", 3, 200], ["p2", "sad", "", "b.mkv", "", None, None],
-                                   ["p3", "happy", "", "", "c.png", None, None]],
-                          ["subject", "label", "frames_dir", "video", "flow_image", "apex", "fps"])
+    path = write_manifest(
+        folder,
+        [
+            ["p1", "happy", "aligned/a", "", "", 3, 200],
+            ["p2", "sad", "", "b.mkv", "", None, None],
+            ["p3", "happy", "", "", "c.png", None, None],
+        ],
+        ["subject", "label", "frames_dir", "video", "flow_image", "apex", "fps"],
+    )
     manifest = load("manifest", root=path, flow_channels="svu")
     assert list(manifest.metadata["kind"]) == ["frames", "video", "flow_image"]
     assert manifest.classes == ("happy", "sad")
@@ -91,7 +116,9 @@ def test_manifest_of_frames_videos_and_flow_images(small_casme2, tmp_path):
 def test_manifest_paths_may_not_leave_its_folder_and_columns_are_named(tmp_path):
     (tmp_path / "outside.png").write_bytes(b"")
     path = write_manifest(tmp_path / "m", [["p1", "x", "../outside.png"]], ["subject", "label", "flow_image"])
-    with pytest.raises(DatasetError, match=r"manifest.csv row 2: flow_image '../outside.png' leaves the manifest's folder"):
+    with pytest.raises(
+        DatasetError, match=r"manifest.csv row 2: flow_image '../outside.png' leaves the manifest's folder"
+    ):
         load("manifest", root=path)
     path = write_manifest(tmp_path / "n", [["p1", "x"]], ["subject", "emotion"])
     with pytest.raises(DatasetError, match="lacks the column.s. label, one of frames_dir, video, flow_image"):

@@ -79,21 +79,31 @@ def sheet_row_of(path, clip, column=2):
     return next(r for r in range(1, sheet.max_row + 1) if sheet.cell(r, column).value == clip)
 
 
-@pytest.mark.parametrize("layout,sheet,onset_column", [
-    ("samm", "SAMM_Micro_FACS_Codes_v2.xlsx", 4),
-    ("casme3", "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx", 3),
-    ("mmew", "MMEW_Micro_Exp.xlsx", 3),
-])
+@pytest.mark.parametrize(
+    "layout,sheet,onset_column",
+    [
+        ("samm", "SAMM_Micro_FACS_Codes_v2.xlsx", 4),
+        ("casme3", "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx", 3),
+        ("mmew", "MMEW_Micro_Exp.xlsx", 3),
+    ],
+)
 def test_a_bad_row_is_named_by_file_and_spreadsheet_row(layouts, tmp_path, layout, sheet, onset_column):
     root = shutil.copytree(layouts[layout].root, tmp_path / layout)
     book = load_workbook(root / sheet)
     clip = layouts[layout].clips[1]
     filename = clip.clip.rsplit("_", 1)[0] if layout == "casme3" else clip.clip
-    row = next(r for r in range(1, book.active.max_row + 1)
-               if book.active.cell(r, 2).value == filename and (layout != "casme3" or str(book.active.cell(r, 3).value) == clip.clip.rsplit("_", 1)[1]))
+    row = next(
+        r
+        for r in range(1, book.active.max_row + 1)
+        if book.active.cell(r, 2).value == filename
+        and (layout != "casme3" or str(book.active.cell(r, 3).value) == clip.clip.rsplit("_", 1)[1])
+    )
     book.active.cell(row, onset_column).value = 10**7
     book.save(root / sheet)
-    with pytest.raises(DatasetError, match=rf"{sheet.replace('(', '.').replace(')', '.')} row {row} .*Offset.* comes before .*Onset.* 10000000\."):
+    with pytest.raises(
+        DatasetError,
+        match=rf"{sheet.replace('(', '.').replace(')', '.')} row {row} .*Offset.* comes before .*Onset.* 10000000\.",
+    ):
         load(layout, root=root, strict=True)
     with pytest.warns(DatasetWarning, match=rf"skipped 1 annotation row.*\n  - .*row {row} "):
         partial = load(layout, root=root)
@@ -114,9 +124,14 @@ def test_smic_unknown_emotion_folder_and_empty_clip(layouts, tmp_path):
 
 
 def test_missing_frame_folders_name_what_to_pass(tmp_path):
-    for name, expected in [("casme", "No CASME_A/ or CASME_B/"), ("smic_hs", "No SMIC HS/ folder"), ("samm", "No SAMM FACS code sheet"),
-                           ("casme3", "No data/part_A_split/ME_A"), ("mmew", "No Micro_Expression/"),
-                           ("megc2019", "No MEGC 2019 ground-truth file")]:
+    for name, expected in [
+        ("casme", "No CASME_A/ or CASME_B/"),
+        ("smic_hs", "No SMIC HS/ folder"),
+        ("samm", "No SAMM FACS code sheet"),
+        ("casme3", "No data/part_A_split/ME_A"),
+        ("mmew", "No Micro_Expression/"),
+        ("megc2019", "No MEGC 2019 ground-truth file"),
+    ]:
         with pytest.raises(DatasetError, match=expected):
             load(name, root=tmp_path)
 
@@ -136,5 +151,7 @@ def test_a_bad_casme_xls_row_is_named_by_file_and_row(layouts, tmp_path):
     table.iloc[2, 5] = "end"  # OffsetF of spreadsheet row 3
     rows = [[None if pd.isna(v) else v for v in row] for row in table.values.tolist()]
     write_xls(sheet, rows[0], rows[1:])
-    with pytest.raises(DatasetError, match=r"CASME_A_SectionA\.xls row 3 \(sub\d\d/EP\d+_\d\): OffsetF 'end' is not a frame number"):
+    with pytest.raises(
+        DatasetError, match=r"CASME_A_SectionA\.xls row 3 \(sub\d\d/EP\d+_\d\): OffsetF 'end' is not a frame number"
+    ):
         load("casme", root=root, strict=True)

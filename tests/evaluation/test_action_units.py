@@ -23,10 +23,36 @@ def aus(written):
 
 
 def test_the_aus_scheme_is_multi_hot_over_the_twelve(aus, written):
-    assert aus.multilabel and aus.classes == ("AU1", "AU2", "AU4", "AU5", "AU6", "AU7", "AU9", "AU10", "AU12", "AU14", "AU15", "AU17")
+    assert aus.multilabel and aus.classes == (
+        "AU1",
+        "AU2",
+        "AU4",
+        "AU5",
+        "AU6",
+        "AU7",
+        "AU9",
+        "AU10",
+        "AU12",
+        "AU14",
+        "AU15",
+        "AU17",
+    )
     moved = {(t.subject, t.clip): set(t.expression.aus) for t in written.clips}
     for (subject, clip), row in zip(aus.metadata[["subject", "clip"]].itertuples(index=False), aus.targets):
-        assert {int(c[2:]) for c, on in zip(aus.classes, row) if on} == moved[(subject, clip)] & {1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17}
+        assert {int(c[2:]) for c, on in zip(aus.classes, row) if on} == moved[(subject, clip)] & {
+            1,
+            2,
+            4,
+            5,
+            6,
+            7,
+            9,
+            10,
+            12,
+            14,
+            15,
+            17,
+        }
 
 
 def test_per_au_f1_by_hand():
@@ -39,19 +65,38 @@ def test_per_au_f1_by_hand():
 def test_svms_beat_the_prevalence_baseline_on_the_units_the_generator_moves(aus, cache_dir, tmp_path):
     svm = evaluate(aus, "apex_flow_svm", out=tmp_path / "svm", cache=cache_dir)
     baseline = evaluate(aus, "au_prevalence", out=tmp_path / "baseline", cache=cache_dir)
-    assert svm.metrics["multilabel"] and svm.metrics["overall"]["mean_f1"] > baseline.metrics["overall"]["mean_f1"] + 0.2
+    assert (
+        svm.metrics["multilabel"] and svm.metrics["overall"]["mean_f1"] > baseline.metrics["overall"]["mean_f1"] + 0.2
+    )
     common = [c for c in aus.classes if aus.metadata["label"].str.contains(c + r"(?:\+|$)").sum() >= 3]
-    better = [svm.metrics["overall"]["per_au_f1"][c] > (baseline.metrics["overall"]["per_au_f1"][c] or 0) for c in common]
+    better = [
+        svm.metrics["overall"]["per_au_f1"][c] > (baseline.metrics["overall"]["per_au_f1"][c] or 0) for c in common
+    ]
     assert len(common) >= 3 and np.mean(better) >= 0.75, common
     network = evaluate(aus, "ststnet", params={"epochs": 150, "lr": 1e-3}, out=tmp_path / "net", cache=cache_dir)
     assert network.metrics["overall"]["mean_f1"] > baseline.metrics["overall"]["mean_f1"] + 0.2, "sigmoid head, BCE"
-    compared = CliRunner().invoke(app, ["compare", str(tmp_path / "svm"), str(tmp_path / "baseline"), "--out", str(tmp_path / "cmp"),
-                                        "--n-boot", "300", "--n-perm", "300"])
+    compared = CliRunner().invoke(
+        app,
+        [
+            "compare",
+            str(tmp_path / "svm"),
+            str(tmp_path / "baseline"),
+            "--out",
+            str(tmp_path / "cmp"),
+            "--n-boot",
+            "300",
+            "--n-perm",
+            "300",
+        ],
+    )
     assert compared.exit_code == 0, compared.output
     table = (tmp_path / "cmp" / "compare.md").read_text()
     assert "| run | dataset | subjects | clips | mean AU F1 |" in table and "| mean AU F1 A - B | p |" in table
     report = (tmp_path / "svm" / "report.md").read_text()
-    assert "## F1 per action unit and dataset" in report and (tmp_path / "svm" / "au_f1.png").read_bytes()[:4] == b"\x89PNG"
+    assert (
+        "## F1 per action unit and dataset" in report
+        and (tmp_path / "svm" / "au_f1.png").read_bytes()[:4] == b"\x89PNG"
+    )
 
 
 def test_single_label_methods_and_bundles_refuse_action_units(small_casme2, tmp_path):
@@ -71,8 +116,11 @@ def three_datasets(tmp_path_factory):
     root = tmp_path_factory.mktemp("cross")
     for seed, layout in enumerate(("casme", "casme2", "samm")):
         _, fps, emotions, _ = LAYOUTS[layout]
-        write_dataset(layout, root / layout.upper(), SynthConfig(n_subjects=3, clips_per_subject=(3, 4), seed=20 + seed,
-                                                                 fps=fps, emotions=emotions))
+        write_dataset(
+            layout,
+            root / layout.upper(),
+            SynthConfig(n_subjects=3, clips_per_subject=(3, 4), seed=20 + seed, fps=fps, emotions=emotions),
+        )
     return root
 
 
@@ -86,8 +134,26 @@ def test_the_cross_composite_keeps_each_dataset_and_its_subjects_apart(three_dat
 
 
 def test_action_units_leave_one_dataset_out_end_to_end(three_datasets, cache_dir, tmp_path):
-    result = CliRunner().invoke(app, ["evaluate", "--dataset", "cross", "--root", str(three_datasets), "--method", "apex_flow_svm",
-                                      "--apex", "motion", "--protocol", "lodo", "--out", str(tmp_path / "lodo"), "--cache", str(cache_dir)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--dataset",
+            "cross",
+            "--root",
+            str(three_datasets),
+            "--method",
+            "apex_flow_svm",
+            "--apex",
+            "motion",
+            "--protocol",
+            "lodo",
+            "--out",
+            str(tmp_path / "lodo"),
+            "--cache",
+            str(cache_dir),
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = (tmp_path / "lodo" / "report.md").read_text()
     assert "| AU | clips with it | all | casme | casme2 | samm |" in report

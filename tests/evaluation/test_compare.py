@@ -18,9 +18,15 @@ def simulate(rng, truth=None, subjects=20, clips=10, correct=0.7):
     truth = rng.integers(3, size=n) if truth is None else truth
     wrong = (truth + rng.integers(1, 3, size=n)) % 3
     predicted = np.where(rng.random(n) < correct, truth, wrong)
-    return pd.DataFrame({"dataset": "sim", "subject": np.repeat([f"s{i:02d}" for i in range(subjects)], clips),
-                         "clip": [f"c{i}" for i in range(n)], "label": np.asarray(CLASSES)[truth],
-                         "prediction": np.asarray(CLASSES)[predicted]}), truth
+    return pd.DataFrame(
+        {
+            "dataset": "sim",
+            "subject": np.repeat([f"s{i:02d}" for i in range(subjects)], clips),
+            "clip": [f"c{i}" for i in range(n)],
+            "label": np.asarray(CLASSES)[truth],
+            "prediction": np.asarray(CLASSES)[predicted],
+        }
+    ), truth
 
 
 def test_vectorised_figures_equal_the_metrics_module():
@@ -62,24 +68,60 @@ def test_a_real_difference_is_found():
     rng = np.random.default_rng(3)
     strong, truth = simulate(rng, correct=0.8)
     weak, _ = simulate(rng, truth=truth, correct=0.5)
-    difference, p = permutation_test(subject_confusions(strong, CLASSES)[1], subject_confusions(weak, CLASSES)[1], n_perm=2000)
+    difference, p = permutation_test(
+        subject_confusions(strong, CLASSES)[1], subject_confusions(weak, CLASSES)[1], n_perm=2000
+    )
     assert difference > 0.2 and p < 0.01
 
 
 def test_compare_writes_a_table_and_a_plot_and_refuses_other_clips(small_casme2, cache_dir, tmp_path):
     runner = CliRunner()
-    base = ["evaluate", "--dataset", "casme2", "--root", str(small_casme2.root), "--labels", "seed4", "--cache", str(cache_dir),
-            "--apex", "motion"]
+    base = [
+        "evaluate",
+        "--dataset",
+        "casme2",
+        "--root",
+        str(small_casme2.root),
+        "--labels",
+        "seed4",
+        "--cache",
+        str(cache_dir),
+        "--apex",
+        "motion",
+    ]
     for method in ("apex_flow_svm", "lbptop_svm"):
         assert runner.invoke(app, [*base, "--method", method, "--out", str(tmp_path / method)]).exit_code == 0
-    result = runner.invoke(app, ["compare", str(tmp_path / "apex_flow_svm"), str(tmp_path / "lbptop_svm"),
-                                 "--out", str(tmp_path / "cmp"), "--n-boot", "200", "--n-perm", "200"])
+    result = runner.invoke(
+        app,
+        [
+            "compare",
+            str(tmp_path / "apex_flow_svm"),
+            str(tmp_path / "lbptop_svm"),
+            "--out",
+            str(tmp_path / "cmp"),
+            "--n-boot",
+            "200",
+            "--n-perm",
+            "200",
+        ],
+    )
     assert result.exit_code == 0, result.output
     text = (tmp_path / "cmp" / "compare.md").read_text()
     assert "| apex_flow_svm | all | 5 |" in text and "| apex_flow_svm | lbptop_svm | all |" in text
     assert (tmp_path / "cmp" / "compare.png").read_bytes()[:4] == b"\x89PNG"
-    averaged = runner.invoke(app, ["compare", "--ensemble", str(tmp_path / "apex_flow_svm"), str(tmp_path / "lbptop_svm"),
-                                   "--n-boot", "100", "--n-perm", "100"])
+    averaged = runner.invoke(
+        app,
+        [
+            "compare",
+            "--ensemble",
+            str(tmp_path / "apex_flow_svm"),
+            str(tmp_path / "lbptop_svm"),
+            "--n-boot",
+            "100",
+            "--n-perm",
+            "100",
+        ],
+    )
     assert averaged.exit_code == 0 and "ensemble(apex_flow_svm+lbptop_svm) - " not in averaged.output
     assert "apex_flow_svm - ensemble(apex_flow_svm+lbptop_svm) (all)" in averaged.output
     other = runner.invoke(app, [*base, "--method", "lbptop_svm", "--labels", "megc3", "--out", str(tmp_path / "megc3")])
@@ -93,7 +135,11 @@ def test_compare_writes_a_table_and_a_plot_and_refuses_other_clips(small_casme2,
     table = pd.read_csv(fewer / "predictions.csv", dtype=str)
     table.iloc[1:].to_csv(fewer / "predictions.csv", index=False)
     refused = runner.invoke(app, ["compare", str(tmp_path / "apex_flow_svm"), str(fewer)])
-    assert refused.exit_code == 2 and "predicted different clips (0 only in the first, 1 only in the second, e.g. casme2/sub01/EP03_01f)" in refused.output.replace("\n", "")
+    assert (
+        refused.exit_code == 2
+        and "predicted different clips (0 only in the first, 1 only in the second, e.g. casme2/sub01/EP03_01f)"
+        in refused.output.replace("\n", "")
+    )
 
 
 def write_run(folder, probabilities, *, labels, subjects, clips=None, classes=("a", "b", "c")):
@@ -103,12 +149,21 @@ def write_run(folder, probabilities, *, labels, subjects, clips=None, classes=("
     from merkit.methods.base import probability_columns
 
     folder.mkdir(parents=True)
-    frame = pd.DataFrame({"fold": subjects, "dataset": "sim", "subject": subjects,
-                          "clip": clips or [f"c{i}" for i in range(len(labels))], "label": labels,
-                          "prediction": np.asarray(classes)[np.asarray(probabilities).argmax(axis=1)]})
+    frame = pd.DataFrame(
+        {
+            "fold": subjects,
+            "dataset": "sim",
+            "subject": subjects,
+            "clip": clips or [f"c{i}" for i in range(len(labels))],
+            "label": labels,
+            "prediction": np.asarray(classes)[np.asarray(probabilities).argmax(axis=1)],
+        }
+    )
     frame[probability_columns(classes)] = probabilities
-    config = {"dataset": {"name": "sim", "labels": "sim3", "classes": list(classes), "n_clips": len(labels)},
-              "method": {"name": folder.name, "params": {}}}
+    config = {
+        "dataset": {"name": "sim", "labels": "sim3", "classes": list(classes), "n_clips": len(labels)},
+        "method": {"name": folder.name, "params": {}},
+    }
     (folder / "config.json").write_text(json.dumps(config))
     frame.to_csv(folder / "predictions.csv", index=False)
     return folder
@@ -140,10 +195,17 @@ def test_the_ensemble_of_runs_is_the_mean_of_their_probabilities(tmp_path):
     write_run(tmp_path / "sure", SURE, **FOUR)
     # the same clips in another order: the ensemble matches clips by name, not by row
     order = [2, 0, 3, 1]
-    write_run(tmp_path / "unsure", np.asarray(UNSURE)[order], labels=[FOUR["labels"][i] for i in order],
-              subjects=[FOUR["subjects"][i] for i in order], clips=[f"c{i}" for i in order])
+    write_run(
+        tmp_path / "unsure",
+        np.asarray(UNSURE)[order],
+        labels=[FOUR["labels"][i] for i in order],
+        subjects=[FOUR["subjects"][i] for i in order],
+        clips=[f"c{i}" for i in order],
+    )
 
-    figures, tests = compare([tmp_path / "sure", tmp_path / "unsure"], out=tmp_path / "cmp", ensemble=True, n_boot=50, n_perm=50)
+    figures, tests = compare(
+        [tmp_path / "sure", tmp_path / "unsure"], out=tmp_path / "cmp", ensemble=True, n_boot=50, n_perm=50
+    )
     mean = (np.asarray(SURE) + np.asarray(UNSURE)) / 2  # argmax a, b, c, b: 3 of 4 right
     overall = figures[figures["run"] == "ensemble(sure+unsure)"].iloc[0]
     assert overall["accuracy"] == pytest.approx(0.75)
@@ -151,13 +213,19 @@ def test_the_ensemble_of_runs_is_the_mean_of_their_probabilities(tmp_path):
     assert len(tests) == 3 and set(tests["run_b"]) == {"unsure", "ensemble(sure+unsure)"}
     text = (tmp_path / "cmp" / "compare.md").read_text()
     assert "| ensemble(sure+unsure) | all | 2 | 4 |" in text and "log loss" in text and "ECE" in text
-    assert f"- `ensemble(sure+unsure)`: the mean of the probabilities of {tmp_path / 'sure'}, {tmp_path / 'unsure'}" in text
+    assert (
+        f"- `ensemble(sure+unsure)`: the mean of the probabilities of {tmp_path / 'sure'}, {tmp_path / 'unsure'}"
+        in text
+    )
     assert (tmp_path / "cmp" / "reliability.png").read_bytes()[:4] == b"\x89PNG"
     from merkit.evaluation.compare import read_run
 
     written = read_run(tmp_path / "cmp" / "ensemble")  # a run directory, to compare with other runs later
     np.testing.assert_allclose(written.probabilities(), mean, rtol=0, atol=1e-15)
-    assert written.config["method"] == {"name": "ensemble", "params": {"runs": [str(tmp_path / "sure"), str(tmp_path / "unsure")]}}
+    assert written.config["method"] == {
+        "name": "ensemble",
+        "params": {"runs": [str(tmp_path / "sure"), str(tmp_path / "unsure")]},
+    }
 
 
 def test_the_ensemble_refuses_other_clips_and_runs_without_probabilities(tmp_path):
@@ -169,8 +237,12 @@ def test_the_ensemble_refuses_other_clips_and_runs_without_probabilities(tmp_pat
     with pytest.raises(MerkitError, match=r"fewer.*sure.*different clips.*sim/s2/c3"):
         compare([tmp_path / "sure", tmp_path / "fewer"], ensemble=True)
     old = write_run(tmp_path / "old", SURE, **FOUR)
-    pd.read_csv(old / "predictions.csv").drop(columns=["p_a", "p_b", "p_c"]).to_csv(old / "predictions.csv", index=False)
+    pd.read_csv(old / "predictions.csv").drop(columns=["p_a", "p_b", "p_c"]).to_csv(
+        old / "predictions.csv", index=False
+    )
     with pytest.raises(MerkitError, match=r"old hold no p_<class> columns"):
         compare([tmp_path / "sure", old], ensemble=True)
-    figures, _ = compare([tmp_path / "sure", old], n_boot=50, n_perm=50)  # compared without --ensemble, its log loss unknown
+    figures, _ = compare(
+        [tmp_path / "sure", old], n_boot=50, n_perm=50
+    )  # compared without --ensemble, its log loss unknown
     assert np.isnan(figures.loc[figures["run"] == "old", "log_loss"]).all()

@@ -20,7 +20,11 @@ def test_every_registered_method_has_quick_settings(quick):
 
 def _outputs(run):
     """What a run wrote that must not depend on how it ran: predictions, fold files, fold networks."""
-    paths = [run / "predictions.csv", *sorted((run / "folds").iterdir()), *sorted((run / "models").rglob("*.safetensors"))]
+    paths = [
+        run / "predictions.csv",
+        *sorted((run / "folds").iterdir()),
+        *sorted((run / "models").rglob("*.safetensors")),
+    ]
     return {str(p.relative_to(run)): p.read_bytes() for p in paths}
 
 
@@ -51,8 +55,9 @@ def test_jobs_and_a_resume_give_identical_predictions_and_networks(name, quick, 
 
 
 @pytest.mark.parametrize("name", METHODS)  # all ten in 114 s, cluster included, on 2 busy cores (load 5-7)
-def test_ray_with_driver_storage_gives_identical_predictions_and_networks(name, cluster, quick, small_casme2, cache_dir,
-                                                                           tmp_path):
+def test_ray_with_driver_storage_gives_identical_predictions_and_networks(
+    name, cluster, quick, small_casme2, cache_dir, tmp_path
+):
     """``--executor ray --address HOST:PORT --ray-storage driver``: the folds run on the cluster's
     workers, which return the fold networks to the driver; it writes them in its own --out."""
     from merkit.cli.common import executor_for
@@ -66,7 +71,9 @@ def test_ray_with_driver_storage_gives_identical_predictions_and_networks(name, 
     assert result.out == tmp_path / "ray" and len(result.computed_folds) == 3
     ray = _outputs(result.out)
     folds = {k.split("/")[1].removesuffix(".csv") for k in ray if k.startswith("folds/")}
-    networks = {k.split("/")[1] for k in ray if k.startswith("models/")}  # models/<fold>/..., read from the driver's --out
+    networks = {
+        k.split("/")[1] for k in ray if k.startswith("models/")
+    }  # models/<fold>/..., read from the driver's --out
     keeps = create_method(name, **quick[name]).keep_fold_models  # a property for the ensemble
     assert networks == (folds if keeps else set()), "each fold's network is written in the driver's --out"
     assert ray == one, "Ray (--ray-storage driver) differs from --jobs 1"

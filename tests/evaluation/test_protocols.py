@@ -11,9 +11,21 @@ def toy_dataset(subjects_per_dataset=(("casme2", 6), ("samm", 3)), clips=4):
     for dataset, n in subjects_per_dataset:
         for s in range(n):
             for c in range(clips):
-                rows.append({"dataset": dataset, "subject": f"s{s}", "clip": f"c{c}", "emotion": "x",
-                             "label": ["p", "q"][c % 2], "onset": 0, "apex": None, "offset": 1, "n_frames": 2,
-                             "fps": 100.0, "source": ""})
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "subject": f"s{s}",
+                        "clip": f"c{c}",
+                        "emotion": "x",
+                        "label": ["p", "q"][c % 2],
+                        "onset": 0,
+                        "apex": None,
+                        "offset": 1,
+                        "n_frames": 2,
+                        "fps": 100.0,
+                        "source": "",
+                    }
+                )
     return ClipDataset("toy", make_metadata(rows), [()] * len(rows), ("p", "q"), labels="original")
 
 

@@ -81,12 +81,16 @@ def test_an_interrupted_run_resumes_to_the_same_figures(dataset, cache_dir, tmp_
     resumed = evaluate(dataset, "lbptop_svm", out=tmp_path / "resumed", cache=cache_dir)
     n_folds = len(set(dataset.groups))
     assert set(resumed.computed_folds).isdisjoint(calls) and len(resumed.computed_folds) == n_folds - 2
-    assert json.loads((tmp_path / "resumed" / "metrics.json").read_text()) == json.loads((tmp_path / "clean" / "metrics.json").read_text())
+    assert json.loads((tmp_path / "resumed" / "metrics.json").read_text()) == json.loads(
+        (tmp_path / "clean" / "metrics.json").read_text()
+    )
     pd.testing.assert_frame_equal(resumed.predictions, clean.predictions)
 
 
 def test_a_run_directory_holds_every_output(dataset, cache_dir, tmp_path):
-    result = evaluate(dataset, "lbptop_svm", out=tmp_path / "run", cache=cache_dir, protocol="kfold", protocol_params={"n_splits": 3})
+    result = evaluate(
+        dataset, "lbptop_svm", out=tmp_path / "run", cache=cache_dir, protocol="kfold", protocol_params={"n_splits": 3}
+    )
     for name in ("config.json", "metrics.json", "predictions.csv", "report.md", "confusion.png"):
         assert (tmp_path / "run" / name).is_file()
     assert len(result.predictions) == len(dataset)
@@ -123,7 +127,9 @@ def test_the_report_says_where_apexes_came_from(dataset, cache_dir, tmp_path):
     evaluate(filled, "spy_for_tests", out=tmp_path / "run", cache=cache_dir)
     n_missing = int(dataset.metadata["apex"].isna().sum())
     report = (tmp_path / "run" / "report.md").read_text()
-    assert f"{len(dataset) - n_missing} clips annotated" in report and f"{n_missing} clips estimated by middle" in report
+    assert (
+        f"{len(dataset) - n_missing} clips annotated" in report and f"{n_missing} clips estimated by middle" in report
+    )
 
 
 def test_each_clip_gets_the_probabilities_its_fold_model_gives(tmp_path, cache_dir):
@@ -142,8 +148,11 @@ def test_each_clip_gets_the_probabilities_its_fold_model_gives(tmp_path, cache_d
     assert list(written.columns[-3:]) == columns
     np.testing.assert_allclose(written[columns].sum(axis=1), 1.0)
     fold = make_protocol("loso").folds(data)[1]
-    expected = create_method("apex_flow_svm").fit(data.subset(fold.train), seed=runner.fold_seed(7, 1), cache=Cache(cache_dir)) \
+    expected = (
+        create_method("apex_flow_svm")
+        .fit(data.subset(fold.train), seed=runner.fold_seed(7, 1), cache=Cache(cache_dir))
         .predict_proba(data.subset(fold.test), cache=Cache(cache_dir))
+    )
     in_fold = pd.read_csv(runner._fold_file(tmp_path / "run", fold))
     np.testing.assert_allclose(in_fold[columns].to_numpy(), expected, rtol=0, atol=1e-12)
     in_run = result.predictions.loc[result.predictions["fold"] == fold.name, columns].astype(float).to_numpy()

@@ -4,14 +4,17 @@ from merkit.datasets.intervals import Interval
 from merkit.evaluation.spotting import iou, match, spotting_scores
 
 
-@pytest.mark.parametrize("a,b,expected", [
-    ((10, 19), (10, 19), 1.0),
-    ((10, 19), (12, 21), 8 / 12),     # frames 12..19 shared, 10..21 covered
-    ((10, 19), (15, 24), 5 / 15),
-    ((10, 19), (20, 29), 0.0),        # touching is not overlapping
-    ((10, 19), (19, 19), 1 / 10),     # one shared frame of ten
-    ((0, 0), (0, 0), 1.0),
-])
+@pytest.mark.parametrize(
+    "a,b,expected",
+    [
+        ((10, 19), (10, 19), 1.0),
+        ((10, 19), (12, 21), 8 / 12),  # frames 12..19 shared, 10..21 covered
+        ((10, 19), (15, 24), 5 / 15),
+        ((10, 19), (20, 29), 0.0),  # touching is not overlapping
+        ((10, 19), (19, 19), 1 / 10),  # one shared frame of ten
+        ((0, 0), (0, 0), 1.0),
+    ],
+)
 def test_iou_of_inclusive_frame_ranges(a, b, expected):
     assert iou(Interval(*a), Interval(*b)) == pytest.approx(expected)
 
@@ -38,7 +41,9 @@ def test_kinds_are_matched_apart_and_pooled_overall():
     assert (s["micro"]["tp"], s["micro"]["spotted"], s["micro"]["annotated"]) == (1, 1, 2)
     assert (s["macro"]["tp"], s["macro"]["spotted"], s["macro"]["annotated"]) == (1, 3, 2)
     overall = s["overall"]
-    assert (overall["tp"], overall["spotted"], overall["annotated"]) == (2, 4, 4) and overall["f1"] == pytest.approx(0.5)
+    assert (overall["tp"], overall["spotted"], overall["annotated"]) == (2, 4, 4) and overall["f1"] == pytest.approx(
+        0.5
+    )
 
 
 def test_no_spotted_interval_gives_zero_not_an_error():

@@ -135,9 +135,11 @@ def lbptop_m_bilinear(volume, radius, n_points=8):
                     angle = 2 * np.pi * p / n_points
                     x1, y1 = f32(xc + rx * np.cos(angle)), f32(yc - ry * np.sin(angle))
                     z1, z2 = f32(i + rt * np.sin(angle)), f32(i + rt * np.cos(angle))
-                    samples = (interpolate(lambda a, b: value(b, a, i), x1, y1),
-                               interpolate(lambda a, b: value(yc, a, b), x1, z1),
-                               interpolate(lambda a, b: value(a, xc, b), y1, z2))
+                    samples = (
+                        interpolate(lambda a, b: value(b, a, i), x1, y1),
+                        interpolate(lambda a, b: value(yc, a, b), x1, z1),
+                        interpolate(lambda a, b: value(a, xc, b), y1, z2),
+                    )
                     for plane, sample in enumerate(samples):
                         codes[plane] += 2**p * int(sample >= centre)
                 for plane, code in enumerate(codes):
@@ -149,7 +151,9 @@ def lbptop_m_bilinear(volume, radius, n_points=8):
 def test_bilinear_equals_lbptop_m_exactly(seed):
     volume = np.random.default_rng(seed).integers(0, 256, (9, 14, 13)).astype(np.float64)
     expected = lbptop_m_bilinear(volume, (1, 1, 2))
-    np.testing.assert_array_equal(lbp_top(volume, radius=(1, 1, 2), blocks=(1, 1, 1), interpolation="bilinear"), expected)
+    np.testing.assert_array_equal(
+        lbp_top(volume, radius=(1, 1, 2), blocks=(1, 1, 1), interpolation="bilinear"), expected
+    )
 
 
 def test_a_neighbour_that_single_precision_floors_one_level_lower():
@@ -167,11 +171,16 @@ def test_a_neighbour_that_single_precision_floors_one_level_lower():
     sampled = _bilinear_as_lbptop_m(volume, (1, 1, 1), (0.0, -np.sin(np.pi / 4), c), "XY")
     assert volume[1, 47, 4] == 102 and sampled[0, 46, 3] == 101  # the centre region starts at (1, 1, 1)
     one, u, v = np.float32(1), np.float32(5 + c) - np.float32(5), np.float32(48 - c) - np.float32(47)
-    by_hand = ((np.float32(87) * (one - u) * (one - v) + np.float32(102) * (one - u) * v) + np.float32(102) * u * (one - v)) \
-        + np.float32(117) * u * v
+    by_hand = (
+        (np.float32(87) * (one - u) * (one - v) + np.float32(102) * (one - u) * v) + np.float32(102) * u * (one - v)
+    ) + np.float32(117) * u * v
     assert by_hand < 102 and np.floor(by_hand) == 101
-    exact = 87 * (1 - c) * np.sin(np.pi / 4) + 102 * (1 - c) * (1 - np.sin(np.pi / 4)) + 102 * c * np.sin(np.pi / 4) \
+    exact = (
+        87 * (1 - c) * np.sin(np.pi / 4)
+        + 102 * (1 - c) * (1 - np.sin(np.pi / 4))
+        + 102 * c * np.sin(np.pi / 4)
         + 117 * c * (1 - np.sin(np.pi / 4))
+    )
     assert np.floor(exact + 1e-9) == 102, "in double, with a tolerance, the bit would be set"
 
 
@@ -190,8 +199,9 @@ def test_the_same_neighbour_in_the_third_block_floors_as_in_the_first():
     assert volume[1, 47, 22] == 102 and sampled[0, 46, 21] == 101 == sampled[0, 46, 3]
     assert _bilinear_as_lbptop_m(volume[:, :, 18:], (1, 1, 1), offsets, "XY")[0, 46, 3] == 101  # the block cropped
     one, u, v = np.float32(1), np.float32(23 + c) - np.float32(23), np.float32(48 - c) - np.float32(47)
-    in_the_volume = ((np.float32(87) * (one - u) * (one - v) + np.float32(102) * (one - u) * v)
-                     + np.float32(102) * u * (one - v)) + np.float32(117) * u * v
+    in_the_volume = (
+        (np.float32(87) * (one - u) * (one - v) + np.float32(102) * (one - u) * v) + np.float32(102) * u * (one - v)
+    ) + np.float32(117) * u * v
     assert u == np.float32(0.70710754) and in_the_volume == 102, "at the volume's coordinate the bit would be set"
     features = planes(lbp_top(volume, radius=(1, 1, 1), blocks=(1, 3, 1), interpolation="bilinear"), 3)
     np.testing.assert_array_equal(features[2], features[0])
@@ -199,19 +209,38 @@ def test_the_same_neighbour_in_the_third_block_floors_as_in_the_first():
 
 # every radius the tests use, and (3, 2, 1) as the issue measured; at these seeds positions taken in
 # the whole volume give another code somewhere (such codes are rare: one in 1e4 to 1e5 centres)
-@pytest.mark.parametrize("radius, blocks, seed", [((1, 1, 1), (4, 4, 2), 3), ((1, 1, 2), (2, 3, 1), 3), ((2, 2, 2), (3, 2, 1), 3),
-                                                  ((1, 1, 4), (5, 5, 1), 11), ((2, 1, 1), (2, 3, 2), 3), ((1, 2, 2), (3, 3, 1), 3),
-                                                  ((3, 2, 1), (2, 2, 2), 11)])
+@pytest.mark.parametrize(
+    "radius, blocks, seed",
+    [
+        ((1, 1, 1), (4, 4, 2), 3),
+        ((1, 1, 2), (2, 3, 1), 3),
+        ((2, 2, 2), (3, 2, 1), 3),
+        ((1, 1, 4), (5, 5, 1), 11),
+        ((2, 1, 1), (2, 3, 2), 3),
+        ((1, 2, 2), (3, 3, 1), 3),
+        ((3, 2, 1), (2, 2, 2), 11),
+    ],
+)
 def test_bilinear_blocks_equal_the_same_blocks_cropped(radius, blocks, seed):
     """LBPTOP.m runs on each block cropped: lbp_top's block histograms are those of the blocks
     passed alone, exactly."""
     volume = np.random.default_rng(seed).integers(0, 256, (24, 67, 65)).astype(np.float64)
     rows, cols, slices = blocks
     size = (24 // slices, 67 // rows, 65 // cols)
-    alone = [lbp_top(volume[s * size[0] : (s + 1) * size[0], i * size[1] : (i + 1) * size[1], j * size[2] : (j + 1) * size[2]],
-                     radius=radius, blocks=(1, 1, 1), interpolation="bilinear")
-             for s in range(slices) for i in range(rows) for j in range(cols)]
-    np.testing.assert_array_equal(lbp_top(volume, radius=radius, blocks=blocks, interpolation="bilinear"), np.concatenate(alone))
+    alone = [
+        lbp_top(
+            volume[s * size[0] : (s + 1) * size[0], i * size[1] : (i + 1) * size[1], j * size[2] : (j + 1) * size[2]],
+            radius=radius,
+            blocks=(1, 1, 1),
+            interpolation="bilinear",
+        )
+        for s in range(slices)
+        for i in range(rows)
+        for j in range(cols)
+    ]
+    np.testing.assert_array_equal(
+        lbp_top(volume, radius=radius, blocks=blocks, interpolation="bilinear"), np.concatenate(alone)
+    )
 
 
 def histograms_from_plane_codes(volume, radius, blocks):
@@ -225,15 +254,20 @@ def histograms_from_plane_codes(volume, radius, blocks):
     for s in range(slices):
         for i in range(rows):
             for j in range(cols):
-                block = volume[s * size[0] : (s + 1) * size[0], i * size[1] : (i + 1) * size[1], j * size[2] : (j + 1) * size[2]]
+                block = volume[
+                    s * size[0] : (s + 1) * size[0], i * size[1] : (i + 1) * size[1], j * size[2] : (j + 1) * size[2]
+                ]
                 for plane in ("XY", "XT", "YT"):
-                    counts = np.bincount(mapping[plane_codes(block, plane, radius=radius, margins=(rt, r, r)).ravel()], minlength=59)
+                    counts = np.bincount(
+                        mapping[plane_codes(block, plane, radius=radius, margins=(rt, r, r)).ravel()], minlength=59
+                    )
                     features.append(counts / counts.sum())
     return np.concatenate(features)
 
 
-@pytest.mark.parametrize("radius, blocks, grey", [((1, 1, 4), (5, 5, 1), True), ((2, 1, 1), (2, 3, 2), True),
-                                                  ((1, 2, 2), (1, 1, 1), False)])
+@pytest.mark.parametrize(
+    "radius, blocks, grey", [((1, 1, 4), (5, 5, 1), True), ((2, 1, 1), (2, 3, 2), True), ((1, 2, 2), (1, 1, 1), False)]
+)
 def test_nearest_counts_in_one_pass_equal_codes_block_by_block(radius, blocks, grey):
     rng = np.random.default_rng(7)
     volume = rng.integers(0, 256, (20, 41, 37)).astype(np.float64)

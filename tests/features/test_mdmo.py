@@ -74,12 +74,28 @@ def test_a_synthetic_surprise_raises_the_brows_in_mdmo():
 
     rng = np.random.default_rng(5)
     geometry = FaceGeometry.random((144, 120), rng)
-    frames, *_ = synthesize_clip(geometry, Expression.random("surprise", 3.0, rng), n_frames=16, onset=0, apex=8, offset=15,
-                                 nuisance=Nuisance(0, 0, 0, 0), rng=rng)
+    frames, *_ = synthesize_clip(
+        geometry,
+        Expression.random("surprise", 3.0, rng),
+        n_frames=16,
+        onset=0,
+        apex=8,
+        offset=15,
+        nuisance=Nuisance(0, 0, 0, 0),
+        rng=rng,
+    )
     method = create_method("mdmo_svm", flow="dis")
     feature = method.representation().get(as_clip(frames, offset=8), MemoryCache())[0].reshape(36, 2)
-    upper = {i for i, (name, _) in enumerate(ROIS) if name.startswith(("brow", "glabella", "upper eyelid", "lower eyelid", "eye corner"))}
-    lower = [i for i, (name, _) in enumerate(ROIS) if name.startswith(("upper lip", "lower lip", "mouth corner", "chin", "lower cheek"))]
+    upper = {
+        i
+        for i, (name, _) in enumerate(ROIS)
+        if name.startswith(("brow", "glabella", "upper eyelid", "lower eyelid", "eye corner"))
+    }
+    lower = [
+        i
+        for i, (name, _) in enumerate(ROIS)
+        if name.startswith(("upper lip", "lower lip", "mouth corner", "chin", "lower cheek"))
+    ]
     strongest = np.argsort(feature[:, 0])[-8:]
     assert set(strongest) <= upper, [ROIS[i][0] for i in strongest]
     assert np.all(np.abs(feature[strongest, 1] - 1.5 * np.pi) < np.pi / 8), "they move up: angle 3 pi / 2 with y down"

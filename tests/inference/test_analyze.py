@@ -40,16 +40,31 @@ def test_analyze_writes_every_output(recording, analysed):
     frames = pd.read_csv(out / "frames.csv", keep_default_na=False)
     assert list(frames.columns) == ["frame", "time_s", "face_found", "score", "flags"]
     assert len(frames) == plan.n_frames == summary["frames"] and frames["face_found"].all()
-    np.testing.assert_allclose(frames["time_s"], np.arange(plan.n_frames) / 30.0, atol=1e-3)  # its timestamps: Matroska keeps ms
+    np.testing.assert_allclose(
+        frames["time_s"], np.arange(plan.n_frames) / 30.0, atol=1e-3
+    )  # its timestamps: Matroska keeps ms
     intervals = pd.read_csv(out / "intervals.csv")
-    assert list(intervals.columns) == ["onset_frame", "apex_frame", "offset_frame", "onset_s", "apex_s", "offset_s", "kind", "score"]
+    assert list(intervals.columns) == [
+        "onset_frame",
+        "apex_frame",
+        "offset_frame",
+        "onset_s",
+        "apex_s",
+        "offset_s",
+        "kind",
+        "score",
+    ]
     assert json.loads((out / "intervals.json").read_text()) == summary["intervals"] and len(intervals) >= 1
-    assert (intervals["onset_frame"] <= intervals["apex_frame"]).all() and (intervals["apex_frame"] <= intervals["offset_frame"]).all()
+    assert (intervals["onset_frame"] <= intervals["apex_frame"]).all() and (
+        intervals["apex_frame"] <= intervals["offset_frame"]
+    ).all()
     truth = [(e.onset, e.offset) for e in plan.expressions]
     hits = [any(a <= (r.onset_frame + r.offset_frame) / 2 <= b for a, b in truth) for r in intervals.itertuples()]
     assert sum(hits) >= 2, (intervals, truth)  # measured: 3 of the 3 expressions, and the blink
     assert count_video_frames(out / "annotated.mp4") == plan.n_frames
-    assert "<svg" in (out / "report.html").read_text() and "http" not in (out / "report.html").read_text().replace("http://www.w3.org", "")
+    assert "<svg" in (out / "report.html").read_text() and "http" not in (out / "report.html").read_text().replace(
+        "http://www.w3.org", ""
+    )
 
 
 def test_an_interrupted_analysis_resumes_to_the_same_result(recording, analysed, tmp_path):
@@ -79,8 +94,12 @@ def test_analyze_with_a_bundle_recognises_each_interval(recording, small_casme2,
 
     model = load_model(bundle)
     spans = [Interval(r.onset_frame, r.offset_frame, r.kind, r.score, r.apex_frame) for r in intervals.itertuples()]
-    answers = {i: model.classify(faces, onset=0, apex=apex, offset=len(faces) - 1, fps=rate)
-               for i, faces, apex, rate in interval_faces(open_source(recording[0]), TrackCache(tmp_path / "out" / "cache"), spans)}
+    answers = {
+        i: model.classify(faces, onset=0, apex=apex, offset=len(faces) - 1, fps=rate)
+        for i, faces, apex, rate in interval_faces(
+            open_source(recording[0]), TrackCache(tmp_path / "out" / "cache"), spans
+        )
+    }
     assert sorted(answers) == list(range(len(intervals)))
     for i, row in intervals.iterrows():
         [label], [p] = answers[i]
@@ -90,15 +109,23 @@ def test_analyze_with_a_bundle_recognises_each_interval(recording, small_casme2,
     from merkit.datasets.labels import get_scheme
 
     scheme, plan = get_scheme("seed4"), recording[1]
-    truth = {r.Index: scheme.map("casme2", e.emotion) for r in intervals.itertuples() for e in plan.expressions
-             if e.onset <= r.apex_frame <= e.offset}
+    truth = {
+        r.Index: scheme.map("casme2", e.emotion)
+        for r in intervals.itertuples()
+        for e in plan.expressions
+        if e.onset <= r.apex_frame <= e.offset
+    }
     assert truth and all(intervals["prediction"][i] == label for i, label in truth.items()), (truth, intervals)
     # live recognises each interval it decides at once, with the same bundle steps: the same classes
     from merkit.inference.live import live
 
     rows = live(recording[0], tmp_path / "live", model=model, log=lambda _: None)["intervals"]
     same = {(r["onset_frame"], r["offset_frame"]): r for r in rows}
-    pairs = [(same[(a.onset_frame, a.offset_frame)], a) for a in intervals.itertuples() if (a.onset_frame, a.offset_frame) in same]
+    pairs = [
+        (same[(a.onset_frame, a.offset_frame)], a)
+        for a in intervals.itertuples()
+        if (a.onset_frame, a.offset_frame) in same
+    ]
     assert pairs and all(row["prediction"] == a.prediction for row, a in pairs), (rows, intervals)
     for row, a in pairs:  # live's faces are 128-pixel crops enlarged, analyze's are cut at 256: measured within 0.005
         np.testing.assert_allclose([row[f"p_{c}"] for c in classes], [getattr(a, f"p_{c}") for c in classes], atol=0.02)
@@ -128,14 +155,30 @@ def test_the_report_shows_the_timeline_in_a_real_browser(analysed, tmp_path):
 
     out, summary = analysed
     shot = tmp_path / "shot.png"
-    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-                    "--window-size=1100,900", "--hide-scrollbars", f"--screenshot={shot}", (out / "report.html").as_uri()],
-                   check=True, timeout=120, capture_output=True)
+    subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1100,900",
+            "--hide-scrollbars",
+            f"--screenshot={shot}",
+            (out / "report.html").as_uri(),
+        ],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
     import cv2
 
     image = cv2.cvtColor(cv2.imread(str(shot)), cv2.COLOR_BGR2RGB).astype(int)
-    colour = np.array([int(SCORE_COLOUR[i:i + 2], 16) for i in (1, 3, 5)])
+    colour = np.array([int(SCORE_COLOUR[i : i + 2], 16) for i in (1, 3, 5)])
     line = np.abs(image - colour).sum(axis=2) < 40
     columns = np.flatnonzero(line.any(axis=0))
     assert columns.size > 0.8 * (WIDTH - 2 * MARGIN), "the score line spans the timeline"
@@ -157,7 +200,11 @@ def test_a_frame_folder_needs_its_frame_rate(tmp_path):
     result = runner.invoke(app, ["analyze", str(folder), "--fps", "30", "--out", str(tmp_path / "b")])
     assert result.exit_code == 0, result.output
     frames = pd.read_csv(tmp_path / "b" / "frames.csv")
-    assert len(frames) == plan.n_frames and frames["face_found"].all() and frames["time_s"].iloc[-1] == pytest.approx(119 / 30, abs=1e-4)
+    assert (
+        len(frames) == plan.n_frames
+        and frames["face_found"].all()
+        and frames["time_s"].iloc[-1] == pytest.approx(119 / 30, abs=1e-4)
+    )
 
 
 def test_a_recording_of_a_second_or_a_frame_is_analysed_with_a_note(tmp_path):

@@ -15,7 +15,9 @@ from merkit.preprocess.apex import fill_apex
 from merkit.preprocess.cache import Cache
 
 runner = CliRunner()
-MERKIT_METHODS = [m.name for m in list_methods() if m.__module__.startswith("merkit.") and m.single_label]  # bundles are single-label
+MERKIT_METHODS = [
+    m.name for m in list_methods() if m.__module__.startswith("merkit.") and m.single_label
+]  # bundles are single-label
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,10 @@ def test_a_bundle_predicts_exactly_as_the_fitted_method(name, quick, small, cach
 def test_the_bundle_records_what_it_needs(svm_bundle, small):
     description = json.loads((svm_bundle / "bundle.json").read_text())
     assert description["merkit"] == merkit.__version__ and description["task"] == "classification"
-    assert description["method"] == {"name": "apex_flow_svm", "params": {"flow": "tvl1", "size": [28, 28], "C": 1.0, "kernel": "linear"}}
+    assert description["method"] == {
+        "name": "apex_flow_svm",
+        "params": {"flow": "tvl1", "size": [28, 28], "C": 1.0, "kernel": "linear"},
+    }
     assert description["classes"] == list(small.classes) and description["labels"] == "seed4"
     assert description["preprocessing"]["representation"][0]["step"] == "apex_flow"
     training = description["training"]
@@ -72,8 +77,9 @@ def test_svm_decides_as_the_plain_svm_and_calibrates_its_probabilities(small, ca
     assert list(method.predict(small, cache=Cache(cache_dir))) == list(plain.predict(x)), "the decision is the SVM's"
     proba = method.predict_proba(small, cache=Cache(cache_dir))
     assert np.allclose(proba.sum(axis=1), 1) and (proba > 0).all()
-    assert np.mean(proba.argmax(axis=1) == small.y) > np.mean(small.y == np.bincount(small.y).argmax()), \
+    assert np.mean(proba.argmax(axis=1) == small.y) > np.mean(small.y == np.bincount(small.y).argmax()), (
         "calibrated probabilities rank the training clips' classes better than the class prior"
+    )
 
 
 class Payload:
@@ -108,7 +114,9 @@ def test_loading_never_runs_code_from_the_files(small, cache_dir, tmp_path):
     assert marker.exists()
     marker.unlink()  # ... so the marker below can fire
     network = train(small, "ststnet", out=tmp_path / "net", params={"epochs": 1}, cache=cache_dir)
-    torch.save({"classes": ["a"], "state": Payload(marker)}, network / "network.safetensors")  # a pickle, under the safe name
+    torch.save(
+        {"classes": ["a"], "state": Payload(marker)}, network / "network.safetensors"
+    )  # a pickle, under the safe name
     _reseal(network, "network.safetensors")
     with pytest.raises(MerkitError, match="not a readable safetensors file"):
         load_model(network)
@@ -145,7 +153,9 @@ def test_a_bundle_trained_on_a_gpu_runs_on_this_cpu(small, cache_dir, tmp_path):
         folder = str(small[0].frame_paths[0].parent)
         result = runner.invoke(app, ["predict", "--model", str(path), folder, "--device", "cuda"])
         assert result.exit_code == 2 and "asks for a GPU" in result.output
-    result = runner.invoke(app, ["predict", "--model", str(path), str(small[0].frame_paths[0].parent), "--device", "cpu"])
+    result = runner.invoke(
+        app, ["predict", "--model", str(path), str(small[0].frame_paths[0].parent), "--device", "cpu"]
+    )
     assert result.exit_code == 0, result.output
 
 
@@ -171,10 +181,16 @@ def _damaged(bundle, tmp_path, how):
     return copy
 
 
-@pytest.mark.parametrize("how,message", [
-    ("newer", "newer than this merkit"), ("task", "spotting model, not a classification model"),
-    ("missing", "classifier.skops is missing"), ("altered", "was altered"), ("garbled", "bundle.json is damaged"),
-])
+@pytest.mark.parametrize(
+    "how,message",
+    [
+        ("newer", "newer than this merkit"),
+        ("task", "spotting model, not a classification model"),
+        ("missing", "classifier.skops is missing"),
+        ("altered", "was altered"),
+        ("garbled", "bundle.json is damaged"),
+    ],
+)
 def test_a_bad_bundle_gets_one_message_and_exit_2(svm_bundle, small, tmp_path, how, message):
     bundle = _damaged(svm_bundle, tmp_path, how)
     with pytest.raises(BundleError, match=message):

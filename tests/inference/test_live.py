@@ -44,8 +44,14 @@ def serve_mpegts(frames: np.ndarray, fps: float, pause: tuple[int, float] = (0, 
         with listener:
             connection, _ = listener.accept()
             try:
-                with connection, connection.makefile("wb") as pipe, av.open(pipe, mode="w", format="mpegts") as container:
-                    stream = container.add_stream("libx264", rate=int(fps), options={"preset": "ultrafast", "tune": "zerolatency", "crf": "12"})
+                with (
+                    connection,
+                    connection.makefile("wb") as pipe,
+                    av.open(pipe, mode="w", format="mpegts") as container,
+                ):
+                    stream = container.add_stream(
+                        "libx264", rate=int(fps), options={"preset": "ultrafast", "tune": "zerolatency", "crf": "12"}
+                    )
                     stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
                     for t, frame in enumerate(frames):
                         if t == pause[0]:
@@ -74,9 +80,25 @@ def session(recording, tmp_path_factory):
         if decided.wait(120) and CHROMIUM:
             profile = tmp_path_factory.mktemp("profile")
             seen["when"] = len(seen.get("rows", []))
-            seen["dom"] = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                                          "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-                                          "--timeout=3000", "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+            seen["dom"] = subprocess.run(
+                [
+                    CHROMIUM,
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                    f"--user-data-dir={profile}",
+                    "--timeout=3000",
+                    "--dump-dom",
+                    url,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            ).stdout
 
     def on_interval(row):
         seen.setdefault("rows", []).append(row)
@@ -84,8 +106,17 @@ def session(recording, tmp_path_factory):
 
     browser = threading.Thread(target=browse)
     browser.start()
-    summary = live(f"tcp://127.0.0.1:{port}", out, drop=False, reconnects=1, stall=1.0, annotate_video=True, dashboard=dashboard,
-                   on_interval=on_interval, log=lambda _: None)
+    summary = live(
+        f"tcp://127.0.0.1:{port}",
+        out,
+        drop=False,
+        reconnects=1,
+        stall=1.0,
+        annotate_video=True,
+        dashboard=dashboard,
+        on_interval=on_interval,
+        log=lambda _: None,
+    )
     browser.join()
     dashboard.close()
     return plan, out, summary, seen
@@ -101,9 +132,14 @@ def test_a_stream_over_tcp_is_spotted_as_it_comes_and_a_cut_keeps_what_was_found
     np.testing.assert_allclose(frames["time_s"], np.arange(CUT) / FPS, atol=2e-3)  # the stream's own timestamps
     assert frames["face_found"].all() and (frames["latency_s"] >= 0).all()
     rows = json.loads((out / "intervals.json").read_text())
-    assert rows == summary["intervals"] and pd.read_csv(out / "intervals.csv")["onset_frame"].tolist() == [r["onset_frame"] for r in rows]
+    assert rows == summary["intervals"] and pd.read_csv(out / "intervals.csv")["onset_frame"].tolist() == [
+        r["onset_frame"] for r in rows
+    ]
     truth = [e for e in plan.expressions if e.offset < CUT]
-    assert all(any(e.onset <= r["apex_frame"] <= e.offset and e.kind == r["kind"] for e in truth) for r in rows), (rows, truth)
+    assert all(any(e.onset <= r["apex_frame"] <= e.offset and e.kind == r["kind"] for e in truth) for r in rows), (
+        rows,
+        truth,
+    )
     found = {e for e in truth for r in rows if e.onset <= r["apex_frame"] <= e.offset}
     assert len(found) >= 2, (rows, truth)  # measured: the macro and one of the two micro before the cut
     # each decided within the spotter's lookahead (2.5 s) of its end, or at the cut
@@ -113,7 +149,9 @@ def test_a_stream_over_tcp_is_spotted_as_it_comes_and_a_cut_keeps_what_was_found
     video = read_video(out / "annotated.mp4")
     assert len(video) == CUT
     banner = lambda t: video[t, 2:20, 40:200].reshape(-1, 3).mean(axis=0)  # noqa: E731
-    for row in rows:  # each interval's banner over its frames, its first (a macro's, decided 3 s later) and its apex alike
+    for (
+        row
+    ) in rows:  # each interval's banner over its frames, its first (a macro's, decided 3 s later) and its apex alike
         for t in (row["onset_frame"], row["apex_frame"]):
             assert np.abs(banner(t) - KIND_RGB[row["kind"]]).max() < 40, (row, t, banner(t))
     assert np.abs(banner(0) - KIND_RGB["micro"]).max() > 60  # none where there is no interval
@@ -126,7 +164,7 @@ def test_the_dashboard_shows_each_interval_as_it_arrives_in_a_real_browser(sessi
     cards = dom.count('<div class="card ')
     assert 1 <= cards <= len(summary["intervals"]), dom  # those decided while the page was open, none invented
     first = summary["intervals"][0]
-    assert f'{first["kind"]} {first["onset_s"]:.2f}-{first["offset_s"]:.2f} s' in dom
+    assert f"{first['kind']} {first['onset_s']:.2f}-{first['offset_s']:.2f} s" in dom
     assert 'src="data:image/jpeg;base64,' in dom  # its apex face
     frames = int(dom.split('id="frames">')[1].split("<")[0])
     assert 0 < frames <= CUT and "http" not in dom.replace("http://127.0.0.1", "")  # no CDN, nothing from outside
@@ -139,8 +177,13 @@ def test_ctrl_c_leaves_complete_outputs_and_the_annotated_video(recording, tmp_p
     write_video(video, frames, FPS)
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
-    process = subprocess.Popen([sys.executable, "-m", "merkit", "live", str(video), "--out", str(out), "--port", "0", "--annotate"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "merkit", "live", str(video), "--out", str(out), "--port", "0", "--annotate"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (out / "intervals.json").exists() and time.monotonic() < deadline and process.poll() is None:
@@ -158,7 +201,6 @@ def test_ctrl_c_leaves_complete_outputs_and_the_annotated_video(recording, tmp_p
     assert rows and len(pd.read_csv(out / "intervals.csv")) == len(rows)
     assert (out / "report.html").exists() and not list(out.glob(".*"))  # no temporary file left
     assert count_video_frames(out / "annotated.mp4") == len(table)  # every frame, the last ones flushed at the end
-
 
 
 def test_a_source_that_is_neither_camera_stream_nor_file_is_refused_and_an_exposed_dashboard_warned_about(tmp_path):

@@ -18,9 +18,28 @@ def trained(casme2_pair, cache_dir, tmp_path_factory):
     """``merkit train --evaluate loso`` on the first set; the second set's clips, never seen."""
     train_set, new_set = casme2_pair
     out = tmp_path_factory.mktemp("bundle") / "model"
-    result = runner.invoke(app, ["train", "--dataset", "casme2", "--root", str(train_set.root), "--labels", "seed4",
-                                 "--method", "apex_flow_svm", "--apex", "motion", "--out", str(out), "--evaluate", "loso",
-                                 "--cache", str(cache_dir)])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--dataset",
+            "casme2",
+            "--root",
+            str(train_set.root),
+            "--labels",
+            "seed4",
+            "--method",
+            "apex_flow_svm",
+            "--apex",
+            "motion",
+            "--out",
+            str(out),
+            "--evaluate",
+            "loso",
+            "--cache",
+            str(cache_dir),
+        ],
+    )
     assert result.exit_code == 0, result.output
     return out, fill_apex(load("casme2", root=new_set.root, labels="seed4"), "motion")
 
@@ -38,8 +57,18 @@ def test_predict_on_new_subjects_from_frame_folders_and_mp4(trained, cache_dir, 
     rows, in_memory = [], []
     for i, clip in enumerate(new):
         folder = tmp_path / f"out{i}.csv"
-        result = runner.invoke(app, ["predict", "--model", str(bundle), str(clip.frame_paths[0].parent), *_positions(clip),
-                                     "--out", str(folder)])
+        result = runner.invoke(
+            app,
+            [
+                "predict",
+                "--model",
+                str(bundle),
+                str(clip.frame_paths[0].parent),
+                *_positions(clip),
+                "--out",
+                str(folder),
+            ],
+        )
         assert result.exit_code == 0, result.output
         rows.append(pd.read_csv(folder))
         in_memory.append(model.method.predict_proba(new.subset([i]), cache=Cache(cache_dir))[0])
@@ -81,15 +110,18 @@ def test_positions_in_frames_or_seconds(small_casme2):
     assert array.kind == "array" and np.array_equal(array.read(), frames) and array.offset == 5
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--onset", "20", "--offset", "10"], "comes after the offset"),
-    (["--onset", "0.1s"], "frame rate is unknown; pass --fps"),
-    (["--onset", "soon"], "neither a frame"),
-    (["--offset", "5000"], "must lie within them"),
-    (["--onset", "4", "--offset", "4"], "needs at least 2"),
-    (["--fps", "0"], "--fps must be positive"),
-    (["--out", "table.txt"], "name the output file with .csv"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--onset", "20", "--offset", "10"], "comes after the offset"),
+        (["--onset", "0.1s"], "frame rate is unknown; pass --fps"),
+        (["--onset", "soon"], "neither a frame"),
+        (["--offset", "5000"], "must lie within them"),
+        (["--onset", "4", "--offset", "4"], "needs at least 2"),
+        (["--fps", "0"], "--fps must be positive"),
+        (["--out", "table.txt"], "name the output file with .csv"),
+    ],
+)
 def test_bad_positions_and_options_are_named(trained, args, message, tmp_path, monkeypatch):
     bundle, new = trained
     monkeypatch.chdir(tmp_path)
@@ -101,8 +133,11 @@ def test_inputs_that_cannot_be_predicted(trained, tmp_path):
     bundle, new = trained
     (tmp_path / "empty").mkdir()
     (tmp_path / "broken.mp4").write_bytes(b"not a video")
-    for path, message in [(tmp_path / "empty", "holds no frames"), (tmp_path / "broken.mp4", "Cannot read video"),
-                          (tmp_path / "nothing", "neither a video file nor a folder of frames")]:
+    for path, message in [
+        (tmp_path / "empty", "holds no frames"),
+        (tmp_path / "broken.mp4", "Cannot read video"),
+        (tmp_path / "nothing", "neither a video file nor a folder of frames"),
+    ]:
         result = runner.invoke(app, ["predict", "--model", str(bundle), str(path)])
         assert result.exit_code == 2 and message in result.output.replace("\n", ""), result.output
         assert str(path.name) in result.output and "Traceback" not in result.output
@@ -112,8 +147,13 @@ def test_no_face_where_the_method_aligns_faces(small_casme2, cache_dir, tmp_path
     from merkit.inference import train
 
     data = load("casme2", root=small_casme2.root, labels="seed4")
-    bundle = train(data.subset(range(8)), "mer_rcnn", out=tmp_path / "mer", params={"maps": 4, "max_epochs": 1, "jitter": False},
-                   cache=cache_dir)
+    bundle = train(
+        data.subset(range(8)),
+        "mer_rcnn",
+        out=tmp_path / "mer",
+        params={"maps": 4, "max_epochs": 1, "jitter": False},
+        cache=cache_dir,
+    )
     blank = np.full((12, 96, 96, 3), 128, dtype=np.uint8)
     write_video(tmp_path / "wall.mkv", blank, 30)
     result = runner.invoke(app, ["predict", "--model", str(bundle), str(tmp_path / "wall.mkv")])

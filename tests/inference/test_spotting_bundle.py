@@ -71,19 +71,32 @@ def test_analyze_uses_a_spotting_bundle(fitted, tmp_path):
     video = tmp_path / "session.mkv"
     write_video(video, np.stack(list(render_long_video(plan))), FPS)
     bundle = save_spotter(fitted, tmp_path / "spotter")
-    result = CliRunner().invoke(app, ["analyze", str(video), "--out", str(tmp_path / "out"), "--spotter-model", str(bundle)])
+    result = CliRunner().invoke(
+        app, ["analyze", str(video), "--out", str(tmp_path / "out"), "--spotter-model", str(bundle)]
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "report.html").is_file()
-    refused = CliRunner().invoke(app, ["analyze", str(video), "--out", str(tmp_path / "o2"), "--spotter-model", str(bundle),
-                                       "--set", "p=0.3"])
+    refused = CliRunner().invoke(
+        app, ["analyze", str(video), "--out", str(tmp_path / "o2"), "--spotter-model", str(bundle), "--set", "p=0.3"]
+    )
     assert refused.exit_code == 2 and "keeps those it was trained with" in refused.output
 
 
 def test_train_task_spotting_writes_a_bundle_of_the_long_videos(tmp_path):
     from merkit.synthetic.long_videos import write_long_dataset
 
-    data = write_long_dataset("casme2_long", tmp_path / "c2", subjects=2, videos=1, seconds=8, size=(120, 160), micro=1, macro=1,
-                              distractors={}, seed=4)
+    data = write_long_dataset(
+        "casme2_long",
+        tmp_path / "c2",
+        subjects=2,
+        videos=1,
+        seconds=8,
+        size=(120, 160),
+        micro=1,
+        macro=1,
+        distractors={},
+        seed=4,
+    )
     out = tmp_path / "spotter"
     args = ["train", "--task", "spotting", "--dataset", "casme2_long", "--root", str(data.root), "--out", str(out)]
     result = CliRunner().invoke(app, [*args, "--set", "epochs=1"])

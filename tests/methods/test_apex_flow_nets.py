@@ -9,8 +9,14 @@ from merkit.datasets import load
 from merkit.evaluation import evaluate
 from merkit.synthetic.flow_images import FlowSetConfig, write_flow_manifest
 
-SMALL = FlowSetConfig(datasets={"smic": (3, {"negative": 8, "positive": 6, "surprise": 6}),
-                                "casme2": (3, {"negative": 8, "positive": 6, "surprise": 6})}, amplitude=(0.6, 1.0), seed=3)
+SMALL = FlowSetConfig(
+    datasets={
+        "smic": (3, {"negative": 8, "positive": 6, "surprise": 6}),
+        "casme2": (3, {"negative": 8, "positive": 6, "surprise": 6}),
+    },
+    amplitude=(0.6, 1.0),
+    seed=3,
+)
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +26,10 @@ def flow_set(tmp_path_factory):
 
 @pytest.mark.slow
 def test_folds_are_identical_whatever_the_number_of_jobs(flow_set, cache_dir, tmp_path):
-    runs = [evaluate(flow_set, "ststnet", params={"epochs": 15}, out=tmp_path / f"jobs{jobs}", jobs=jobs, cache=cache_dir)
-            for jobs in (1, 2)]
+    runs = [
+        evaluate(flow_set, "ststnet", params={"epochs": 15}, out=tmp_path / f"jobs{jobs}", jobs=jobs, cache=cache_dir)
+        for jobs in (1, 2)
+    ]
     assert len(runs[0].predictions) == len(flow_set) == 40
     assert runs[0].predictions.equals(runs[1].predictions)
 
@@ -34,15 +42,26 @@ def test_folds_in_lockstep_are_the_folds_one_at_a_time(flow_set, cache_dir, tmp_
     from merkit.training import lockstep
 
     stacked, real = [], lockstep.train_lockstep
-    monkeypatch.setattr(lockstep, "train_lockstep", lambda stack, *a, **k: stacked.append(stack.folds) or real(stack, *a, **k))
+    monkeypatch.setattr(
+        lockstep, "train_lockstep", lambda stack, *a, **k: stacked.append(stack.folds) or real(stack, *a, **k)
+    )
 
-    runs = {at_once: evaluate(flow_set, "ststnet", params={"epochs": 4, "batch_size": 16, "lr": 1e-3, "folds_at_once": at_once},
-                              out=tmp_path / f"at_once{at_once}", cache=cache_dir)
-            for at_once in (1, 4)}  # six LOSO folds: one at a time, then four together and the last two together
+    runs = {
+        at_once: evaluate(
+            flow_set,
+            "ststnet",
+            params={"epochs": 4, "batch_size": 16, "lr": 1e-3, "folds_at_once": at_once},
+            out=tmp_path / f"at_once{at_once}",
+            cache=cache_dir,
+        )
+        for at_once in (1, 4)
+    }  # six LOSO folds: one at a time, then four together and the last two together
     assert stacked == [4, 2]
     columns = ["p_negative", "p_positive", "p_surprise"]
     assert runs[1].predictions.drop(columns=columns).equals(runs[4].predictions.drop(columns=columns))
-    np.testing.assert_allclose(runs[1].predictions[columns].astype(float), runs[4].predictions[columns].astype(float), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(
+        runs[1].predictions[columns].astype(float), runs[4].predictions[columns].astype(float), rtol=0, atol=1e-5
+    )
     assert len(runs[4].computed_folds) == 6
     for fold in runs[1].predictions["fold"].unique():
         alone, together = (read_arrays(saved_model(runs[k].out, fold) / "network.safetensors")[0] for k in (1, 4))
@@ -74,14 +93,23 @@ def test_folds_that_do_not_fit_in_memory_are_trained_in_smaller_groups(flow_set,
     for train, seed, together in zip(trains, range(5), fitted):
         alone = create_method("ststnet", epochs=2, batch_size=8).fit(train, seed=seed, cache=cache)
         for key, value in alone.model_.state_dict().items():
-            torch.testing.assert_close(together.model_.state_dict()[key], value, rtol=0, atol=1e-4)  # Adam magnifies rounding
+            torch.testing.assert_close(
+                together.model_.state_dict()[key], value, rtol=0, atol=1e-4
+            )  # Adam magnifies rounding
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method,epochs", [("ststnet", 300), ("offapexnet", 40)])
 def test_networks_learn_the_synthetic_flows(flow_set, cache_dir, tmp_path, method, epochs):
-    result = evaluate(flow_set, method, params={"epochs": epochs, "lr": 1e-3}, out=tmp_path / method,
-                      protocol="subject_kfold", protocol_params={"n_splits": 3}, cache=cache_dir)
+    result = evaluate(
+        flow_set,
+        method,
+        params={"epochs": epochs, "lr": 1e-3},
+        out=tmp_path / method,
+        protocol="subject_kfold",
+        protocol_params={"n_splits": 3},
+        cache=cache_dir,
+    )
     print(method, result.metrics["overall"])
     assert result.metrics["overall"]["uf1"] > 0.6  # chance is about 0.33
     assert set(result.metrics["per_dataset"]) == {"smic", "casme2"}
@@ -103,8 +131,28 @@ def test_fixed_epochs_and_input_shapes(flow_set, cache_dir):
 @pytest.mark.slow
 def test_megc2019_from_raw_clips_reports_each_dataset_and_the_time(megc, cache_dir, tmp_path):
     out = tmp_path / "run"
-    result = CliRunner().invoke(app, ["evaluate", "--dataset", "megc2019", "--root", str(megc[0]), "--method", "ststnet", "--apex", "middle",
-                                      "--set", "epochs=3", "--out", str(out), "--cache", str(cache_dir), "--jobs", "2"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--dataset",
+            "megc2019",
+            "--root",
+            str(megc[0]),
+            "--method",
+            "ststnet",
+            "--apex",
+            "middle",
+            "--set",
+            "epochs=3",
+            "--out",
+            str(out),
+            "--cache",
+            str(cache_dir),
+            "--jobs",
+            "2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["per_dataset"]) == {"smic_hs", "casme2", "samm"}
@@ -150,7 +198,9 @@ def test_inner_early_stopping_never_sees_a_test_fold_clip(flow_set, cache_dir, t
 
     monkeypatch.setattr(ApexFlowNetwork, "fit", fit)
     monkeypatch.setattr(ApexFlowNetwork, "inputs", inputs)
-    result = evaluate(flow_set, "sssnet", params={"epochs": 6, "early_stopping": "inner"}, out=tmp_path / "run", cache=cache_dir)
+    result = evaluate(
+        flow_set, "sssnet", params={"epochs": 6, "early_stopping": "inner"}, out=tmp_path / "run", cache=cache_dir
+    )
     folds = make_protocol("loso").folds(flow_set)
     received = [calls for calls in fits if calls is not None]  # prediction reads inputs too, outside any fit
     assert len(received) == len(folds) == 6

@@ -56,10 +56,20 @@ def test_areas_from_the_faces_landmarks_or_the_standard_positions(small_casme2, 
 
 
 def test_htnet_trains_its_fixed_epochs_with_adam_and_lowers_its_loss(cache_dir, tmp_path):
-    flows = load("manifest", root=write_flow_manifest(tmp_path, FlowSetConfig(datasets={"casme2": (3, {"negative": 5, "surprise": 5})},
-                                                                            amplitude=(0.6, 1.0), seed=3)))
+    flows = load(
+        "manifest",
+        root=write_flow_manifest(
+            tmp_path,
+            FlowSetConfig(datasets={"casme2": (3, {"negative": 5, "surprise": 5})}, amplitude=(0.6, 1.0), seed=3),
+        ),
+    )
     method = create_method("htnet", epochs=20, lr=1e-3, **SMALL)
-    assert method.recipe().optimizer == "adam" and (create_method("htnet").lr, create_method("htnet").epochs) == (5e-5, 800)
+    assert method.recipe().optimizer == "adam" and (create_method("htnet").lr, create_method("htnet").epochs) == (
+        5e-5,
+        800,
+    )
     method.fit(flows, seed=0, cache=Cache(cache_dir))
     assert len(method.history_) == 20 and np.mean(method.history_[-3:]) < 0.7 * method.history_[0]
-    assert method.folds_together() == 1 and method.predict_proba(flows.subset([0, 1]), cache=Cache(cache_dir)).shape == (2, 2)
+    assert method.folds_together() == 1 and method.predict_proba(
+        flows.subset([0, 1]), cache=Cache(cache_dir)
+    ).shape == (2, 2)

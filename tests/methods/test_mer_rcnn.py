@@ -55,8 +55,21 @@ def test_mer_rcnn_runs_loso_end_to_end(small_casme2, cache_dir, tmp_path):
     from merkit.cli import app
 
     out = tmp_path / "run"
-    args = ["evaluate", "--dataset", "casme2", "--root", str(small_casme2.root), "--method", "mer_rcnn", "--out", str(out),
-            "--cache", str(cache_dir), "--jobs", "2"]
+    args = [
+        "evaluate",
+        "--dataset",
+        "casme2",
+        "--root",
+        str(small_casme2.root),
+        "--method",
+        "mer_rcnn",
+        "--out",
+        str(out),
+        "--cache",
+        str(cache_dir),
+        "--jobs",
+        "2",
+    ]
     for key, value in {**TINY, "max_epochs": 1, "keep_levels": 1}.items():
         args += ["--set", f"{key}={value}"]
     result = CliRunner().invoke(app, args)
@@ -85,8 +98,10 @@ def test_the_gain_is_one_over_the_training_parts_rms(small_casme2, monkeypatch):
     data = load("casme2", root=small_casme2.root).subset([0, 1])
     method = create_method("mer_rcnn", **{**TINY, "max_epochs": 1, "jitter": False})
     signs = np.where(np.arange(30) % 2 == 0, 1.0, -1.0).astype(np.float32)[:, None, None, None]
-    clips = {data[0].key: 0.5 + signs * np.ones((30, 26, 26, 3), np.float32),
-             data[1].key: 0.2 + 3 * signs * np.ones((30, 26, 26, 3), np.float32)}
+    clips = {
+        data[0].key: 0.5 + signs * np.ones((30, 26, 26, 3), np.float32),
+        data[1].key: 0.2 + 3 * signs * np.ones((30, 26, 26, 3), np.float32),
+    }
     monkeypatch.setattr(type(method), "clip_frames", lambda self, clip, cache: clips[clip.key].copy())
     method.fit(data, seed=0, cache=None)
     assert float(method.gain_) == pytest.approx(1 / np.sqrt(5), rel=1e-6)

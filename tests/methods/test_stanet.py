@@ -44,7 +44,11 @@ def test_augmentation_is_one_of_its_views_drawn_per_clip(mode):
     scale 1.0 (the clip itself) among them."""
     torch.manual_seed(0)
     x = torch.randn(1, 3, 2, 20, 20).expand(96, -1, -1, -1, -1)  # one clip, 96 times
-    second = [lambda c, s=s: rescale_flows(c, s) for s in (0.9, 1.0, 1.1)] if mode == "crop_scale" else [lambda c: c, flip_flows]
+    second = (
+        [lambda c, s=s: rescale_flows(c, s) for s in (0.9, 1.0, 1.1)]
+        if mode == "crop_scale"
+        else [lambda c: c, flip_flows]
+    )
     candidates = [(view, j, after(corner_crop(x[0], view))) for view in range(6) for j, after in enumerate(second)]
     seen = set()
     for clip in augment_flows(x, np.random.default_rng(0), mode):
@@ -73,13 +77,37 @@ def test_loso_of_each_table_2_variant_and_explain(small_casme2, cache_dir, tmp_p
     runner = CliRunner()
     for variant in ("baseline", "sab", "sab_l1", "sab_tab_l1"):
         out = tmp_path / variant
-        result = runner.invoke(app, ["evaluate", "--dataset", "casme2", "--root", str(small_casme2.root), "--labels", "seed4",
-                                     "--method", "stanet", *TINY, "--set", f"variant={variant}", "--out", str(out),
-                                     "--cache", str(cache_dir)])
+        result = runner.invoke(
+            app,
+            [
+                "evaluate",
+                "--dataset",
+                "casme2",
+                "--root",
+                str(small_casme2.root),
+                "--labels",
+                "seed4",
+                "--method",
+                "stanet",
+                *TINY,
+                "--set",
+                f"variant={variant}",
+                "--out",
+                str(out),
+                "--cache",
+                str(cache_dir),
+            ],
+        )
         assert result.exit_code == 0, result.output
-        assert len(list((out / "models").glob("*/network.safetensors"))) == len({c.subject for c in small_casme2.clips}) == 5
+        assert (
+            len(list((out / "models").glob("*/network.safetensors")))
+            == len({c.subject for c in small_casme2.clips})
+            == 5
+        )
     clip = small_casme2.clips[0]
-    result = runner.invoke(app, ["explain", "--run", str(out), "--clip", f"casme2/{clip.subject}/{clip.clip}", "--cache", str(cache_dir)])
+    result = runner.invoke(
+        app, ["explain", "--run", str(out), "--clip", f"casme2/{clip.subject}/{clip.clip}", "--cache", str(cache_dir)]
+    )
     assert result.exit_code == 0, result.output
     for kind in ("spatial", "temporal"):
         png = out / "explain" / f"casme2__{clip.subject}__{clip.clip}_{kind}.png"
@@ -124,8 +152,16 @@ def test_the_face_is_aligned_and_centred_before_the_flow():
 
     rng = np.random.default_rng(4)
     geometry = FaceGeometry.random((144, 120), rng)
-    faces, *_ = synthesize_clip(geometry, Expression.random("surprise", 1.0, rng), n_frames=8, onset=0, apex=4, offset=7,
-                               nuisance=Nuisance(0, 0, 0, 0), rng=rng)
+    faces, *_ = synthesize_clip(
+        geometry,
+        Expression.random("surprise", 1.0, rng),
+        n_frames=8,
+        onset=0,
+        apex=4,
+        offset=7,
+        nuisance=Nuisance(0, 0, 0, 0),
+        rng=rng,
+    )
     frames = np.full((8, 360, 480, 3), 90, np.uint8)
     frames[:, 200:344, 330:450] = faces  # bottom right of the frame
     clip = as_clip(frames)

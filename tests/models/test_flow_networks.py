@@ -35,7 +35,9 @@ class ThreeStreams(nn.Module):
         self.head = fused.head
 
     def forward(self, x):
-        streams = [nn.functional.max_pool2d(norm(torch.relu(conv(x))), 3, 3, 1) for conv, norm in zip(self.convs, self.norms)]
+        streams = [
+            nn.functional.max_pool2d(norm(torch.relu(conv(x))), 3, 3, 1) for conv, norm in zip(self.convs, self.norms)
+        ]
         return self.head(nn.functional.avg_pool2d(torch.cat(streams, 1), 2).flatten(1))
 
 
@@ -70,8 +72,12 @@ def test_offapexnet_streams_read_u_and_v_only():
     x = torch.rand(2, 2, 28, 28)
     assert model.u_stream(x[:, :1]).shape == (2, 16 * 7 * 7)
     seen = {}
-    hooks = [getattr(model, name).register_forward_hook(lambda m, args, out, name=name: seen.__setitem__(name, args[0].clone()))
-             for name in ("u_stream", "v_stream")]
+    hooks = [
+        getattr(model, name).register_forward_hook(
+            lambda m, args, out, name=name: seen.__setitem__(name, args[0].clone())
+        )
+        for name in ("u_stream", "v_stream")
+    ]
     model(x)
     for hook in hooks:
         hook.remove()
@@ -132,8 +138,15 @@ def test_sssnet_layer_shapes_and_size(size, sides):
         model.stem[index].register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape[1:])))
     x = torch.rand(4, 3, size, size)
     assert model(x).shape == (4, 3) and model.forward_features(x).shape == (4, 256)
-    assert shapes[:4] == [(32, sides[0], sides[0]), (32, sides[1], sides[1]), (64, sides[2], sides[2]), (64, sides[3], sides[3])]
-    weights = (3 * 25 * 32 + 32) + 2 * 32 + (32 * 9 * 64 + 64) + 2 * 64 + (64 * sides[3] ** 2 * 256 + 256) + (256 * 3 + 3)
+    assert shapes[:4] == [
+        (32, sides[0], sides[0]),
+        (32, sides[1], sides[1]),
+        (64, sides[2], sides[2]),
+        (64, sides[3], sides[3]),
+    ]
+    weights = (
+        (3 * 25 * 32 + 32) + 2 * 32 + (32 * 9 * 64 + 64) + 2 * 64 + (64 * sides[3] ** 2 * 256 + 256) + (256 * 3 + 3)
+    )
     assert sum(p.numel() for p in model.parameters()) == weights
     with pytest.raises(ValueError, match="at least 14x14"):
         create_model("sssnet", num_classes=3, input_size=12)

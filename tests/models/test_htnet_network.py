@@ -12,7 +12,9 @@ SMALL = {"dim": 8, "heads": 1, "block_repeats": (1, 1, 1)}
 def test_paper_sizes_shapes_and_weights():
     """Patches of 7 on 28x28 (a 4x4 token map), widths 256, 512, 1024 and (2, 2, 10) blocks."""
     model = create_model("htnet", num_classes=3)
-    assert model(torch.rand(2, 3, 28, 28)).shape == (2, 3) and model.forward_features(torch.rand(2, 3, 28, 28)).shape == (2, 1024)
+    assert model(torch.rand(2, 3, 28, 28)).shape == (2, 3) and model.forward_features(
+        torch.rand(2, 3, 28, 28)
+    ).shape == (2, 1024)
     assert [len(t.attentions) for t in model.transformers] == [2, 2, 10]
     assert [t.attentions[0].heads for t in model.transformers] == [3, 6, 12]
 
@@ -20,8 +22,16 @@ def test_paper_sizes_shapes_and_weights():
         inner = heads * (width // heads)
         return 1 + depth * (4 * width + width * 3 * inner + inner * width + width + 2 * 4 * width * width + 5 * width)
 
-    weights = (147 * 256 + 256) + level(256, 2, 3) + level(512, 2, 6) + level(1024, 10, 12) \
-        + (256 * 9 * 512 + 512 + 2 * 512) + (512 * 9 * 1024 + 1024 + 2 * 1024) + 2 * 1024 + (1024 * 3 + 3)
+    weights = (
+        (147 * 256 + 256)
+        + level(256, 2, 3)
+        + level(512, 2, 6)
+        + level(1024, 10, 12)
+        + (256 * 9 * 512 + 512 + 2 * 512)
+        + (512 * 9 * 1024 + 1024 + 2 * 1024)
+        + 2 * 1024
+        + (1024 * 3 + 3)
+    )
     assert sum(p.numel() for p in model.parameters()) == weights
 
 

@@ -7,9 +7,16 @@ from merkit.models import create_model
 from merkit.models.rcn import VARIANTS, class_activation
 
 
-@pytest.mark.parametrize("variant,stem,body", [("a", (32, 12, 12), (32, 6, 6)), ("s", (32, 12, 12), (32, 6, 6)),
-                                               ("w", (32, 10, 10), (32, 5, 5)), ("p", (32, 10, 10), (32, 5, 5)),
-                                               ("c", (32, 10, 10), (32, 5, 5))])
+@pytest.mark.parametrize(
+    "variant,stem,body",
+    [
+        ("a", (32, 12, 12), (32, 6, 6)),
+        ("s", (32, 12, 12), (32, 6, 6)),
+        ("w", (32, 10, 10), (32, 5, 5)),
+        ("p", (32, 10, 10), (32, 5, 5)),
+        ("c", (32, 10, 10), (32, 5, 5)),
+    ],
+)
 def test_layer_shapes_and_the_modules_add_no_weights(variant, stem, body):
     """28x28: a 5x5 convolution and 2x2 pooling (24, 12) or strided stems (10); the recurrent or
     dense layer halves; pooled to 5x5 for the classifier. The attention and the shortcuts add no
@@ -28,15 +35,18 @@ def test_the_attention_map_by_hand():
     """2x2 maps of 2 channels, 2 classes: each class's map is the channel mean of weights x maps,
     scaled to [0, 1]; the classes' maps are averaged."""
     maps = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]], [[0.0, 0.0], [0.0, 2.0]]]])  # (1, 2, 2, 2)
-    weights = torch.stack([torch.ones(8), torch.cat([torch.zeros(4), torch.ones(4)])])  # class 0 reads both, class 1 channel 1
+    weights = torch.stack(
+        [torch.ones(8), torch.cat([torch.zeros(4), torch.ones(4)])]
+    )  # class 0 reads both, class 1 channel 1
     # class 0: mean of the channels [[0.5, 1], [1.5, 3]] -> [[0, 0.2], [0.4, 1]]; class 1: [[0, 0], [0, 1]]
     expected = torch.tensor([[[[0.0, 0.1], [0.2, 1.0]]]])
     torch.testing.assert_close(class_activation(maps, weights), expected)
     constant = class_activation(torch.ones(1, 2, 2, 2), weights)
     assert torch.equal(constant, torch.zeros(1, 1, 2, 2)), "a flat map gives no attention, not 0 / 0"
     # over the channels of the input: the weights' channel mean times each input channel
-    torch.testing.assert_close(class_activation(maps[:, :1], weights, over_channels=True),
-                               torch.tensor([[[[0.0, 1 / 3], [2 / 3, 1.0]]]]))
+    torch.testing.assert_close(
+        class_activation(maps[:, :1], weights, over_channels=True), torch.tensor([[[[0.0, 1 / 3], [2 / 3, 1.0]]]])
+    )
 
 
 def test_the_attention_reads_the_classifier():

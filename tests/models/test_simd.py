@@ -29,7 +29,9 @@ def test_vector_operations_lane_by_lane():
     assert out[0] == -(2.0**-26) and fifth == -(2.0**-26)
     assert out[16] == 1.0  # 1.0 + (-1) - c[3]
     assert out[2] == 3 * 2 - 1
-    assert chosen[0] == 1 and chosen[1] == 2 and chosen[2] == 1 and chosen[3] == 2  # 1 + e > 1 - e; NaN > 0; 3 > 2; 0.5 > 0.5
+    assert (
+        chosen[0] == 1 and chosen[1] == 2 and chosen[2] == 1 and chosen[3] == 2
+    )  # 1 + e > 1 - e; NaN > 0; 3 > 2; 0.5 > 0.5
 
 
 def test_loads_refuse_what_they_cannot_read_as_vectors():
@@ -38,4 +40,6 @@ def test_loads_refuse_what_they_cannot_read_as_vectors():
     with pytest.raises(TypingError, match="C-contiguous"):
         njit(lambda a: lane(load(a, 0), 0))(np.zeros(64, np.float32)[::2])
     with pytest.raises(TypingError, match="compares two f32x16"):
-        njit(lambda a: lane(where_greater(load(a, 0), load(a, 0), splat(1), splat(np.float32(2))), 0))(np.zeros(16, np.float32))
+        njit(lambda a: lane(where_greater(load(a, 0), load(a, 0), splat(1), splat(np.float32(2))), 0))(
+            np.zeros(16, np.float32)
+        )

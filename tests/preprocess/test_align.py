@@ -31,7 +31,9 @@ def test_alignment_recovers_known_similarity_transforms_at_the_eyes(astronaut, a
     found = eye_centres(detect_landmarks(moved))
     np.testing.assert_allclose(found, apply(moved_by, eyes), atol=1.0)  # the eyes moved as the transform says
     aligned = align_clip(moved[None], size=(256, 256))
-    np.testing.assert_allclose(apply(aligned.transforms[0], found), [[256 * 0.29, 256 * 0.38], [256 * 0.71, 256 * 0.38]], atol=1e-6)
+    np.testing.assert_allclose(
+        apply(aligned.transforms[0], found), [[256 * 0.29, 256 * 0.38], [256 * 0.71, 256 * 0.38]], atol=1e-6
+    )
     # aligning the moved photograph undoes the move: composed with it, it is the original's
     # alignment; compared in the photograph's pixels, through the inverse of that alignment
     reference = np.vstack([similarity_from_eyes(eyes, (256, 256)), [0, 0, 1]])

@@ -36,7 +36,12 @@ def test_a_subpixel_translation_is_recovered(method):
     image = textured(1)
     u, v = np.full((H, W), 0.3, np.float32), np.full((H, W), -0.6, np.float32)
     moved = warp(image, u, v)
-    assert endpoint_error(optical_flow((image * 255).astype(np.uint8), (moved * 255).astype(np.uint8), method=method), u, v) < 0.1
+    assert (
+        endpoint_error(
+            optical_flow((image * 255).astype(np.uint8), (moved * 255).astype(np.uint8), method=method), u, v
+        )
+        < 0.1
+    )
 
 
 def test_optical_strain_of_known_fields():

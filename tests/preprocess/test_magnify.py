@@ -39,8 +39,9 @@ def test_level_gains_follow_the_lambda_bound():
     # 64 x 64: lambda = sqrt(2) 64 / 3 = 30.17, delta = 16 / 8 / 11 = 0.1818; from the residual
     # (gain 0) down: (15.08 / 1.4545 - 1) 2 = 18.7 -> alpha; (7.54 / 1.4545 - 1) 2 = 8.37;
     # (3.77 / 1.4545 - 1) 2 = 3.185; finest level 0.
-    np.testing.assert_allclose(level_gains((64, 64), 5, alpha=10, lambda_c=16, exaggeration=2),
-                               [0, 3.18545, 8.37090, 10, 0], atol=1e-4)
+    np.testing.assert_allclose(
+        level_gains((64, 64), 5, alpha=10, lambda_c=16, exaggeration=2), [0, 3.18545, 8.37090, 10, 0], atol=1e-4
+    )
 
 
 def test_subpixel_motion_is_amplified_by_alpha_times_the_iir_response():
@@ -117,7 +118,9 @@ def test_a_strided_float64_clip_takes_the_fast_path_alike():
     clip of another dtype (int64 and float16 here: OpenCV's split and numba refuse them) as its
     float64 values."""
     rng = np.random.default_rng(1)
-    clip = np.clip(rng.normal(0.5, 0.15, (40, 6, 3, 52)) + rng.normal(0, 0.01, (40, 6, 3, 52)), 0, 1).transpose(1, 0, 3, 2)[:, ::-1]
+    clip = np.clip(rng.normal(0.5, 0.15, (40, 6, 3, 52)) + rng.normal(0, 0.01, (40, 6, 3, 52)), 0, 1).transpose(
+        1, 0, 3, 2
+    )[:, ::-1]
     fast = magnify_eulerian(clip, threads=2)
     np.testing.assert_array_equal(fast, magnify_eulerian(np.ascontiguousarray(clip), threads=2))
     assert np.abs(fast - magnify_eulerian(clip, reference=True)).max() < 5e-7

@@ -38,8 +38,12 @@ def test_lbp_top_representation_is_the_descriptor_of_the_resized_tim_clip(small_
     import cv2
 
     clip = load("casme2", root=small_casme2.root)[1]
-    rep = Representation(Step("frames", grey=True), Step("resize", size=(64, 64)), Step("tim", n_frames=12),
-                         Step("lbp_top", radius=(1, 1, 2), blocks=(2, 2, 1)))
+    rep = Representation(
+        Step("frames", grey=True),
+        Step("resize", size=(64, 64)),
+        Step("tim", n_frames=12),
+        Step("lbp_top", radius=(1, 1, 2), blocks=(2, 2, 1)),
+    )
     frames = clip.read(grey=True)[clip.onset : clip.offset + 1]
     resized = np.stack([cv2.resize(f, (64, 64), interpolation=cv2.INTER_AREA) for f in frames])
     expected = lbp_top(np.clip(np.rint(tim(resized, 12)), 0, 255), radius=(1, 1, 2), blocks=(2, 2, 1))
@@ -68,23 +72,41 @@ def test_prepare_summarises_computed_reused_and_failed(small_casme2, tmp_path):
 
 def test_an_aligned_30_frame_magnified_clip_at_32x32(small_casme2, tmp_path):
     clip = load("casme2", root=small_casme2.root)[2]
-    rep = Representation(Step("frames"), Step("align", size=(128, 112), upsample=2, keep=True),
-                         Step("resize_time", n_frames=30, method="bicubic"), Step("magnify", alpha=10, lambda_c=16),
-                         Step("resize", size=(32, 32)))
+    rep = Representation(
+        Step("frames"),
+        Step("align", size=(128, 112), upsample=2, keep=True),
+        Step("resize_time", n_frames=30, method="bicubic"),
+        Step("magnify", alpha=10, lambda_c=16),
+        Step("resize", size=(32, 32)),
+    )
     value, computed = rep.get(clip, Cache(tmp_path))
     assert computed and value.shape == (30, 32, 32, 3) and value.dtype == np.float32
     assert 0.0 <= value.min() and value.max() <= 1.0
 
     def chain(*middle):
-        return Representation(Step("frames"), *middle, Step("resize_time", n_frames=30, method="bicubic"),
-                              Step("resize", size=(32, 32))).get(clip, Cache(tmp_path))[0].astype(np.float32) / 255
+        return (
+            Representation(
+                Step("frames"),
+                *middle,
+                Step("resize_time", n_frames=30, method="bicubic"),
+                Step("resize", size=(32, 32)),
+            )
+            .get(clip, Cache(tmp_path))[0]
+            .astype(np.float32)
+            / 255
+        )
 
     aligned = chain(Step("align", size=(128, 112), upsample=2, keep=True))
-    still = Representation(*rep.steps[:3], Step("magnify", alpha=0, lambda_c=16), rep.steps[4]).get(clip, Cache(tmp_path))[0]
+    still = Representation(*rep.steps[:3], Step("magnify", alpha=0, lambda_c=16), rep.steps[4]).get(
+        clip, Cache(tmp_path)
+    )[0]
     # alpha 0: the aligned frames, up to the rounding of the uint8 chain to grey levels (a few
     # pixels, under 1 %, differ by up to 5 levels where the float pyramid meets that rounding)
     gap = np.abs(still - aligned) * 255
-    assert gap.mean() < 0.5 and np.quantile(gap, 0.99) < 1.5, (gap.mean(), np.quantile(gap, 0.99))  # rounding alone: 0.25, 0.5
+    assert gap.mean() < 0.5 and np.quantile(gap, 0.99) < 1.5, (
+        gap.mean(),
+        np.quantile(gap, 0.99),
+    )  # rounding alone: 0.25, 0.5
     change = np.abs(value - value[0]).mean(axis=(1, 2, 3))
     change_still = np.abs(still - still[0]).mean(axis=(1, 2, 3))
     assert change.max() > 2 * change_still.max(), "magnification amplifies the change from the onset"

@@ -9,8 +9,13 @@ def test_tim_of_two_frames_follows_the_first_basis_curve():
     # n = 2: v_1(pos) = sin(pos * pi + pi / 4); the frames sit at pos 0.5 and 1 (v = +-0.7071),
     # so a clip [0, 4] is 2 - 2 * v_1(pos) / 0.7071.
     out = tim(np.array([0.0, 4.0]), 5)
-    expected = [0.0, 2 - 2 * np.sin(0.625 * np.pi + np.pi / 4) / np.sin(0.75 * np.pi), 2.0,
-                2 - 2 * np.sin(0.875 * np.pi + np.pi / 4) / np.sin(0.75 * np.pi), 4.0]
+    expected = [
+        0.0,
+        2 - 2 * np.sin(0.625 * np.pi + np.pi / 4) / np.sin(0.75 * np.pi),
+        2.0,
+        2 - 2 * np.sin(0.875 * np.pi + np.pi / 4) / np.sin(0.75 * np.pi),
+        4.0,
+    ]
     np.testing.assert_allclose(out, expected, atol=1e-12)
     np.testing.assert_allclose(out[1], 0.9176, atol=1e-4)
 
@@ -49,13 +54,17 @@ def test_bicubic_growth_mirrors_or_clamps_at_the_start():
     # 3 -> 6 frames: u(1) = 0.75 reads indices -1, 0, 1, 2 with cubic weights -3, 29, 111, -9 (/128);
     # mirroring sends -1 -> 2 and 0 -> 1, clamping sends both to 1.
     np.testing.assert_allclose(resize_weights(3, 6, method="bicubic")[0] * 128, [140, -12, 0], atol=1e-12)
-    np.testing.assert_allclose(resize_weights(3, 6, method="bicubic", boundary="clamp")[0] * 128, [137, -9, 0], atol=1e-12)
+    np.testing.assert_allclose(
+        resize_weights(3, 6, method="bicubic", boundary="clamp")[0] * 128, [137, -9, 0], atol=1e-12
+    )
 
 
 def test_shrinking_is_antialiased_except_for_nearest():
     # 4 -> 2: u = 1.5, 3.5; the triangle widens to 4 and halves: weights 1/8, 3/8, 3/8, 1/8 around u,
     # the index 0 mirrored onto 1.
-    np.testing.assert_allclose(resize_weights(4, 2, method="triangle"), [[0.5, 0.375, 0.125, 0], [0, 0.125, 0.375, 0.5]])
+    np.testing.assert_allclose(
+        resize_weights(4, 2, method="triangle"), [[0.5, 0.375, 0.125, 0], [0, 0.125, 0.375, 0.5]]
+    )
     np.testing.assert_allclose(resize_weights(4, 2, method="box"), [[0.5, 0.5, 0, 0], [0, 0, 0.5, 0.5]])
     np.testing.assert_array_equal(resize_time(np.array([1.0, 2.0, 3.0, 4.0]), 2, method="nearest"), [2.0, 4.0])
     np.testing.assert_array_equal(resize_time(np.array([1.0, 2.0]), 4, method="nearest"), [1.0, 1.0, 2.0, 2.0])

@@ -8,7 +8,7 @@ from merkit.synthetic.long_videos import Event, LongVideoPlan, render_long_video
 def test_eye_aspect_ratio_by_hand():
     landmarks = np.zeros((68, 2))
     for start in (36, 42):  # an eye 4 wide, lids 1 and 3 apart: (1 + 3) / (2 * 4) = 0.5
-        landmarks[start:start + 6] = [(0, 0), (1, -0.5), (3, -1.5), (4, 0), (3, 1.5), (1, 0.5)]
+        landmarks[start : start + 6] = [(0, 0), (1, -0.5), (3, -1.5), (4, 0), (3, 1.5), (1, 0.5)]
     assert eye_aspect_ratio(landmarks) == pytest.approx(0.5)
 
 

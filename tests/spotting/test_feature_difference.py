@@ -7,8 +7,17 @@ from merkit.spotting import create_spotter, list_spotters
 from merkit.spotting.feature_difference import block_histograms, chi_square, contrast, peaks
 from merkit.synthetic import Expression, FaceGeometry, Nuisance, synthesize_clip
 
-PLAN = [("neutral", 40), ("micro", 9), ("neutral", 50), ("macro", 45), ("neutral", 50), ("micro", 8), ("neutral", 60),
-        ("micro", 10), ("neutral", 40)]
+PLAN = [
+    ("neutral", 40),
+    ("micro", 9),
+    ("neutral", 50),
+    ("macro", 45),
+    ("neutral", 50),
+    ("micro", 8),
+    ("neutral", 60),
+    ("micro", 10),
+    ("neutral", 40),
+]
 
 
 def long_recording(seed: int, amplitude: float = 2.0):
@@ -20,8 +29,16 @@ def long_recording(seed: int, amplitude: float = 2.0):
     for what, n in PLAN:
         strength = {"neutral": 0.0, "micro": amplitude, "macro": 1.5 * amplitude}[what]
         expression = Expression.random(["surprise", "happiness", "disgust"][len(truth) % 3], strength, rng)
-        clip, *_ = synthesize_clip(geometry, expression, n_frames=n, onset=0, apex=n // 2, offset=n - 1,
-                                   nuisance=Nuisance(0, 1.0, 0, 0), rng=rng)
+        clip, *_ = synthesize_clip(
+            geometry,
+            expression,
+            n_frames=n,
+            onset=0,
+            apex=n // 2,
+            offset=n - 1,
+            nuisance=Nuisance(0, 1.0, 0, 0),
+            rng=rng,
+        )
         frames.append(clip)
         if what != "neutral":
             truth.append(Interval(t, t + n - 1, what, apex=t + n // 2))
@@ -33,7 +50,9 @@ def test_histograms_chi_square_and_peaks_by_hand():
     flat = np.full((3, 10, 10), 50, np.uint8)
     hist = block_histograms(flat, 2)
     assert hist.shape == (3, 4, 59) and np.all(hist[..., 57] == 1.0), "a flat patch is code 255, the last uniform bin"
-    assert chi_square(np.array([0.5, 0.5, 0.0]), np.array([0.0, 0.5, 0.5])) == pytest.approx(1.0)  # 0.25/0.5 + 0 + 0.25/0.5
+    assert chi_square(np.array([0.5, 0.5, 0.0]), np.array([0.0, 0.5, 0.5])) == pytest.approx(
+        1.0
+    )  # 0.25/0.5 + 0 + 0.25/0.5
     assert peaks(np.array([0, 3, 1, 0, 5, 0, 4, 0.0]), 2.0, 3) == [1, 4]  # 6 is within 3 of the stronger 4
     still = np.repeat(hist[:1], 20, axis=0)
     assert np.all(contrast(still, 2, 2) == 0), "nothing changes, nothing is spotted"
@@ -58,7 +77,9 @@ def test_windows_are_in_seconds():
     frames, _ = long_recording(0)
     slow = frames[np.arange(0, len(frames), 2)]  # the same recording at 15 fps
     spotted = create_spotter("feature_difference").spot(slow, 15.0).intervals
-    assert any(i.kind == "macro" and i.onset <= 61 <= i.offset for i in spotted), "the macro-expression (frames 49-72 at 15 fps)"
+    assert any(i.kind == "macro" and i.onset <= 61 <= i.offset for i in spotted), (
+        "the macro-expression (frames 49-72 at 15 fps)"
+    )
 
 
 def test_registry():

@@ -43,7 +43,9 @@ def test_a_recording_shorter_than_the_windows_gets_no_interval_and_a_note(name):
     fewest = spotter.fewest_frames(30.0)
     for n in (1, 2, fewest - 1):
         result = spotter.spot(faces(n), 30.0)
-        assert result.intervals == [] and f"has {n} frame(s)" in result.note and f"needs at least {fewest}" in result.note
+        assert (
+            result.intervals == [] and f"has {n} frame(s)" in result.note and f"needs at least {fewest}" in result.note
+        )
         assert all(len(score) == n and not score.any() for score in result.scores.values())
     enough = spotter.spot(faces(fewest), 30.0)
     assert enough.note == "" and all(len(score) == fewest for score in enough.scores.values())

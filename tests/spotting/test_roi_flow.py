@@ -70,7 +70,7 @@ def test_no_flow_is_taken_across_a_frame_without_a_usable_face():
     face = cv2.GaussianBlur(rng.integers(0, 255, (128, 128)).astype(np.uint8), (0, 0), 2)
     spotter = create_spotter("roi_flow", micro_gap=0.5, macro_gap=1.0)  # 5 and 10 frames at 10 fps
     rows = spotter.signals([face] * 10 + [None] + [face] * 12, 10.0)
-    micro, macro = rows[:, :WATCHED], rows[:, WATCHED:2 * WATCHED]
+    micro, macro = rows[:, :WATCHED], rows[:, WATCHED : 2 * WATCHED]
     assert np.isnan(micro[:5]).all() and np.isfinite(micro[5:10]).all()  # 5 frames of history first
     assert np.isnan(rows[10, :-1]).all() and rows[10, -1] != 1  # the frame without a face
     assert np.isnan(micro[11:16]).all() and np.isfinite(micro[16:]).all()  # its history starts again after it
@@ -103,7 +103,10 @@ def test_online_spotting_decides_what_offline_spotting_finds_within_its_lookahea
     found += [(iv, len(signals)) for iv in decided]
     assert [frame for frame, _ in scored] == list(range(len(signals)))  # each frame scored once, in order
     spans = lambda ivs: sorted((iv.onset, iv.offset, iv.kind) for iv in ivs)  # noqa: E731
-    assert spans(iv for iv, _ in found) == spans(offline.intervals) and len(offline.intervals) >= 4, (found, offline.intervals)
+    assert spans(iv for iv, _ in found) == spans(offline.intervals) and len(offline.intervals) >= 4, (
+        found,
+        offline.intervals,
+    )
     # past the first seconds the running thresholds have met the whole recording's: the same relative scores
     late = np.array([v for frame, v in scored[-60:]])
     np.testing.assert_allclose(late, offline.relative[-60:], rtol=0.15)  # measured: within 11%

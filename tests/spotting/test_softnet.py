@@ -41,13 +41,18 @@ def test_smoothing_by_hand():
 def test_flow_image_sees_the_mouth_move_and_not_the_head():
     rng = np.random.default_rng(0)
     face = cv2.GaussianBlur(rng.integers(0, 255, (128, 128)).astype(np.uint8), (0, 0), 2)
-    still = flow_image(face, np.roll(face, 1, axis=1))  # the whole head one pixel right: minus the nose's, nothing moves
+    still = flow_image(
+        face, np.roll(face, 1, axis=1)
+    )  # the whole head one pixel right: minus the nose's, nothing moves
     assert still.shape == (3, SIDE, SIDE) and np.abs(still[:2]).mean() < 0.1
     moved = face.copy()
     top, bottom, left, right = (int(f * 128) for f in BANDS[1])
     moved[top:bottom, left:right] = np.roll(face, 1, axis=0)[top:bottom, left:right]  # the mouth band one pixel down
     image = flow_image(face, moved)
-    mouth, brows = image[1, SIDE // 2 + 3:-3, 3:-3], image[1, 3:SIDE // 2 - 3, 3:-3]  # |v| away from the band's edges
+    mouth, brows = (
+        image[1, SIDE // 2 + 3 : -3, 3:-3],
+        image[1, 3 : SIDE // 2 - 3, 3:-3],
+    )  # |v| away from the band's edges
     assert np.median(mouth) == pytest.approx(1.0, abs=0.25) and np.median(brows) < 0.1
 
 
@@ -59,8 +64,12 @@ def test_the_threshold_is_the_best_of_the_grid_by_hand():
     p, f1 = chosen_p([score, score], truths, [2, 2], "micro")
     assert [round(v, 3) for v in f1] == [0.667] * 8 + [1.0] * 11 and p == 0.55  # ties: nearest the paper's 0.55
     assert chosen_p([score, score], truths, [2, 2], "micro", grid=(0.3, 0.45, 0.99))[0] == 0.45
-    assert chosen_p([score], [[]], [2], "micro", grid=(0.3, 0.9))[0] == 0.3  # nothing to find: F1 0 at all, the nearest 0.55
-    assert [(i.onset, i.offset) for i in spotted_intervals(score, 2, 0.5, "micro")] == [(7, 11)]  # centred on 10 - k // 2
+    assert (
+        chosen_p([score], [[]], [2], "micro", grid=(0.3, 0.9))[0] == 0.3
+    )  # nothing to find: F1 0 at all, the nearest 0.55
+    assert [(i.onset, i.offset) for i in spotted_intervals(score, 2, 0.5, "micro")] == [
+        (7, 11)
+    ]  # centred on 10 - k // 2
 
 
 def test_an_unfitted_softnet_says_to_fit_it():
@@ -93,6 +102,7 @@ def videos(recordings, which, read=None):
             if key not in memo:
                 memo[key] = spotter.signals(recordings[i][0], FPS)
             return memo[key]
+
         return rows
 
     return [TrainingVideo(f"v{i}", f"s{i}", FPS, recordings[i][1], signals(i)) for i in which]
@@ -104,20 +114,31 @@ def test_training_lowers_the_loss_and_finds_the_held_out_expressions(recordings)
     # the paper's lr (0.0005) needs the frames of a real dataset; on three 12 s recordings 0.02 learns in 4 epochs
     spotter = create_spotter("softnet", epochs=4, lr=0.02).fit(train)
     assert set(read) == {0, 1, 2}  # the fit, its threshold included, read the training videos only
-    for i, kind in enumerate(("micro", "macro")):  # each kind's p: the best of the grid on the training videos' own scores
-        scores = [smoothed(spotter.scores(np.asarray(v.signals(spotter)), FPS)[kind], spotter.gaps(FPS)[i]) for v in train]
+    for i, kind in enumerate(
+        ("micro", "macro")
+    ):  # each kind's p: the best of the grid on the training videos' own scores
+        scores = [
+            smoothed(spotter.scores(np.asarray(v.signals(spotter)), FPS)[kind], spotter.gaps(FPS)[i]) for v in train
+        ]
         truths = [[t for t in v.intervals if t.kind == kind] for v in train]
         assert (spotter.p_[kind], spotter.p_f1_[kind]) == chosen_p(scores, truths, [spotter.gaps(FPS)[i]] * 3, kind)
-        assert spotter.p_[kind] in P_GRID and max(spotter.p_f1_[kind]) == spotter.p_f1_[kind][P_GRID.index(spotter.p_[kind])]
+        assert (
+            spotter.p_[kind] in P_GRID
+            and max(spotter.p_f1_[kind]) == spotter.p_f1_[kind][P_GRID.index(spotter.p_[kind])]
+        )
     lengths = {kind: [i.length for v in train for i in v.intervals if i.kind == kind] for kind in ("micro", "macro")}
-    assert spotter.k_ == {kind: pytest.approx(np.mean(n) / FPS / 2) for kind, n in lengths.items()}  # from the training part
+    assert spotter.k_ == {
+        kind: pytest.approx(np.mean(n) / FPS / 2) for kind, n in lengths.items()
+    }  # from the training part
     for kind, history in spotter.loss_.items():
         assert len(history) == 4 and history[-1] < history[0], (kind, history)
     rows = np.asarray(test.signals(spotter))
     assert rows.shape == (len(recordings[3][0]), 2 * CELLS) and rows.dtype == np.float16
     result = spotter.spotting(rows, FPS)
     micro = result.scores["micro"]
-    assert result.thresholds["micro"] == pytest.approx(micro.mean() + spotter.p_["micro"] * (micro.max() - micro.mean()))
+    assert result.thresholds["micro"] == pytest.approx(
+        micro.mean() + spotter.p_["micro"] * (micro.max() - micro.mean())
+    )
     raw = spotter.scores(rows, FPS)
     for kind, k in zip(("micro", "macro"), spotter.gaps(FPS)):  # the held-out person's expressions score above the rest
         inside = pseudo_labels(len(rows), [i for i in test.intervals if i.kind == kind], k) > 0

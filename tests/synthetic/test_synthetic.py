@@ -18,8 +18,9 @@ def make_clip(emotion, amplitude=1.0, nuisance=QUIET, seed=0):
     rng = np.random.default_rng(seed)
     geometry = FaceGeometry.random((144, 120), rng)
     expression = Expression.random(emotion, amplitude, rng)
-    frames, field, profile, drift = synthesize_clip(geometry, expression, n_frames=60, onset=2, apex=25, offset=55,
-                                                    nuisance=nuisance, rng=rng)
+    frames, field, profile, drift = synthesize_clip(
+        geometry, expression, n_frames=60, onset=2, apex=25, offset=55, nuisance=nuisance, rng=rng
+    )
     return geometry, frames, field, profile, drift
 
 
@@ -58,7 +59,10 @@ def test_frames_are_the_face_warped_by_the_returned_displacement():
     face = render_face(geometry).astype(np.float64)
     y, x = np.mgrid[0:144, 0:120].astype(np.float64)
     d = profile[25] * field + drift[25]
-    expected = np.stack([map_coordinates(face[..., c], [y - d[..., 1], x - d[..., 0]], order=3, mode="mirror") for c in range(3)], axis=2)
+    expected = np.stack(
+        [map_coordinates(face[..., c], [y - d[..., 1], x - d[..., 0]], order=3, mode="mirror") for c in range(3)],
+        axis=2,
+    )
     inner = (slice(4, -4), slice(4, -4))  # borders: the two libraries extend the image differently
     assert np.abs(frames[25][inner] - expected[inner] * 255).max() < 2.5
 
@@ -85,7 +89,9 @@ def test_each_nuisance_alone_does_what_it_says():
     q = quiet.astype(float)
 
     def alone(**value):
-        return make_clip("others", seed=2, nuisance=Nuisance(**{"drift_px": 0, "noise_std": 0, "flicker": 0, "exposure": 0, **value}))
+        return make_clip(
+            "others", seed=2, nuisance=Nuisance(**{"drift_px": 0, "noise_std": 0, "flicker": 0, "exposure": 0, **value})
+        )
 
     _, frames, _, _, drift = alone(drift_px=0.2)
     assert 0.2 * 0.3 - 1e-6 <= np.abs(drift).max() <= 0.2 + 1e-6 and np.abs(drift[0]).max() == 0
@@ -110,7 +116,9 @@ def test_flow_manifest_has_megc_counts_and_u_v_strain_channels(tmp_path):
     from merkit.datasets import load
     from merkit.synthetic.flow_images import FlowSetConfig, write_flow_manifest
 
-    config = FlowSetConfig(datasets={"a": (3, {"surprise": 4, "positive": 2}), "b": (2, {"surprise": 3})}, flow_noise=0.0, drift_px=0.0)
+    config = FlowSetConfig(
+        datasets={"a": (3, {"surprise": 4, "positive": 2}), "b": (2, {"surprise": 3})}, flow_noise=0.0, drift_px=0.0
+    )
     data = load("manifest", root=write_flow_manifest(tmp_path, config))
     counts = data.metadata.groupby(["dataset", "label"]).size().to_dict()
     assert counts == {("a", "positive"): 2, ("a", "surprise"): 4, ("b", "surprise"): 3}

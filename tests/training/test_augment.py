@@ -20,8 +20,12 @@ def test_versions_are_distinct_but_for_matlabs_aliases_at_full_length():
     versions = jitter_versions(40, np.random.default_rng(2))
     out = [apply_version(clip, v, 30) for v in versions]
     assert all(o.shape == (30, 4, 4, 3) for o in out)
-    same = {(versions[i].kernel, versions[j].kernel, versions[i].ratio)
-            for i in range(48) for j in range(i + 1, 48) if np.allclose(out[i], out[j])}
+    same = {
+        (versions[i].kernel, versions[j].kernel, versions[i].ratio)
+        for i in range(48)
+        for j in range(i + 1, 48)
+        if np.allclose(out[i], out[j])
+    }
     assert {(a, b) for a, b, _ in same} <= MATLAB_ALIASES | {(b, a) for a, b in MATLAB_ALIASES}
     assert all(ratio == 1.0 for _, _, ratio in same)
     assert len({o.tobytes() for o in out}) == 48 - len(same)

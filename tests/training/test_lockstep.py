@@ -14,19 +14,32 @@ SIZES = (16, 19, 23)  # with mini-batches of 8: 2, 3 and 3 batches an epoch, the
 
 
 def recipe(epochs, tolerance):
-    return Recipe(optimizer="adam", lr=1e-3, momentum=0.0, weight_decay=1e-4, batch_size=8, lr_decay=0.9,
-                  tolerance=tolerance, max_epochs=epochs)
+    return Recipe(
+        optimizer="adam",
+        lr=1e-3,
+        momentum=0.0,
+        weight_decay=1e-4,
+        batch_size=8,
+        lr_decay=0.9,
+        tolerance=tolerance,
+        max_epochs=epochs,
+    )
 
 
 def folds_data(channels, multilabel=False):
     g = torch.Generator().manual_seed(5)
-    targets = (lambda n: (torch.rand(n, 3, generator=g) < 0.4).float()) if multilabel \
+    targets = (
+        (lambda n: (torch.rand(n, 3, generator=g) < 0.4).float())
+        if multilabel
         else (lambda n: torch.randint(0, 3, (n,), generator=g))
+    )
     return [(torch.rand(n, channels, 28, 28, generator=g), targets(n)) for n in SIZES]
 
 
 def one_at_a_time(name, data, recipe, multilabel=False):
-    loss = (lambda m, logits, y: torch.nn.functional.binary_cross_entropy_with_logits(logits, y)) if multilabel else None
+    loss = (
+        (lambda m, logits, y: torch.nn.functional.binary_cross_entropy_with_logits(logits, y)) if multilabel else None
+    )
     networks, histories = [], []
     for f, (x, y) in enumerate(data):
         rng = seed_everything(100 + f)
@@ -51,12 +64,22 @@ def in_lockstep(name, data, recipe, multilabel=False):
 
 # Up to float rounding, for a few epochs: later a max-pooling tie or a ReLU at 0 decided the other
 # way by a rounding turns it into a difference of 1e-4 (action units, epoch 5).
-@pytest.mark.parametrize("name,channels,multilabel,epochs,tolerance,weights_atol", [
-    ("ststnet", 3, False, 4, 0.0, 1e-5),  # the fused kernel alone; its dropout draws reproduced
-    ("ststnet", 3, True, 4, 0.0, 1e-5),  # action units: binary cross-entropy per output
-    ("ststnet", 3, False, 5, 0.12, 1e-5),  # folds stop at their own epochs (here after 5, 4 and 2)
-    ("offapexnet", 2, False, 4, 0.0, 2e-4),  # PyTorch's dropout; Adam's first steps magnify rounding in its large layers
-])
+@pytest.mark.parametrize(
+    "name,channels,multilabel,epochs,tolerance,weights_atol",
+    [
+        ("ststnet", 3, False, 4, 0.0, 1e-5),  # the fused kernel alone; its dropout draws reproduced
+        ("ststnet", 3, True, 4, 0.0, 1e-5),  # action units: binary cross-entropy per output
+        ("ststnet", 3, False, 5, 0.12, 1e-5),  # folds stop at their own epochs (here after 5, 4 and 2)
+        (
+            "offapexnet",
+            2,
+            False,
+            4,
+            0.0,
+            2e-4,
+        ),  # PyTorch's dropout; Adam's first steps magnify rounding in its large layers
+    ],
+)
 def test_lockstep_equals_training_each_fold_alone(name, channels, multilabel, epochs, tolerance, weights_atol):
     torch.set_num_threads(1)
     data = folds_data(channels, multilabel)
@@ -80,13 +103,18 @@ def test_dropout_factors_are_the_kernels_draws():
     for f, seed in enumerate(seeds.tolist()):
         for n in range(2):
             fused_stem._draws(np.uint64(seed), n, threshold, np.float32(1 / 0.7), keep)
-            np.testing.assert_array_equal(factors[f, n].flatten(1).numpy(), keep.reshape(-1, 16).T)  # the kernel's: channels last
+            np.testing.assert_array_equal(
+                factors[f, n].flatten(1).numpy(), keep.reshape(-1, 16).T
+            )  # the kernel's: channels last
     assert abs((factors > 0).float().mean().item() - 0.7) < 0.03
     # splitmix64 by hand: the first output after seed 0 is 0xE220A8397B1DCDAF; its low half is map 0's draw at
     # clip 0, position 0, and its high half map 1's
     low, high = 0x7B1DCDAF, 0xE220A839
     for k, draw in ((0, low), (1, high)):
-        for drop, kept in ((draw / 2**32 - 1e-6, True), (draw / 2**32 + 1e-6, False)):  # kept when the draw >= the threshold
+        for drop, kept in (
+            (draw / 2**32 - 1e-6, True),
+            (draw / 2**32 + 1e-6, False),
+        ):  # kept when the draw >= the threshold
             assert (fused_stem.dropout_factors(torch.tensor([0]), 1, drop)[0, 0, k, 0, 0].item() > 0) == kept
 
 

@@ -44,9 +44,24 @@ def test_the_learning_rate_decays_every_lr_step_passes():
     model = torch.nn.Linear(1, 1, bias=False)
     torch.nn.init.zeros_(model.weight)
     weights = []
-    recipe = Recipe(optimizer="sgd", lr=0.1, momentum=0.0, weight_decay=0.0, batch_size=1, lr_decay=0.5, tolerance=0.0,
-                    max_epochs=5, lr_step=2)
+    recipe = Recipe(
+        optimizer="sgd",
+        lr=0.1,
+        momentum=0.0,
+        weight_decay=0.0,
+        batch_size=1,
+        lr_decay=0.5,
+        tolerance=0.0,
+        max_epochs=5,
+        lr_step=2,
+    )
     batches = tensor_batches(torch.ones(1, 1), torch.zeros(1), 1)
-    train(model, batches, recipe, rng=np.random.default_rng(0), loss_fn=lambda m, out, y: out.sum(),
-          after_epoch=lambda n: weights.append(model.weight.item()))
+    train(
+        model,
+        batches,
+        recipe,
+        rng=np.random.default_rng(0),
+        loss_fn=lambda m, out, y: out.sum(),
+        after_epoch=lambda n: weights.append(model.weight.item()),
+    )
     np.testing.assert_allclose(np.diff([0.0, *weights]), [-0.1, -0.1, -0.05, -0.05, -0.025], rtol=1e-6)

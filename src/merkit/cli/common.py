@@ -27,8 +27,11 @@ def _print_version(asked: bool) -> None:
 
 
 @app.callback()
-def _options(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
-                                                   help="Print merkit's version and exit.")] = False) -> None:
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print merkit's version and exit.")
+    ] = False,
+) -> None:
     """Spontaneous facial micro-expression recognition."""
 
 
@@ -56,10 +59,13 @@ def friendly(command):
 
             from merkit import __version__
 
-            console.print(f"[bold red]merkit failed unexpectedly.[/] This is a bug: please report it to merkit's "
-                          "maintainers, wherever you got merkit from, with the command you ran, this traceback and "
-                          f"these versions: merkit {__version__}, Python {platform.python_version()}, {platform.platform()}.",
-                          highlight=False, soft_wrap=True)
+            console.print(
+                f"[bold red]merkit failed unexpectedly.[/] This is a bug: please report it to merkit's "
+                "maintainers, wherever you got merkit from, with the command you ran, this traceback and "
+                f"these versions: merkit {__version__}, Python {platform.python_version()}, {platform.platform()}.",
+                highlight=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(1) from None
         finally:
             if previous is not None:
@@ -126,7 +132,9 @@ def check_writable_file(path: Path, suffixes: tuple[str, ...]) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise ConfigError(f"Cannot create the folder {folder} for {path.name} ({error.strerror}); choose another output path.") from None
+        raise ConfigError(
+            f"Cannot create the folder {folder} for {path.name} ({error.strerror}); choose another output path."
+        ) from None
     if not os.access(folder, os.W_OK):
         raise ConfigError(f"Cannot write into {folder} (permission denied); choose another output path.")
     return path
@@ -134,16 +142,35 @@ def check_writable_file(path: Path, suffixes: tuple[str, ...]) -> Path:
 
 DatasetOption = Annotated[str, typer.Option(help="Dataset name (merkit list datasets).")]
 RootOption = Annotated[Path, typer.Option(help="The dataset's folder as distributed (for a manifest, its .csv).")]
-LabelsOption = Annotated[str | None, typer.Option(help="Label scheme (merkit list labels); default: the method's paper's for this dataset, else the dataset's usual one.")]
-ReaderOptions = Annotated[list[str] | None, typer.Option("--option", help="Reader option NAME=VALUE, e.g. variant=cropped, smic_root=PATH.")]
+LabelsOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Label scheme (merkit list labels); default: the method's paper's for this dataset, else the dataset's usual one."
+    ),
+]
+ReaderOptions = Annotated[
+    list[str] | None, typer.Option("--option", help="Reader option NAME=VALUE, e.g. variant=cropped, smic_root=PATH.")
+]
 MethodOption = Annotated[str, typer.Option(help="Method name (merkit list methods).")]
 ApexOption = Annotated[str, typer.Option(help="Missing apexes: annotated (leave empty), middle, or motion.")]
 SetOption = Annotated[list[str] | None, typer.Option("--set", help="Method hyper-parameter NAME=VALUE (repeatable).")]
 CacheOption = Annotated[Path | None, typer.Option(help="Preprocessing cache folder.")]
 ExecutorOption = Annotated[str, typer.Option(help="Where folds and clips run: local (processes here) or ray.")]
-AddressOption = Annotated[str | None, typer.Option(help="Ray cluster to use: auto or HOST:PORT of its head (default: start one here).")]
-DeviceOption = Annotated[str | None, typer.Option(help="Where a network model runs: cpu, cuda or cuda:N (default: a GPU if PyTorch sees one, else the CPU), whatever device it was trained on.")]
-StorageOption = Annotated[str, typer.Option(help="With ray: shared (every node sees the data and --cache at the same paths) or driver (only this machine does; representations travel through Ray's object store).")]
+AddressOption = Annotated[
+    str | None, typer.Option(help="Ray cluster to use: auto or HOST:PORT of its head (default: start one here).")
+]
+DeviceOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Where a network model runs: cpu, cuda or cuda:N (default: a GPU if PyTorch sees one, else the CPU), whatever device it was trained on."
+    ),
+]
+StorageOption = Annotated[
+    str,
+    typer.Option(
+        help="With ray: shared (every node sees the data and --cache at the same paths) or driver (only this machine does; representations travel through Ray's object store)."
+    ),
+]
 
 
 def executor_for(executor: str, jobs: int, address: str | None, params: dict | None = None, storage: str = "shared"):
@@ -169,8 +196,6 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-
-
 def resolve_labels(method: str, dataset: str, labels: str | None) -> tuple[str | None, str]:
     """The label scheme to use and where it comes from: ``--labels``, else the scheme the method's
     paper used on this dataset, else the dataset's default (None)."""
@@ -188,5 +213,3 @@ def load_dataset(dataset: str, root: Path, labels: str | None, option: list[str]
     from merkit.preprocess.apex import fill_apex
 
     return fill_apex(load(dataset, root=root, labels=labels, **parse_settings(option, "--option")), apex)
-
-

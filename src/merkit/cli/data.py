@@ -36,18 +36,33 @@ from merkit.progress import progress_bar
 @friendly
 def synth(
     out: Annotated[Path, typer.Option(help="Folder to write the synthetic dataset into.")],
-    layout: Annotated[str, typer.Option(help="Dataset layout: casme2, casme, smic_hs, smic_vis, smic_nir, samm, casme3, mmew, "
-                                              "4dme, dfme, megc2019, or long videos: casme2_long, samm_lv, casme3_long.")] = "casme2",
+    layout: Annotated[
+        str,
+        typer.Option(
+            help="Dataset layout: casme2, casme, smic_hs, smic_vis, smic_nir, samm, casme3, mmew, "
+            "4dme, dfme, megc2019, or long videos: casme2_long, samm_lv, casme3_long."
+        ),
+    ] = "casme2",
     subjects: Annotated[int, typer.Option(help="Number of subjects (per dataset for megc2019).")] = 16,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 0,
     amplitude: Annotated[tuple[float, float], typer.Option(help="Peak displacement range in pixels.")] = (0.3, 1.0),
     jobs: Annotated[int, typer.Option(help="Processes.")] = 2,
     videos: Annotated[int, typer.Option(help="Long videos per subject (long-video layouts).")] = 2,
     seconds: Annotated[float, typer.Option(help="Length of each long video in seconds (long-video layouts).")] = 30.0,
-    difficulty: Annotated[str, typer.Option(help="Long videos: easy, or hard (subtler expressions, more talking and head "
-                                                  "motion, more noise, JPEG at 60).")] = "easy",
-    errata: Annotated[bool, typer.Option(help="Spoil a few annotation rows as real releases have them (an offset of 0 or before "
-                                              "the onset, an apex outside onset..offset, a repeated row, a missing clip folder).")] = False,
+    difficulty: Annotated[
+        str,
+        typer.Option(
+            help="Long videos: easy, or hard (subtler expressions, more talking and head "
+            "motion, more noise, JPEG at 60)."
+        ),
+    ] = "easy",
+    errata: Annotated[
+        bool,
+        typer.Option(
+            help="Spoil a few annotation rows as real releases have them (an offset of 0 or before "
+            "the onset, an apex outside onset..offset, a repeated row, a missing clip folder)."
+        ),
+    ] = False,
 ):
     """Write a synthetic micro-expression dataset in a real dataset's on-disk layout."""
     from merkit.errors import check_choice
@@ -60,19 +75,31 @@ def synth(
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; pass a folder to write the synthetic dataset into.")
     if difficulty != "easy" and layout not in LONG_LAYOUTS:
-        raise ConfigError(f"--difficulty is for the long-video layouts ({', '.join(LONG_LAYOUTS)}); for {layout} set --amplitude.")
+        raise ConfigError(
+            f"--difficulty is for the long-video layouts ({', '.join(LONG_LAYOUTS)}); for {layout} set --amplitude."
+        )
     if errata and layout not in LAYOUTS:
         raise ConfigError(f"--errata is for the clip layouts ({', '.join(LAYOUTS)}); {layout} has none.")
     if layout in LONG_LAYOUTS:
         check_positive("--videos", videos)
         with progress_bar("synthesising long videos", subjects * videos) as advance:
-            written = write_long_dataset(layout, out, subjects=subjects, videos=videos, seconds=seconds, seed=seed,
-                                         difficulty=difficulty, progress=advance)
+            written = write_long_dataset(
+                layout,
+                out,
+                subjects=subjects,
+                videos=videos,
+                seconds=seconds,
+                seed=seed,
+                difficulty=difficulty,
+                progress=advance,
+            )
         console.print(f"Wrote {len(written.plans)} {difficulty} long videos in the {layout} layout to {out}")
         return
     with progress_bar("synthesising subjects", subjects * (3 if layout == "megc2019" else 1)) as advance:
         if layout == "megc2019":
-            written = write_megc2019(out, SynthConfig(n_subjects=subjects, seed=seed, amplitude=amplitude), jobs=jobs, progress=advance)
+            written = write_megc2019(
+                out, SynthConfig(n_subjects=subjects, seed=seed, amplitude=amplitude), jobs=jobs, progress=advance
+            )
             n_clips = sum(len(d.clips) for d in written.values())
         else:
             _, fps, emotions, _ = LAYOUTS[layout]
@@ -81,9 +108,13 @@ def synth(
             n_clips = len(written.clips)
     console.print(f"Wrote {n_clips} clips in the {layout} layout to {out}")
     for erratum in [] if layout == "megc2019" else written.errata:
-        console.print(f"erratum {erratum.kind}: {erratum.file}" + (f" row {erratum.row}" if erratum.row else "")
-                      + f" ({erratum.subject}/{erratum.clip})", highlight=False, soft_wrap=True)
-
+        console.print(
+            f"erratum {erratum.kind}: {erratum.file}"
+            + (f" row {erratum.row}" if erratum.row else "")
+            + f" ({erratum.subject}/{erratum.clip})",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()
@@ -157,8 +188,9 @@ def magnify(
         advance()
     side_by_side = np.concatenate([frames, np.rint(magnified * 255).astype(np.uint8)], axis=2)
     write_video(output, side_by_side, rate)
-    console.print(f"Wrote {output}: {len(frames)} frames at {rate:g} fps, original left, magnified (alpha {alpha:g}) right.")
-
+    console.print(
+        f"Wrote {output}: {len(frames)} frames at {rate:g} fps, original left, magnified (alpha {alpha:g}) right."
+    )
 
 
 datasets_app = typer.Typer(no_args_is_help=True, help="Inspect datasets.")
@@ -198,11 +230,15 @@ def datasets_check(
     table.add_column("all", justify="right")
     for subject, row in counts.iterrows():
         table.add_row(str(subject), *[str(int(row.get(c, 0))) for c in data.classes], str(int(row.sum())))
-    table.add_row("all", *[str(int(counts[c].sum())) if c in counts else "0" for c in data.classes], str(len(data)), style="bold")
+    table.add_row(
+        "all", *[str(int(counts[c].sum())) if c in counts else "0" for c in data.classes], str(len(data)), style="bold"
+    )
     console.print(table)
     if len(data.dropped):
-        console.print(f"The scheme {data.labels} drops {len(data.dropped)} clips: "
-                      + ", ".join(f"{w} ({n})" for w, n in data.dropped["emotion"].value_counts().items()))
+        console.print(
+            f"The scheme {data.labels} drops {len(data.dropped)} clips: "
+            + ", ".join(f"{w} ({n})" for w, n in data.dropped["emotion"].value_counts().items())
+        )
     for orphan in data.orphans:
         console.print(f"[yellow]note:[/] folder without an annotation row: {orphan}", highlight=False)
     for problem in problems:
@@ -211,15 +247,20 @@ def datasets_check(
         console.print("A load refuses this dataset: no annotation row can become a clip.")
     elif data.problems:
         rows = data.skipped.drop_duplicates(["dataset", "file", "row"])
-        where = "; ".join(f"{(d + ': ') if d else ''}{f}" + (f" rows {', '.join(map(str, g['row']))}" if g["row"].all() else "")
-                          for (d, f), g in rows.groupby(["dataset", "file"], sort=False))
-        console.print(f"A load skips {len(rows)} annotation rows ({where}) and keeps {len(data)} clips; "
-                      "with --option strict=true it refuses the dataset.", highlight=False, soft_wrap=True)
+        where = "; ".join(
+            f"{(d + ': ') if d else ''}{f}" + (f" rows {', '.join(map(str, g['row']))}" if g["row"].all() else "")
+            for (d, f), g in rows.groupby(["dataset", "file"], sort=False)
+        )
+        console.print(
+            f"A load skips {len(rows)} annotation rows ({where}) and keeps {len(data)} clips; "
+            "with --option strict=true it refuses the dataset.",
+            highlight=False,
+            soft_wrap=True,
+        )
     if problems:
         console.print(f"{len(problems)} problems: the clips above cannot be used until they are fixed.")
         raise typer.Exit(1)
     console.print("No problem found.")
-
 
 
 @app.command("list")
@@ -237,9 +278,11 @@ def list_(what: Annotated[str, typer.Argument(help="methods, spotters, datasets,
     sections = {
         "methods": [(m.name, m.summary) for m in list_methods()],
         "spotters": [(sp.name, sp.summary) for sp in list_spotters()],
-        "datasets": [(d.name, d.summary) for d in list_datasets()] + [(name, summary + " (long videos: spot-evaluate)")
-                                                                       for name, (_, summary) in LONG_DATASETS.items()],
-        "labels": [(s.name, s.description + (f": {', '.join(s.classes)}" if s.classes else "")) for s in SCHEMES.values()],
+        "datasets": [(d.name, d.summary) for d in list_datasets()]
+        + [(name, summary + " (long videos: spot-evaluate)") for name, (_, summary) in LONG_DATASETS.items()],
+        "labels": [
+            (s.name, s.description + (f": {', '.join(s.classes)}" if s.classes else "")) for s in SCHEMES.values()
+        ],
         "protocols": [(name, text) for name, (_, text) in PROTOCOLS.items()],
     }
     for section, rows in sections.items():
@@ -250,5 +293,3 @@ def list_(what: Annotated[str, typer.Argument(help="methods, spotters, datasets,
             for row in rows:
                 table.add_row(*row)
             console.print(table)
-
-

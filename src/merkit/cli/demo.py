@@ -40,19 +40,39 @@ def demo(
     rows = []
     for cls in list_methods():
         if cls.quick:
-            result = run(data, cls.name, out=out / "runs" / cls.name, seed=seed, jobs=jobs, cache=out / "cache",
-                         source={"root": str(data_root.resolve())}, overwrite=True)
+            result = run(
+                data,
+                cls.name,
+                out=out / "runs" / cls.name,
+                seed=seed,
+                jobs=jobs,
+                cache=out / "cache",
+                source={"root": str(data_root.resolve())},
+                overwrite=True,
+            )
             rows.append((cls.name, result))
-    console.print(results_table(rows, f"LOSO on synthetic CASME II: {len(data)} clips, {len(set(data.groups))} subjects, seed4 labels"))
+    console.print(
+        results_table(
+            rows, f"LOSO on synthetic CASME II: {len(data)} clips, {len(set(data.groups))} subjects, seed4 labels"
+        )
+    )
     console.print(f"Reports: {out / 'runs'}/<method>/report.md")
     bundle, video, row = demo_apply(data, out, seed)
-    console.print(f"Trained apex_flow_svm on every subject but {row['subject']} into the bundle {bundle}, and predicted "
-                  f"its clip {row['clip']} from the video {video}: [bold]{row['prediction']}[/] (true class "
-                  f"{row['label']}; p = {row['p']:.2f}).", soft_wrap=True)
+    console.print(
+        f"Trained apex_flow_svm on every subject but {row['subject']} into the bundle {bundle}, and predicted "
+        f"its clip {row['clip']} from the video {video}: [bold]{row['prediction']}[/] (true class "
+        f"{row['label']}; p = {row['p']:.2f}).",
+        soft_wrap=True,
+    )
     report, found, expressions, spotted = demo_analyze(bundle, out)
-    console.print(f"Analysed a 20 s synthetic recording (blinks and a head turn among its {expressions} expressions) with "
-                  f"that bundle: {spotted} intervals spotted, {found} of them matching an expression (IoU >= 0.5); open {report}.", soft_wrap=True)
-    console.print(f"Done in {time.perf_counter() - started:.0f} s. Try: merkit predict --model {bundle} {video}", soft_wrap=True)
+    console.print(
+        f"Analysed a 20 s synthetic recording (blinks and a head turn among its {expressions} expressions) with "
+        f"that bundle: {spotted} intervals spotted, {found} of them matching an expression (IoU >= 0.5); open {report}.",
+        soft_wrap=True,
+    )
+    console.print(
+        f"Done in {time.perf_counter() - started:.0f} s. Try: merkit predict --model {bundle} {video}", soft_wrap=True
+    )
 
 
 def demo_analyze(bundle: Path, out: Path) -> tuple[Path, int, int, int]:
@@ -86,14 +106,24 @@ def demo_apply(data, out: Path, seed: int) -> tuple[Path, Path, dict]:
 
     held_out = data.groups == data.groups[-1]
     training = data.subset(np.flatnonzero(~held_out))
-    bundle = fit_bundle(training, "apex_flow_svm", out=out / "model", seed=seed, cache=out / "cache", apex="motion",
-                        overwrite=True)
+    bundle = fit_bundle(
+        training, "apex_flow_svm", out=out / "model", seed=seed, cache=out / "cache", apex="motion", overwrite=True
+    )
     clip = data[int(np.flatnonzero(held_out)[0])]
     video = out / "predict" / f"{clip.subject}_{clip.clip}.mp4"
-    write_video(video, clip.read()[clip.onset : clip.offset + 1], clip.fps, crf=10)  # x264's default 23 blurs sub-pixel motion
+    write_video(
+        video, clip.read()[clip.onset : clip.offset + 1], clip.fps, crf=10
+    )  # x264's default 23 blurs sub-pixel motion
     model = load_model(bundle)
     [label], [p] = model.classify(video, apex=clip.apex - clip.onset)
-    return bundle, video, {"subject": clip.subject, "clip": clip.clip, "label": clip.label, "prediction": label,
-                           "p": float(p[model.classes.index(label)])}
-
-
+    return (
+        bundle,
+        video,
+        {
+            "subject": clip.subject,
+            "clip": clip.clip,
+            "label": clip.label,
+            "prediction": label,
+            "p": float(p[model.classes.index(label)]),
+        },
+    )

@@ -50,7 +50,12 @@ def evaluate(
     folds: Annotated[int, typer.Option(help="Number of folds for the k-fold protocols.")] = 5,
     jobs: Annotated[int, typer.Option(help="Folds run in this many processes.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of the run.")] = 0,
-    seeds: Annotated[str | None, typer.Option(help="Several seeds, e.g. 0,1,2,3,4: one run each in OUT/seed<k>, and OUT/summary.md with mean ± std.")] = None,
+    seeds: Annotated[
+        str | None,
+        typer.Option(
+            help="Several seeds, e.g. 0,1,2,3,4: one run each in OUT/seed<k>, and OUT/summary.md with mean ± std."
+        ),
+    ] = None,
     set_: SetOption = None,
     cache: CacheOption = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a run of another configuration in --out.")] = False,
@@ -68,10 +73,20 @@ def evaluate(
     labels, labels_from = resolve_labels(method, dataset, labels)
     data = load_dataset(dataset, root, labels, option, apex)
     protocol_params = {"n_splits": folds} if protocol in ("kfold", "subject_kfold") else {}
-    results = evaluate_seeds(data, method, seeds=seed_list, out=out, params=params, protocol=protocol,
-                             protocol_params=protocol_params, cache=cache, overwrite=overwrite,
-                             executor=executor_for(executor, jobs, address, params, ray_storage), single=seeds is None,
-                             source={"root": str(root.resolve()), "apex": apex, "options": option or [], "labels_from": labels_from})
+    results = evaluate_seeds(
+        data,
+        method,
+        seeds=seed_list,
+        out=out,
+        params=params,
+        protocol=protocol,
+        protocol_params=protocol_params,
+        cache=cache,
+        overwrite=overwrite,
+        executor=executor_for(executor, jobs, address, params, ray_storage),
+        single=seeds is None,
+        source={"root": str(root.resolve()), "apex": apex, "options": option or [], "labels_from": labels_from},
+    )
     result = results[0]
     if len(results) > 1:
         summary = seed_summary(results)
@@ -87,20 +102,29 @@ def evaluate(
     if len(result.metrics["per_dataset"]) > 1 and not result.metrics.get("multilabel"):
         console.print(per_dataset_table(result.metrics))
     if result.metrics["leakage"]:
-        console.print(f"[yellow]warning:[/] subjects shared between train and test in {len(result.metrics['leakage'])} folds (see report).")
+        console.print(
+            f"[yellow]warning:[/] subjects shared between train and test in {len(result.metrics['leakage'])} folds (see report)."
+        )
     console.print(f"Report: {out / 'report.md'}")
-
 
 
 @app.command()
 @friendly
 def compare(
-    runs: Annotated[list[Path], typer.Argument(help="Run directories (the --out of merkit evaluate) on the same clips.")],
+    runs: Annotated[
+        list[Path], typer.Argument(help="Run directories (the --out of merkit evaluate) on the same clips.")
+    ],
     out: Annotated[Path | None, typer.Option(help="Folder for compare.md, compare.png and reliability.png.")] = None,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples of the subjects.")] = 2000,
     n_perm: Annotated[int, typer.Option(help="Permutations for the paired tests.")] = 5000,
     seed: Annotated[int, typer.Option(help="Seed of the resampling.")] = 0,
-    ensemble: Annotated[bool, typer.Option("--ensemble", help="Also score the mean of the runs' probabilities (equal weights), as one more run (written as a run directory to OUT/ensemble).")] = False,
+    ensemble: Annotated[
+        bool,
+        typer.Option(
+            "--ensemble",
+            help="Also score the mean of the runs' probabilities (equal weights), as one more run (written as a run directory to OUT/ensemble).",
+        ),
+    ] = False,
 ):
     """Runs side by side: 95% intervals over subjects, log loss, paired permutation tests of UF1."""
     from merkit.evaluation.compare import LABELS, cell, metrics_of
@@ -117,11 +141,12 @@ def compare(
         table.add_row(r.run, r.dataset, *[cell(r, m) for m in names])
     console.print(table)
     for t in tests.itertuples():
-        console.print(f"{t.run_a} - {t.run_b} ({t.dataset}): {LABELS[t.metric]} {t.difference:+.3f}, permutation p = {t.p_value:.4f}")
+        console.print(
+            f"{t.run_a} - {t.run_b} ({t.dataset}): {LABELS[t.metric]} {t.difference:+.3f}, permutation p = {t.p_value:.4f}"
+        )
     if out is not None:
         drawn = " and reliability.png" if (out / "reliability.png").is_file() else ""
         console.print(f"Wrote {out / 'compare.md'}, compare.png{drawn}")
-
 
 
 @app.command()
@@ -135,7 +160,9 @@ def reproduce(
     samm: Annotated[Path | None, typer.Option(help="Your SAMM folder.")] = None,
     megc: Annotated[Path | None, typer.Option(help="Your MEGC 2019 composite folder.")] = None,
     seeds: Annotated[str, typer.Option(help="Seeds, comma-separated: mean ± std over them.")] = "0,1,2",
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a method setting in every experiment (e.g. a CPU size).")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a method setting in every experiment (e.g. a CPU size).")
+    ] = None,
     jobs: Annotated[int, typer.Option(help="Folds run in this many processes.")] = 1,
     cache: CacheOption = None,
     dry_run: Annotated[bool, typer.Option(help="Print the plan and run nothing.")] = False,
@@ -156,13 +183,19 @@ def reproduce(
     console.print(plan(paper, roots, params=params, seeds=seed_list), highlight=False, soft_wrap=True)
     if dry_run:
         return
-    report, outcomes = run(paper, roots, out=out, params=params, seeds=seed_list, cache=cache,
-                           executor=executor_for(executor, jobs, address, params))
+    report, outcomes = run(
+        paper,
+        roots,
+        out=out,
+        params=params,
+        seeds=seed_list,
+        cache=cache,
+        executor=executor_for(executor, jobs, address, params),
+    )
     if not outcomes:
         raise ConfigError(f"None of the datasets {paper} needs was given; pass at least one of the paths above.")
     console.print(Markdown(report.read_text()))
     console.print(f"Report: {report}")
-
 
 
 @app.command()
@@ -179,26 +212,39 @@ def explain(
 
     source = read_config(run).get("dataset", {})
     if "root" not in source:
-        raise MerkitError(f"{run / 'config.json'} does not say where the dataset was; run merkit evaluate from the command line.")
-    data = load_dataset(source["name"], Path(source["root"]), source["labels"], source.get("options"), source.get("apex", "annotated"))
+        raise MerkitError(
+            f"{run / 'config.json'} does not say where the dataset was; run merkit evaluate from the command line."
+        )
+    data = load_dataset(
+        source["name"], Path(source["root"]), source["labels"], source.get("options"), source.get("apex", "annotated")
+    )
     explanation = explain_clip(run, clip, dataset=data, cache=cache)
-    console.print(f"{explanation.clip} (fold {explanation.fold}): {explanation.label}, predicted {explanation.prediction}")
+    console.print(
+        f"{explanation.clip} (fold {explanation.fold}): {explanation.label}, predicted {explanation.prediction}"
+    )
     for path in write_figures(explanation, run / "explain"):
         console.print(f"Wrote {path}", soft_wrap=True)
-
 
 
 @app.command("spot-evaluate")
 @friendly
 def spot_evaluate(
-    dataset: Annotated[list[str], typer.Option(help="Long-video dataset (casme2_long, samm_lv, casme3_long); repeat for several.")],
+    dataset: Annotated[
+        list[str], typer.Option(help="Long-video dataset (casme2_long, samm_lv, casme3_long); repeat for several.")
+    ],
     root: Annotated[list[Path], typer.Option(help="Its folder as distributed; one per --dataset, in the same order.")],
     out: Annotated[Path, typer.Option(help="Folder for report.md, scores.json, timelines/ and the tracking cache.")],
     spotter: Annotated[str, typer.Option(help="Spotter (merkit list spotters).")] = "roi_flow",
     model: Annotated[Path | None, typer.Option(help="A model bundle: also score STRS (spot then recognise).")] = None,
     setting: Annotated[list[str] | None, typer.Option("--set", help="Spotter parameter, e.g. --set z=5.")] = None,
-    option: Annotated[list[str] | None, typer.Option("--option", help="Reader option: strict=true refuses workbooks with rows "
-                                                                       "that cannot become intervals (default: skip and list them).")] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            help="Reader option: strict=true refuses workbooks with rows "
+            "that cannot become intervals (default: skip and list them).",
+        ),
+    ] = None,
     device: DeviceOption = None,
     jobs: Annotated[int, typer.Option(help="A learned spotter's folds run in this many processes.")] = 1,
     executor: ExecutorOption = "local",
@@ -219,7 +265,9 @@ def spot_evaluate(
         raise ConfigError(f"Give one --root per --dataset ({len(dataset)} datasets, {len(root)} roots).")
     options = parse_settings(option, "--option")
     if set(options) - {"strict"}:
-        raise ConfigError(f"spot-evaluate's readers take --option strict=true|false only; got {', '.join(sorted(set(options) - {'strict'}))}.")
+        raise ConfigError(
+            f"spot-evaluate's readers take --option strict=true|false only; got {', '.join(sorted(set(options) - {'strict'}))}."
+        )
     strict = _boolean("strict", options.get("strict", False))
     spotter_object = create_spotter(spotter, **parse_settings(setting))
     with warnings.catch_warnings(record=True) as caught:
@@ -240,11 +288,19 @@ def spot_evaluate(
     for name, part in [("all", scores["overall"]), *scores["per_dataset"].items()]:
         for kind in ("micro", "macro", "overall"):
             s = part[kind]
-            table.add_row(name, kind, str(s["tp"]), str(s["spotted"]), str(s["annotated"]), f"{s['precision']:.3f}",
-                          f"{s['recall']:.3f}", f"{s['f1']:.3f}")
+            table.add_row(
+                name,
+                kind,
+                str(s["tp"]),
+                str(s["spotted"]),
+                str(s["annotated"]),
+                f"{s['precision']:.3f}",
+                f"{s['recall']:.3f}",
+                f"{s['f1']:.3f}",
+            )
     console.print(table)
     if "strs" in scores:
-        console.print(f"STRS {scores['strs']['strs']:.3f} (spotting F1 x recognition UF1 {scores['strs']['recognition_uf1']:.3f})")
+        console.print(
+            f"STRS {scores['strs']['strs']:.3f} (spotting F1 x recognition UF1 {scores['strs']['recognition_uf1']:.3f})"
+        )
     console.print(f"Wrote {out / 'report.md'}")
-
-

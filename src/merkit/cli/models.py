@@ -42,14 +42,21 @@ def train(
     root: RootOption,
     out: Annotated[Path, typer.Option(help="Folder of the model bundle to write.")],
     method: Annotated[str, typer.Option(help="Method name (merkit list methods); for --task classification.")] = "",
-    task: Annotated[str, typer.Option(help="classification (a method on clips) or spotting (a learned spotter on long videos).")] = "classification",
+    task: Annotated[
+        str, typer.Option(help="classification (a method on clips) or spotting (a learned spotter on long videos).")
+    ] = "classification",
     spotter: Annotated[str, typer.Option(help="For --task spotting: a learned spotter (softnet).")] = "softnet",
     labels: LabelsOption = None,
     option: ReaderOptions = None,
     apex: ApexOption = "annotated",
     seed: Annotated[int, typer.Option(help="Seed of the training.")] = 0,
     set_: SetOption = None,
-    evaluate_: Annotated[str, typer.Option("--evaluate", help="none, or loso: run a LOSO first (into OUT-loso) and put its figures in the model card.")] = "none",
+    evaluate_: Annotated[
+        str,
+        typer.Option(
+            "--evaluate", help="none, or loso: run a LOSO first (into OUT-loso) and put its figures in the model card."
+        ),
+    ] = "none",
     jobs: Annotated[int, typer.Option(help="Processes for the --evaluate folds.")] = 1,
     cache: CacheOption = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a bundle already in --out.")] = False,
@@ -79,29 +86,62 @@ def train(
     evaluation = None
     if evaluate_ == "loso":
         loso_out = out.with_name(out.name + "-loso")
-        result = run(data, method, out=loso_out, params=params, protocol="loso", seed=seed, cache=cache,
-                     source=source, overwrite=overwrite, executor=where)
+        result = run(
+            data,
+            method,
+            out=loso_out,
+            params=params,
+            protocol="loso",
+            seed=seed,
+            cache=cache,
+            source=source,
+            overwrite=overwrite,
+            executor=where,
+        )
         console.print(results_table([(method, result)], f"LOSO before training: {data.name} ({data.labels})"))
         evaluation = {**result.metrics, "protocol": "loso"}
-    path = fit_bundle(data, method, out=out, params=params, seed=seed, cache=cache, apex=apex, source=source,
-                      evaluation=evaluation, overwrite=overwrite, executor=where)
-    console.print(f"Wrote the model bundle {path} ({method} on {len(data)} clips of {data.name}, classes "
-                  f"{', '.join(data.classes)}); its card: {path / 'README.md'}", soft_wrap=True)
+    path = fit_bundle(
+        data,
+        method,
+        out=out,
+        params=params,
+        seed=seed,
+        cache=cache,
+        apex=apex,
+        source=source,
+        evaluation=evaluation,
+        overwrite=overwrite,
+        executor=where,
+    )
+    console.print(
+        f"Wrote the model bundle {path} ({method} on {len(data)} clips of {data.name}, classes "
+        f"{', '.join(data.classes)}); its card: {path / 'README.md'}",
+        soft_wrap=True,
+    )
 
 
-def _train_spotter(dataset: str, root: Path, spotter: str, out: Path, settings, cache: Path | None, overwrite: bool) -> None:
+def _train_spotter(
+    dataset: str, root: Path, spotter: str, out: Path, settings, cache: Path | None, overwrite: bool
+) -> None:
     from merkit.datasets.long_videos import load_long_videos
     from merkit.inference.bundle import check_bundle_out, train_spotter
     from merkit.spotting import create_spotter
 
     learner = create_spotter(spotter, **parse_settings(settings))
     if not learner.learns:
-        raise ConfigError(f"{spotter} is hand-crafted and needs no training; --task spotting trains a learned spotter (softnet).")
+        raise ConfigError(
+            f"{spotter} is hand-crafted and needs no training; --task spotting trains a learned spotter (softnet)."
+        )
     check_bundle_out(out, overwrite)
     videos = load_long_videos(dataset, root)
-    path = train_spotter(videos, learner, out, cache=cache or out.with_name(out.name + "-tracking"), overwrite=overwrite)
-    console.print(f"Wrote the spotting bundle {path} ({spotter} on {len(videos)} long videos of {dataset}); its card: "
-                  f"{path / 'README.md'}", soft_wrap=True)
+    path = train_spotter(
+        videos, learner, out, cache=cache or out.with_name(out.name + "-tracking"), overwrite=overwrite
+    )
+    console.print(
+        f"Wrote the spotting bundle {path} ({spotter} on {len(videos)} long videos of {dataset}); its card: "
+        f"{path / 'README.md'}",
+        soft_wrap=True,
+    )
 
 
 @app.command()
@@ -109,12 +149,18 @@ def _train_spotter(dataset: str, root: Path, spotter: str, out: Path, settings, 
 def predict(
     inputs: Annotated[list[Path], typer.Argument(help="Video files or folders of frames, one expression each.")],
     model: Annotated[Path, typer.Option(help="A model bundle (the --out of merkit train).")],
-    onset: Annotated[str | None, typer.Option(help="Onset: a frame (12) or a time (0.4s); default the first frame.")] = None,
-    apex: Annotated[str | None, typer.Option(help="Apex: a frame or a time; default found by motion where the method needs one.")] = None,
+    onset: Annotated[
+        str | None, typer.Option(help="Onset: a frame (12) or a time (0.4s); default the first frame.")
+    ] = None,
+    apex: Annotated[
+        str | None, typer.Option(help="Apex: a frame or a time; default found by motion where the method needs one.")
+    ] = None,
     offset: Annotated[str | None, typer.Option(help="Offset: a frame or a time; default the last frame.")] = None,
     fps: Annotated[float | None, typer.Option(help="Frame rate of frame folders (a video's own by default).")] = None,
     out: Annotated[Path | None, typer.Option(help="CSV to write: input, prediction, p_<class> per class.")] = None,
-    cache: Annotated[Path | None, typer.Option(help="Keep preprocessing results in this cache folder (default: none).")] = None,
+    cache: Annotated[
+        Path | None, typer.Option(help="Keep preprocessing results in this cache folder (default: none).")
+    ] = None,
     device: DeviceOption = None,
 ):
     """Predict the class of each input with a trained model bundle; print a table, write a CSV."""
@@ -133,8 +179,13 @@ def predict(
     with progress_bar("predicting", len(inputs)) as advance:
         for item in inputs:
             [label], [p] = bundle.classify(item, onset=onset, apex=apex, offset=offset, fps=fps, cache=cache)
-            rows.append({"input": str(item), "prediction": label,
-                         **dict(zip(probability_columns(bundle.classes), map(float, p)))})
+            rows.append(
+                {
+                    "input": str(item),
+                    "prediction": label,
+                    **dict(zip(probability_columns(bundle.classes), map(float, p))),
+                }
+            )
             advance()
     table = Table(title=f"{model} ({bundle.method.name})")
     for column in rows[0]:
@@ -147,18 +198,26 @@ def predict(
         console.print(f"Wrote {out}")
 
 
-
 @app.command()
 @friendly
 def analyze(
-    video: Annotated[Path, typer.Argument(help="A video file (anything PyAV reads) or a folder of frames (with --fps).")],
-    out: Annotated[Path, typer.Option(help="Folder for frames.csv, intervals.csv/.json, annotated.mp4 and report.html.")],
-    model: Annotated[Path | None, typer.Option(help="A model bundle (merkit train) to recognise each spotted interval.")] = None,
+    video: Annotated[
+        Path, typer.Argument(help="A video file (anything PyAV reads) or a folder of frames (with --fps).")
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Folder for frames.csv, intervals.csv/.json, annotated.mp4 and report.html.")
+    ],
+    model: Annotated[
+        Path | None, typer.Option(help="A model bundle (merkit train) to recognise each spotted interval.")
+    ] = None,
     spotter: Annotated[str, typer.Option(help="Spotter (merkit list spotters).")] = "roi_flow",
     fps: Annotated[float | None, typer.Option(help="Frame rate of a frame folder (a video's own by default).")] = None,
     setting: Annotated[list[str] | None, typer.Option("--set", help="Spotter parameter, e.g. --set z=5.")] = None,
     device: DeviceOption = None,
-    spotter_model: Annotated[Path | None, typer.Option(help="A spotting bundle (a trained learned spotter, e.g. softnet) instead of --spotter.")] = None,
+    spotter_model: Annotated[
+        Path | None,
+        typer.Option(help="A spotting bundle (a trained learned spotter, e.g. softnet) instead of --spotter."),
+    ] = None,
 ):
     """Spot the micro- and macro-expressions of a long recording, recognise them, and report.
 
@@ -177,11 +236,17 @@ def analyze(
     for column in ("kind", "onset_s", "apex_s", "offset_s", "score", *(["prediction"] if bundle else [])):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["kind"], f"{row['onset_s']:.2f}", f"{row['apex_s']:.2f}", f"{row['offset_s']:.2f}",
-                      f"{row['score']:.2f}", *([row["prediction"]] if bundle else []))
+        table.add_row(
+            row["kind"],
+            f"{row['onset_s']:.2f}",
+            f"{row['apex_s']:.2f}",
+            f"{row['offset_s']:.2f}",
+            f"{row['score']:.2f}",
+            *([row["prediction"]] if bundle else []),
+        )
     console.print(table)
     if summary["note"]:
         console.print(f"[yellow]note:[/] {summary['note']}", highlight=False, soft_wrap=True)
-    console.print(f"Wrote {out / 'report.html'}, {out / 'intervals.csv'}, {out / 'frames.csv'} and {out / 'annotated.mp4'}")
-
-
+    console.print(
+        f"Wrote {out / 'report.html'}, {out / 'intervals.csv'}, {out / 'frames.csv'} and {out / 'annotated.mp4'}"
+    )

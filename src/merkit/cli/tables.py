@@ -15,10 +15,15 @@ def results_table(rows: list[tuple[str, dict]], title: str) -> Table:
         table.add_column(column, justify="left" if column in ("method", "run directory") else "right")
     for name, result in rows:
         overall = result.metrics["overall"]
-        table.add_row(name, f"{overall['accuracy']:.3f}", f"{overall['uf1']:.3f}", f"{overall['uar']:.3f}",
-                      f"{chance_levels(result.metrics)['uar']:.3f}", str(result.out))
+        table.add_row(
+            name,
+            f"{overall['accuracy']:.3f}",
+            f"{overall['uf1']:.3f}",
+            f"{overall['uar']:.3f}",
+            f"{chance_levels(result.metrics)['uar']:.3f}",
+            str(result.out),
+        )
     return table
-
 
 
 def au_table(rows: list[tuple[str, dict]], title: str) -> Table:
@@ -29,8 +34,11 @@ def au_table(rows: list[tuple[str, dict]], title: str) -> Table:
         table.add_column(column, justify="left" if column == "method" else "right")
     for name, result in rows:
         overall = result.metrics["overall"]
-        table.add_row(name, f"{overall['mean_f1']:.3f}", *["-" if overall["per_au_f1"][c] is None else f"{overall['per_au_f1'][c]:.2f}"
-                                                           for c in classes])
+        table.add_row(
+            name,
+            f"{overall['mean_f1']:.3f}",
+            *["-" if overall["per_au_f1"][c] is None else f"{overall['per_au_f1'][c]:.2f}" for c in classes],
+        )
     return table
 
 
@@ -41,5 +49,3 @@ def per_dataset_table(metrics: dict) -> Table:
     for name, s in [("composite", metrics["overall"]), *metrics["per_dataset"].items()]:
         table.add_row(name, str(s["n"]), f"{s['accuracy']:.3f}", f"{s['uf1']:.3f}", f"{s['uar']:.3f}")
     return table
-
-

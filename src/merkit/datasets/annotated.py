@@ -33,8 +33,12 @@ class Parts:
 
     def merge(self, other: Parts) -> Parts:
         """This and ``other`` together (a dataset read from several sheets)."""
-        return Parts(self.rows + other.rows, self.frame_paths + other.frame_paths, self.problems + other.problems,
-                     self.used | other.used)
+        return Parts(
+            self.rows + other.rows,
+            self.frame_paths + other.frame_paths,
+            self.problems + other.problems,
+            self.used | other.used,
+        )
 
 
 def locate(
@@ -49,17 +53,23 @@ def locate(
     """
     onset, apex, offset = numbers["onset"], numbers["apex"], numbers["offset"]
     if offset < onset:
-        reasons.append(f"{columns['offset']} {offset} comes before {columns['onset']} {onset}"
-                       + (" (an offset of 0: none was coded)." if offset == 0 else "."))
+        reasons.append(
+            f"{columns['offset']} {offset} comes before {columns['onset']} {onset}"
+            + (" (an offset of 0: none was coded)." if offset == 0 else ".")
+        )
         return None
     if apex is not None and not onset <= apex <= offset:
-        reasons.append(f"{columns['apex']} {apex} lies outside {columns['onset']}..{columns['offset']} ({onset}..{offset}).")
+        reasons.append(
+            f"{columns['apex']} {apex} lies outside {columns['onset']}..{columns['offset']} ({onset}..{offset})."
+        )
         return None
     position = {frame_number(p): i for i, p in enumerate(frames)}
     missing = [m for m in ("onset", "apex", "offset") if numbers[m] is not None and numbers[m] not in position]
     for mark in missing:
-        reasons.append(f"{columns[mark]} {numbers[mark]} is not among the folder's frames "
-                       f"({frame_number(frames[0])}..{frame_number(frames[-1])}).")
+        reasons.append(
+            f"{columns[mark]} {numbers[mark]} is not among the folder's frames "
+            f"({frame_number(frames[0])}..{frame_number(frames[-1])})."
+        )
     if missing:
         return None
     marks = {m: (position[n] if n is not None else None) for m, n in numbers.items()}
@@ -152,9 +162,18 @@ def read_rows(
             continue
         seen[key] = record.row
         clip_frames, marks = located
-        parts.rows.append({
-            "dataset": dataset, "subject": subject, "clip": key[1], "emotion": str(record["emotion"]).strip().lower(),
-            "n_frames": len(clip_frames), "fps": fps, "source": str(folder), **marks, **added,
-        })
+        parts.rows.append(
+            {
+                "dataset": dataset,
+                "subject": subject,
+                "clip": key[1],
+                "emotion": str(record["emotion"]).strip().lower(),
+                "n_frames": len(clip_frames),
+                "fps": fps,
+                "source": str(folder),
+                **marks,
+                **added,
+            }
+        )
         parts.frame_paths.append(tuple(clip_frames))
     return parts

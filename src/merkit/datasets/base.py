@@ -18,7 +18,18 @@ from merkit.io.frames import read_frame, read_frames
 from merkit.io.video import read_video
 
 METADATA_COLUMNS = (
-    "dataset", "subject", "clip", "emotion", "label", "onset", "apex", "offset", "n_frames", "fps", "source", "kind",
+    "dataset",
+    "subject",
+    "clip",
+    "emotion",
+    "label",
+    "onset",
+    "apex",
+    "offset",
+    "n_frames",
+    "fps",
+    "source",
+    "kind",
 )
 KINDS = ("frames", "video", "flow_image", "array")
 SKIPPED_COLUMNS = ("dataset", "file", "row", "subject", "clip", "reason")
@@ -263,8 +274,17 @@ class ClipDataset:
         missing = metadata["apex"].isna().to_numpy()
         metadata.loc[missing, "apex"] = [p for p, m in zip(positions, missing) if m]
         metadata["apex_source"] = np.where(missing, source, metadata.get("apex_source", "annotation"))
-        return ClipDataset(self.name, metadata, self.frame_paths, self.classes, labels=self.labels,
-                           dropped=self.dropped, problems=self.problems, orphans=self.orphans, arrays=self.arrays)
+        return ClipDataset(
+            self.name,
+            metadata,
+            self.frame_paths,
+            self.classes,
+            labels=self.labels,
+            dropped=self.dropped,
+            problems=self.problems,
+            orphans=self.orphans,
+            arrays=self.arrays,
+        )
 
 
 def multi_hot(labels, classes) -> np.ndarray:
@@ -281,14 +301,18 @@ def multi_hot(labels, classes) -> np.ndarray:
 def make_metadata(rows: list[dict]) -> pd.DataFrame:
     """A metadata table with the standard columns first and nullable integer positions."""
     rows = [{"kind": "frames", **r} for r in rows]
-    frame = pd.DataFrame(rows, columns=list(METADATA_COLUMNS) + sorted({k for r in rows for k in r} - set(METADATA_COLUMNS)))
+    frame = pd.DataFrame(
+        rows, columns=list(METADATA_COLUMNS) + sorted({k for r in rows for k in r} - set(METADATA_COLUMNS))
+    )
     for column in ("onset", "apex", "offset", "n_frames"):
         frame[column] = frame[column].astype("Int64")
     frame["fps"] = frame["fps"].astype(float)
     return frame
 
 
-def assemble(name: str, scheme, rows: list[dict], frame_paths: list[tuple[Path, ...]], *, problems=(), orphans=()) -> ClipDataset:
+def assemble(
+    name: str, scheme, rows: list[dict], frame_paths: list[tuple[Path, ...]], *, problems=(), orphans=()
+) -> ClipDataset:
     """A ClipDataset from reader rows: the scheme's label of each row decides kept or dropped.
 
     Each row carries the fields of ``METADATA_COLUMNS``; a row without a ``label`` gets the
@@ -299,7 +323,11 @@ def assemble(name: str, scheme, rows: list[dict], frame_paths: list[tuple[Path, 
     for row, paths in zip(rows, frame_paths):
         label = row.get("label")
         if label is None:
-            label = scheme.label_of_aus(row.get("action_units")) if scheme.multilabel else scheme.map(row["dataset"], row["emotion"])
+            label = (
+                scheme.label_of_aus(row.get("action_units"))
+                if scheme.multilabel
+                else scheme.map(row["dataset"], row["emotion"])
+            )
         row = {**row, "label": label}
         if "action_units" in row:  # the spreadsheet's AU cell as numbers: "4+L10" -> "4+10"
             row["aus"] = "+".join(map(str, parse_aus(row["action_units"])))
@@ -310,5 +338,13 @@ def assemble(name: str, scheme, rows: list[dict], frame_paths: list[tuple[Path, 
             kept.append(row)
             kept_paths.append(paths)
     metadata = make_metadata(kept)
-    return ClipDataset(name, metadata, kept_paths, scheme.class_order(metadata["label"]), labels=scheme.name,
-                       dropped=make_metadata(dropped), problems=problems, orphans=orphans)
+    return ClipDataset(
+        name,
+        metadata,
+        kept_paths,
+        scheme.class_order(metadata["label"]),
+        labels=scheme.name,
+        dropped=make_metadata(dropped),
+        problems=problems,
+        orphans=orphans,
+    )

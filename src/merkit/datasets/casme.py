@@ -29,8 +29,13 @@ from merkit.errors import DatasetError
 FPS = 60.0
 SECTIONS = {"A": ("CASME_A", "Section A"), "B": ("CASME_B", "Section B")}
 COLUMNS = {
-    "subject": "Subject", "clip": "Filename", "onset": "OnsetF", "apex": "ApexF1", "apex2": "ApexF2",
-    "offset": "OffsetF", "emotion": "Emotion",
+    "subject": "Subject",
+    "clip": "Filename",
+    "onset": "OnsetF",
+    "apex": "ApexF1",
+    "apex2": "ApexF2",
+    "offset": "OffsetF",
+    "emotion": "Emotion",
 }
 
 
@@ -39,17 +44,24 @@ def load_casme(root: Path, *, scheme: LabelScheme) -> ClipDataset:
     """Read CASME from ``root``, the folder holding ``CASME_A/`` and/or ``CASME_B/``."""
     present = {k: v for k, v in SECTIONS.items() if (root / v[0]).is_dir()}
     if not present:
-        raise DatasetError(f"No CASME_A/ or CASME_B/ under {root}; pass --root pointing at the CASME folder that holds them.")
+        raise DatasetError(
+            f"No CASME_A/ or CASME_B/ under {root}; pass --root pointing at the CASME folder that holds them."
+        )
     merged, folders = Parts(), []
     for section, (top, frames) in present.items():
         sheet = find_one(root / top, "*.xls*", what=f"CASME section {section} annotation sheet")
         frames_root = root / top / frames
         parts = read_rows(
-            AnnotationTable.read(sheet, COLUMNS), dataset="casme", fps=FPS, apex_fields=("apex", "apex2"),
+            AnnotationTable.read(sheet, COLUMNS),
+            dataset="casme",
+            fps=FPS,
+            apex_fields=("apex", "apex2"),
             subject_of=lambda r: numbered_folder(r["subject"], "sub", 2),
             folder_of=lambda r, subject, frames_root=frames_root: frames_root / subject / str(r["clip"]).strip(),
             extra=lambda r, section=section: {"section": section, "action_units": str(r.get("AU", ""))},
         )
         merged = merged.merge(parts)
         folders += list(frames_root.glob("*/*"))
-    return assemble("casme", scheme, merged.rows, merged.frame_paths, problems=merged.problems, orphans=merged.orphans(folders))
+    return assemble(
+        "casme", scheme, merged.rows, merged.frame_paths, problems=merged.problems, orphans=merged.orphans(folders)
+    )

@@ -31,8 +31,12 @@ FPS = 200.0
 SHEET_PATTERN = "CASME2-coding-*.xlsx"
 FRAME_FOLDERS = {"raw": "CASME2_RAW_selected", "cropped": "Cropped"}
 COLUMNS = {
-    "subject": "Subject", "clip": "Filename", "onset": "OnsetFrame", "apex": "ApexFrame",
-    "offset": "OffsetFrame", "emotion": "Estimated Emotion",
+    "subject": "Subject",
+    "clip": "Filename",
+    "onset": "OnsetFrame",
+    "apex": "ApexFrame",
+    "offset": "OffsetFrame",
+    "emotion": "Estimated Emotion",
 }
 
 
@@ -40,11 +44,13 @@ def numbered_folder(value, prefix: str, digits: int) -> str:
     """A subject cell as its folder name: ``1``, ``'01'`` or ``'sub01'`` -> ``'sub01'``."""
     text = str(value).strip()
     if prefix and text.lower().startswith(prefix):
-        text = text[len(prefix):]
+        text = text[len(prefix) :]
     return f"{prefix}{int(float(text)):0{digits}d}"
 
 
-@register_dataset("casme2", "CASME II: 26 subjects, 200 fps, raw or cropped frames, coding .xlsx", default_labels="seed4")
+@register_dataset(
+    "casme2", "CASME II: 26 subjects, 200 fps, raw or cropped frames, coding .xlsx", default_labels="seed4"
+)
 def load_casme2(root: Path, *, scheme: LabelScheme, variant: str | None = None) -> ClipDataset:
     """Read CASME II from ``root``, the folder holding the coding sheet and the frame folder.
 
@@ -56,17 +62,29 @@ def load_casme2(root: Path, *, scheme: LabelScheme, variant: str | None = None) 
     frames_root = _frames_root(root, variant)
     table = AnnotationTable.read(find_one(root, SHEET_PATTERN, what="CASME II coding spreadsheet"), COLUMNS)
     parts = read_rows(
-        table, dataset="casme2", fps=FPS,
+        table,
+        dataset="casme2",
+        fps=FPS,
         subject_of=lambda r: numbered_folder(r["subject"], "sub", 2),
         folder_of=lambda r, subject: frames_root / subject / str(r["clip"]).strip(),
         extra=lambda r: {"action_units": str(r.get("Action Units", ""))},
     )
-    return assemble("casme2", scheme, parts.rows, parts.frame_paths, problems=parts.problems,
-                    orphans=parts.orphans(frames_root.glob("*/*")))
+    return assemble(
+        "casme2",
+        scheme,
+        parts.rows,
+        parts.frame_paths,
+        problems=parts.problems,
+        orphans=parts.orphans(frames_root.glob("*/*")),
+    )
 
 
 def _frames_root(root: Path, variant: str | None) -> Path:
-    candidates = [FRAME_FOLDERS[check_choice("CASME II variant", variant, FRAME_FOLDERS)]] if variant else list(FRAME_FOLDERS.values())
+    candidates = (
+        [FRAME_FOLDERS[check_choice("CASME II variant", variant, FRAME_FOLDERS)]]
+        if variant
+        else list(FRAME_FOLDERS.values())
+    )
     for name in candidates:
         if (root / name).is_dir():
             return root / name

@@ -30,11 +30,18 @@ FPS = 30.0
 SHEET_PATTERN = "cas(me)3_part_A_ME_label*.xlsx"
 FRAMES = Path("data") / "part_A_split" / "ME_A"
 COLUMNS = {
-    "subject": "Subject", "clip": "Filename", "onset": "Onset", "apex": "Apex", "offset": "Offset", "emotion": "emotion",
+    "subject": "Subject",
+    "clip": "Filename",
+    "onset": "Onset",
+    "apex": "Apex",
+    "offset": "Offset",
+    "emotion": "emotion",
 }
 
 
-@register_dataset("casme3", "CAS(ME)3 part A: 100 subjects, 30 fps, clips cut from long recordings", default_labels="seed4")
+@register_dataset(
+    "casme3", "CAS(ME)3 part A: 100 subjects, 30 fps, clips cut from long recordings", default_labels="seed4"
+)
 def load_casme3(root: Path, *, scheme: LabelScheme) -> ClipDataset:
     """Read CAS(ME)³ part A from ``root``, the folder holding ``part_A/`` (or ``part_A`` itself) and the label sheet."""
     part_a = root / "part_A" if (root / "part_A").is_dir() else root
@@ -44,10 +51,19 @@ def load_casme3(root: Path, *, scheme: LabelScheme) -> ClipDataset:
     table = AnnotationTable.read(find_one(sheet_dir, SHEET_PATTERN, what="CAS(ME)3 part A label sheet"), COLUMNS)
     frames_root = part_a / FRAMES
     parts = read_rows(
-        table, dataset="casme3", fps=FPS, trim=True,
+        table,
+        dataset="casme3",
+        fps=FPS,
+        trim=True,
         subject_of=lambda r: str(r["subject"]).strip(),
         folder_of=lambda r, subject: frames_root / subject / str(r["clip"]).strip() / "color",
         extra=lambda r: {"action_units": str(r.get("AU", "")), "objective_class": str(r.get("Objective class", ""))},
     )
-    return assemble("casme3", scheme, parts.rows, parts.frame_paths, problems=parts.problems,
-                    orphans=parts.orphans(frames_root.glob("*/*/color")))
+    return assemble(
+        "casme3",
+        scheme,
+        parts.rows,
+        parts.frame_paths,
+        problems=parts.problems,
+        orphans=parts.orphans(frames_root.glob("*/*/color")),
+    )

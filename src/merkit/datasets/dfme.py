@@ -37,8 +37,13 @@ from merkit.errors import DatasetError
 
 SPLITS = {"train": "training*.xlsx", "testA": "testA*.xlsx", "testB": "testB*.xlsx"}  # split -> its sheet
 COLUMNS = {
-    "subject": "Subject", "clip": "Filename", "onset": "OnsetFrame", "apex": "ApexFrame", "offset": "OffsetFrame",
-    "emotion": "Emotion", "fps": "Fps",
+    "subject": "Subject",
+    "clip": "Filename",
+    "onset": "OnsetFrame",
+    "apex": "ApexFrame",
+    "offset": "OffsetFrame",
+    "emotion": "Emotion",
+    "fps": "Fps",
 }
 
 
@@ -54,7 +59,9 @@ def _folder(folders: dict[str, list[Path]], root: Path, split: str, name: str) -
     """The clip folder ``name``: the only one, or the one in a folder named like ``split``."""
     found = folders.get(name, [])
     if len(found) > 1:
-        found = [f for f in found if split.lower() in f.parent.name.lower().replace("_", "").replace("training", "train")] or found
+        found = [
+            f for f in found if split.lower() in f.parent.name.lower().replace("_", "").replace("training", "train")
+        ] or found
     return found[0] if found else root / split / name
 
 
@@ -69,24 +76,44 @@ def _fps(record: Record) -> dict:
     return {"fps": fps}
 
 
-@register_dataset("dfme", "DFME: 671 subjects, 7 emotions, 200/300/500 fps per clip, train/test A/test B splits",
-                  default_labels="dfme_7")
+@register_dataset(
+    "dfme",
+    "DFME: 671 subjects, 7 emotions, 200/300/500 fps per clip, train/test A/test B splits",
+    default_labels="dfme_7",
+)
 def load_dfme(root: Path, *, scheme: LabelScheme) -> ClipDataset:
     """Read DFME from ``root``, the folder holding the split sheets and the split folders (any of the splits)."""
     sheets = {split: sorted(root.glob(pattern)) for split, pattern in SPLITS.items()}
     sheets = {split: found[0] for split, found in sheets.items() if found}
     if not sheets:
-        raise DatasetError(f"No DFME sheet ({', '.join(SPLITS.values())}) in {root}; pass --root pointing at the DFME folder "
-                           "that holds the split sheets and folders.")
+        raise DatasetError(
+            f"No DFME sheet ({', '.join(SPLITS.values())}) in {root}; pass --root pointing at the DFME folder "
+            "that holds the split sheets and folders."
+        )
     folders = _clip_folders(root)
     parts = Parts()
     for split, sheet in sheets.items():
-        parts = parts.merge(read_rows(
-            AnnotationTable.read(sheet, COLUMNS), dataset="dfme", fps=float("nan"), zero_is_first=("onset",),
-            subject_of=lambda r: str(r["subject"]).strip(),
-            folder_of=lambda r, subject, split=split: _folder(folders, root, split, str(r["clip"]).strip()),
-            extra=lambda r, split=split: {**_fps(r), "split": split, "action_units": str(r.get("AU", "")),
-                                          "emotion_id": str(r.get("EmotionId", "")).strip()},
-        ))
-    return assemble("dfme", scheme, parts.rows, parts.frame_paths, problems=parts.problems,
-                    orphans=parts.orphans(f for found in folders.values() for f in found))
+        parts = parts.merge(
+            read_rows(
+                AnnotationTable.read(sheet, COLUMNS),
+                dataset="dfme",
+                fps=float("nan"),
+                zero_is_first=("onset",),
+                subject_of=lambda r: str(r["subject"]).strip(),
+                folder_of=lambda r, subject, split=split: _folder(folders, root, split, str(r["clip"]).strip()),
+                extra=lambda r, split=split: {
+                    **_fps(r),
+                    "split": split,
+                    "action_units": str(r.get("AU", "")),
+                    "emotion_id": str(r.get("EmotionId", "")).strip(),
+                },
+            )
+        )
+    return assemble(
+        "dfme",
+        scheme,
+        parts.rows,
+        parts.frame_paths,
+        problems=parts.problems,
+        orphans=parts.orphans(f for found in folders.values() for f in found),
+    )

@@ -45,7 +45,14 @@ from merkit.errors import ConfigError, DatasetError, check_choice
 FPS = 60.0  # unverified: see the module docstring
 SHEET_PATTERN = "4DME_Labelling_Micro_release*.xlsx"
 FRAME_FOLDERS = {"gray": "gray_micro", "cropped": "gray_micro_crop"}
-COLUMNS = {"subject": "sub_ID", "clip": "fold_name", "onset": "Onset", "apex": "Apex", "offset": "Offset", "emotion": "Emotion"}
+COLUMNS = {
+    "subject": "sub_ID",
+    "clip": "fold_name",
+    "onset": "Onset",
+    "apex": "Apex",
+    "offset": "Offset",
+    "emotion": "Emotion",
+}
 EMOTION_COLUMNS = ("Positive", "Negative", "Surprise", "Repression", "Others")
 SWAPPED_ROWS = {"release v1": (144, 145)}  # workbook version -> rows whose AU data the release swapped
 _STATIC = re.compile(r"\(k\)\s*$", re.IGNORECASE)
@@ -69,7 +76,7 @@ def fix_swapped_rows(table: AnnotationTable) -> AnnotationTable:
     """Swap back the AU data of the rows the release swapped (``SWAPPED_ROWS``), in place."""
     for version, (a, b) in SWAPPED_ROWS.items():
         if version in table.path.name and {a, b} <= set(table.frame.index):
-            columns = list(table.frame.columns[list(table.frame.columns).index("AUs"):])
+            columns = list(table.frame.columns[list(table.frame.columns).index("AUs") :])
             table.frame.loc[[a, b], columns] = table.frame.loc[[b, a], columns].to_numpy()
     return table
 
@@ -81,7 +88,9 @@ def _extra(record: Record) -> dict:
     return {"action_units": moving, "aus_static": static, "emotions": "+".join(words)}
 
 
-@register_dataset("4dme", "4DME: 2D grey clips, multi-label emotions, AUs with (k) marks, fps unverified", default_labels="seed4")
+@register_dataset(
+    "4dme", "4DME: 2D grey clips, multi-label emotions, AUs with (k) marks, fps unverified", default_labels="seed4"
+)
 def load_fourdme(root: Path, *, scheme: LabelScheme, variant: str | None = None, fps: float | str = FPS) -> ClipDataset:
     """Read 4DME from ``root``, the folder holding the labelling workbook and ``gray_micro/``.
 
@@ -98,17 +107,33 @@ def load_fourdme(root: Path, *, scheme: LabelScheme, variant: str | None = None,
         raise ConfigError(f"4DME option fps={fps!r} must be a number of frames per second.") from None
     if not fps > 0:
         raise ConfigError(f"4DME option fps={fps!r} must be positive.")
-    candidates = [FRAME_FOLDERS[check_choice("4DME variant", variant, FRAME_FOLDERS)]] if variant else list(FRAME_FOLDERS.values())
+    candidates = (
+        [FRAME_FOLDERS[check_choice("4DME variant", variant, FRAME_FOLDERS)]]
+        if variant
+        else list(FRAME_FOLDERS.values())
+    )
     frames_root = next((root / c for c in candidates if (root / c).is_dir()), None)
     if frames_root is None:
-        raise DatasetError(f"No {' or '.join(candidates)}/ under {root}; pass --root pointing at the 4DME folder that holds it "
-                           "and the labelling workbook.")
-    table = fix_swapped_rows(AnnotationTable.read(find_one(root, SHEET_PATTERN, what="4DME labelling workbook"), COLUMNS))
+        raise DatasetError(
+            f"No {' or '.join(candidates)}/ under {root}; pass --root pointing at the 4DME folder that holds it "
+            "and the labelling workbook."
+        )
+    table = fix_swapped_rows(
+        AnnotationTable.read(find_one(root, SHEET_PATTERN, what="4DME labelling workbook"), COLUMNS)
+    )
     parts = read_rows(
-        table, dataset="4dme", fps=fps,
+        table,
+        dataset="4dme",
+        fps=fps,
         subject_of=lambda r: str(r["subject"]).strip(),
         folder_of=lambda r, subject: frames_root / subject / str(r["clip"]).strip(),
         extra=_extra,
     )
-    return assemble("4dme", scheme, parts.rows, parts.frame_paths, problems=parts.problems,
-                    orphans=parts.orphans(frames_root.glob("*/*")))
+    return assemble(
+        "4dme",
+        scheme,
+        parts.rows,
+        parts.frame_paths,
+        problems=parts.problems,
+        orphans=parts.orphans(frames_root.glob("*/*")),
+    )

@@ -130,17 +130,22 @@ SCHEMES: dict[str, LabelScheme] = {
                 # CAS(ME)2 long videos code these three classes by name (others dropped, as above)
                 "casme2_long": _words(negative=["negative"], positive=["positive"], surprise=["surprise"]),
                 # CAS(ME)3 (clips and long videos), as MEGC 2022/2023 grouped its words
-                "casme3": _words(negative=["anger", "disgust", "fear", "sad", "sadness", "contempt"],
-                                 positive=["happy", "happiness"], surprise=["surprise"]),
+                "casme3": _words(
+                    negative=["anger", "disgust", "fear", "sad", "sadness", "contempt"],
+                    positive=["happy", "happiness"],
+                    surprise=["surprise"],
+                ),
             },
         ),
         LabelScheme(
             "casme2_5",
             "CASME II's five most frequent words",
             ("happiness", "surprise", "disgust", "repression", "others"),
-            {"casme2": _words(**{w: [w] for w in ["happiness", "surprise", "disgust", "repression", "others"]}),
-             # CAS(ME)2 long videos: its negative is CASME II's disgust or repression, so it is dropped
-             "casme2_long": _words(happiness=["positive"], surprise=["surprise"], others=["others"])},
+            {
+                "casme2": _words(**{w: [w] for w in ["happiness", "surprise", "disgust", "repression", "others"]}),
+                # CAS(ME)2 long videos: its negative is CASME II's disgust or repression, so it is dropped
+                "casme2_long": _words(happiness=["positive"], surprise=["surprise"], others=["others"]),
+            },
         ),
         LabelScheme(
             "samm_5",
@@ -151,7 +156,8 @@ SCHEMES: dict[str, LabelScheme] = {
         LabelScheme(
             "aus",
             "action units, multi-label, the cross-dataset set of 12 (clips without AU codes dropped)",
-            tuple(f"AU{a}" for a in AU_SET), action_units=AU_SET,
+            tuple(f"AU{a}" for a in AU_SET),
+            action_units=AU_SET,
         ),
         LabelScheme(
             "dfme_7",
@@ -191,6 +197,10 @@ def get_scheme(name: str) -> LabelScheme:
             aus = ()
         if not aus or min(aus) < 1:
             raise ConfigError(f"--labels {name!r}: give the action units as numbers, e.g. aus:1,2,4,12.")
-        return LabelScheme(name, f"action units {', '.join(map(str, aus))}, multi-label",
-                           tuple(f"AU{a}" for a in aus), action_units=aus)
+        return LabelScheme(
+            name,
+            f"action units {', '.join(map(str, aus))}, multi-label",
+            tuple(f"AU{a}" for a in aus),
+            action_units=aus,
+        )
     return SCHEMES[check_choice("label scheme", name, SCHEMES)]

@@ -76,7 +76,9 @@ def _number(value) -> int | None:
     return number if number > 0 else None
 
 
-def make_interval(onset, apex, offset, kind: str, positions: dict[int, int], where: str, problems: list[str], **coded) -> Interval | None:
+def make_interval(
+    onset, apex, offset, kind: str, positions: dict[int, int], where: str, problems: list[str], **coded
+) -> Interval | None:
     """An annotated interval from frame numbers (an offset of 0 ends it at the apex), or None
     (recorded in ``problems``) where its frames are not in the video."""
     onset, apex, offset = _number(onset), _number(apex), _number(offset)
@@ -122,35 +124,68 @@ class _Gathering:
         if interval:
             self.intervals.setdefault(folder, []).append(interval)
 
-    def videos(self, name: str, root: Path, dataset: str, fps: float, folders, subject_of: Callable[[Path], str],
-               video_of: Callable[[Path], str], kinds: tuple[str, ...] = ("micro", "macro"), *, strict: bool = False) -> list[LongVideo]:
+    def videos(
+        self,
+        name: str,
+        root: Path,
+        dataset: str,
+        fps: float,
+        folders,
+        subject_of: Callable[[Path], str],
+        video_of: Callable[[Path], str],
+        kinds: tuple[str, ...] = ("micro", "macro"),
+        *,
+        strict: bool = False,
+    ) -> list[LongVideo]:
         """A LongVideo per folder of ``folders``, sorted by key. The workbook rows with a problem
         are left out with one DatasetWarning naming each; with ``strict``, one DatasetError instead."""
         if self.problems and strict:
             raise DatasetError(f"{name} under {root} has {len(self.problems)} problem(s):", self.problems)
-        videos = [LongVideo(dataset, subject_of(f), video_of(f), fps, self.frames(f),
-                            tuple(sorted(self.intervals.get(f, ()), key=lambda i: i.onset)), kinds) for f in folders]
+        videos = [
+            LongVideo(
+                dataset,
+                subject_of(f),
+                video_of(f),
+                fps,
+                self.frames(f),
+                tuple(sorted(self.intervals.get(f, ()), key=lambda i: i.onset)),
+                kinds,
+            )
+            for f in folders
+        ]
         if not videos:
             raise DatasetError(f"No {name} videos under {root}; pass the folder as distributed.")
         if self.problems:
             kept = sum(len(v.intervals) for v in videos)
-            warnings.warn(DatasetWarning(
-                f"{name} under {root}: skipped {len(self.problems)} annotation row(s) that cannot become intervals, kept {kept} "
-                "intervals (strict=True refuses them instead):\n" + "\n".join(f"  - {p}" for p in self.problems)), stacklevel=3)
+            warnings.warn(
+                DatasetWarning(
+                    f"{name} under {root}: skipped {len(self.problems)} annotation row(s) that cannot become intervals, kept {kept} "
+                    "intervals (strict=True refuses them instead):\n" + "\n".join(f"  - {p}" for p in self.problems)
+                ),
+                stacklevel=3,
+            )
         return sorted(videos, key=lambda v: v.key)
 
 
 def read_casme2_long(root: Path, *, strict: bool = False) -> list[LongVideo]:
     frames_root = root / "rawpic"
     if not frames_root.is_dir():
-        raise DatasetError(f"No rawpic/ under {root}; pass the CAS(ME)^2 folder that holds rawpic/ and the code workbook.")
+        raise DatasetError(
+            f"No rawpic/ under {root}; pass the CAS(ME)^2 folder that holds rawpic/ and the code workbook."
+        )
     path = find_one(root, "CAS(ME)^2code_final*.xlsx", what="CAS(ME)^2 code workbook")
     sheets = read_sheets(path)
     codes = [n for n in sheets if n.lower().endswith("code_final")]
     if not codes or "naming rule1" not in sheets or "naming rule2" not in sheets:
-        raise DatasetError(f"{path} needs the sheets CASMEcode_final, naming rule1 and naming rule2; it has {', '.join(sheets)}.")
-    folder_of = {_number(r[2]): int(float(r[0])) for r in sheets["naming rule1"].itertuples(index=False) if _number(r[2])}
-    code_of = {str(r[1]).strip(): int(float(r[0])) for r in sheets["naming rule2"].itertuples(index=False) if _number(r[0])}
+        raise DatasetError(
+            f"{path} needs the sheets CASMEcode_final, naming rule1 and naming rule2; it has {', '.join(sheets)}."
+        )
+    folder_of = {
+        _number(r[2]): int(float(r[0])) for r in sheets["naming rule1"].itertuples(index=False) if _number(r[2])
+    }
+    code_of = {
+        str(r[1]).strip(): int(float(r[0])) for r in sheets["naming rule2"].itertuples(index=False) if _number(r[0])
+    }
     gathered = _Gathering()
     problems = gathered.problems
     for i, row in enumerate(sheets[codes[0]].itertuples(index=False), start=1):
@@ -171,9 +206,19 @@ def read_casme2_long(root: Path, *, strict: bool = False) -> list[LongVideo]:
         if kind is None:
             problems.append(f"{where}: expression type {row[7]!r} is neither micro nor macro.")
             continue
-        gathered.add(matches[0], row[2], row[3], row[4], kind, where, aus=str(row[5]).strip(), emotion=str(row[6]).strip())
-    return gathered.videos("CAS(ME)^2", root, "casme2_long", 30.0, [f for f in frames_root.glob("s*/*") if f.is_dir()],
-                           subject_of=lambda f: f.parent.name, video_of=lambda f: f.name, strict=strict)
+        gathered.add(
+            matches[0], row[2], row[3], row[4], kind, where, aus=str(row[5]).strip(), emotion=str(row[6]).strip()
+        )
+    return gathered.videos(
+        "CAS(ME)^2",
+        root,
+        "casme2_long",
+        30.0,
+        [f for f in frames_root.glob("s*/*") if f.is_dir()],
+        subject_of=lambda f: f.parent.name,
+        video_of=lambda f: f.name,
+        strict=strict,
+    )
 
 
 def read_samm_lv(root: Path, *, strict: bool = False) -> list[LongVideo]:
@@ -181,7 +226,14 @@ def read_samm_lv(root: Path, *, strict: bool = False) -> list[LongVideo]:
     if not frames_root.is_dir():
         raise DatasetError(f"No SAMM_longvideos/ under {root}; pass the folder that holds it and the release workbook.")
     path = find_one(root, "SAMM_LongVideos_V*_Release.xlsx", what="SAMM long videos workbook")
-    columns = {"clip": "Filename", "subject": "Subject", "onset": "Onset", "apex": "Apex", "offset": "Offset", "type": "Type"}
+    columns = {
+        "clip": "Filename",
+        "subject": "Subject",
+        "onset": "Onset",
+        "apex": "Apex",
+        "offset": "Offset",
+        "type": "Type",
+    }
     table = AnnotationTable.read(path, columns, header_row=None)
     gathered = _Gathering()
     problems = gathered.problems
@@ -196,9 +248,25 @@ def read_samm_lv(root: Path, *, strict: bool = False) -> list[LongVideo]:
         if kind is None:
             problems.append(f"{where}: Type {record['type']!r} is neither micro nor macro.")
             continue
-        gathered.add(folder, record["onset"], record["apex"], record["offset"], kind, where, aus=str(record.get("Action Units", "")).strip())
-    return gathered.videos("SAMM long videos", root, "samm_lv", 200.0, [f for f in frames_root.iterdir() if f.is_dir()],
-                           subject_of=lambda f: f.name.split("_")[0], video_of=lambda f: f.name, strict=strict)
+        gathered.add(
+            folder,
+            record["onset"],
+            record["apex"],
+            record["offset"],
+            kind,
+            where,
+            aus=str(record.get("Action Units", "")).strip(),
+        )
+    return gathered.videos(
+        "SAMM long videos",
+        root,
+        "samm_lv",
+        200.0,
+        [f for f in frames_root.iterdir() if f.is_dir()],
+        subject_of=lambda f: f.name.split("_")[0],
+        video_of=lambda f: f.name,
+        strict=strict,
+    )
 
 
 def read_casme3_long(root: Path, *, strict: bool = False) -> list[LongVideo]:
@@ -220,11 +288,27 @@ def read_casme3_long(root: Path, *, strict: bool = False) -> list[LongVideo]:
             if not folder.is_dir():
                 gathered.problems.append(f"{where}: no folder {folder.relative_to(part_a)}.")
                 continue
-            gathered.add(folder, record["onset"], record["apex"], record["offset"], kind, where,
-                         aus=str(record.get("AU", "")).strip(), emotion=str(record.get("emotion", "")).strip())
-    return gathered.videos("CAS(ME)3 part A", root, "casme3_long", 30.0, list(frames_root.glob("*/*/color")),
-                           subject_of=lambda f: f.parent.parent.name, video_of=lambda f: f.parent.name,
-                           kinds=("micro", "macro") if macro else ("micro",), strict=strict)
+            gathered.add(
+                folder,
+                record["onset"],
+                record["apex"],
+                record["offset"],
+                kind,
+                where,
+                aus=str(record.get("AU", "")).strip(),
+                emotion=str(record.get("emotion", "")).strip(),
+            )
+    return gathered.videos(
+        "CAS(ME)3 part A",
+        root,
+        "casme3_long",
+        30.0,
+        list(frames_root.glob("*/*/color")),
+        subject_of=lambda f: f.parent.parent.name,
+        video_of=lambda f: f.parent.name,
+        kinds=("micro", "macro") if macro else ("micro",),
+        strict=strict,
+    )
 
 
 LONG_DATASETS: dict[str, tuple[Callable[..., list[LongVideo]], str]] = {

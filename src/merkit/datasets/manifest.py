@@ -35,7 +35,9 @@ def _filled(value) -> bool:
     return not (value is None or (isinstance(value, float) and pd.isna(value)) or str(value).strip() == "")
 
 
-@register_dataset("manifest", "a CSV of preprocessed clips: frames_dir, video or flow_image per row", default_labels="original")
+@register_dataset(
+    "manifest", "a CSV of preprocessed clips: frames_dir, video or flow_image per row", default_labels="original"
+)
 def load_manifest(root: Path, *, scheme: LabelScheme, flow_channels: str = FLOW_CHANNELS) -> ClipDataset:
     """Read the manifest CSV ``root``.
 
@@ -54,9 +56,15 @@ def load_manifest(root: Path, *, scheme: LabelScheme, flow_channels: str = FLOW_
         table = pd.read_csv(root, dtype=str, header=None, skip_blank_lines=True)
         table = pd.DataFrame(table.iloc[1:].to_numpy(), columns=[str(c) for c in table.iloc[0]])
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
-        reason = "it is empty" if isinstance(error, pd.errors.EmptyDataError) else f"it is not valid CSV ({str(error).strip()})"
-        raise DatasetError(f"Cannot read manifest {root}: {reason}. A manifest has a header row with subject, label and "
-                           "frames_dir, video or flow_image, then one row per clip.") from None
+        reason = (
+            "it is empty"
+            if isinstance(error, pd.errors.EmptyDataError)
+            else f"it is not valid CSV ({str(error).strip()})"
+        )
+        raise DatasetError(
+            f"Cannot read manifest {root}: {reason}. A manifest has a header row with subject, label and "
+            "frames_dir, video or flow_image, then one row per clip."
+        ) from None
     table.columns = [c.strip() for c in table.columns]
     missing = [c for c in ("subject", "label") if c not in table.columns]
     path_columns = [c for c in PATH_COLUMNS if c in table.columns]
@@ -74,7 +82,11 @@ def load_manifest(root: Path, *, scheme: LabelScheme, flow_channels: str = FLOW_
         column = filled[0]
         path = (base / str(record[column]).strip()).resolve()
         if not path.is_relative_to(base):
-            problems.append(problem(f"{column} {record[column]!r} leaves the manifest's folder {base}; keep the data beside the manifest."))
+            problems.append(
+                problem(
+                    f"{column} {record[column]!r} leaves the manifest's folder {base}; keep the data beside the manifest."
+                )
+            )
             continue
         kind = PATH_COLUMNS[column]
         try:
@@ -100,24 +112,43 @@ def load_manifest(root: Path, *, scheme: LabelScheme, flow_channels: str = FLOW_
         onset, offset = position("onset", 0), position("offset", n_frames - 1)
         apex = position("apex", None)
         if not 0 <= onset <= offset < n_frames or (apex is not None and not onset <= apex <= offset):
-            problems.append(problem(f"onset/apex/offset {onset}/{apex}/{offset} do not fit {n_frames} frames (0-based)."))
+            problems.append(
+                problem(f"onset/apex/offset {onset}/{apex}/{offset} do not fit {n_frames} frames (0-based).")
+            )
             continue
         face = ""
         if "face_image" in table.columns and _filled(record["face_image"]):
             face_path = (base / str(record["face_image"]).strip()).resolve()
             if not face_path.is_relative_to(base) or not face_path.is_file():
-                problems.append(problem(f"face_image {record['face_image']!r} is not a file inside the manifest's folder {base}; "
-                                        "give the path of the clip's face image relative to the manifest, or leave it empty."))
+                problems.append(
+                    problem(
+                        f"face_image {record['face_image']!r} is not a file inside the manifest's folder {base}; "
+                        "give the path of the clip's face image relative to the manifest, or leave it empty."
+                    )
+                )
                 continue
             face = str(face_path)
         label = str(record["label"]).strip()
-        rows.append({
-            "dataset": str(record["dataset"]).strip() if "dataset" in table.columns and _filled(record["dataset"]) else "manifest",
-            "subject": str(record["subject"]).strip(),
-            "clip": str(record["clip"]).strip() if "clip" in table.columns and _filled(record["clip"]) else path.stem,
-            "emotion": label.lower(), "onset": onset, "apex": apex, "offset": offset, "n_frames": n_frames,
-            "fps": float(record["fps"]) if "fps" in table.columns and _filled(record["fps"]) else float("nan"),
-            "source": str(path), "kind": kind, "flow_channels": flow_channels, **({"face_image": face} if face else {}),
-        })
+        rows.append(
+            {
+                "dataset": str(record["dataset"]).strip()
+                if "dataset" in table.columns and _filled(record["dataset"])
+                else "manifest",
+                "subject": str(record["subject"]).strip(),
+                "clip": str(record["clip"]).strip()
+                if "clip" in table.columns and _filled(record["clip"])
+                else path.stem,
+                "emotion": label.lower(),
+                "onset": onset,
+                "apex": apex,
+                "offset": offset,
+                "n_frames": n_frames,
+                "fps": float(record["fps"]) if "fps" in table.columns and _filled(record["fps"]) else float("nan"),
+                "source": str(path),
+                "kind": kind,
+                "flow_channels": flow_channels,
+                **({"face_image": face} if face else {}),
+            }
+        )
         paths.append(frames)
     return assemble("manifest", scheme, rows, paths, problems=problems)

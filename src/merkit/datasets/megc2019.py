@@ -40,12 +40,24 @@ def _smic_clip(value) -> str:
 
 # csv name -> (reader, how to find its root, subject key, clip key)
 SOURCES: dict[str, tuple[str, Callable[[Path], bool], Callable, Callable]] = {
-    "casme2": ("casme2", lambda p: any(p.glob("CASME2-coding-*.xlsx")),
-               lambda s: numbered_folder(s, "sub", 2), lambda c: str(c).strip()),
-    "samm": ("samm", lambda p: any(p.glob("SAMM_Micro_FACS_Codes*.xlsx")),
-             lambda s: numbered_folder(s, "", 3), lambda c: str(c).strip()),
-    "smic": ("smic_hs", lambda p: any((p / d).is_dir() for d in ("SMIC_all_raw", "SMIC_all_cropped", "HS")),
-             _smic_subject, _smic_clip),
+    "casme2": (
+        "casme2",
+        lambda p: any(p.glob("CASME2-coding-*.xlsx")),
+        lambda s: numbered_folder(s, "sub", 2),
+        lambda c: str(c).strip(),
+    ),
+    "samm": (
+        "samm",
+        lambda p: any(p.glob("SAMM_Micro_FACS_Codes*.xlsx")),
+        lambda s: numbered_folder(s, "", 3),
+        lambda c: str(c).strip(),
+    ),
+    "smic": (
+        "smic_hs",
+        lambda p: any((p / d).is_dir() for d in ("SMIC_all_raw", "SMIC_all_cropped", "HS")),
+        _smic_subject,
+        _smic_clip,
+    ),
 }
 
 
@@ -59,7 +71,9 @@ def _find_root(root: Path, name: str, option: str | None) -> Path:
     raise DatasetError(f"No {name} dataset found in {root} or its sub-folders; pass --option {name}_root=PATH.")
 
 
-@register_dataset("megc2019", "MEGC 2019 composite: SMIC-HS + CASME II + SAMM, 3 classes, 68 subjects", default_labels="megc3")
+@register_dataset(
+    "megc2019", "MEGC 2019 composite: SMIC-HS + CASME II + SAMM, 3 classes, 68 subjects", default_labels="megc3"
+)
 def load_megc2019(root: Path, *, scheme: LabelScheme, casme2_root=None, samm_root=None, smic_root=None) -> ClipDataset:
     """Read the composite from ``root``, the folder holding ``combined_3class_gt.csv``.
 
@@ -81,7 +95,9 @@ def load_megc2019(root: Path, *, scheme: LabelScheme, casme2_root=None, samm_roo
         problem = functools.partial(Problem, csv.name, i + 1)
         name = str(record["Dataset"]).strip().lower()
         if name not in SOURCES:
-            problems.append(problem(f"unknown dataset {record['Dataset']!r}; the composite's are {', '.join(SOURCES)}."))
+            problems.append(
+                problem(f"unknown dataset {record['Dataset']!r}; the composite's are {', '.join(SOURCES)}.")
+            )
             continue
         _, _, subject_key, clip_key = SOURCES[name]
         try:
@@ -91,7 +107,11 @@ def load_megc2019(root: Path, *, scheme: LabelScheme, casme2_root=None, samm_roo
             continue
         position = index[name].get(key)
         if position is None:
-            problems.append(problem(f"no usable clip {name}/{key[0]}/{key[1]} (see `merkit datasets check --dataset {SOURCES[name][0]}`)."))
+            problems.append(
+                problem(
+                    f"no usable clip {name}/{key[0]}/{key[1]} (see `merkit datasets check --dataset {SOURCES[name][0]}`)."
+                )
+            )
             continue
         code = str(record["Class"]).strip().lower()
         label = CLASSES.get(code, code)

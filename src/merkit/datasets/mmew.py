@@ -27,8 +27,12 @@ from merkit.errors import DatasetError
 
 FPS = 90.0
 COLUMNS = {
-    "subject": "Subject", "clip": "Filename", "onset": "OnsetFrame", "apex": "ApexFrame",
-    "offset": "OffsetFrame", "emotion": "Estimated Emotion",
+    "subject": "Subject",
+    "clip": "Filename",
+    "onset": "OnsetFrame",
+    "apex": "ApexFrame",
+    "offset": "OffsetFrame",
+    "emotion": "Estimated Emotion",
 }
 
 
@@ -49,10 +53,18 @@ def load_mmew(root: Path, *, scheme: LabelScheme) -> ClipDataset:
         raise DatasetError(f"No Micro_Expression/ under {root}; pass --root pointing at the MMEW folder that holds it.")
     table = AnnotationTable.read(find_one(root, "MMEW_Micro_Exp.xlsx", what="MMEW micro-expression sheet"), COLUMNS)
     parts = read_rows(
-        table, dataset="mmew", fps=FPS,
+        table,
+        dataset="mmew",
+        fps=FPS,
         subject_of=lambda r: str(r["subject"]).strip(),
         folder_of=lambda r, subject: _emotion_folder(frames_root, str(r["emotion"])) / str(r["clip"]).strip(),
         extra=lambda r: {"action_units": str(r.get("Action Units", ""))},
     )
-    return assemble("mmew", scheme, parts.rows, parts.frame_paths, problems=parts.problems,
-                    orphans=parts.orphans(frames_root.glob("*/*")))
+    return assemble(
+        "mmew",
+        scheme,
+        parts.rows,
+        parts.frame_paths,
+        problems=parts.problems,
+        orphans=parts.orphans(frames_root.glob("*/*")),
+    )

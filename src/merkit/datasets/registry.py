@@ -57,8 +57,9 @@ def read(name: str, *, root: str | Path | None = None, labels: str | None = None
         raise ConfigError(f"Dataset {name!r} takes no option among {sorted(options)} ({error}).") from None
 
 
-def load(name: str, *, root: str | Path | None = None, labels: str | None = None, strict: bool | str = False,
-         **options) -> ClipDataset:
+def load(
+    name: str, *, root: str | Path | None = None, labels: str | None = None, strict: bool | str = False, **options
+) -> ClipDataset:
     """Read the dataset ``name`` from the folder ``root`` as distributed.
 
     Parameters
@@ -92,18 +93,25 @@ def load(name: str, *, root: str | Path | None = None, labels: str | None = None
     if dataset.problems and (strict or len(dataset) + len(dataset.dropped) == 0):
         raise DatasetError(
             f"{name} at {where} does not match its layout ({len(dataset.problems)} problems; "
-            f"`merkit datasets check --dataset {name} --root {root}` lists them all):", dataset.problems,
+            f"`merkit datasets check --dataset {name} --root {root}` lists them all):",
+            dataset.problems,
         )
     if len(dataset) == 0 and len(dataset.dropped):
         words = ", ".join(f"{w} ({n})" for w, n in dataset.dropped["emotion"].value_counts().items())
-        raise DatasetError(f"The label scheme {dataset.labels!r} keeps no clip of {name} at {where}: it drops every emotion "
-                           f"there ({words}). Choose another --labels (merkit list labels).")
+        raise DatasetError(
+            f"The label scheme {dataset.labels!r} keeps no clip of {name} at {where}: it drops every emotion "
+            f"there ({words}). Choose another --labels (merkit list labels)."
+        )
     if dataset.problems:
         rows = len(set(zip(dataset.skipped["dataset"], dataset.skipped["file"], dataset.skipped["row"])))
-        warnings.warn(DatasetWarning(
-            f"{name} at {where}: skipped {rows} annotation row(s) that cannot become clips, kept {len(dataset)} clips "
-            f"(strict=True, on the command line --option strict=true, refuses them instead):\n"
-            + "\n".join(f"  - {p}" for p in dataset.problems)), stacklevel=2)
+        warnings.warn(
+            DatasetWarning(
+                f"{name} at {where}: skipped {rows} annotation row(s) that cannot become clips, kept {len(dataset)} clips "
+                f"(strict=True, on the command line --option strict=true, refuses them instead):\n"
+                + "\n".join(f"  - {p}" for p in dataset.problems)
+            ),
+            stacklevel=2,
+        )
     return dataset
 
 

@@ -28,8 +28,12 @@ from merkit.datasets.sheets import AnnotationTable, find_one
 FPS = 200.0
 SHEET_PATTERN = "SAMM_Micro_FACS_Codes*.xlsx"
 COLUMNS = {
-    "subject": "Subject", "clip": "Filename", "onset": "Onset Frame", "apex": "Apex Frame",
-    "offset": "Offset Frame", "emotion": "Estimated Emotion",
+    "subject": "Subject",
+    "clip": "Filename",
+    "onset": "Onset Frame",
+    "apex": "Apex Frame",
+    "offset": "Offset Frame",
+    "emotion": "Estimated Emotion",
 }
 
 
@@ -39,10 +43,21 @@ def load_samm(root: Path, *, scheme: LabelScheme) -> ClipDataset:
     table = AnnotationTable.read(find_one(root, SHEET_PATTERN, what="SAMM FACS code sheet"), COLUMNS, header_row=None)
     frames_root = root / "SAMM" if (root / "SAMM").is_dir() else root
     parts = read_rows(
-        table, dataset="samm", fps=FPS,
+        table,
+        dataset="samm",
+        fps=FPS,
         subject_of=lambda r: numbered_folder(r["subject"], "", 3),
         folder_of=lambda r, subject: frames_root / subject / str(r["clip"]).strip(),
-        extra=lambda r: {"action_units": str(r.get("Action Units", "")), "objective_class": str(r.get("Objective Classes", ""))},
+        extra=lambda r: {
+            "action_units": str(r.get("Action Units", "")),
+            "objective_class": str(r.get("Objective Classes", "")),
+        },
     )
-    return assemble("samm", scheme, parts.rows, parts.frame_paths, problems=parts.problems,
-                    orphans=parts.orphans(p for p in frames_root.glob("*/*") if p.parent.name.isdigit()))
+    return assemble(
+        "samm",
+        scheme,
+        parts.rows,
+        parts.frame_paths,
+        problems=parts.problems,
+        orphans=parts.orphans(p for p in frames_root.glob("*/*") if p.parent.name.isdigit()),
+    )

@@ -94,8 +94,10 @@ class AnnotationTable:
             first = next(iter(columns.values()))
             hits = [i for i in range(min(len(frame), 40)) if first in {str(v).strip() for v in frame.iloc[i]}]
             if not hits:
-                raise DatasetError(f"Annotation file {path} has no header row with {first!r} in its first 40 rows; "
-                                   "restore the header as distributed.")
+                raise DatasetError(
+                    f"Annotation file {path} has no header row with {first!r} in its first 40 rows; "
+                    "restore the header as distributed."
+                )
             header_row = hits[0]
         header = [str(c).strip() if not pd.isna(c) else f"Unnamed: {i}" for i, c in enumerate(frame.iloc[header_row])]
         frame = frame.iloc[header_row + 1 :].set_axis(header, axis=1)

@@ -39,7 +39,9 @@ def _number(name: str) -> int:
 def smic_base(root: Path, variant: str, frames: str | None) -> Path:
     """The folder of one SMIC variant (``.../HS``) from the user's root."""
     folder = VARIANTS[variant][0]
-    tops = [FRAME_FOLDERS[check_choice("SMIC frames", frames, FRAME_FOLDERS)]] if frames else list(FRAME_FOLDERS.values())
+    tops = (
+        [FRAME_FOLDERS[check_choice("SMIC frames", frames, FRAME_FOLDERS)]] if frames else list(FRAME_FOLDERS.values())
+    )
     for candidate in [root / top / folder for top in tops] + [root / folder]:
         if candidate.is_dir():
             return candidate
@@ -54,7 +56,9 @@ def load_smic(root: Path, *, scheme: LabelScheme, variant: str, frames: str | No
     base = smic_base(root, variant, frames)
     _, fps, _ = VARIANTS[variant]
     rows, paths, problems = [], [], []
-    for subject in sorted((p for p in base.iterdir() if p.is_dir() and p.name.lower().startswith("s")), key=lambda p: _number(p.name)):
+    for subject in sorted(
+        (p for p in base.iterdir() if p.is_dir() and p.name.lower().startswith("s")), key=lambda p: _number(p.name)
+    ):
         micro = subject / "micro"
         if not micro.is_dir():
             continue
@@ -65,13 +69,24 @@ def load_smic(root: Path, *, scheme: LabelScheme, variant: str, frames: str | No
             for clip in sorted((p for p in emotion.iterdir() if p.is_dir()), key=lambda p: p.name):
                 clip_frames = list_frames(clip)
                 if not clip_frames:
-                    problems.append(Problem(str(clip.parent), 0, f"clip folder {clip} holds no frames.", subject.name, clip.name))
+                    problems.append(
+                        Problem(str(clip.parent), 0, f"clip folder {clip} holds no frames.", subject.name, clip.name)
+                    )
                     continue
-                rows.append({
-                    "dataset": f"smic_{variant}", "subject": subject.name, "clip": clip.name, "emotion": emotion.name.lower(),
-                    "onset": 0, "apex": None, "offset": len(clip_frames) - 1, "n_frames": len(clip_frames), "fps": fps,
-                    "source": str(clip),
-                })
+                rows.append(
+                    {
+                        "dataset": f"smic_{variant}",
+                        "subject": subject.name,
+                        "clip": clip.name,
+                        "emotion": emotion.name.lower(),
+                        "onset": 0,
+                        "apex": None,
+                        "offset": len(clip_frames) - 1,
+                        "n_frames": len(clip_frames),
+                        "fps": fps,
+                        "source": str(clip),
+                    }
+                )
                 paths.append(tuple(clip_frames))
     if not rows and not problems:
         problems.append(Problem(str(base), 0, "no clip folders under sN/micro/<emotion>/."))
@@ -80,5 +95,7 @@ def load_smic(root: Path, *, scheme: LabelScheme, variant: str, frames: str | No
 
 for _variant, (_folder, _fps, _subjects) in VARIANTS.items():
     register_dataset(
-        f"smic_{_variant}", f"SMIC-{_folder}: {_subjects} subjects, {_fps:g} fps, label from the folder", default_labels="seed4"
+        f"smic_{_variant}",
+        f"SMIC-{_folder}: {_subjects} subjects, {_fps:g} fps, label from the folder",
+        default_labels="seed4",
     )(functools.partial(load_smic, variant=_variant))

@@ -14,6 +14,18 @@ from merkit.evaluation.protocols import (
 from merkit.evaluation.runner import RunResult, evaluate, fold_seed, summarize
 
 __all__ = [
-    "PROTOCOLS", "Fold", "LeaveOneDatasetOut", "LeaveOneSubjectOut", "RunResult", "SampleKFold", "SubjectKFold",
-    "confusion_matrix", "evaluate", "fold_seed", "make_protocol", "scores", "shared_subjects", "summarize",
+    "PROTOCOLS",
+    "Fold",
+    "LeaveOneDatasetOut",
+    "LeaveOneSubjectOut",
+    "RunResult",
+    "SampleKFold",
+    "SubjectKFold",
+    "confusion_matrix",
+    "evaluate",
+    "fold_seed",
+    "make_protocol",
+    "scores",
+    "shared_subjects",
+    "summarize",
 ]

@@ -81,14 +81,17 @@ def read_run(path: str | os.PathLike, name: str | None = None) -> Run:
     return Run(name or path.name, path, config, predictions)
 
 
-def subject_confusions(predictions: pd.DataFrame, classes: list[str], multilabel: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def subject_confusions(
+    predictions: pd.DataFrame, classes: list[str], multilabel: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """(S,) subject ids ``dataset/subject`` and each subject's counts: (S, C, C) confusion
     matrices, or for action units (S, C, 3) true positives, false positives and false negatives."""
     groups = (predictions["dataset"] + "/" + predictions["subject"]).to_numpy()
     subjects = np.unique(groups)
     count = au_counts if multilabel else confusion_matrix
-    return subjects, np.stack([count(predictions["label"][groups == s], predictions["prediction"][groups == s], classes)
-                               for s in subjects])
+    return subjects, np.stack(
+        [count(predictions["label"][groups == s], predictions["prediction"][groups == s], classes) for s in subjects]
+    )
 
 
 def figures_of(counts: np.ndarray, multilabel: bool = False) -> dict[str, np.ndarray]:
@@ -102,8 +105,9 @@ def subject_draws(s: int, n_boot: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).multinomial(s, np.full(s, 1 / s), size=n_boot)
 
 
-def bootstrap(matrices: np.ndarray, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95,
-              multilabel: bool = False) -> dict[str, tuple[float, float, float]]:
+def bootstrap(
+    matrices: np.ndarray, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95, multilabel: bool = False
+) -> dict[str, tuple[float, float, float]]:
     """{metric: (value, low, high)}: the pooled figure and its percentile interval over subject resamples."""
     s = len(matrices)
     counts = subject_draws(s, n_boot, seed)
@@ -126,15 +130,18 @@ def subject_log_losses(run: Run) -> np.ndarray | None:
     return np.stack([np.bincount(index, losses, len(subjects)), np.bincount(index, minlength=len(subjects))], axis=1)
 
 
-def log_loss_interval(per_subject: np.ndarray, *, n_boot: int = 2000, seed: int = 0,
-                      level: float = 0.95) -> tuple[float, float, float]:
+def log_loss_interval(
+    per_subject: np.ndarray, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float, float]:
     """(log loss, low, high): the mean -log p(true class) over the clips and its percentile
     interval over the subject resamples of :func:`bootstrap` (the same draws for one ``seed``)."""
     resampled = subject_draws(len(per_subject), n_boot, seed) @ per_subject
     with np.errstate(invalid="ignore", divide="ignore"):
         samples = resampled[:, 0] / resampled[:, 1]
     tail = (1 - level) / 2 * 100
-    return float(per_subject[:, 0].sum() / per_subject[:, 1].sum()), *map(float, np.nanpercentile(samples, [tail, 100 - tail]))
+    return float(per_subject[:, 0].sum() / per_subject[:, 1].sum()), *map(
+        float, np.nanpercentile(samples, [tail, 100 - tail])
+    )
 
 
 def reliability(run: Run, bins: int = 10) -> dict[str, np.ndarray | float] | None:
@@ -164,8 +171,10 @@ def ensemble_run(runs: list[Run]) -> Run:
     prediction is its most probable class. Refuses runs without probabilities, naming them."""
     lacking = [str(r.path) for r in runs if r.probabilities() is None]
     if lacking:
-        raise MerkitError(f"{', '.join(lacking)} hold no p_<class> columns in predictions.csv, so they cannot be averaged; "
-                          "run merkit evaluate again into a new --out (runs written before merkit kept probabilities have none).")
+        raise MerkitError(
+            f"{', '.join(lacking)} hold no p_<class> columns in predictions.csv, so they cannot be averaged; "
+            "run merkit evaluate again into a new --out (runs written before merkit kept probabilities have none)."
+        )
     first = runs[0]
     order = first.keys().to_numpy()
     mean = np.mean([pd.DataFrame(r.probabilities(), index=r.keys()).loc[order].to_numpy() for r in runs], axis=0)
@@ -176,8 +185,9 @@ def ensemble_run(runs: list[Run]) -> Run:
     return Run("ensemble(" + "+".join(r.name for r in runs) + ")", first.path, config, predictions)
 
 
-def permutation_test(a: np.ndarray, b: np.ndarray, *, metric: str = "uf1", n_perm: int = 5000, seed: int = 0,
-                     multilabel: bool = False) -> tuple[float, float]:
+def permutation_test(
+    a: np.ndarray, b: np.ndarray, *, metric: str = "uf1", n_perm: int = 5000, seed: int = 0, multilabel: bool = False
+) -> tuple[float, float]:
     """(figure of a - figure of b, two-sided p-value), swapping whole subjects between the two runs.
 
     ``a`` and ``b`` are per-subject counts of two runs on the same clips (:func:`subject_confusions`).
@@ -199,18 +209,29 @@ def check_comparable(runs: list[Run]) -> None:
     first = runs[0]
     for run in runs[1:]:
         if run.config["dataset"].get("labels") != first.config["dataset"].get("labels") or run.classes != first.classes:
-            raise MerkitError(f"{run.path} uses the label scheme {run.config['dataset'].get('labels')} ({', '.join(run.classes)}) "
-                              f"but {first.path} uses {first.config['dataset'].get('labels')} ({', '.join(first.classes)}); "
-                              "compare runs of one label scheme.")
+            raise MerkitError(
+                f"{run.path} uses the label scheme {run.config['dataset'].get('labels')} ({', '.join(run.classes)}) "
+                f"but {first.path} uses {first.config['dataset'].get('labels')} ({', '.join(first.classes)}); "
+                "compare runs of one label scheme."
+            )
         if run.clips() != first.clips():
             only = sorted(run.clips() - first.clips()), sorted(first.clips() - run.clips())
             examples = ", ".join((only[0] + only[1])[:3])
-            raise MerkitError(f"{run.path} and {first.path} predicted different clips ({len(only[0])} only in the first, "
-                              f"{len(only[1])} only in the second, e.g. {examples}); compare runs on the same data.")
+            raise MerkitError(
+                f"{run.path} and {first.path} predicted different clips ({len(only[0])} only in the first, "
+                f"{len(only[1])} only in the second, e.g. {examples}); compare runs on the same data."
+            )
 
 
-def compare(paths: list[str | os.PathLike], *, out: str | os.PathLike | None = None, n_boot: int = 2000,
-            n_perm: int = 5000, seed: int = 0, ensemble: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+def compare(
+    paths: list[str | os.PathLike],
+    *,
+    out: str | os.PathLike | None = None,
+    n_boot: int = 2000,
+    n_perm: int = 5000,
+    seed: int = 0,
+    ensemble: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Figures with intervals per run and dataset, and paired tests per pair of runs.
 
     With ``ensemble``, the mean of the runs' probabilities is one more run (:func:`ensemble_run`).
@@ -219,8 +240,11 @@ def compare(paths: list[str | os.PathLike], *, out: str | os.PathLike | None = N
     ``ensemble`` the ensemble as a run directory, ``out/ensemble``.
     """
     if len(paths) < (2 if ensemble else 1):
-        raise MerkitError("Name at least two run directories to average with --ensemble." if ensemble
-                          else "Name at least one run directory to compare.")
+        raise MerkitError(
+            "Name at least two run directories to average with --ensemble."
+            if ensemble
+            else "Name at least one run directory to compare."
+        )
     names = [Path(p).name for p in paths]
     runs = [read_run(p, name=n if names.count(n) == 1 else str(p)) for p, n in zip(paths, names)]
     check_comparable(runs)
@@ -242,16 +266,43 @@ def compare(paths: list[str | os.PathLike], *, out: str | os.PathLike | None = N
         for part, mask in parts.items():
             figures = bootstrap(matrices[mask], n_boot=n_boot, seed=seed, multilabel=multilabel)
             if not multilabel:
-                figures["log_loss"] = (np.nan,) * 3 if losses is None else log_loss_interval(losses[mask], n_boot=n_boot, seed=seed)
-            rows.append({"run": run.name, "dataset": part, "subjects": int(mask.sum()), "clips": int(matrices[mask].sum()),
-                         **{f"{m}{suffix}": v for m, triple in figures.items() for suffix, v in zip(("", "_low", "_high"), triple)}})
+                figures["log_loss"] = (
+                    (np.nan,) * 3 if losses is None else log_loss_interval(losses[mask], n_boot=n_boot, seed=seed)
+                )
+            rows.append(
+                {
+                    "run": run.name,
+                    "dataset": part,
+                    "subjects": int(mask.sum()),
+                    "clips": int(matrices[mask].sum()),
+                    **{
+                        f"{m}{suffix}": v
+                        for m, triple in figures.items()
+                        for suffix, v in zip(("", "_low", "_high"), triple)
+                    },
+                }
+            )
     tests = []
     for a, b in combinations(runs, 2):
         for part, mask in parts.items():
-            difference, p = permutation_test(confusions[a.name][1][mask], confusions[b.name][1][mask], metric=headline,
-                                             n_perm=n_perm, seed=seed, multilabel=multilabel)
-            tests.append({"run_a": a.name, "run_b": b.name, "dataset": part, "metric": headline, "difference": difference,
-                          "p_value": p})
+            difference, p = permutation_test(
+                confusions[a.name][1][mask],
+                confusions[b.name][1][mask],
+                metric=headline,
+                n_perm=n_perm,
+                seed=seed,
+                multilabel=multilabel,
+            )
+            tests.append(
+                {
+                    "run_a": a.name,
+                    "run_b": b.name,
+                    "dataset": part,
+                    "metric": headline,
+                    "difference": difference,
+                    "p_value": p,
+                }
+            )
     figures, tests = pd.DataFrame(rows), pd.DataFrame(tests)
     if out is not None:
         out = Path(out)
@@ -288,28 +339,49 @@ def cell(row, m: str) -> str:
     return "-" if np.isnan(value) else f"{value:.3f} [{getattr(row, m + '_low'):.3f}, {getattr(row, m + '_high'):.3f}]"
 
 
-def markdown(figures: pd.DataFrame, tests: pd.DataFrame, runs: list[Run], n_boot: int, n_perm: int,
-             curves: dict | None = None) -> str:
+def markdown(
+    figures: pd.DataFrame, tests: pd.DataFrame, runs: list[Run], n_boot: int, n_perm: int, curves: dict | None = None
+) -> str:
     names = metrics_of(figures)
-    lines = ["# Runs compared", "", f"{len(runs)} runs on the same {runs[0].config['dataset'].get('n_clips', '?')} clips, "
-             f"label scheme `{runs[0].config['dataset'].get('labels')}`. Intervals: 95% percentile bootstrap over "
-             f"subjects ({n_boot} resamples).", "",
-             "| run | dataset | subjects | clips | " + " | ".join(LABELS[m] for m in names) + " |",
-             "| --- | --- | ---: | ---: |" + " --- |" * len(names)]
-    lines += [f"| {r.run} | {r.dataset} | {r.subjects} | {r.clips} | " + " | ".join(cell(r, m) for m in names) + " |"
-              for r in figures.itertuples()]
+    lines = [
+        "# Runs compared",
+        "",
+        f"{len(runs)} runs on the same {runs[0].config['dataset'].get('n_clips', '?')} clips, "
+        f"label scheme `{runs[0].config['dataset'].get('labels')}`. Intervals: 95% percentile bootstrap over "
+        f"subjects ({n_boot} resamples).",
+        "",
+        "| run | dataset | subjects | clips | " + " | ".join(LABELS[m] for m in names) + " |",
+        "| --- | --- | ---: | ---: |" + " --- |" * len(names),
+    ]
+    lines += [
+        f"| {r.run} | {r.dataset} | {r.subjects} | {r.clips} | " + " | ".join(cell(r, m) for m in names) + " |"
+        for r in figures.itertuples()
+    ]
     if len(tests):
         headline = LABELS[tests["metric"].iloc[0]]
-        lines += ["", f"Paired permutation tests of the {headline} difference, swapping whole subjects ({n_perm} permutations); "
-                  "a p-value above 0.05 means the difference is within what chance gives on these subjects.", "",
-                  f"| run A | run B | dataset | {headline} A - B | p |", "| --- | --- | --- | ---: | ---: |"]
-        lines += [f"| {t.run_a} | {t.run_b} | {t.dataset} | {t.difference:+.3f} | {t.p_value:.4f} |" for t in tests.itertuples()]
+        lines += [
+            "",
+            f"Paired permutation tests of the {headline} difference, swapping whole subjects ({n_perm} permutations); "
+            "a p-value above 0.05 means the difference is within what chance gives on these subjects.",
+            "",
+            f"| run A | run B | dataset | {headline} A - B | p |",
+            "| --- | --- | --- | ---: | ---: |",
+        ]
+        lines += [
+            f"| {t.run_a} | {t.run_b} | {t.dataset} | {t.difference:+.3f} | {t.p_value:.4f} |"
+            for t in tests.itertuples()
+        ]
     lines += ["", "![figures with their intervals](compare.png)", ""]
     if curves:
-        lines += ["Log loss: the mean of -log p(true class) over the clips (lower is better). Reliability of the "
-                  "top-class probability (10 bins); expected calibration error (ECE): "
-                  + ", ".join(f"{name} {curve['ece']:.3f}" for name, curve in curves.items()) + ".", "",
-                  "![reliability diagram](reliability.png)", ""]
+        lines += [
+            "Log loss: the mean of -log p(true class) over the clips (lower is better). Reliability of the "
+            "top-class probability (10 bins); expected calibration error (ECE): "
+            + ", ".join(f"{name} {curve['ece']:.3f}" for name, curve in curves.items())
+            + ".",
+            "",
+            "![reliability diagram](reliability.png)",
+            "",
+        ]
     lines += [*[f"- `{r.name}`: {described(r)}" for r in runs], ""]
     return "\n".join(lines)
 
@@ -317,7 +389,11 @@ def markdown(figures: pd.DataFrame, tests: pd.DataFrame, runs: list[Run], n_boot
 def described(run: Run) -> str:
     """What a run is, for a person: its method and folder, or the runs an ensemble averages."""
     averaged = run.config["method"]["params"].get("runs")
-    return f"the mean of the probabilities of {', '.join(averaged)}" if averaged else f"{run.config['method']['name']} at `{run.path}`"
+    return (
+        f"the mean of the probabilities of {', '.join(averaged)}"
+        if averaged
+        else f"{run.config['method']['name']} at `{run.path}`"
+    )
 
 
 def plot(figures: pd.DataFrame, path: Path) -> None:
@@ -348,9 +424,15 @@ def plot_reliability(curves: dict[str, dict], path: Path) -> None:
     ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="calibrated")
     for name, curve in curves.items():
         shown = curve["count"] > 0
-        line, = ax.plot(curve["confidence"][shown], curve["accuracy"][shown], linewidth=1, label=f"{name} (ECE {curve['ece']:.3f})")
-        ax.scatter(curve["confidence"][shown], curve["accuracy"][shown], s=8 + 120 * curve["count"][shown] / curve["count"].sum(),
-                   color=line.get_color())
+        (line,) = ax.plot(
+            curve["confidence"][shown], curve["accuracy"][shown], linewidth=1, label=f"{name} (ECE {curve['ece']:.3f})"
+        )
+        ax.scatter(
+            curve["confidence"][shown],
+            curve["accuracy"][shown],
+            s=8 + 120 * curve["count"][shown] / curve["count"].sum(),
+            color=line.get_color(),
+        )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("probability of the most probable class")

@@ -55,12 +55,16 @@ def explain(run: str | Path, clip_id: str, *, dataset, cache: str | Path | None 
     rows = predictions[(keys == clip_id) | (predictions["clip"] == clip_id)]
     if len(rows) != 1:
         known = ", ".join(keys.head(5))
-        raise MerkitError(f"Run {run} has {'no' if rows.empty else len(rows)} clip(s) named {clip_id!r}; "
-                          f"give dataset/subject/clip (e.g. {known}).")
+        raise MerkitError(
+            f"Run {run} has {'no' if rows.empty else len(rows)} clip(s) named {clip_id!r}; "
+            f"give dataset/subject/clip (e.g. {known})."
+        )
     row = rows.iloc[0]
     model = saved_model(run, row["fold"])
     if model is None:
-        raise MerkitError(f"Run {run} kept no model for fold {row['fold']!r}; run merkit evaluate again into a new --out.")
+        raise MerkitError(
+            f"Run {run} kept no model for fold {row['fold']!r}; run merkit evaluate again into a new --out."
+        )
     method.load(model)
     key = f"{row['dataset']}/{row['subject']}/{row['clip']}"
     if key not in dataset.keys:
@@ -74,8 +78,17 @@ def explain(run: str | Path, clip_id: str, *, dataset, cache: str | Path | None 
     apex = None
     if clip.apex is not None and clip.offset > clip.onset:
         apex = (clip.apex - clip.onset) / (clip.offset - clip.onset) * (len(frames) - 1)
-    return Explanation(key, row["fold"], row["label"], row["prediction"], frames,
-                       None if masks is None else masks.mean(axis=1), weights, apex, getattr(method, "reference", "adjacent"))
+    return Explanation(
+        key,
+        row["fold"],
+        row["label"],
+        row["prediction"],
+        frames,
+        None if masks is None else masks.mean(axis=1),
+        weights,
+        apex,
+        getattr(method, "reference", "adjacent"),
+    )
 
 
 def plot_spatial(explanation: Explanation, path: Path, columns: int = 5) -> None:
@@ -95,7 +108,10 @@ def plot_spatial(explanation: Explanation, path: Path, columns: int = 5) -> None
         ax.imshow(mask, cmap="jet", alpha=0.45, vmin=0, vmax=1)
         weight = "" if explanation.weights is None else f"  w={explanation.weights[i]:.3f}"
         ax.set_title(f"flow {i}{weight}", fontsize=8)
-    fig.suptitle(f"{explanation.clip}: {explanation.label}, predicted {explanation.prediction} (spatial mask, 0 blue to 1 red)", fontsize=9)
+    fig.suptitle(
+        f"{explanation.clip}: {explanation.label}, predicted {explanation.prediction} (spatial mask, 0 blue to 1 red)",
+        fontsize=9,
+    )
     save_figure(fig, path)
 
 
@@ -121,7 +137,10 @@ def write_figures(explanation: Explanation, folder: Path) -> list[Path]:
     """Write ``<clip>_spatial.png`` and ``<clip>_temporal.png`` (those the model has) into ``folder``."""
     stem = explanation.clip.replace("/", "__")
     written = []
-    for kind, attention, plot in (("spatial", explanation.masks, plot_spatial), ("temporal", explanation.weights, plot_temporal)):
+    for kind, attention, plot in (
+        ("spatial", explanation.masks, plot_spatial),
+        ("temporal", explanation.weights, plot_temporal),
+    ):
         if attention is not None:
             written.append(folder / f"{stem}_{kind}.png")
             plot(explanation, written[-1])

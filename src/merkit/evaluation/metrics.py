@@ -69,8 +69,11 @@ def confusion_figures(matrices: np.ndarray) -> dict[str, np.ndarray]:
     f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=occurs)
     recall = np.divide(tp, support, out=np.zeros_like(tp), where=present)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return {"accuracy": tp.sum(-1) / m.sum((-2, -1)), "uf1": f1.sum(-1) / occurs.sum(-1),
-                "uar": recall.sum(-1) / present.sum(-1)}
+        return {
+            "accuracy": tp.sum(-1) / m.sum((-2, -1)),
+            "uf1": f1.sum(-1) / occurs.sum(-1),
+            "uar": recall.sum(-1) / present.sum(-1),
+        }
 
 
 def au_counts(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]) -> np.ndarray:
@@ -79,7 +82,9 @@ def au_counts(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[st
     from merkit.datasets.base import multi_hot
 
     truth, predicted = multi_hot(list(y_true), classes).astype(bool), multi_hot(list(y_pred), classes).astype(bool)
-    return np.stack([(truth & predicted).sum(axis=0), (~truth & predicted).sum(axis=0), (truth & ~predicted).sum(axis=0)], axis=1)
+    return np.stack(
+        [(truth & predicted).sum(axis=0), (~truth & predicted).sum(axis=0), (truth & ~predicted).sum(axis=0)], axis=1
+    )
 
 
 def au_figures(counts: np.ndarray) -> dict[str, np.ndarray]:
@@ -104,7 +109,10 @@ def au_scores(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[st
     """
     counts = au_counts(y_true, y_pred, classes)
     figures = au_figures(counts)
-    return {"n": len(y_true), "mean_f1": float(figures["mean_f1"]),
-            "per_au_f1": {c: (None if np.isnan(f) else float(f)) for c, f in zip(classes, figures["per_au_f1"])},
-            "support": {c: int(tp + fn) for c, (tp, _, fn) in zip(classes, counts)},
-            "predicted": {c: int(tp + fp) for c, (tp, fp, _) in zip(classes, counts)}}
+    return {
+        "n": len(y_true),
+        "mean_f1": float(figures["mean_f1"]),
+        "per_au_f1": {c: (None if np.isnan(f) else float(f)) for c, f in zip(classes, figures["per_au_f1"])},
+        "support": {c: int(tp + fn) for c, (tp, _, fn) in zip(classes, counts)},
+        "predicted": {c: int(tp + fp) for c, (tp, fp, _) in zip(classes, counts)},
+    }

@@ -52,7 +52,9 @@ class Protocol:
         groups = self._groups(dataset)
         return [
             Fold(i, self.fold_name(i, test, groups), np.asarray(train), np.asarray(test))
-            for i, (train, test) in enumerate(self.split(np.zeros(len(dataset)), None if dataset.multilabel else dataset.y, groups))
+            for i, (train, test) in enumerate(
+                self.split(np.zeros(len(dataset)), None if dataset.multilabel else dataset.y, groups)
+            )
         ]
 
 
@@ -87,13 +89,17 @@ class GivenSplits(Protocol):
 
     def split(self, X, y=None, groups=None):
         if groups is None:
-            raise ConfigError("The 'given' protocol needs each clip's split: a dataset released in splits (dfme) has them.")
+            raise ConfigError(
+                "The 'given' protocol needs each clip's split: a dataset released in splits (dfme) has them."
+            )
         groups = np.asarray(groups)
         train = np.flatnonzero(groups == self.train)
         tests = sorted(set(groups) - {self.train})
         if not len(train) or not tests:
-            raise ConfigError(f"The 'given' protocol trains on the split {self.train!r} and tests the others; "
-                              f"this dataset has the splits {', '.join(sorted(set(groups)))}.")
+            raise ConfigError(
+                f"The 'given' protocol trains on the split {self.train!r} and tests the others; "
+                f"this dataset has the splits {', '.join(sorted(set(groups)))}."
+            )
         for name in tests:
             yield train, np.flatnonzero(groups == name)
 

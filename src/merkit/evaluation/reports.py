@@ -43,8 +43,10 @@ def verdict(metrics: dict) -> str:
         word = "somewhat above chance"
     else:
         word = "at chance"
-    return (f"UAR {overall['uar']:.3f} against {chance['uar']:.3f} for a constant guess, accuracy "
-            f"{overall['accuracy']:.3f} against {chance['accuracy']:.3f} for the largest class: {word}.")
+    return (
+        f"UAR {overall['uar']:.3f} against {chance['uar']:.3f} for a constant guess, accuracy "
+        f"{overall['accuracy']:.3f} against {chance['accuracy']:.3f} for the largest class: {word}."
+    )
 
 
 def plot_confusion(matrix, classes, path: Path, title: str) -> None:
@@ -79,47 +81,93 @@ def write_report(out: Path, config: dict, metrics: dict, dataset, *, elapsed: fl
     method, protocol = config["method"], config["protocol"]
     title = f"{method['name']} on {config['dataset']['name']} ({config['dataset']['labels']}), {protocol['name']}"
     parts = [f"# {title}", ""]
-    parts += _action_unit_figures(out, metrics, title) if metrics.get("multilabel") else _class_figures(out, metrics, title)
+    parts += (
+        _action_unit_figures(out, metrics, title) if metrics.get("multilabel") else _class_figures(out, metrics, title)
+    )
     parts += ["## Honesty checks", ""]
     if metrics["leakage"]:
-        parts.append(f"**Identity leakage:** in {len(metrics['leakage'])} of {total} folds some subjects have clips in "
-                     "both the training and the test part, so these figures overstate performance on new people. "
-                     "Use `--protocol loso` or `subject_kfold` for figures without leakage.")
+        parts.append(
+            f"**Identity leakage:** in {len(metrics['leakage'])} of {total} folds some subjects have clips in "
+            "both the training and the test part, so these figures overstate performance on new people. "
+            "Use `--protocol loso` or `subject_kfold` for figures without leakage."
+        )
         parts += ["", _table(["fold", "shared subjects"], [[k, ", ".join(v)] for k, v in metrics["leakage"].items()])]
     else:
         parts.append("No subject has clips in both the training and the test part of any fold.")
-    parts += ["", "Hyper-parameters are fixed in advance (below); nothing is chosen on a test fold. "
-              "Augmentation, feature scaling and every fitted step see only a fold's training clips.", ""]
+    parts += [
+        "",
+        "Hyper-parameters are fixed in advance (below); nothing is chosen on a test fold. "
+        "Augmentation, feature scaling and every fitted step see only a fold's training clips.",
+        "",
+    ]
     dropped = dataset.dropped
     origin = config["dataset"].get("labels_from")
-    parts += ["## Data", "", f"{len(dataset)} clips of {len(set(dataset.groups))} subjects; "
-              f"label scheme `{dataset.labels}` ({', '.join(classes)})" + (f", from {origin}." if origin else ".")]
+    parts += [
+        "## Data",
+        "",
+        f"{len(dataset)} clips of {len(set(dataset.groups))} subjects; "
+        f"label scheme `{dataset.labels}` ({', '.join(classes)})" + (f", from {origin}." if origin else "."),
+    ]
     if len(dropped):
         counts = dropped["emotion"].value_counts()
-        parts.append(f"The scheme dropped {len(dropped)} clips: " + ", ".join(f"{w} ({n})" for w, n in counts.items()) + ".")
-        parts += ["", "<details><summary>Dropped clips</summary>", "",
-                  _table(["dataset", "subject", "clip", "emotion"], dropped[["dataset", "subject", "clip", "emotion"]].values.tolist()),
-                  "", "</details>"]
+        parts.append(
+            f"The scheme dropped {len(dropped)} clips: " + ", ".join(f"{w} ({n})" for w, n in counts.items()) + "."
+        )
+        parts += [
+            "",
+            "<details><summary>Dropped clips</summary>",
+            "",
+            _table(
+                ["dataset", "subject", "clip", "emotion"],
+                dropped[["dataset", "subject", "clip", "emotion"]].values.tolist(),
+            ),
+            "",
+            "</details>",
+        ]
     else:
         parts.append("The scheme dropped no clip.")
     skipped = dataset.skipped
     if len(skipped):
         rows = skipped.drop_duplicates(["dataset", "file", "row"])
-        parts.append(f"The reader skipped {len(rows)} annotation rows that cannot become clips (errata of the release or "
-                     "clip folders missing from this copy; `--option strict=true` refuses them instead):")
-        parts += ["", _table(["dataset", "file", "row", "subject", "clip", "reason"],
-                             [[d or config["dataset"]["name"], f, r or "", s, c, why] for d, f, r, s, c, why in skipped.values.tolist()])]
+        parts.append(
+            f"The reader skipped {len(rows)} annotation rows that cannot become clips (errata of the release or "
+            "clip folders missing from this copy; `--option strict=true` refuses them instead):"
+        )
+        parts += [
+            "",
+            _table(
+                ["dataset", "file", "row", "subject", "clip", "reason"],
+                [
+                    [d or config["dataset"]["name"], f, r or "", s, c, why]
+                    for d, f, r, s, c, why in skipped.values.tolist()
+                ],
+            ),
+        ]
     else:
         parts.append("The reader skipped no annotation row.")
     if "apex_source" in dataset.metadata:
         sources = dataset.metadata["apex_source"].replace("", "none").value_counts()
-        parts.append("Apex: " + ", ".join(f"{n} clips {'annotated' if s == 'annotation' else s if s == 'none' else 'estimated by ' + s}"
-                                          for s, n in sources.items()) + ".")
-    parts += ["", "## Recipe", "", f"- method `{method['name']}`: " + ", ".join(f"{k}={v}" for k, v in method["params"].items()),
-              f"- protocol `{protocol['name']}` {protocol['params'] or ''}, {total} folds, seed {config['seed']}",
-              f"- dataset `{config['dataset']['name']}`" + (f" from `{config['dataset']['root']}`" if "root" in config["dataset"] else ""),
-              f"- merkit {config['merkit']}",
-              "", f"Time: {elapsed:.1f} s for this invocation ({computed} of {total} folds computed, the rest resumed).", ""]
+        parts.append(
+            "Apex: "
+            + ", ".join(
+                f"{n} clips {'annotated' if s == 'annotation' else s if s == 'none' else 'estimated by ' + s}"
+                for s, n in sources.items()
+            )
+            + "."
+        )
+    parts += [
+        "",
+        "## Recipe",
+        "",
+        f"- method `{method['name']}`: " + ", ".join(f"{k}={v}" for k, v in method["params"].items()),
+        f"- protocol `{protocol['name']}` {protocol['params'] or ''}, {total} folds, seed {config['seed']}",
+        f"- dataset `{config['dataset']['name']}`"
+        + (f" from `{config['dataset']['root']}`" if "root" in config["dataset"] else ""),
+        f"- merkit {config['merkit']}",
+        "",
+        f"Time: {elapsed:.1f} s for this invocation ({computed} of {total} folds computed, the rest resumed).",
+        "",
+    ]
     atomic_write_text(out / "report.md", "\n".join(parts))
 
 
@@ -129,26 +177,64 @@ def _class_figures(out: Path, metrics: dict, title: str) -> list[str]:
     plot_confusion(overall["confusion"], classes, out / "confusion.png", title)
     chance = chance_levels(metrics)
     parts = [verdict(metrics), ""]
-    parts += ["## Pooled over all folds", "", _table(
-        ["", "accuracy", "UF1", "UAR", "clips"],
-        [["this run", _f(overall["accuracy"]), _f(overall["uf1"]), _f(overall["uar"]), overall["n"]],
-         ["chance", _f(chance["accuracy"]), "-", _f(chance["uar"]), ""]],
-    ), ""]
-    parts += ["### Per class", "", _table(
-        ["class", "clips", "recall", "F1"],
-        [[c, overall["support"][c], _f(overall["per_class_recall"][c]), _f(overall["per_class_f1"][c])] for c in classes],
-    ), ""]
-    parts += ["### Confusion matrix (rows true, columns predicted)", "", _table(
-        ["true \\ predicted", *classes], [[c, *row] for c, row in zip(classes, overall["confusion"])],
-    ), "", "![confusion matrix](confusion.png)", ""]
-    parts += ["## Per dataset", "", _table(
-        ["dataset", "clips", "accuracy", "UF1", "UAR"],
-        [[name, s["n"], _f(s["accuracy"]), _f(s["uf1"]), _f(s["uar"])] for name, s in metrics["per_dataset"].items()],
-    ), ""]
-    parts += ["## Per fold", "", "Per-fold UF1 and UAR use only the classes present in the fold; the pooled figures above are the ones to compare.", "", _table(
-        ["fold", "clips", "accuracy", "UF1", "UAR"],
-        [[name, s["n"], _f(s["accuracy"]), _f(s["uf1"]), _f(s["uar"])] for name, s in metrics["per_fold"].items()],
-    ), ""]
+    parts += [
+        "## Pooled over all folds",
+        "",
+        _table(
+            ["", "accuracy", "UF1", "UAR", "clips"],
+            [
+                ["this run", _f(overall["accuracy"]), _f(overall["uf1"]), _f(overall["uar"]), overall["n"]],
+                ["chance", _f(chance["accuracy"]), "-", _f(chance["uar"]), ""],
+            ],
+        ),
+        "",
+    ]
+    parts += [
+        "### Per class",
+        "",
+        _table(
+            ["class", "clips", "recall", "F1"],
+            [
+                [c, overall["support"][c], _f(overall["per_class_recall"][c]), _f(overall["per_class_f1"][c])]
+                for c in classes
+            ],
+        ),
+        "",
+    ]
+    parts += [
+        "### Confusion matrix (rows true, columns predicted)",
+        "",
+        _table(
+            ["true \\ predicted", *classes],
+            [[c, *row] for c, row in zip(classes, overall["confusion"])],
+        ),
+        "",
+        "![confusion matrix](confusion.png)",
+        "",
+    ]
+    parts += [
+        "## Per dataset",
+        "",
+        _table(
+            ["dataset", "clips", "accuracy", "UF1", "UAR"],
+            [
+                [name, s["n"], _f(s["accuracy"]), _f(s["uf1"]), _f(s["uar"])]
+                for name, s in metrics["per_dataset"].items()
+            ],
+        ),
+        "",
+    ]
+    parts += [
+        "## Per fold",
+        "",
+        "Per-fold UF1 and UAR use only the classes present in the fold; the pooled figures above are the ones to compare.",
+        "",
+        _table(
+            ["fold", "clips", "accuracy", "UF1", "UAR"],
+            [[name, s["n"], _f(s["accuracy"]), _f(s["uf1"]), _f(s["uar"])] for name, s in metrics["per_fold"].items()],
+        ),
+        "",
+    ]
     return parts
 
 
@@ -158,21 +244,37 @@ def _action_unit_figures(out: Path, metrics: dict, title: str) -> list[str]:
     classes, overall = metrics["classes"], metrics["overall"]
     parts_by = {"all": overall, **(metrics["per_dataset"] if len(metrics["per_dataset"]) > 1 else {})}
     plot_au_heatmap(parts_by, classes, out / "au_f1.png", title)
-    parts = [f"Mean F1 over the action units {_f(overall['mean_f1'])} on {overall['n']} clips (pooled over folds). "
-             "An AU no clip shows and no prediction names has no F1 (-) and is left out of the mean.", "",
-             "## F1 per action unit and dataset", "", _table(
-                 ["AU", "clips with it", *parts_by],
-                 [[c, overall["support"][c], *[_f(p["per_au_f1"][c]) for p in parts_by.values()]] for c in classes]
-                 + [["mean", "", *[_f(p["mean_f1"]) for p in parts_by.values()]]]),
-             "", "![F1 per AU and dataset](au_f1.png)", ""]
-    parts += ["## Per fold", "", _table(["fold", "clips", "mean F1"],
-                                        [[name, f["n"], _f(f["mean_f1"])] for name, f in metrics["per_fold"].items()]), ""]
+    parts = [
+        f"Mean F1 over the action units {_f(overall['mean_f1'])} on {overall['n']} clips (pooled over folds). "
+        "An AU no clip shows and no prediction names has no F1 (-) and is left out of the mean.",
+        "",
+        "## F1 per action unit and dataset",
+        "",
+        _table(
+            ["AU", "clips with it", *parts_by],
+            [[c, overall["support"][c], *[_f(p["per_au_f1"][c]) for p in parts_by.values()]] for c in classes]
+            + [["mean", "", *[_f(p["mean_f1"]) for p in parts_by.values()]]],
+        ),
+        "",
+        "![F1 per AU and dataset](au_f1.png)",
+        "",
+    ]
+    parts += [
+        "## Per fold",
+        "",
+        _table(
+            ["fold", "clips", "mean F1"], [[name, f["n"], _f(f["mean_f1"])] for name, f in metrics["per_fold"].items()]
+        ),
+        "",
+    ]
     return parts
 
 
 def plot_au_heatmap(parts: dict, classes, path: Path, title: str) -> None:
     """PNG heat map: F1 per action unit (rows) and dataset (columns); blank where undefined."""
-    values = np.array([[np.nan if p["per_au_f1"][c] is None else p["per_au_f1"][c] for p in parts.values()] for c in classes])
+    values = np.array(
+        [[np.nan if p["per_au_f1"][c] is None else p["per_au_f1"][c] for p in parts.values()] for c in classes]
+    )
     fig, ax = plt.subplots(figsize=(1.3 * len(parts) + 2.5, 0.38 * len(classes) + 1.6))
     image = ax.imshow(values, cmap="viridis", vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(len(parts)), list(parts), rotation=20, ha="right", fontsize=8)

@@ -70,11 +70,16 @@ def model_folder(out: Path, fold: Fold) -> Path:
 def saved_model(out: Path, fold_name: str) -> Path | None:
     """The folder of the state a finished run kept for the fold named ``fold_name``, or None."""
     models = Path(out) / "models"
-    return next((p for p in models.iterdir() if p.is_dir() and p.name.split("_", 1)[1] == _safe(fold_name)), None) if models.is_dir() else None
+    return (
+        next((p for p in models.iterdir() if p.is_dir() and p.name.split("_", 1)[1] == _safe(fold_name)), None)
+        if models.is_dir()
+        else None
+    )
 
 
-def run_folds(method_cls: type, params: dict, dataset: ClipDataset, folds: list[Fold], seeds: list[int],
-              cache: str | Cache) -> list[tuple[pd.DataFrame, dict[str, bytes]]]:
+def run_folds(
+    method_cls: type, params: dict, dataset: ClipDataset, folds: list[Fold], seeds: list[int], cache: str | Cache
+) -> list[tuple[pd.DataFrame, dict[str, bytes]]]:
     """Fit on each fold's training clips (several at once where the method trains them so: a
     network's folds on a GPU) and predict its test clips. Per fold: one row per test clip (its
     prediction and, for one class per clip, ``p_<class>`` per class), and the fitted state's
@@ -120,8 +125,9 @@ class PrepareSummary:
         return f"{self.computed} computed, {self.reused} reused from the cache, {len(self.failed)} failed"
 
 
-def prepare(method: str, params: dict, dataset: ClipDataset, cache: Cache, jobs: int = 1,
-            executor: Executor | None = None) -> PrepareSummary:
+def prepare(
+    method: str, params: dict, dataset: ClipDataset, cache: Cache, jobs: int = 1, executor: Executor | None = None
+) -> PrepareSummary:
     """Compute every clip's fold-independent representation once, through ``executor`` (default:
     ``jobs`` local processes).
 
@@ -178,9 +184,21 @@ def evaluate(
         Where folds and clips run (``merkit.executors``): local processes or a Ray cluster. A run
         resumes whichever executor started it.
     """
-    return evaluate_seeds(dataset, method, seeds=[seed], out=out, params=params, protocol=protocol,
-                          protocol_params=protocol_params, jobs=jobs, cache=cache, source=source, overwrite=overwrite,
-                          executor=executor, single=True)[0]
+    return evaluate_seeds(
+        dataset,
+        method,
+        seeds=[seed],
+        out=out,
+        params=params,
+        protocol=protocol,
+        protocol_params=protocol_params,
+        jobs=jobs,
+        cache=cache,
+        source=source,
+        overwrite=overwrite,
+        executor=executor,
+        single=True,
+    )[0]
 
 
 def evaluate_seeds(
@@ -213,8 +231,10 @@ def evaluate_seeds(
     if not folds:
         raise MerkitError(f"Protocol {protocol!r} gives no folds on {dataset.name} ({len(dataset)} clips).")
     if dataset.multilabel and not cls.multilabel:
-        raise MerkitError(f"{method} classifies each clip into one class; for action units (--labels {dataset.labels}) use "
-                          "a method that predicts several (merkit list methods; e.g. apex_flow_svm, ststnet, au_prevalence).")
+        raise MerkitError(
+            f"{method} classifies each clip into one class; for action units (--labels {dataset.labels}) use "
+            "a method that predicts several (merkit list methods; e.g. apex_flow_svm, ststnet, au_prevalence)."
+        )
     if isinstance(executor, LocalExecutor):  # a cluster's workers may have the GPU this machine lacks
         configured.check_machine()
     if len(set(seeds)) != len(seeds) or not seeds:
@@ -227,8 +247,14 @@ def evaluate_seeds(
     for seed, run in runs.items():
         configs[seed] = {
             "merkit": __version__,
-            "dataset": {"name": dataset.name, "labels": dataset.labels, "classes": list(dataset.classes),
-                        "n_clips": len(dataset), "clips": dataset.digest(), **(source or {})},
+            "dataset": {
+                "name": dataset.name,
+                "labels": dataset.labels,
+                "classes": list(dataset.classes),
+                "n_clips": len(dataset),
+                "clips": dataset.digest(),
+                **(source or {}),
+            },
             "method": {"name": method, "params": params},
             "protocol": {"name": protocol, "params": protocol_params or {}},
             "seed": seed,
@@ -241,24 +267,40 @@ def evaluate_seeds(
         ship = executor.ships_representations  # workers see neither the data nor the cache: prepare here
         summary = prepare(method, params, dataset, cache, executor=LocalExecutor(jobs) if ship else executor)
         if summary.failed:
-            raise MerkitError(f"{len(summary.failed)} clips could not be prepared for {method}:\n"
-                              + "\n".join(f"  - {k}: {v}" for k, v in list(summary.failed.items())[:20]))
+            raise MerkitError(
+                f"{len(summary.failed)} clips could not be prepared for {method}:\n"
+                + "\n".join(f"  - {k}: {v}" for k, v in list(summary.failed.items())[:20])
+            )
         if ship and (representation := configured.representation()) is not None:
             fold_cache = representation.shipped(dataset, cache)
     computed = {seed: [] for seed in seeds}
     together = configured.folds_together() or len(pending)
     keys = list(pending)
     groups = [tuple(keys[start : start + together]) for start in range(0, len(keys), together)]
-    calls = {group: (run_folds, cls, params, dataset, [pending[key] for key in group],
-                     [fold_seed(seed, index) for seed, index in group], fold_cache)
-             for group in groups}
-    what = f"{method}: {protocol} folds" + (f", {len(seeds)} seeds" if len(seeds) > 1 else "") \
+    calls = {
+        group: (
+            run_folds,
+            cls,
+            params,
+            dataset,
+            [pending[key] for key in group],
+            [fold_seed(seed, index) for seed, index in group],
+            fold_cache,
+        )
+        for group in groups
+    }
+    what = (
+        f"{method}: {protocol} folds"
+        + (f", {len(seeds)} seeds" if len(seeds) > 1 else "")
         + (f", {together} at once" if together > 1 else "")
+    )
     for group, results in executor.map(calls, what):
         for (seed, index), (frame, state) in zip(group, results):
             for name, data in state.items():  # the fold's network, written here: a worker's disk may not be ours
                 atomic_write_bytes(model_folder(runs[seed], folds[index]) / name, data)
-            _save_fold(runs[seed], folds[index], frame)  # each fold's predictions land as they arrive (the fold is done)
+            _save_fold(
+                runs[seed], folds[index], frame
+            )  # each fold's predictions land as they arrive (the fold is done)
             computed[seed].append(folds[index].name)
 
     results = []
@@ -268,8 +310,15 @@ def evaluate_seeds(
         metrics["leakage"] = {f.name: s for f in folds if (s := shared_subjects(dataset, f))}
         atomic_write_text(run / "predictions.csv", predictions.to_csv(index=False))
         atomic_write_text(run / "metrics.json", json.dumps(metrics, indent=2))
-        write_report(run, configs[seed], metrics, dataset, elapsed=time.perf_counter() - started,
-                     computed=len(computed[seed]), total=len(folds))
+        write_report(
+            run,
+            configs[seed],
+            metrics,
+            dataset,
+            elapsed=time.perf_counter() - started,
+            computed=len(computed[seed]),
+            total=len(folds),
+        )
         results.append(RunResult(run, metrics, predictions, computed[seed]))
     if not single and len(seeds) > 1:
         write_seed_summary(out, results, seeds, configs[seeds[0]])
@@ -282,9 +331,13 @@ def seed_summary(results: list[RunResult]) -> dict:
     names = ("mean_f1",) if results[0].metrics.get("multilabel") else ("accuracy", "uf1", "uar")
     table = {}
     for part in parts:
-        values = {m: [r.metrics["overall"][m] if part == "overall" else r.metrics["per_dataset"][part][m] for r in results]
-                  for m in names}
-        table[part] = {m: (float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0) for m, v in values.items()}
+        values = {
+            m: [r.metrics["overall"][m] if part == "overall" else r.metrics["per_dataset"][part][m] for r in results]
+            for m in names
+        }
+        table[part] = {
+            m: (float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0) for m, v in values.items()
+        }
     return table
 
 
@@ -292,14 +345,26 @@ def write_seed_summary(out: Path, results: list[RunResult], seeds: list[int], co
     """``summary.md`` (the mean ± std table, then each seed's row) and ``summary.json``."""
     table = seed_summary(results)
     names = list(next(iter(table.values())))
-    lines = [f"# {config['method']['name']} on {config['dataset']['name']} ({config['dataset']['labels']}), "
-             f"{config['protocol']['name']}, {len(seeds)} seeds", "",
-             f"Mean ± standard deviation over seeds {', '.join(map(str, seeds))} (each seed's figures pooled over its folds).", "",
-             "| data | " + " | ".join(names) + " |", "| --- |" + " ---: |" * len(names)]
-    lines += [f"| {part} | " + " | ".join(f"{mean:.3f} ± {std:.3f}" for mean, std in row.values()) + " |" for part, row in table.items()]
+    lines = [
+        f"# {config['method']['name']} on {config['dataset']['name']} ({config['dataset']['labels']}), "
+        f"{config['protocol']['name']}, {len(seeds)} seeds",
+        "",
+        f"Mean ± standard deviation over seeds {', '.join(map(str, seeds))} (each seed's figures pooled over its folds).",
+        "",
+        "| data | " + " | ".join(names) + " |",
+        "| --- |" + " ---: |" * len(names),
+    ]
+    lines += [
+        f"| {part} | " + " | ".join(f"{mean:.3f} ± {std:.3f}" for mean, std in row.values()) + " |"
+        for part, row in table.items()
+    ]
     lines += ["", "| seed | " + " | ".join(names) + " | run |", "| ---: |" + " ---: |" * len(names) + " --- |"]
-    lines += [f"| {seed} | " + " | ".join(f"{r.metrics['overall'][m]:.3f}" for m in names)
-              + f" | [{r.out.name}]({r.out.name}/report.md) |" for seed, r in zip(seeds, results)]
+    lines += [
+        f"| {seed} | "
+        + " | ".join(f"{r.metrics['overall'][m]:.3f}" for m in names)
+        + f" | [{r.out.name}]({r.out.name}/report.md) |"
+        for seed, r in zip(seeds, results)
+    ]
     atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
     atomic_write_text(out / "summary.json", json.dumps({"seeds": seeds, "summary": table}, indent=2))
 
@@ -347,13 +412,17 @@ def _claim(out: Path, config: dict, overwrite: bool) -> None:
     text = json.dumps(config, indent=2, sort_keys=True, default=str)
     wanted = json.loads(text)  # as it reads back: tuples become lists
     if out.exists() and not out.is_dir():
-        raise MerkitError(f"--out {out} is a file, not a run directory; pass the path of a folder (new or of an earlier run).")
+        raise MerkitError(
+            f"--out {out} is a file, not a run directory; pass the path of a folder (new or of an earlier run)."
+        )
     try:
         existing = read_config(out, missing_ok=True)
     except DamagedRun:
         if not overwrite:
-            raise MerkitError(f"{path} is damaged, so the run in {out} cannot be resumed; pass --overwrite to start it "
-                              "over, or another --out.") from None
+            raise MerkitError(
+                f"{path} is damaged, so the run in {out} cannot be resumed; pass --overwrite to start it "
+                "over, or another --out."
+            ) from None
         existing = None
     if existing == wanted:
         return
@@ -368,7 +437,16 @@ def _claim(out: Path, config: dict, overwrite: bool) -> None:
     atomic_write_text(path, text)
 
 
-RUN_OUTPUTS = ("config.json", "predictions.csv", "metrics.json", "report.md", "confusion.png", "folds", "models", "explain")
+RUN_OUTPUTS = (
+    "config.json",
+    "predictions.csv",
+    "metrics.json",
+    "report.md",
+    "confusion.png",
+    "folds",
+    "models",
+    "explain",
+)
 
 
 def clear_run(out: Path) -> None:

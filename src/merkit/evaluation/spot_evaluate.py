@@ -40,8 +40,15 @@ from merkit.preprocess.track_cache import FrameSource, TrackCache, interval_face
 from merkit.spotting import KIND_HEX, Spotter, Spotting, TrainingVideo, create_spotter, spot_cached, training_video
 
 
-def evaluate_spotting(videos: list[LongVideo], spotter: Spotter, out: str | Path, *, model=None, executor=None,
-                      skipped: Sequence[str] = ()) -> dict:
+def evaluate_spotting(
+    videos: list[LongVideo],
+    spotter: Spotter,
+    out: str | Path,
+    *,
+    model=None,
+    executor=None,
+    skipped: Sequence[str] = (),
+) -> dict:
     """Spot every video, score it, write ``OUT/report.md``, ``OUT/scores.json`` and
     ``OUT/timelines/*.png``; returns the scores (``overall`` and ``per_dataset``). A learned
     spotter is trained leave-one-subject-out through ``executor`` (local by default). ``skipped``:
@@ -73,8 +80,10 @@ def evaluate_spotting(videos: list[LongVideo], spotter: Spotter, out: str | Path
         if model is not None:
             _recognise_matches(model, video, source, cache, pairs, recognition)
     scores = {"overall": spotting_scores([(v.intervals, s) for v, s in results])}
-    scores["per_dataset"] = {name: spotting_scores([(v.intervals, s) for v, s in results if v.dataset == name])
-                             for name in sorted({v.dataset for v, _ in results})}
+    scores["per_dataset"] = {
+        name: spotting_scores([(v.intervals, s) for v, s in results if v.dataset == name])
+        for name in sorted({v.dataset for v, _ in results})
+    }
     if model is not None:
         scores["strs"] = _strs(scores["overall"]["overall"]["f1"], recognition, tuple(model.classes))
     scores["videos"] = per_video
@@ -91,14 +100,22 @@ def _fit_and_spot(name: str, params: dict, train: list[TrainingVideo], test: lis
     found = {}
     for video in test:
         spotting = spotter.spotting(np.asarray(video.signals(spotter)), video.fps)
-        found[video.key] = {"scores": {k: v.tolist() for k, v in spotting.scores.items()}, "thresholds": spotting.thresholds,
-                            "note": spotting.note, "intervals": [dataclasses.asdict(i) for i in spotting.intervals]}
+        found[video.key] = {
+            "scores": {k: v.tolist() for k, v in spotting.scores.items()},
+            "thresholds": spotting.thresholds,
+            "note": spotting.note,
+            "intervals": [dataclasses.asdict(i) for i in spotting.intervals],
+        }
     return found
 
 
 def _spotting(data: dict) -> Spotting:
-    return Spotting({k: np.asarray(v) for k, v in data["scores"].items()}, data["thresholds"],
-                    [Interval(**i) for i in data["intervals"]], data["note"])
+    return Spotting(
+        {k: np.asarray(v) for k, v in data["scores"].items()},
+        data["thresholds"],
+        [Interval(**i) for i in data["intervals"]],
+        data["note"],
+    )
 
 
 def loso_spottings(videos: list[LongVideo], spotter: Spotter, out: Path, executor=None) -> dict[str, Spotting]:
@@ -111,15 +128,22 @@ def loso_spottings(videos: list[LongVideo], spotter: Spotter, out: Path, executo
     items = {v.key: training_video(v, out / "cache" / _safe(v.key)) for v in videos}
     subjects = sorted({item.subject for item in items.values()})
     if len(subjects) < 2:
-        raise ConfigError(f"{spotter.name} learns from annotated videos and is tested on subjects it has not seen: "
-                          f"give videos of at least two subjects (got {len(subjects)}).")
+        raise ConfigError(
+            f"{spotter.name} learns from annotated videos and is tested on subjects it has not seen: "
+            f"give videos of at least two subjects (got {len(subjects)})."
+        )
     params = dataclasses.asdict(spotter)
     found, calls, stamps = {}, {}, {}
     for subject in subjects:
         test = [item for item in items.values() if item.subject == subject]
         train = [item for item in items.values() if item.subject != subject]
-        stamps[subject] = {"spotter": spotter.name, "params": params, "merkit": __version__,
-                           "train": [v.key for v in train], "test": [v.key for v in test]}
+        stamps[subject] = {
+            "spotter": spotter.name,
+            "params": params,
+            "merkit": __version__,
+            "train": [v.key for v in train],
+            "test": [v.key for v in test],
+        }
         path = out / "folds" / f"{_safe(subject)}.json"
         saved = _read_fold(path)
         if saved is not None and saved.get("stamp") == stamps[subject]:
@@ -127,7 +151,9 @@ def loso_spottings(videos: list[LongVideo], spotter: Spotter, out: Path, executo
         else:
             calls[subject] = (_fit_and_spot, spotter.name, params, train, test)
     for subject, videos_found in (executor or LocalExecutor()).map(calls, f"{spotter.name}: training the folds"):
-        atomic_write_text(out / "folds" / f"{_safe(subject)}.json", json.dumps({"stamp": stamps[subject], "videos": videos_found}))
+        atomic_write_text(
+            out / "folds" / f"{_safe(subject)}.json", json.dumps({"stamp": stamps[subject], "videos": videos_found})
+        )
         found.update(videos_found)
     return {key: _spotting(data) for key, data in found.items()}
 
@@ -146,14 +172,27 @@ def _video_row(video: LongVideo, spotted: list[Interval], pairs: list[tuple[Inte
     the (spotted, annotated) true positives)."""
     counts = spotting_scores([(video.intervals, spotted)])
     matched = {id(found) for found, _ in pairs}
-    return {"video": video.key, "frames": video.n_frames,
-            **{kind: {k: counts[kind][k] for k in ("tp", "spotted", "annotated")} for kind in ("micro", "macro")},
-            "spotted": [{"onset": i.onset, "apex": i.apex, "offset": i.offset, "kind": i.kind, "score": i.score,
-                         "matched": id(i) in matched} for i in spotted]}
+    return {
+        "video": video.key,
+        "frames": video.n_frames,
+        **{kind: {k: counts[kind][k] for k in ("tp", "spotted", "annotated")} for kind in ("micro", "macro")},
+        "spotted": [
+            {
+                "onset": i.onset,
+                "apex": i.apex,
+                "offset": i.offset,
+                "kind": i.kind,
+                "score": i.score,
+                "matched": id(i) in matched,
+            }
+            for i in spotted
+        ],
+    }
 
 
-def _recognise_matches(model, video: LongVideo, source: FrameSource, cache: TrackCache, pairs: list[tuple[Interval, Interval]],
-                       into: dict) -> None:
+def _recognise_matches(
+    model, video: LongVideo, source: FrameSource, cache: TrackCache, pairs: list[tuple[Interval, Interval]], into: dict
+) -> None:
     from merkit.datasets.labels import get_scheme
 
     scheme = get_scheme(model.description.get("labels") or "original")
@@ -176,14 +215,23 @@ def _recognise_matches(model, video: LongVideo, source: FrameSource, cache: Trac
 
 def _strs(spotting_f1: float, recognition: dict, classes: tuple[str, ...]) -> dict:
     true = recognition["true"]
-    uf1 = metrics.scores(true, recognition["predicted"], classes)["uf1"] if true else 0.0  # MEGC's UF1, as every run reports it
-    return {"spotting_f1": spotting_f1, "recognition_uf1": uf1, "strs": spotting_f1 * uf1,
-            "recognised": len(true), "unscored": recognition["unscored"],
-            "true": list(true), "predicted": list(recognition["predicted"])}  # per recognised true positive
+    uf1 = (
+        metrics.scores(true, recognition["predicted"], classes)["uf1"] if true else 0.0
+    )  # MEGC's UF1, as every run reports it
+    return {
+        "spotting_f1": spotting_f1,
+        "recognition_uf1": uf1,
+        "strs": spotting_f1 * uf1,
+        "recognised": len(true),
+        "unscored": recognition["unscored"],
+        "true": list(true),
+        "predicted": list(recognition["predicted"]),
+    }  # per recognised true positive
 
 
-def plot_timeline(path: Path, video: LongVideo, spotting: Spotting, spotted: list[Interval],
-                  pairs: list[tuple[Interval, Interval]]) -> None:
+def plot_timeline(
+    path: Path, video: LongVideo, spotting: Spotting, spotted: list[Interval], pairs: list[tuple[Interval, Interval]]
+) -> None:
     """Score over threshold against time, the threshold, the annotated intervals (below) and the
     spotted ones (above; green when they match an annotated interval, red when not)."""
     import matplotlib
@@ -201,43 +249,83 @@ def plot_timeline(path: Path, video: LongVideo, spotting: Spotting, spotted: lis
     ax.axhline(1.0, color="#d62728", ls="--", lw=1, label="threshold")
     top = max(2.0, float(np.max(relative, initial=0)) * 1.05)
     for interval in video.intervals:
-        ax.axvspan(interval.onset / video.fps, (interval.offset + 1) / video.fps, ymin=0, ymax=0.12,
-                   color=KIND_HEX[interval.kind])
+        ax.axvspan(
+            interval.onset / video.fps,
+            (interval.offset + 1) / video.fps,
+            ymin=0,
+            ymax=0.12,
+            color=KIND_HEX[interval.kind],
+        )
     for interval in spotted:
-        ax.axvspan(interval.onset / video.fps, (interval.offset + 1) / video.fps, ymin=0.88, ymax=1,
-                   color="#2ca02c" if id(interval) in matched else "#d62728", alpha=0.8)
+        ax.axvspan(
+            interval.onset / video.fps,
+            (interval.offset + 1) / video.fps,
+            ymin=0.88,
+            ymax=1,
+            color="#2ca02c" if id(interval) in matched else "#d62728",
+            alpha=0.8,
+        )
     ax.set_ylim(0, top)
     ax.set_xlim(0, t[-1] if len(t) else 1)
     ax.set_xlabel("seconds")
-    ax.set_title(f"{video.key}: annotated below (orange micro, purple macro), spotted above (green matched, red not)", fontsize=9)
+    ax.set_title(
+        f"{video.key}: annotated below (orange micro, purple macro), spotted above (green matched, red not)", fontsize=9
+    )
     ax.legend(loc="upper left", fontsize=8)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_figure(fig, path)
 
 
 def _report(scores: dict, spotter: Spotter, videos: list[LongVideo]) -> str:
-    lines = [f"# Spotting: {spotter.name}", "", f"{len(videos)} videos; MEGC protocol (IoU >= 0.5, each annotated interval "
-             "matched once), counts pooled over videos.", ""]
-    lines += ["| data | kind | TP | spotted | annotated | precision | recall | F1 |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        f"# Spotting: {spotter.name}",
+        "",
+        f"{len(videos)} videos; MEGC protocol (IoU >= 0.5, each annotated interval "
+        "matched once), counts pooled over videos.",
+        "",
+    ]
+    lines += [
+        "| data | kind | TP | spotted | annotated | precision | recall | F1 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for name, part in [("all", scores["overall"]), *scores["per_dataset"].items()]:
         for kind in ("micro", "macro", "overall"):
             s = part[kind]
-            lines.append(f"| {name} | {kind} | {s['tp']} | {s['spotted']} | {s['annotated']} | {s['precision']:.3f} | "
-                         f"{s['recall']:.3f} | {s['f1']:.3f} |")
+            lines.append(
+                f"| {name} | {kind} | {s['tp']} | {s['spotted']} | {s['annotated']} | {s['precision']:.3f} | "
+                f"{s['recall']:.3f} | {s['f1']:.3f} |"
+            )
     unannotated = sorted({v.dataset for v in videos if "macro" not in v.kinds})
     if unannotated:
-        lines += ["", f"Macro intervals are not annotated in {', '.join(unannotated)} (no macro workbook): spotted macro "
-                  "intervals there are left out of the counts."]
+        lines += [
+            "",
+            f"Macro intervals are not annotated in {', '.join(unannotated)} (no macro workbook): spotted macro "
+            "intervals there are left out of the counts.",
+        ]
     if "strs" in scores:
         s = scores["strs"]
-        lines += ["", f"STRS = spotting F1 {s['spotting_f1']:.3f} x recognition UF1 {s['recognition_uf1']:.3f} = **{s['strs']:.3f}** "
-                  f"({s['recognised']} true positives recognised; {s['unscored']} without a class under the bundle's scheme)."]
+        lines += [
+            "",
+            f"STRS = spotting F1 {s['spotting_f1']:.3f} x recognition UF1 {s['recognition_uf1']:.3f} = **{s['strs']:.3f}** "
+            f"({s['recognised']} true positives recognised; {s['unscored']} without a class under the bundle's scheme).",
+        ]
     if scores["skipped"]:
-        lines += ["", "The readers skipped annotation rows that cannot become intervals (errata of the release; "
-                  "`--option strict=true` refuses such a workbook instead):", "", *(f"    {note}" for note in scores["skipped"])]
+        lines += [
+            "",
+            "The readers skipped annotation rows that cannot become intervals (errata of the release; "
+            "`--option strict=true` refuses such a workbook instead):",
+            "",
+            *(f"    {note}" for note in scores["skipped"]),
+        ]
     notes = [f"- {v['video']}: {v['note']}" for v in scores["videos"] if v["note"]]
     lines += ["", "Videos where nothing could be spotted:", *notes] if notes else []
-    lines += ["", "Published figures on real long videos are far lower than synthetic ones: overall F1 about 0.1-0.2 on "
-              "CAS(ME)² and SAMM-LV (MEGC 2020-2022 baselines and entries).", "", "## Timelines", ""]
+    lines += [
+        "",
+        "Published figures on real long videos are far lower than synthetic ones: overall F1 about 0.1-0.2 on "
+        "CAS(ME)² and SAMM-LV (MEGC 2020-2022 baselines and entries).",
+        "",
+        "## Timelines",
+        "",
+    ]
     lines += [f"- {v.key}: ![{v.key}](timelines/{_safe(v.key)}.png)" for v in videos]
     return "\n".join(lines) + "\n"

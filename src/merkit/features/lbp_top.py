@@ -54,7 +54,7 @@ def uniform_mapping(n_points: int) -> np.ndarray:
     (59, [0, 1, 2, 3, 58, 57])
     """
     codes = np.arange(2**n_points)
-    rotated = ((codes >> 1) | ((codes & 1) << (n_points - 1)))
+    rotated = (codes >> 1) | ((codes & 1) << (n_points - 1))
     transitions = np.array([bin(int(c)).count("1") for c in codes ^ rotated])
     uniform = transitions <= 2
     mapping = np.full(2**n_points, int(uniform.sum()), dtype=np.int64)
@@ -143,8 +143,15 @@ def _comparable(volume: np.ndarray, interpolation: str) -> np.ndarray:
     return grey if np.array_equal(volume, grey) else volume
 
 
-def plane_codes(volume, plane: str, *, radius: tuple[int, int, int], n_points: int = 8, interpolation: str = "nearest",
-                margins: tuple[int, int, int] | None = None) -> np.ndarray:
+def plane_codes(
+    volume,
+    plane: str,
+    *,
+    radius: tuple[int, int, int],
+    n_points: int = 8,
+    interpolation: str = "nearest",
+    margins: tuple[int, int, int] | None = None,
+) -> np.ndarray:
     """LBP codes on ``plane`` ('XY', 'XT' or 'YT') of every centre at least ``margins`` (t, y, x)
     from the volume's edges (default: Rt frames and max(Rx, Ry) pixels): uint8 for P <= 8, uint16
     above; bit p set where neighbour p >= the centre.
@@ -168,7 +175,9 @@ def _codes(volume, plane, radius, n_points, interpolation, margins, block_shape=
     codes = np.zeros(centre.shape, dtype=code_type)
     for p in range(n_points):
         offsets = _plane_offsets(plane, 2 * np.pi * p / n_points, radius, snap=interpolation == "nearest")
-        bit = np.greater_equal(_sample(volume, margins, offsets, interpolation, plane, block_shape), centre).view(np.uint8)
+        bit = np.greater_equal(_sample(volume, margins, offsets, interpolation, plane, block_shape), centre).view(
+            np.uint8
+        )
         codes |= (bit.astype(code_type) << p) if p else bit
     return codes
 
@@ -256,8 +265,7 @@ def lbp_top(
         )
     margins = (rt, r, r)
     block_id = (
-        _block_index(t, t_slices, rt, rt)[:, None, None] * rows
-        + _block_index(h, rows, r, r)[None, :, None]
+        _block_index(t, t_slices, rt, rt)[:, None, None] * rows + _block_index(h, rows, r, r)[None, :, None]
     ) * cols + _block_index(w, cols, r, r)[None, None, :]
     valid = (
         (_block_index(t, t_slices, rt, rt) >= 0)[:, None, None]
@@ -270,14 +278,24 @@ def lbp_top(
     volume = _comparable(volume, interpolation)  # once, not per plane; grey levels become uint8
     if volume.dtype.kind == "f" and not np.isfinite(volume).all():  # a NaN compares false: a silent code 0
         bad = int((~np.isfinite(volume)).sum())
-        raise ConfigError(f"The parameter `volume` holds {bad} NaN or infinite values of {volume.size}; LBP-TOP compares "
-                          "grey levels: give the clip's frames as read (0-255), with no missing values.")
+        raise ConfigError(
+            f"The parameter `volume` holds {bad} NaN or infinite values of {volume.size}; LBP-TOP compares "
+            "grey levels: give the clip's frames as read (0-255), with no missing values."
+        )
     n_codes = 2**n_points
     slot = (np.where(valid, block_id, -1).astype(np.int32) + 1) * n_codes  # block + 1 (0: no block), times the codes
     per_code = np.zeros((3, (n_blocks + 1) * n_codes), np.int64)
     if interpolation == "nearest":
-        shifts = np.array([[_nearest(_plane_offsets(plane, 2 * np.pi * p / n_points, (rx, ry, rt), snap=True)) for p in range(n_points)]
-                           for plane in ("XY", "XT", "YT")], dtype=np.int64)
+        shifts = np.array(
+            [
+                [
+                    _nearest(_plane_offsets(plane, 2 * np.pi * p / n_points, (rx, ry, rt), snap=True))
+                    for p in range(n_points)
+                ]
+                for plane in ("XY", "XT", "YT")
+            ],
+            dtype=np.int64,
+        )
         _count_nearest_codes(np.ascontiguousarray(volume), shifts, margins, slot, per_code)
     else:
         for k, plane in enumerate(("XY", "XT", "YT")):

@@ -35,9 +35,15 @@ import numpy as np
 from merkit.errors import check_array, check_choice
 
 # dlib's 68 points mirrored left <-> right (jaw, brows, nose, eyes, lips)
-MIRROR = np.array([16 - i for i in range(17)] + [26, 25, 24, 23, 22, 21, 20, 19, 18, 17] + [27, 28, 29, 30]
-                  + [35, 34, 33, 32, 31] + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]
-                  + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55] + [64, 63, 62, 61, 60, 67, 66, 65])
+MIRROR = np.array(
+    [16 - i for i in range(17)]
+    + [26, 25, 24, 23, 22, 21, 20, 19, 18, 17]
+    + [27, 28, 29, 30]
+    + [35, 34, 33, 32, 31]
+    + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]
+    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55]
+    + [64, 63, 62, 61, 60, 67, 66, 65]
+)
 
 # One side's regions on the image's left (the subject's right), as polygons of landmarks or
 # (landmark, dx, dy) offsets in inter-ocular units; mirrored for the other side.
@@ -70,8 +76,11 @@ def _mirrored(polygon):
     return [int(MIRROR[p]) if isinstance(p, int) else (int(MIRROR[p[0]]), -p[1], p[2]) for p in polygon]
 
 
-ROIS: list[tuple[str, list]] = (_MIDDLE + [(f"{name}, image left", poly) for name, poly in _SIDE]
-                                + [(f"{name}, image right", _mirrored(poly)) for name, poly in _SIDE])
+ROIS: list[tuple[str, list]] = (
+    _MIDDLE
+    + [(f"{name}, image left", poly) for name, poly in _SIDE]
+    + [(f"{name}, image right", _mirrored(poly)) for name, poly in _SIDE]
+)
 
 
 def roi_labels(landmarks, shape: tuple[int, int]) -> np.ndarray:
@@ -84,7 +93,9 @@ def roi_labels(landmarks, shape: tuple[int, int]) -> np.ndarray:
     labels = np.full(shape, -1, dtype=np.int32)
     for index in range(len(ROIS) - 1, -1, -1):  # paint the last first, so the first listed wins
         polygon = [points[p] if isinstance(p, int) else points[p[0]] + unit * np.array(p[1:]) for p in ROIS[index][1]]
-        cv2.fillPoly(labels, [np.rint(np.array(polygon) * 16).astype(np.int32)], int(index), lineType=cv2.LINE_8, shift=4)
+        cv2.fillPoly(
+            labels, [np.rint(np.array(polygon) * 16).astype(np.int32)], int(index), lineType=cv2.LINE_8, shift=4
+        )
     return labels
 
 
@@ -99,7 +110,9 @@ def main_directions(flow, labels: np.ndarray, *, bins: int = 8) -> np.ndarray:
     cells = labels.ravel()[inside] * bins + sector[inside]
     n_rois = len(ROIS)
     counts = np.bincount(cells, minlength=n_rois * bins).reshape(n_rois, bins)
-    sums = np.stack([np.bincount(cells, weights=w[inside], minlength=n_rois * bins) for w in (u, v)], -1).reshape(n_rois, bins, 2)
+    sums = np.stack([np.bincount(cells, weights=w[inside], minlength=n_rois * bins) for w in (u, v)], -1).reshape(
+        n_rois, bins, 2
+    )
     main = counts.argmax(axis=1)
     chosen = counts[np.arange(n_rois), main]
     return np.where(chosen[:, None] > 0, sums[np.arange(n_rois), main] / np.maximum(chosen, 1)[:, None], 0.0)

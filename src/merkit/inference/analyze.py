@@ -31,8 +31,16 @@ from merkit.progress import progress_bar
 from merkit.spotting import KIND_RGB, Spotter, create_spotter, spot_cached
 
 
-def analyze(video: str | os.PathLike, out: str | os.PathLike, *, model=None, spotter: str | Spotter = "roi_flow",
-            fps: float | None = None, limit: int | None = None, annotate: bool = True) -> dict:
+def analyze(
+    video: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    model=None,
+    spotter: str | Spotter = "roi_flow",
+    fps: float | None = None,
+    limit: int | None = None,
+    annotate: bool = True,
+) -> dict:
     """Spot (and with ``model``, a bundle from :func:`merkit.load_model`, recognise) the
     expressions of ``video``; write the outputs listed in the module's docstring to ``out``.
 
@@ -52,8 +60,10 @@ def analyze(video: str | os.PathLike, out: str | os.PathLike, *, model=None, spo
     if n == 0:
         raise DatasetError(f"{source.path} holds no frames.")
     if not (cache.states()[:, 0] == 1).any():
-        raise DatasetError(f"No face was found in any of the {n} frames of {source.path}. The face must be frontal, "
-                           "unhidden and at least about 80 pixels wide; crop or re-record the video.")
+        raise DatasetError(
+            f"No face was found in any of the {n} frames of {source.path}. The face must be frontal, "
+            "unhidden and at least about 80 pixels wide; crop or re-record the video."
+        )
     spotting, states = spot_cached(cache, spotter, source.fps)
     found = states[:, 0] == 1
     relative = spotting.relative
@@ -69,9 +79,17 @@ def analyze(video: str | os.PathLike, out: str | os.PathLike, *, model=None, spo
     write_intervals(out, rows, model)
     if annotate:
         write_annotated(source, cache, spotting.intervals, rows, out / "annotated.mp4")
-    write_analysis_report(out / "report.html", source=source, relative=relative, found=found, rows=rows,
-                          thumbnails=thumbnails, classes=tuple(model.classes) if model is not None else (), spotter=spotter.name,
-                          note=spotting.note)
+    write_analysis_report(
+        out / "report.html",
+        source=source,
+        relative=relative,
+        found=found,
+        rows=rows,
+        thumbnails=thumbnails,
+        classes=tuple(model.classes) if model is not None else (),
+        spotter=spotter.name,
+        note=spotting.note,
+    )
     return {"frames": n, "face_frames": int(found.sum()), "intervals": rows, "complete": True, "note": spotting.note}
 
 
@@ -83,22 +101,33 @@ def frame_line(t: int, time: float, found: bool, relative: float, flags: list[st
     return f"{t},{round(time, 4)},{int(found)},{round(float(relative), 4)},{';'.join(flags)}"
 
 
-def write_frames_csv(path: Path, states: np.ndarray, relative: np.ndarray, times: np.ndarray, chunk: int = 4096) -> None:
+def write_frames_csv(
+    path: Path, states: np.ndarray, relative: np.ndarray, times: np.ndarray, chunk: int = 4096
+) -> None:
     """``frame, time_s, face_found, score, flags``, written a chunk of rows at a time; ``times``
     (T,) seconds, each frame's own timestamp."""
     with atomic_path(path, suffix=".csv") as tmp, open(tmp, "w") as file:
         file.write(FRAME_COLUMNS + "\n")
         for start in range(0, len(states), chunk):
-            file.writelines(frame_line(t, times[t], states[t, 0] == 1, relative[t], flag_names(int(states[t, 3]))) + "\n"
-                            for t in range(start, min(start + chunk, len(states))))
+            file.writelines(
+                frame_line(t, times[t], states[t, 0] == 1, relative[t], flag_names(int(states[t, 3]))) + "\n"
+                for t in range(start, min(start + chunk, len(states)))
+            )
 
 
 def interval_row(interval: Interval, times) -> dict:
     """An interval as a row of ``intervals.csv``; ``times[t]`` is frame t's time in seconds."""
     apex = interval.apex if interval.apex is not None else (interval.onset + interval.offset) // 2
-    return {"onset_frame": interval.onset, "apex_frame": apex, "offset_frame": interval.offset,
-            "onset_s": round(float(times[interval.onset]), 4), "apex_s": round(float(times[apex]), 4),
-            "offset_s": round(float(times[interval.offset]), 4), "kind": interval.kind, "score": round(interval.score, 4)}
+    return {
+        "onset_frame": interval.onset,
+        "apex_frame": apex,
+        "offset_frame": interval.offset,
+        "onset_s": round(float(times[interval.onset]), 4),
+        "apex_s": round(float(times[apex]), 4),
+        "offset_s": round(float(times[interval.offset]), 4),
+        "kind": interval.kind,
+        "score": round(interval.score, 4),
+    }
 
 
 def write_intervals(out: Path, rows: list[dict], model=None) -> None:
@@ -125,14 +154,19 @@ def jpeg_data(rgb: np.ndarray) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(data.tobytes()).decode()
 
 
-def write_annotated(source: FrameSource, cache: TrackCache, intervals: list[Interval], rows: list[dict], path: Path) -> None:
+def write_annotated(
+    source: FrameSource, cache: TrackCache, intervals: list[Interval], rows: list[dict], path: Path
+) -> None:
     """``annotated.mp4``: each frame with the face box and landmarks, and during an interval its
     kind and (with a bundle) class on a banner."""
     label_at: dict[int, tuple[str, tuple[int, int, int]]] = {}
     for interval, row in zip(intervals, rows):
         for t in range(interval.onset, interval.offset + 1):
             label_at[t] = banner(row)
-    with video_writer(path, source.fps) as write, progress_bar("annotating", cache.n_frames(), unit="frames") as advance:
+    with (
+        video_writer(path, source.fps) as write,
+        progress_bar("annotating", cache.n_frames(), unit="frames") as advance,
+    ):
         for t, (frame, (points, transform)) in enumerate(zip(source.frames(), cache.shapes())):
             write(annotate(frame, points if transform.any() else None, label_at.get(t)))
             advance()
@@ -146,7 +180,9 @@ def banner(row: dict) -> tuple[str, tuple[int, int, int]]:
     return text, KIND_RGB[row["kind"]]
 
 
-def annotate(frame: np.ndarray, points: np.ndarray | None, label: tuple[str, tuple[int, int, int]] | None = None) -> np.ndarray:
+def annotate(
+    frame: np.ndarray, points: np.ndarray | None, label: tuple[str, tuple[int, int, int]] | None = None
+) -> np.ndarray:
     """A copy of uint8 (H, W, 3) RGB ``frame`` with the face box and (68, 2) landmarks ``points``
     (None: no face) and a banner ``(text, colour)``."""
     frame = frame.copy()
@@ -159,5 +195,7 @@ def annotate(frame: np.ndarray, points: np.ndarray | None, label: tuple[str, tup
     if label is not None:
         text, colour = label
         cv2.rectangle(frame, (0, 0), (frame.shape[1], 28 * scale), colour, -1)
-        cv2.putText(frame, text, (8, 20 * scale), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (255, 255, 255), scale, cv2.LINE_AA)
+        cv2.putText(
+            frame, text, (8, 20 * scale), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (255, 255, 255), scale, cv2.LINE_AA
+        )
     return frame

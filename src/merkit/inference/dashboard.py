@@ -62,8 +62,11 @@ class Dashboard:
     def start(self) -> str:
         """Listen (a free port if ``port`` is 0) and serve from a daemon thread; returns the page's URL."""
         if not is_loopback(self.host):
-            warnings.warn(f"The dashboard listens on {self.host}: anyone who can reach this machine on port "
-                          f"{self.port or '(free)'} sees the camera. Leave out --host to keep it on 127.0.0.1.", stacklevel=2)
+            warnings.warn(
+                f"The dashboard listens on {self.host}: anyone who can reach this machine on port "
+                f"{self.port or '(free)'} sees the camera. Leave out --host to keep it on 127.0.0.1.",
+                stacklevel=2,
+            )
         dashboard = self
 
         class Handler(_Handler):
@@ -73,12 +76,15 @@ class Dashboard:
         try:
             self.server = ThreadingHTTPServer((self.host, self.port), Handler)
         except OSError as error:
-            raise ConfigError(f"The dashboard cannot listen on {self.host}:{self.port} ({error}); pick another --port, "
-                              "or 0 for a free one.") from error
+            raise ConfigError(
+                f"The dashboard cannot listen on {self.host}:{self.port} ({error}); pick another --port, "
+                "or 0 for a free one."
+            ) from error
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True,
-                         name="merkit-live-dashboard").start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True, name="merkit-live-dashboard"
+        ).start()
         return self.url
 
     def publish(self, kind: str, data: dict) -> None:
@@ -108,7 +114,9 @@ class Dashboard:
         from merkit.inference.analyze import annotate
 
         frame, landmarks = self.frame
-        _, data = cv2.imencode(".jpg", cv2.cvtColor(annotate(frame, landmarks), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
+        _, data = cv2.imencode(
+            ".jpg", cv2.cvtColor(annotate(frame, landmarks), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80]
+        )
         return data.tobytes()
 
     def page(self, name: str) -> bytes:
@@ -163,7 +171,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(503, "text/plain; charset=utf-8", b"too many pages open")
                 return
             dashboard.clients.append(client)
-            backlog = [("scores", {"points": list(dashboard.scores)}), *(("interval", row) for row in dashboard.intervals)]
+            backlog = [
+                ("scores", {"points": list(dashboard.scores)}),
+                *(("interval", row) for row in dashboard.intervals),
+            ]
             backlog += [("status", dashboard.status)] if dashboard.status else []
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -172,7 +183,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.close_connection = True
         try:
-            self.wfile.write(b"retry: 1000\n\n" + b"".join(f"event: {k}\ndata: {json.dumps(v)}\n\n".encode() for k, v in backlog))
+            self.wfile.write(
+                b"retry: 1000\n\n" + b"".join(f"event: {k}\ndata: {json.dumps(v)}\n\n".encode() for k, v in backlog)
+            )
             self.wfile.flush()
             while True:
                 try:

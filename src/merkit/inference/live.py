@@ -86,8 +86,10 @@ def live_source(text: str) -> LiveSource:
             raise ConfigError(f"Cannot read {text}: streams start with one of {', '.join(s + '://' for s in SCHEMES)}.")
         return LiveSource(text, "network")
     if not Path(text).is_file():
-        raise ConfigError(f"{text} is neither a camera (0, /dev/video0), a stream URL (rtsp://, udp://, tcp://, http://) "
-                          "nor a video file.")
+        raise ConfigError(
+            f"{text} is neither a camera (0, /dev/video0), a stream URL (rtsp://, udp://, tcp://, http://) "
+            "nor a video file."
+        )
     return LiveSource(text, "file")
 
 
@@ -110,8 +112,16 @@ class Reader(threading.Thread):
     source wait for room instead (a stream sent from a file, with nothing lost); ``notes`` collects what
     happened, for the log and the dashboard."""
 
-    def __init__(self, source: LiveSource, *, seconds: float = 2.0, realtime: bool = False, drop: bool | None = None,
-                 reconnects: int = 3, timeout: float = 10.0):
+    def __init__(
+        self,
+        source: LiveSource,
+        *,
+        seconds: float = 2.0,
+        realtime: bool = False,
+        drop: bool | None = None,
+        reconnects: int = 3,
+        timeout: float = 10.0,
+    ):
         super().__init__(daemon=True, name="merkit-live-reader")
         self.source, self.realtime, self.reconnects, self.timeout = source, realtime, reconnects, timeout
         self.drop = drop if drop is not None else source.kind != "file" or realtime
@@ -126,8 +136,12 @@ class Reader(threading.Thread):
 
     def _open(self):
         options = {"rw_timeout": str(int(self.timeout * 1e6))} if self.source.kind == "network" else {}
-        return av.open(self.source.url, format=self.source.format, options=options,
-                       timeout=self.timeout if self.source.kind != "file" else None)
+        return av.open(
+            self.source.url,
+            format=self.source.format,
+            options=options,
+            timeout=self.timeout if self.source.kind != "file" else None,
+        )
 
     def run(self) -> None:
         index, offset, attempt = 0, 0.0, 0
@@ -164,10 +178,15 @@ class Reader(threading.Thread):
                 if self.source.kind == "file" or attempt >= self.reconnects:
                     if self.source.kind != "file" or problem != "ended":
                         self.broken = self.broken or problem != "ended"
-                        self.notes.append(f"the stream {problem} at {offset:.2f} s" + (f"; {attempt} reconnection(s) failed" if attempt else ""))
+                        self.notes.append(
+                            f"the stream {problem} at {offset:.2f} s"
+                            + (f"; {attempt} reconnection(s) failed" if attempt else "")
+                        )
                     return
                 attempt += 1
-                self.notes.append(f"the stream {problem} at {offset:.2f} s; reconnecting ({attempt} of {self.reconnects})")
+                self.notes.append(
+                    f"the stream {problem} at {offset:.2f} s; reconnecting ({attempt} of {self.reconnects})"
+                )
                 self.stop.wait(1.0)
         finally:
             self.opened.set()
@@ -205,10 +224,14 @@ class _Recent:
     def __getitem__(self, t: int):
         if not self.items:
             raise KeyError(t)
-        return self.items[min(max(t - self.first, 0), len(self.items) - 1)]  # clamped: an interval's edge just out of the window
+        return self.items[
+            min(max(t - self.first, 0), len(self.items) - 1)
+        ]  # clamped: an interval's edge just out of the window
 
     def span(self, a: int, b: int) -> list:
-        return [self.items[i - self.first] for i in range(max(a, self.first), min(b, self.first + len(self.items) - 1) + 1)]
+        return [
+            self.items[i - self.first] for i in range(max(a, self.first), min(b, self.first + len(self.items) - 1) + 1)
+        ]
 
 
 @dataclass
@@ -224,8 +247,15 @@ class Stats:
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {"frames": self.frames, "faces": self.faces, "dropped": self.dropped, "stalls": self.stalls,
-                "fps": round(self.fps, 1), "latency": round(self.latency, 3), "notes": self.notes[-5:]}
+        return {
+            "frames": self.frames,
+            "faces": self.faces,
+            "dropped": self.dropped,
+            "stalls": self.stalls,
+            "fps": round(self.fps, 1),
+            "latency": round(self.latency, 3),
+            "notes": self.notes[-5:],
+        }
 
 
 @dataclass(frozen=True)
@@ -236,10 +266,24 @@ class _Named:
     fps: float
 
 
-def live(source: str | os.PathLike, out: str | os.PathLike, *, model=None, spotter: str | Spotter = "roi_flow",
-         realtime: bool = False, drop: bool | None = None, annotate_video: bool = False, dashboard=None, queue_seconds: float = 2.0,
-         history: float = 600.0, stall: float = 5.0, reconnects: int = 3, timeout: float = 10.0,
-         on_interval: Callable[[dict], None] | None = None, log: Callable[[str], None] = print) -> dict:
+def live(
+    source: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    model=None,
+    spotter: str | Spotter = "roi_flow",
+    realtime: bool = False,
+    drop: bool | None = None,
+    annotate_video: bool = False,
+    dashboard=None,
+    queue_seconds: float = 2.0,
+    history: float = 600.0,
+    stall: float = 5.0,
+    reconnects: int = 3,
+    timeout: float = 10.0,
+    on_interval: Callable[[dict], None] | None = None,
+    log: Callable[[str], None] = print,
+) -> dict:
     """Track, spot and (with ``model``, a bundle from :func:`merkit.load_model`) recognise the
     expressions of ``source`` (see :func:`live_source`) as they happen; write the outputs listed in
     the module's docstring to ``out`` at the end of the stream or on Ctrl-C.
@@ -265,11 +309,23 @@ def live(source: str | os.PathLike, out: str | os.PathLike, *, model=None, spott
     reader.start()
     reader.opened.wait()
     if reader.error is not None or reader.fps is None:
-        raise DatasetError(f"Cannot open {where.url}: {reader.error}. Check that the camera is connected (ls /dev/video*), "
-                           "that the stream is being sent to that address, or that the file is a video.")
+        raise DatasetError(
+            f"Cannot open {where.url}: {reader.error}. Check that the camera is connected (ls /dev/video*), "
+            "that the stream is being sent to that address, or that the file is a video."
+        )
     fps = reader.fps
-    session = _Session(where, out, fps, spotter.online(fps, history=history), spotter.name, model, annotate_video, dashboard,
-                       on_interval, log)
+    session = _Session(
+        where,
+        out,
+        fps,
+        spotter.online(fps, history=history),
+        spotter.name,
+        model,
+        annotate_video,
+        dashboard,
+        on_interval,
+        log,
+    )
     ended = "end of stream"
     try:
         session.run(reader, stall)
@@ -281,20 +337,42 @@ def live(source: str | os.PathLike, out: str | os.PathLike, *, model=None, spott
         reader.stop.set()
     summary = session.finish(reader)
     summary["ended"] = ended
-    log(f"{where.name}: {ended} after {summary['frames']} frames; {len(summary['intervals'])} interval(s), "
-        f"{summary['dropped']} frame(s) dropped; outputs in {out}")
+    log(
+        f"{where.name}: {ended} after {summary['frames']} frames; {len(summary['intervals'])} interval(s), "
+        f"{summary['dropped']} frame(s) dropped; outputs in {out}"
+    )
     return summary
 
 
 class _Session:
     """The main thread's side of :func:`live`: tracking, spotting, rows and outputs."""
 
-    def __init__(self, source: LiveSource, out: Path, fps: float, online, spotter: str, model, annotate_video: bool, dashboard,
-                 on_interval, log):
-        self.source, self.out, self.fps, self.online, self.spotter, self.model = source, out, fps, online, spotter, model
+    def __init__(
+        self,
+        source: LiveSource,
+        out: Path,
+        fps: float,
+        online,
+        spotter: str,
+        model,
+        annotate_video: bool,
+        dashboard,
+        on_interval,
+        log,
+    ):
+        self.source, self.out, self.fps, self.online, self.spotter, self.model = (
+            source,
+            out,
+            fps,
+            online,
+            spotter,
+            model,
+        )
         self.dashboard, self.on_interval, self.log = dashboard, on_interval, log
         self.tracker = FaceTracker(fps)
-        window = online.reach + int(math.ceil(fps))  # an interval's frames and its decision's delay, and a second to spare
+        window = online.reach + int(
+            math.ceil(fps)
+        )  # an interval's frames and its decision's delay, and a second to spare
         self.times, self.faces, self.arrivals = _Recent(window), _Recent(window), _Recent(window)
         self.pending: deque = deque()  # frame rows waiting for their score
         self.rows: list[dict] = []
@@ -361,8 +439,21 @@ class _Session:
         self.rate.append(now)
         self.stats.frames, self.stats.faces = self.stats.frames + 1, self.stats.faces + seen.found
         self.stats.latency = now - item.arrived
-        self.stats.fps = (len(self.rate) - 1) / (self.rate[-1] - self.rate[0]) if len(self.rate) > 1 and self.rate[-1] > self.rate[0] else 0.0
-        job = (self.next, item, seen.face if usable else None, crop, seen.flags, self.stats.latency, seen.found, seen.landmarks)
+        self.stats.fps = (
+            (len(self.rate) - 1) / (self.rate[-1] - self.rate[0])
+            if len(self.rate) > 1 and self.rate[-1] > self.rate[0]
+            else 0.0
+        )
+        job = (
+            self.next,
+            item,
+            seen.face if usable else None,
+            crop,
+            seen.flags,
+            self.stats.latency,
+            seen.found,
+            seen.landmarks,
+        )
         while True:  # a full hand-over waits (the reader's queue then fills, and a live source drops)
             if self.failure is not None:
                 raise self.failure
@@ -384,17 +475,30 @@ class _Session:
             while (job := self.work.get()) is not None:
                 first, item, face, crop, flags, latency, found, landmarks = job
                 for t in range(first, item.index):  # dropped: no face, so no flow reaches across them
-                    self._frame(t, item.time - (item.index - t) / self.fps, item.arrived, None, None, ("dropped",), float("nan"))
+                    self._frame(
+                        t, item.time - (item.index - t) / self.fps, item.arrived, None, None, ("dropped",), float("nan")
+                    )
                 self._frame(item.index, item.time, item.arrived, face, crop, flags, latency, found)
                 if self.video is not None:
                     self.delayed.append((item.index, item.time, item.frame, landmarks))
-                    while self.delayed and self.delayed[0][0] < item.index - self.online.reach:  # its interval is known by then
+                    while (
+                        self.delayed and self.delayed[0][0] < item.index - self.online.reach
+                    ):  # its interval is known by then
                         self._write_delayed()
         except BaseException as error:  # handed to the tracking thread, which raises it
             self.failure = error
 
-    def _frame(self, t: int, when: float, arrived: float, face, crop, flags: tuple[str, ...], latency: float,
-               found: bool = False) -> None:
+    def _frame(
+        self,
+        t: int,
+        when: float,
+        arrived: float,
+        face,
+        crop,
+        flags: tuple[str, ...],
+        latency: float,
+        found: bool = False,
+    ) -> None:
         self.times.append(t, when)
         self.arrivals.append(t, arrived)
         self.faces.append(t, crop)
@@ -412,7 +516,11 @@ class _Session:
             while self.pending and self.pending[0][0] <= frame:
                 t, when, found, flags, latency = self.pending.popleft()
                 value = relative if t == frame else 0.0
-                self.frames_csv.write(frame_line(t, when, found, value, flags) + ("," if math.isnan(latency) else f",{latency:.4f}") + "\n")
+                self.frames_csv.write(
+                    frame_line(t, when, found, value, flags)
+                    + ("," if math.isnan(latency) else f",{latency:.4f}")
+                    + "\n"
+                )
                 trace.append((round(float(when), 3), round(float(value), 3)))
         if trace and self.dashboard is not None:
             self.dashboard.publish("scores", {"points": trace})
@@ -422,7 +530,11 @@ class _Session:
         row = interval_row(interval, self.times)
         faces = [f for f in self.faces.span(interval.onset, interval.offset)]
         apex = interval.apex if interval.apex is not None else interval.onset
-        kept = [(t, f) for t, f in zip(range(max(interval.onset, self.faces.first), interval.offset + 1), faces) if f is not None]
+        kept = [
+            (t, f)
+            for t, f in zip(range(max(interval.onset, self.faces.first), interval.offset + 1), faces)
+            if f is not None
+        ]
         i = len(self.rows)
         if kept:
             position = int(np.argmin([abs(t - apex) for t, _ in kept]))
@@ -431,7 +543,9 @@ class _Session:
                 stride = max(1, -(-len(kept) // 64))
                 chosen = kept[::stride]
                 position = int(np.argmin([abs(t - apex) for t, _ in chosen]))
-                big = np.stack([cv2.resize(f, (2 * FACE_SIZE, 2 * FACE_SIZE), interpolation=cv2.INTER_LINEAR) for _, f in chosen])
+                big = np.stack(
+                    [cv2.resize(f, (2 * FACE_SIZE, 2 * FACE_SIZE), interpolation=cv2.INTER_LINEAR) for _, f in chosen]
+                )
                 row.update(recognise(self.model, big, position, self.fps * len(chosen) / interval.length))
         elif self.model is not None:
             row.update(recognise(self.model, np.zeros((0, 2 * FACE_SIZE, 2 * FACE_SIZE, 3), np.uint8), 0, self.fps))
@@ -439,7 +553,10 @@ class _Session:
         row["delay_s"] = round(time.monotonic() - self.arrivals[interval.offset], 3)  # from its last frame's arrival
         self.rows.append(row)
         write_intervals(self.out, self.rows, self.model)  # at once: a killed session keeps it
-        self.log(f"{row['kind']} {row['onset_s']:.2f}-{row['offset_s']:.2f} s" + (f": {row['prediction']}" if row.get("prediction") else ""))
+        self.log(
+            f"{row['kind']} {row['onset_s']:.2f}-{row['offset_s']:.2f} s"
+            + (f": {row['prediction']}" if row.get("prediction") else "")
+        )
         if self.dashboard is not None:
             self.dashboard.publish("interval", {**row, "face": self.thumbnails.get(i, "")})
         if self.on_interval is not None:
@@ -473,13 +590,32 @@ class _Session:
         frames = pd.read_csv(self.out / "frames.csv", usecols=["face_found", "score"])
         relative, found = frames["score"].to_numpy(float), frames["face_found"].to_numpy() == 1
         classes = tuple(self.model.classes) if self.model is not None else ()
-        note = "" if len(frames) >= 2 * self.online.lookahead else (
-            f"The session has {len(frames)} frame(s); live spotting needs its scores' {self.online.lookahead} frames of lookahead.")
-        write_analysis_report(self.out / "report.html", source=_Named(Path(self.source.name), self.fps), relative=relative,
-                              found=found, rows=self.rows, thumbnails=self.thumbnails, classes=classes,
-                              spotter=self.spotter, note=note)
+        note = (
+            ""
+            if len(frames) >= 2 * self.online.lookahead
+            else (
+                f"The session has {len(frames)} frame(s); live spotting needs its scores' {self.online.lookahead} frames of lookahead."
+            )
+        )
+        write_analysis_report(
+            self.out / "report.html",
+            source=_Named(Path(self.source.name), self.fps),
+            relative=relative,
+            found=found,
+            rows=self.rows,
+            thumbnails=self.thumbnails,
+            classes=classes,
+            spotter=self.spotter,
+            note=note,
+        )
         self.stats.dropped = reader.dropped
         if self.dashboard is not None:
             self.dashboard.publish("end", self.stats.as_dict())
-        return {"frames": len(frames), "face_frames": int(found.sum()), "dropped": reader.dropped, "stalls": self.stats.stalls,
-                "intervals": self.rows, "notes": list(self.stats.notes)}
+        return {
+            "frames": len(frames),
+            "face_frames": int(found.sum()),
+            "dropped": reader.dropped,
+            "stalls": self.stats.stalls,
+            "intervals": self.rows,
+            "notes": list(self.stats.notes),
+        }

@@ -47,7 +47,9 @@ def frame_position(value: Position, fps: float | None, what: str, source: str) -
             else:
                 value = int(text)
         except ValueError:
-            raise MerkitError(f"--{what} {value!r} for {source} is neither a frame (12) nor a time in seconds (0.4s).") from None
+            raise MerkitError(
+                f"--{what} {value!r} for {source} is neither a frame (12) nor a time in seconds (0.4s)."
+            ) from None
     elif isinstance(value, float):
         seconds = value
     if seconds is not None:
@@ -57,8 +59,9 @@ def frame_position(value: Position, fps: float | None, what: str, source: str) -
     return int(value)
 
 
-def as_clip(x, *, onset: Position = None, apex: Position = None, offset: Position = None,
-            fps: float | None = None) -> Clip:
+def as_clip(
+    x, *, onset: Position = None, apex: Position = None, offset: Position = None, fps: float | None = None
+) -> Clip:
     """``x`` as a Clip: a Clip, a frame folder (numeric order), a video file (PyAV) or a uint8
     (T, H, W, 3) RGB array. Missing ``onset``/``offset`` are the first and last frames."""
     if isinstance(x, Clip):
@@ -86,8 +89,10 @@ def as_clip(x, *, onset: Position = None, apex: Position = None, offset: Positio
         else:
             raise DatasetError(f"{path} is neither a video file nor a folder of frames.")
     else:
-        raise MerkitError(f"Cannot predict from a {type(x).__name__}: give a Clip, a frame folder, a video file "
-                          "or a uint8 (T, H, W, 3) array.")
+        raise MerkitError(
+            f"Cannot predict from a {type(x).__name__}: give a Clip, a frame folder, a video file "
+            "or a uint8 (T, H, W, 3) array."
+        )
     # what is not given is the base's: a Clip's own span and apex; a file's or array's whole length
     first = frame_position(onset, fps, "onset", source)
     last = frame_position(offset, fps, "offset", source)
@@ -97,7 +102,9 @@ def as_clip(x, *, onset: Position = None, apex: Position = None, offset: Positio
     if peak is None and onset is None and offset is None:  # a new span would move the apex: estimate it anew
         peak = base.apex
     if not 0 <= first < n or not 0 <= last < n:
-        raise MerkitError(f"{source} has {n} frames (0 to {n - 1}); onset {first} and offset {last} must lie within them.")
+        raise MerkitError(
+            f"{source} has {n} frames (0 to {n - 1}); onset {first} and offset {last} must lie within them."
+        )
     if first > last:
         raise MerkitError(f"{source}: the onset (frame {first}) comes after the offset (frame {last}); swap them.")
     if peak is not None and not first <= peak <= last:
@@ -106,28 +113,61 @@ def as_clip(x, *, onset: Position = None, apex: Position = None, offset: Positio
 
 
 def _clip(source: str, kind: str, paths: tuple, n_frames: int, fps: float | None, array=None) -> Clip:
-    return Clip(dataset="input", subject="-", clip=source, emotion="", label="", onset=0, apex=None,
-                offset=n_frames - 1, fps=float(fps or 0.0), frame_paths=paths, n_frames=n_frames, source=source,
-                kind=kind, array=array)
+    return Clip(
+        dataset="input",
+        subject="-",
+        clip=source,
+        emotion="",
+        label="",
+        onset=0,
+        apex=None,
+        offset=n_frames - 1,
+        fps=float(fps or 0.0),
+        frame_paths=paths,
+        n_frames=n_frames,
+        source=source,
+        kind=kind,
+        array=array,
+    )
 
 
 def ready_clip(method: Method, clip: Clip) -> Clip:
     """``clip`` checked against what ``method`` needs, its apex estimated by motion if it needs one."""
     length = clip.offset - clip.onset + 1
     if length < method.min_frames:
-        raise MerkitError(f"{clip.source or clip.key}: onset..offset holds {length} frame(s); {method.name} needs at "
-                          f"least {method.min_frames}. Give a longer clip or wider --onset/--offset.")
+        raise MerkitError(
+            f"{clip.source or clip.key}: onset..offset holds {length} frame(s); {method.name} needs at "
+            f"least {method.min_frames}. Give a longer clip or wider --onset/--offset."
+        )
     if method.needs_apex and clip.apex is None:
-        clip = dataclasses.replace(clip, apex=estimate_apex(clip.read(grey=True), clip.onset, clip.offset, method="motion"))
+        clip = dataclasses.replace(
+            clip, apex=estimate_apex(clip.read(grey=True), clip.onset, clip.offset, method="motion")
+        )
     return clip
 
 
 def one_clip_dataset(clip: Clip, classes: Sequence[str]) -> ClipDataset:
     """A ClipDataset of ``clip`` alone (the form every method's ``predict_proba`` takes)."""
-    row = {f: getattr(clip, f) for f in ("dataset", "subject", "clip", "emotion", "label", "onset", "apex", "offset",
-                                         "n_frames", "fps", "source", "kind")}
-    return ClipDataset(clip.dataset, make_metadata([row]), [clip.frame_paths], tuple(classes), labels="input",
-                       arrays=[clip.array])
+    row = {
+        f: getattr(clip, f)
+        for f in (
+            "dataset",
+            "subject",
+            "clip",
+            "emotion",
+            "label",
+            "onset",
+            "apex",
+            "offset",
+            "n_frames",
+            "fps",
+            "source",
+            "kind",
+        )
+    }
+    return ClipDataset(
+        clip.dataset, make_metadata([row]), [clip.frame_paths], tuple(classes), labels="input", arrays=[clip.array]
+    )
 
 
 class Model:
@@ -148,8 +188,16 @@ class Model:
         trained = self.description.get("training", {}).get("dataset", "?")
         return f"Model({self.method.name!r}, classes={self.classes}, trained on {trained!r})"
 
-    def classify(self, x, *, onset: Position = None, apex: Position = None, offset: Position = None,
-                 fps: float | None = None, cache: str | os.PathLike | Cache | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def classify(
+        self,
+        x,
+        *,
+        onset: Position = None,
+        apex: Position = None,
+        offset: Position = None,
+        fps: float | None = None,
+        cache: str | os.PathLike | Cache | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """((n_inputs,) predicted classes, (n_inputs, n_classes) probabilities) in one pass.
 
         ``x`` is one input or a list of them (see :func:`as_clip`); the positions apply to every

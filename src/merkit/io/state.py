@@ -44,7 +44,9 @@ def read_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
                 raise ValueError("its merkit metadata is not a JSON object")
             return {name: f.get_tensor(name) for name in f.keys()}, metadata
     except Exception as error:  # safetensors raises its own error types for a damaged header
-        raise MerkitError(f"{path} is not a readable safetensors file ({error}); copy or train the model again.") from None
+        raise MerkitError(
+            f"{path} is not a readable safetensors file ({error}); copy or train the model again."
+        ) from None
 
 
 def write_estimator(path: str | os.PathLike, estimator) -> Path:
@@ -64,8 +66,10 @@ def read_estimator(path: str | os.PathLike):
     except Exception as error:
         raise MerkitError(f"{path} is not a readable skops file ({error}); copy or train the model again.") from None
     if untrusted:
-        raise MerkitError(f"{path} names types merkit does not load: {', '.join(sorted(untrusted))}. "
-                          "Loading them could run code from the file; only load models merkit wrote.")
+        raise MerkitError(
+            f"{path} names types merkit does not load: {', '.join(sorted(untrusted))}. "
+            "Loading them could run code from the file; only load models merkit wrote."
+        )
     try:
         return sio.loads(data, trusted=list(TRUSTED_ESTIMATOR_TYPES))
     except Exception as error:

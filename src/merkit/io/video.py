@@ -86,7 +86,11 @@ def iter_video_timed(path: str | Path, start_at: int = 0) -> Iterator[tuple[floa
             stream.thread_type = "AUTO"
             counted = int(stream.frames or 0)
             promised = container.duration / 1e6 if container.duration else 0.0
-            start = float(stream.start_time * stream.time_base) if stream.start_time is not None and stream.time_base else 0.0
+            start = (
+                float(stream.start_time * stream.time_base)
+                if stream.start_time is not None and stream.time_base
+                else 0.0
+            )
             step = 1.0 / float(stream.average_rate or 30)
             for time, frame in decode_timed(container, stream):
                 if index >= start_at:
@@ -94,13 +98,19 @@ def iter_video_timed(path: str | Path, start_at: int = 0) -> Iterator[tuple[floa
                 index += 1
     except (av.error.FFmpegError, IndexError) as error:
         where = f"after frame {index}" if index else "before its first frame"
-        raise DatasetError(f"Cannot read video {path} {where}: {error}. The file is damaged or truncated; {fix}.") from error
+        raise DatasetError(
+            f"Cannot read video {path} {where}: {error}. The file is damaged or truncated; {fix}."
+        ) from error
     # a cut-off file often decodes without an error: its frames (or, at a variable rate, its time) fall short of the header's
     if counted and index < 0.98 * counted - 1:
-        raise DatasetError(f"Video {path} ends after frame {index} but its header says {counted} frames: it is truncated; {fix}.")
+        raise DatasetError(
+            f"Video {path} ends after frame {index} but its header says {counted} frames: it is truncated; {fix}."
+        )
     if not counted and promised and start + time + 2 * step < 0.98 * promised:
-        raise DatasetError(f"Video {path} ends after frame {index} at {start + time:.2f} s but its header says {promised:.2f} s: "
-                           f"it is truncated; {fix}.")
+        raise DatasetError(
+            f"Video {path} ends after frame {index} at {start + time:.2f} s but its header says {promised:.2f} s: "
+            f"it is truncated; {fix}."
+        )
 
 
 def expected_frames(container, stream) -> int:
@@ -121,7 +131,9 @@ def video_header(path: str | Path) -> tuple[int, float]:
             stream = container.streams.video[0]
             return expected_frames(container, stream), float(stream.average_rate or 0.0)
     except (av.error.FFmpegError, IndexError) as error:
-        raise DatasetError(f"Cannot read video {path}: {error}. Is it a video file? Re-export it as .mp4 if it is.") from error
+        raise DatasetError(
+            f"Cannot read video {path}: {error}. Is it a video file? Re-export it as .mp4 if it is."
+        ) from error
 
 
 def video_fps(path: str | Path) -> float:
@@ -143,8 +155,16 @@ def video_codec(path: str | Path) -> str:
     return VIDEO_CODECS[suffix]
 
 
-def write_video(path: str | Path, frames: np.ndarray, fps: float, codec: str | None = None, crf: int | None = None, *,
-                times: np.ndarray | None = None, rotation: int = 0) -> None:
+def write_video(
+    path: str | Path,
+    frames: np.ndarray,
+    fps: float,
+    codec: str | None = None,
+    crf: int | None = None,
+    *,
+    times: np.ndarray | None = None,
+    rotation: int = 0,
+) -> None:
     """Write uint8 (T, H, W, 3) RGB frames, atomically (a crash leaves no partial video under
     ``path``). The codec follows the suffix unless given: ``.mkv`` lossless FFV1, ``.mp4`` H.264
     (frames padded to even sizes, as H.264 needs) at x264's constant rate factor ``crf`` (its
@@ -158,8 +178,15 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float, codec: str | N
 
 
 @contextmanager
-def video_writer(path: str | Path, fps: float, codec: str | None = None, crf: int | None = None, *, timed: bool = False,
-                 rotation: int = 0) -> Iterator[Callable[..., None]]:
+def video_writer(
+    path: str | Path,
+    fps: float,
+    codec: str | None = None,
+    crf: int | None = None,
+    *,
+    timed: bool = False,
+    rotation: int = 0,
+) -> Iterator[Callable[..., None]]:
     """Yield ``write(frame, time=None)`` taking uint8 (H, W, 3) RGB frames one at a time (as
     :func:`write_video`; with ``timed``, each frame's ``time`` in seconds is its timestamp); the
     video appears at ``path`` only when the block ends without error."""
@@ -168,7 +195,9 @@ def video_writer(path: str | Path, fps: float, codec: str | None = None, crf: in
     if rotation % 90:
         raise ConfigError(f"Cannot tag {path} with a rotation of {rotation} degrees: give a multiple of 90.")
     with atomic_path(path, suffix=path.suffix) as tmp, av.open(str(tmp), mode="w") as container:
-        stream = container.add_stream(codec, rate=int(round(fps)), options={"crf": str(crf)} if crf is not None and codec == "libx264" else {})
+        stream = container.add_stream(
+            codec, rate=int(round(fps)), options={"crf": str(crf)} if crf is not None and codec == "libx264" else {}
+        )
         stream.pix_fmt = "bgr0" if codec == "ffv1" else "yuv420p"
         if timed:
             stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)

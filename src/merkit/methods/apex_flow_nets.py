@@ -67,11 +67,15 @@ class ApexFlowNetwork(NetworkMethod):
 
     def __post_init__(self):
         if not isinstance(self.folds_at_once, int) or self.folds_at_once < 0:
-            raise ConfigError(f"folds_at_once={self.folds_at_once!r}: give how many folds to train together (1, 2, ...), "
-                              "or 0 for all of them on a GPU and one at a time on a CPU.")
+            raise ConfigError(
+                f"folds_at_once={self.folds_at_once!r}: give how many folds to train together (1, 2, ...), "
+                "or 0 for all of them on a GPU and one at a time on a CPU."
+            )
         check_choice("early_stopping", self.early_stopping, ("fixed", "inner"))
         if not self.lockstep and self.folds_at_once > 1:
-            raise ConfigError(f"folds_at_once={self.folds_at_once}: {self.name} trains its folds one at a time; leave it at 0 or 1.")
+            raise ConfigError(
+                f"folds_at_once={self.folds_at_once}: {self.name} trains its folds one at a time; leave it at 0 or 1."
+            )
 
     def representation(self) -> Representation:
         """Onset-to-apex u, v, strain at ``size``, each map scaled to [0, 1] (or a flow image's)."""
@@ -88,8 +92,16 @@ class ApexFlowNetwork(NetworkMethod):
         return create_model(self.network, num_classes=num_classes, input_size=self.size[0])
 
     def recipe(self) -> Recipe:
-        return Recipe(optimizer="adam", lr=self.lr, momentum=0.0, weight_decay=self.weight_decay,
-                      batch_size=self.batch_size, lr_decay=1.0, tolerance=0.0, max_epochs=self.epochs)
+        return Recipe(
+            optimizer="adam",
+            lr=self.lr,
+            momentum=0.0,
+            weight_decay=self.weight_decay,
+            batch_size=self.batch_size,
+            lr_decay=1.0,
+            tolerance=0.0,
+            max_epochs=self.epochs,
+        )
 
     def _start(self, train: ClipDataset, seed: int, cache: Cache):
         """Set the fitted attributes, seed PyTorch and build the network; (inputs, targets, the
@@ -112,14 +124,26 @@ class ApexFlowNetwork(NetworkMethod):
         from merkit.training.trainer import tensor_batches, torch_threads
         from merkit.training.trainer import train as run
 
-        loss = (lambda model, logits, labels: torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)) \
-            if train.multilabel else None
-        self.epochs_ = self.epochs if self.early_stopping == "fixed" else self.inner_epochs(train, seed=seed, cache=cache)
+        loss = (
+            (lambda model, logits, labels: torch.nn.functional.binary_cross_entropy_with_logits(logits, labels))
+            if train.multilabel
+            else None
+        )
+        self.epochs_ = (
+            self.epochs if self.early_stopping == "fixed" else self.inner_epochs(train, seed=seed, cache=cache)
+        )
         recipe = dataclasses.replace(self.recipe(), max_epochs=self.epochs_)
         with torch_threads(self.threads):
             x, y, rng = self._start(train, seed, cache)
-            self.history_ = run(self.model_, tensor_batches(x, y, self.batch_size), recipe, rng=rng, loss_fn=loss,
-                                device=self.device, description=f"{self.name}: training")
+            self.history_ = run(
+                self.model_,
+                tensor_batches(x, y, self.batch_size),
+                recipe,
+                rng=rng,
+                loss_fn=loss,
+                device=self.device,
+                description=f"{self.name}: training",
+            )
         return self
 
     def inner_epochs(self, train: ClipDataset, *, seed: int, cache: Cache) -> int:
@@ -134,11 +158,15 @@ class ApexFlowNetwork(NetworkMethod):
         from merkit.training.trainer import train as run
 
         if train.multilabel:
-            raise ConfigError(f"{self.name}: early_stopping=inner scores one class per clip; leave early_stopping=fixed for action units.")
+            raise ConfigError(
+                f"{self.name}: early_stopping=inner scores one class per clip; leave early_stopping=fixed for action units."
+            )
         subjects = len(set(train.groups))
         if subjects < 2:
-            raise MerkitError(f"{self.name}: early_stopping=inner needs at least 2 subjects in a training part to hold some out; "
-                              f"this one has {subjects}. Use early_stopping=fixed, or a protocol with larger training parts.")
+            raise MerkitError(
+                f"{self.name}: early_stopping=inner needs at least 2 subjects in a training part to hold some out; "
+                f"this one has {subjects}. Use early_stopping=fixed, or a protocol with larger training parts."
+            )
         splitter = StratifiedGroupKFold(min(5, subjects), shuffle=True, random_state=seed % 2**32)
         kept, held = next(splitter.split(np.zeros(len(train)), train.y, train.groups))
         validation = train.subset(held)
@@ -149,10 +177,19 @@ class ApexFlowNetwork(NetworkMethod):
 
             def score(epoch: int) -> None:
                 predicted = predict_logits(probe.model_, [x_validation], device=self.device).argmax(axis=1)
-                scores.append(f1_score(y_validation, predicted, labels=np.unique(y_validation), average="macro", zero_division=0))
+                scores.append(
+                    f1_score(y_validation, predicted, labels=np.unique(y_validation), average="macro", zero_division=0)
+                )
 
-            run(probe.model_, tensor_batches(x, y, self.batch_size), self.recipe(), rng=rng, after_epoch=score,
-                device=self.device, description=f"{self.name}: choosing the epochs")
+            run(
+                probe.model_,
+                tensor_batches(x, y, self.batch_size),
+                self.recipe(),
+                rng=rng,
+                after_epoch=score,
+                device=self.device,
+                description=f"{self.name}: choosing the epochs",
+            )
         return int(np.argmax(scores)) + 1
 
     def folds_together(self) -> int:
@@ -178,8 +215,10 @@ class ApexFlowNetwork(NetworkMethod):
                 fitted += self._fit_together(trains[start : start + group], seeds[start : start + group], cache)
             except torch.OutOfMemoryError:
                 if group == 1:
-                    raise MerkitError(f"{self.name}: one fold's training does not fit in the memory of {self.device}; "
-                                      "pass a smaller --set batch_size, or leave device=cpu.") from None
+                    raise MerkitError(
+                        f"{self.name}: one fold's training does not fit in the memory of {self.device}; "
+                        "pass a smaller --set batch_size, or leave device=cpu."
+                    ) from None
                 group = (group + 1) // 2
                 torch.cuda.empty_cache()
         return fitted
@@ -190,7 +229,9 @@ class ApexFlowNetwork(NetworkMethod):
         from merkit.training.lockstep import FoldStack, train_lockstep
         from merkit.training.trainer import torch_device, torch_threads
 
-        if len(trains) == 1 and (torch_device(self.device).type != "cuda" or self.early_stopping == "inner"):  # on a CPU the fused kernel
+        if len(trains) == 1 and (
+            torch_device(self.device).type != "cuda" or self.early_stopping == "inner"
+        ):  # on a CPU the fused kernel
             return [dataclasses.replace(self).fit(trains[0], seed=seeds[0], cache=cache)]
         fitted, data, rngs, generators = [], [], [], []
         with torch_threads(self.threads):
@@ -198,15 +239,24 @@ class ApexFlowNetwork(NetworkMethod):
                 method = dataclasses.replace(self)
                 x, y, rng = method._start(train, seed, cache)
                 generator = torch.Generator()
-                generator.set_state(torch.get_rng_state())  # where PyTorch's generator stands when ``fit`` starts training
+                generator.set_state(
+                    torch.get_rng_state()
+                )  # where PyTorch's generator stands when ``fit`` starts training
                 fitted.append(method)
                 data.append((x, y))
                 rngs.append(rng)
                 generators.append(generator)
             stack = FoldStack([method.model_ for method in fitted], generators)
-            histories = train_lockstep(stack, fitted[0].model_.forward_folds, data, self.recipe(), rngs=rngs,
-                                       device=self.device, multilabel=trains[0].multilabel,
-                                       description=f"{self.name}: {len(trains)} folds in lockstep")
+            histories = train_lockstep(
+                stack,
+                fitted[0].model_.forward_folds,
+                data,
+                self.recipe(),
+                rngs=rngs,
+                device=self.device,
+                multilabel=trains[0].multilabel,
+                description=f"{self.name}: {len(trains)} folds in lockstep",
+            )
             stack.unstack_into([method.model_ for method in fitted])
         for method, history in zip(fitted, histories):
             method.history_ = history
@@ -292,5 +342,13 @@ class SssnetMethod(ApexFlowNetwork):
     momentum: float = 0.9
 
     def recipe(self) -> Recipe:
-        return Recipe(optimizer="sgd", lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay,
-                      batch_size=self.batch_size, lr_decay=1.0, tolerance=0.0, max_epochs=self.epochs)
+        return Recipe(
+            optimizer="sgd",
+            lr=self.lr,
+            momentum=self.momentum,
+            weight_decay=self.weight_decay,
+            batch_size=self.batch_size,
+            lr_decay=1.0,
+            tolerance=0.0,
+            max_epochs=self.epochs,
+        )

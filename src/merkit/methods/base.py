@@ -166,22 +166,32 @@ class NetworkMethod(Method):
         arrays, metadata = read_arrays(path)
         classes = metadata.get("classes")
         if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
-            raise MerkitError(f"{path}: its metadata names no classes (a list of two or more names); "
-                              "only load models merkit wrote, or train it again.")
+            raise MerkitError(
+                f"{path}: its metadata names no classes (a list of two or more names); "
+                "only load models merkit wrote, or train it again."
+            )
         model = self.create_network(len(classes))
         declared = {f"network.{k}" for k in model.state_dict()} | {f"fitted.{k}" for k in self.fitted_names}
         unknown, missing = sorted(set(arrays) - declared), sorted(declared - set(arrays))
         if unknown or missing:
-            raise MerkitError(f"{path} does not hold a {self.name} network with these parameters and {len(classes)} "
-                              f"classes: " + "; ".join(([f"unexpected {', '.join(unknown[:5])}"] if unknown else [])
-                                                      + ([f"missing {', '.join(missing[:5])}"] if missing else []))
-                              + ". Only load models merkit wrote, or train it again.")
+            raise MerkitError(
+                f"{path} does not hold a {self.name} network with these parameters and {len(classes)} "
+                f"classes: "
+                + "; ".join(
+                    ([f"unexpected {', '.join(unknown[:5])}"] if unknown else [])
+                    + ([f"missing {', '.join(missing[:5])}"] if missing else [])
+                )
+                + ". Only load models merkit wrote, or train it again."
+            )
         try:
-            model.load_state_dict({k.split(".", 1)[1]: torch.from_numpy(v.copy()) for k, v in arrays.items()
-                                   if k.startswith("network.")})
+            model.load_state_dict(
+                {k.split(".", 1)[1]: torch.from_numpy(v.copy()) for k, v in arrays.items() if k.startswith("network.")}
+            )
         except RuntimeError as error:
-            raise MerkitError(f"{path} does not hold a {self.name} network with these parameters and "
-                              f"{len(classes)} classes: {str(error).splitlines()[0]}") from None
+            raise MerkitError(
+                f"{path} does not hold a {self.name} network with these parameters and "
+                f"{len(classes)} classes: {str(error).splitlines()[0]}"
+            ) from None
         self.classes_, self.model_ = tuple(classes), model
         for name in self.fitted_names:
             setattr(self, name, arrays[f"fitted.{name}"])
@@ -203,7 +213,9 @@ def calibration_splits(y: np.ndarray, groups: np.ndarray, seed: int) -> list[tup
     subjects_per_class = Counter(label for label, _ in set(zip(y, groups)))
     classes = set(y)
     for k in range(min(5, min(subjects_per_class.values())), 1, -1):
-        splits = list(StratifiedGroupKFold(k, shuffle=True, random_state=seed % 2**32).split(np.zeros(len(y)), y, groups))
+        splits = list(
+            StratifiedGroupKFold(k, shuffle=True, random_state=seed % 2**32).split(np.zeros(len(y)), y, groups)
+        )
         if all(set(y[fit]) == classes for fit, _ in splits):
             return splits
     return None
@@ -228,7 +240,9 @@ def calibrated(estimator, x: np.ndarray, y: np.ndarray, groups: np.ndarray, seed
     if splits is not None:
         return CalibratedClassifierCV(estimator, method="sigmoid", cv=splits, ensemble=False).fit(x, y)
     everything = [(np.arange(len(y)), np.arange(len(y)))]  # the frozen estimator's own training decisions
-    return CalibratedClassifierCV(FrozenEstimator(clone(estimator).fit(x, y)), method="sigmoid", cv=everything).fit(x, y)
+    return CalibratedClassifierCV(FrozenEstimator(clone(estimator).fit(x, y)), method="sigmoid", cv=everything).fit(
+        x, y
+    )
 
 
 class FeatureMethod(Method):
@@ -272,9 +286,13 @@ class FeatureMethod(Method):
         if train.multilabel:  # one linear SVM per action unit, each on all the training clips
             with warnings.catch_warnings():  # an AU absent from every training clip gets a constant "no"
                 warnings.filterwarnings("ignore", message="Label not .* is present in all training examples")
-                self.classifier_ = OneVsRestClassifier(self.make_classifier(seed)).fit(np.stack(samples), multi_hot(labels, self.classes_))
+                self.classifier_ = OneVsRestClassifier(self.make_classifier(seed)).fit(
+                    np.stack(samples), multi_hot(labels, self.classes_)
+                )
             return self
-        self.classifier_ = calibrated(self.make_classifier(seed), np.stack(samples), np.asarray(labels), np.asarray(groups), seed)
+        self.classifier_ = calibrated(
+            self.make_classifier(seed), np.stack(samples), np.asarray(labels), np.asarray(groups), seed
+        )
         return self
 
     def predict(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
@@ -286,7 +304,9 @@ class FeatureMethod(Method):
 
     def predict_proba(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
         if isinstance(self.classifier_, OneVsRestClassifier):
-            raise MerkitError(f"{self.name} gives no probabilities for action units yet: each AU's SVM decides yes or no.")
+            raise MerkitError(
+                f"{self.name} gives no probabilities for action units yet: each AU's SVM decides yes or no."
+            )
         proba = self.classifier_.predict_proba(self._feature_matrix(test, cache))
         known = list(self.classifier_.classes_)
         out = np.zeros((len(proba), len(self.classes_)))  # a class absent from the training part gets 0
@@ -296,7 +316,9 @@ class FeatureMethod(Method):
         return out
 
     def save(self, folder: Path) -> list[str]:
-        write_estimator(Path(folder) / self.CLASSIFIER_FILE, {"classes": list(self.classes_), "classifier": self.classifier_})
+        write_estimator(
+            Path(folder) / self.CLASSIFIER_FILE, {"classes": list(self.classes_), "classifier": self.classifier_}
+        )
         return [self.CLASSIFIER_FILE]
 
     def load(self, folder: Path) -> FeatureMethod:

@@ -70,8 +70,10 @@ class Ensemble(Method):
         for name in names:
             cls = method_class(name)  # a ConfigError listing the methods for an unknown one
             if name == self.name or not cls.single_label:
-                raise ConfigError(f"members={self.members!r}: {name} cannot be a member (an ensemble averages methods "
-                                  "that predict one class per clip).")
+                raise ConfigError(
+                    f"members={self.members!r}: {name} cannot be a member (an ensemble averages methods "
+                    "that predict one class per clip)."
+                )
         if not isinstance(self.bag, int) or self.bag < 1:
             raise ConfigError(f"bag={self.bag!r}: give how many seeds to fit each member with (1, 2, ...).")
         self.member_weights()
@@ -91,8 +93,10 @@ class Ensemble(Method):
         except ValueError:
             raise ConfigError(f"weights={self.weights!r}: give {n} numbers separated by commas, e.g. 1,2.") from None
         if len(weights) != n or (weights < 0).any() or not weights.sum() > 0:
-            raise ConfigError(f"weights={self.weights!r}: give {n} non-negative numbers (one per member of {self.members}), "
-                              "not all zero.")
+            raise ConfigError(
+                f"weights={self.weights!r}: give {n} non-negative numbers (one per member of {self.members}), "
+                "not all zero."
+            )
         return weights / weights.sum()
 
     def settings_of(self) -> dict[str, dict[str, str]]:
@@ -102,8 +106,10 @@ class Ensemble(Method):
             target, sep, value = item.partition("=")
             member, dot, parameter = target.strip().partition(".")
             if not sep or not dot or member not in self.member_names():
-                raise ConfigError(f"member_settings item {item!r}: write METHOD.NAME=VALUE for a member of {self.members}, "
-                                  "e.g. sssnet.epochs=100.")
+                raise ConfigError(
+                    f"member_settings item {item!r}: write METHOD.NAME=VALUE for a member of {self.members}, "
+                    "e.g. sssnet.epochs=100."
+                )
             settings.setdefault(member, {})[parameter] = value.strip()
         return settings
 
@@ -126,8 +132,12 @@ class Ensemble(Method):
     @property
     def state_files(self) -> tuple[str, ...]:
         """Each member fit's own state files, in its subfolder (what ``save`` writes)."""
-        return tuple(f"{self._folder(index, member.name, k)}/{name}" for index, member in enumerate(self._new_members())
-                     for k in range(self.bag) for name in member.state_files)
+        return tuple(
+            f"{self._folder(index, member.name, k)}/{name}"
+            for index, member in enumerate(self._new_members())
+            for k in range(self.bag)
+            for name in member.state_files
+        )
 
     def check_machine(self) -> None:
         for member in self._new_members():
@@ -139,17 +149,27 @@ class Ensemble(Method):
 
     def fit(self, train: ClipDataset, *, seed: int, cache: Cache) -> Ensemble:
         if train.multilabel:
-            raise MerkitError("ensemble averages class probabilities; it does not predict action units (use --labels of "
-                              "one class per clip).")
+            raise MerkitError(
+                "ensemble averages class probabilities; it does not predict action units (use --labels of "
+                "one class per clip)."
+            )
         self.classes_ = train.classes
-        self.members_ = [[member.fit(train, seed=bag_seed(seed, k), cache=cache) if k == 0 else
-                          create_method(member.name, **member.params()).fit(train, seed=bag_seed(seed, k), cache=cache)
-                          for k in range(self.bag)] for member in self._new_members()]
+        self.members_ = [
+            [
+                member.fit(train, seed=bag_seed(seed, k), cache=cache)
+                if k == 0
+                else create_method(member.name, **member.params()).fit(train, seed=bag_seed(seed, k), cache=cache)
+                for k in range(self.bag)
+            ]
+            for member in self._new_members()
+        ]
         return self
 
     def member_probabilities(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
         """(n_members, n_clips, n_classes) each member's probabilities, the mean over its bag."""
-        return np.stack([np.mean([fit.predict_proba(test, cache=cache) for fit in bag], axis=0) for bag in self.members_])
+        return np.stack(
+            [np.mean([fit.predict_proba(test, cache=cache) for fit in bag], axis=0) for bag in self.members_]
+        )
 
     def predict_proba(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
         return np.tensordot(self.member_weights(), self.member_probabilities(test, cache=cache), axes=1)
@@ -166,8 +186,13 @@ class Ensemble(Method):
         return names
 
     def load(self, folder: Path) -> Ensemble:
-        self.members_ = [[member.load(Path(folder) / self._folder(index, member.name, 0))] +
-                         [create_method(member.name, **member.params()).load(Path(folder) / self._folder(index, member.name, k))
-                          for k in range(1, self.bag)] for index, member in enumerate(self._new_members())]
+        self.members_ = [
+            [member.load(Path(folder) / self._folder(index, member.name, 0))]
+            + [
+                create_method(member.name, **member.params()).load(Path(folder) / self._folder(index, member.name, k))
+                for k in range(1, self.bag)
+            ]
+            for index, member in enumerate(self._new_members())
+        ]
         self.classes_ = tuple(self.members_[0][0].classes_)
         return self

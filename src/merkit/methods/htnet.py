@@ -46,10 +46,19 @@ class HtnetMethod(ApexFlowNetwork):
 
     def representation(self) -> Representation:
         """The flow maps of the other networks, then HTNet's four areas of them."""
-        return Representation(Step("apex_flow", method=self.flow, size=self.size, normalise="minmax"), Step("face_regions"))
+        return Representation(
+            Step("apex_flow", method=self.flow, size=self.size, normalise="minmax"), Step("face_regions")
+        )
 
     def create_network(self, num_classes: int):
         from merkit.models import create_model
 
-        return create_model(self.network, num_classes=num_classes, input_size=self.size[0], dim=self.dim, heads=self.heads,
-                            hierarchies=len(self.block_repeats), block_repeats=tuple(self.block_repeats))
+        return create_model(
+            self.network,
+            num_classes=num_classes,
+            input_size=self.size[0],
+            dim=self.dim,
+            heads=self.heads,
+            hierarchies=len(self.block_repeats),
+            block_repeats=tuple(self.block_repeats),
+        )

@@ -62,10 +62,20 @@ class LbpTopSvm(FeatureMethod):
     def representation(self) -> Representation:
         """Grey onset..offset frames, resized, TIM to ``n_frames`` (rounded to grey levels), LBP-TOP."""
         return Representation(
-            Step("frames", grey=True), Step("resize", size=self.size), Step("tim", n_frames=self.n_frames),
-            Step("lbp_top", radius=self.radius, blocks=self.blocks, n_points=self.n_points, interpolation=self.interpolation),
+            Step("frames", grey=True),
+            Step("resize", size=self.size),
+            Step("tim", n_frames=self.n_frames),
+            Step(
+                "lbp_top",
+                radius=self.radius,
+                blocks=self.blocks,
+                n_points=self.n_points,
+                interpolation=self.interpolation,
+            ),
         )
 
     def make_classifier(self, seed: int):
         weight = None if self.class_weight == "none" else self.class_weight
-        return make_pipeline(StandardScaler(), SVC(C=self.C, kernel=self.kernel, class_weight=weight, random_state=seed))
+        return make_pipeline(
+            StandardScaler(), SVC(C=self.C, kernel=self.kernel, class_weight=weight, random_state=seed)
+        )

@@ -47,7 +47,8 @@ class MdmoSvm(FeatureMethod):
     def representation(self) -> Representation:
         """Onset..offset frames aligned to the onset's eyes, then MDMO: (72,) float32."""
         return Representation(
-            Step("frames"), Step("align", size=(self.align_size, self.align_size), upsample=2, on_missing="reuse", keep=True),
+            Step("frames"),
+            Step("align", size=(self.align_size, self.align_size), upsample=2, on_missing="reuse", keep=True),
             Step("mdmo", flow=self.flow, bins=self.bins, average=self.average),
         )
 

@@ -85,7 +85,10 @@ class MerRcnnMethod(NetworkMethod):
     name = "mer_rcnn"
     paper_labels = {"casme": "seed4", "casme2": "seed4", "smic_hs": "seed4"}
     summary = "MER-RCNN: aligned, magnified 30-frame clips, temporal jittering, recurrent CNN (Xia et al.)"
-    fitted_names = ("mean_", "gain_")  # the centring mean (``centre='train'``) and the input gain, from the training part
+    fitted_names = (
+        "mean_",
+        "gain_",
+    )  # the centring mean (``centre='train'``) and the input gain, from the training part
 
     maps: int = 96
     depth: int = 3
@@ -119,11 +122,24 @@ class MerRcnnMethod(NetworkMethod):
         """Aligned (optional), magnified (optional) frames at ``size``, centre-cropped: (T, h, w, 3) in [0, 1]."""
         steps = [Step("frames")]
         if self.align:
-            steps.append(Step("align", size=(self.align_size, self.align_size), upsample=2, on_missing="reuse", keep=True))
+            steps.append(
+                Step("align", size=(self.align_size, self.align_size), upsample=2, on_missing="reuse", keep=True)
+            )
         if self.magnify:
-            steps.append(Step("magnify", alpha=self.alpha, lambda_c=self.lambda_c, r1=self.r1, r2=self.r2,
-                              exaggeration=self.exaggeration))
-        steps += [Step("resize", size=(self.size, self.size), interpolation="bicubic"), Step("crop", fraction=self.crop)]
+            steps.append(
+                Step(
+                    "magnify",
+                    alpha=self.alpha,
+                    lambda_c=self.lambda_c,
+                    r1=self.r1,
+                    r2=self.r2,
+                    exaggeration=self.exaggeration,
+                )
+            )
+        steps += [
+            Step("resize", size=(self.size, self.size), interpolation="bicubic"),
+            Step("crop", fraction=self.crop),
+        ]
         return Representation(*steps)
 
     def clip_frames(self, clip: Clip, cache: Cache) -> np.ndarray:
@@ -177,13 +193,25 @@ class MerRcnnMethod(NetworkMethod):
                     yield x, labels[[i for i, _ in chosen]]
 
             self.model_ = self.create_network(len(self.classes_))
-            recipe = Recipe(optimizer="sgd", **{f.name: getattr(self, f.name) for f in fields(Recipe) if f.name not in ("optimizer", "lr_step")})
-            self.history_ = run(self.model_, batches, recipe, rng=rng, device=self.device, description="mer_rcnn: training")
+            recipe = Recipe(
+                optimizer="sgd",
+                **{f.name: getattr(self, f.name) for f in fields(Recipe) if f.name not in ("optimizer", "lr_step")},
+            )
+            self.history_ = run(
+                self.model_, batches, recipe, rng=rng, device=self.device, description="mer_rcnn: training"
+            )
         return self
 
     def logits(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
         from merkit.training.trainer import predict_logits, torch_threads
 
-        inputs = (to_tensor(resize_time(self._centred(self.clip_frames(clip, cache)) * self.gain_, self.n_frames, method=self.test_kernel))[None] for clip in test)
+        inputs = (
+            to_tensor(
+                resize_time(
+                    self._centred(self.clip_frames(clip, cache)) * self.gain_, self.n_frames, method=self.test_kernel
+                )
+            )[None]
+            for clip in test
+        )
         with torch_threads(self.threads):
             return predict_logits(self.model_, inputs, device=self.device)

@@ -47,8 +47,19 @@ class RcnMethod(ApexFlowNetwork):
     def create_network(self, num_classes: int):
         from merkit.models import create_model
 
-        return create_model(self.network, num_classes=num_classes, variant=self.variant, maps=self.maps, input_size=self.size[0])
+        return create_model(
+            self.network, num_classes=num_classes, variant=self.variant, maps=self.maps, input_size=self.size[0]
+        )
 
     def recipe(self) -> Recipe:
-        return Recipe(optimizer="sgd", lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay,
-                      batch_size=self.batch_size, lr_decay=0.5, tolerance=0.0, max_epochs=self.epochs, lr_step=10)
+        return Recipe(
+            optimizer="sgd",
+            lr=self.lr,
+            momentum=self.momentum,
+            weight_decay=self.weight_decay,
+            batch_size=self.batch_size,
+            lr_decay=0.5,
+            tolerance=0.0,
+            max_epochs=self.epochs,
+            lr_step=10,
+        )

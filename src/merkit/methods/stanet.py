@@ -44,8 +44,12 @@ from merkit.preprocess.pipeline import Representation, Step
 from merkit.training.augment import augment_flows
 from merkit.training.recipe import Recipe
 
-VARIANTS = {"baseline": (False, False, False), "sab": (True, False, False), "sab_l1": (True, False, True),
-            "sab_tab_l1": (True, True, True)}  # variant -> (SAB, TAB, L1 on the masks), Table 2
+VARIANTS = {
+    "baseline": (False, False, False),
+    "sab": (True, False, False),
+    "sab_l1": (True, False, True),
+    "sab_tab_l1": (True, True, True),
+}  # variant -> (SAB, TAB, L1 on the masks), Table 2
 PAPER_EPOCHS = {"casme": 60, "casme2": 30, "smic": 100}
 
 
@@ -103,9 +107,13 @@ class StanetMethod(NetworkMethod):
         adjacent frames, or n_frames from the first frame."""
         steps = [Step("frames", grey=True)]
         if self.align:
-            steps.append(Step("align", size=(self.align_size, self.align_size), upsample=2, on_missing="reuse", keep=True))
+            steps.append(
+                Step("align", size=(self.align_size, self.align_size), upsample=2, on_missing="reuse", keep=True)
+            )
         return Representation(
-            *steps, Step("resize", size=(self.size, self.size)), Step("interpolate_time", n_frames=self.n_frames),
+            *steps,
+            Step("resize", size=(self.size, self.size)),
+            Step("interpolate_time", n_frames=self.n_frames),
             Step("flow_sequence", method=self.flow, reference=self.reference),
         )
 
@@ -124,8 +132,16 @@ class StanetMethod(NetworkMethod):
         from merkit.models import create_model
 
         spatial, temporal, _ = VARIANTS[self.variant]
-        return create_model("stanet", num_classes=num_classes, widths=tuple(self.widths), spatial_attention=spatial,
-                            temporal_attention=temporal, depth=self.depth, mask_channels=self.mask_channels, hidden=self.hidden)
+        return create_model(
+            "stanet",
+            num_classes=num_classes,
+            widths=tuple(self.widths),
+            spatial_attention=spatial,
+            temporal_attention=temporal,
+            depth=self.depth,
+            mask_channels=self.mask_channels,
+            hidden=self.hidden,
+        )
 
     def loss(self, model, logits, labels):
         """Cross-entropy + l1 * ||M||_1 (per clip, averaged over the batch) when the variant has it."""
@@ -147,7 +163,10 @@ class StanetMethod(NetworkMethod):
             epochs, augment = self.settings_for(train)
             rng = seed_everything(seed)
             self.classes_ = train.classes
-            x, y = torch.from_numpy(self.inputs(train, cache)), torch.from_numpy(train.y)  # the fold's training part only
+            x, y = (
+                torch.from_numpy(self.inputs(train, cache)),
+                torch.from_numpy(train.y),
+            )  # the fold's training part only
             plain = tensor_batches(x, y, self.batch_size)
 
             def batches(rng):
@@ -155,10 +174,25 @@ class StanetMethod(NetworkMethod):
                     yield (inputs if augment == "none" else augment_flows(inputs, rng, augment)), labels
 
             self.model_ = self.create_network(len(self.classes_))
-            recipe = Recipe(optimizer="adam", lr=self.lr, momentum=0.0, weight_decay=self.weight_decay, batch_size=self.batch_size,
-                            lr_decay=1.0, tolerance=0.0, max_epochs=epochs)
-            self.history_ = run(self.model_, batches, recipe, rng=rng, device=self.device, loss_fn=self.loss,
-                                description="stanet: training")
+            recipe = Recipe(
+                optimizer="adam",
+                lr=self.lr,
+                momentum=0.0,
+                weight_decay=self.weight_decay,
+                batch_size=self.batch_size,
+                lr_decay=1.0,
+                tolerance=0.0,
+                max_epochs=epochs,
+            )
+            self.history_ = run(
+                self.model_,
+                batches,
+                recipe,
+                rng=rng,
+                device=self.device,
+                loss_fn=self.loss,
+                description="stanet: training",
+            )
         return self
 
     def logits(self, test: ClipDataset, *, cache: Cache) -> np.ndarray:
@@ -178,6 +212,10 @@ class StanetMethod(NetworkMethod):
                 x = torch.from_numpy(self.clip_input(clip, cache)[None]).to(device)
                 logits.append(self.model_(x).cpu().numpy())
                 a = self.model_.last_attention
-                attention.append((None if a.masks is None else a.masks[0].cpu().numpy(),
-                                  None if a.weights is None else a.weights[0].cpu().numpy()))
+                attention.append(
+                    (
+                        None if a.masks is None else a.masks[0].cpu().numpy(),
+                        None if a.weights is None else a.weights[0].cpu().numpy(),
+                    )
+                )
         return np.concatenate(logits), attention

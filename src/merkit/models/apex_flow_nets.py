@@ -52,7 +52,9 @@ class Ststnet(Network):
     streams = (3, 5, 8)
     input_shape = (3, 28, 28)
 
-    def __init__(self, num_classes: int, *, in_channels: int = 3, input_size: int = 28, dropout: float = 0.5, fused: bool = True):
+    def __init__(
+        self, num_classes: int, *, in_channels: int = 3, input_size: int = 28, dropout: float = 0.5, fused: bool = True
+    ):
         super().__init__()
         self.fused = fused and in_channels == 3
         maps = sum(self.streams)
@@ -81,8 +83,12 @@ class Ststnet(Network):
         r = torch.relu(lockstep.conv2d(stack, "conv", x, padding=2))
         pooled = lockstep.per_map(lockstep.batch_norm(stack, "norm", r, valid, self.norm), F.max_pool2d, 3, 3, 1)
         b, folds = pooled.shape[:2]
-        seeds = torch.tensor([int(torch.randint(0, 2**62, (1,), generator=g).item()) if on else 0
-                              for g, on in zip(stack.generators, stack.active.tolist())])
+        seeds = torch.tensor(
+            [
+                int(torch.randint(0, 2**62, (1,), generator=g).item()) if on else 0
+                for g, on in zip(stack.generators, stack.active.tolist())
+            ]
+        )
         factors = fused_stem.dropout_factors(seeds.to(x.device), b, self.dropout.p, tuple(pooled.shape[-2:]))
         dropped = pooled * factors.transpose(0, 1)
         return lockstep.linear(stack, "head", lockstep.per_map(dropped, F.avg_pool2d, 2).flatten(2))
@@ -103,14 +109,25 @@ class OffApexNet(Network):
         super().__init__()
 
         def stream() -> nn.Sequential:
-            return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-                                 nn.Conv2d(6, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
+            return nn.Sequential(
+                nn.Conv2d(1, 6, 5, padding=2),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+                nn.Conv2d(6, 16, 5, padding=2),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+                nn.Flatten(),
+            )
 
         self.u_stream, self.v_stream = stream(), stream()
         side = input_size // 4
         self.fully_connected = nn.Sequential(
-            nn.Linear(2 * 16 * side * side, hidden), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(2 * 16 * side * side, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
         )
         self.head = nn.Linear(hidden, num_classes)
 
@@ -125,7 +142,9 @@ class OffApexNet(Network):
         for channel, name in enumerate(("u_stream", "v_stream")):
             y = x[:, :, channel : channel + 1]
             for layer in ("0", "3"):
-                y = lockstep.per_map(torch.relu(lockstep.conv2d(stack, f"{name}.{layer}", y, padding=2)), F.max_pool2d, 2)
+                y = lockstep.per_map(
+                    torch.relu(lockstep.conv2d(stack, f"{name}.{layer}", y, padding=2)), F.max_pool2d, 2
+                )
             streams.append(y.flatten(2))
         y = torch.cat(streams, dim=2)
         p = self.fully_connected[2].p
@@ -146,16 +165,30 @@ class Sssnet(Network):
 
     input_shape = (3, 28, 28)
 
-    def __init__(self, num_classes: int, *, input_size: int = 28, widths: tuple[int, int, int] = (32, 64, 256),
-                 dropout: float = 0.5):
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        input_size: int = 28,
+        widths: tuple[int, int, int] = (32, 64, 256),
+        dropout: float = 0.5,
+    ):
         super().__init__()
         first, second, hidden = widths
         side = ((input_size - 4) // 3 - 2) // 2
         if side < 1:
             raise ConfigError(f"SSSNet needs inputs of at least 14x14 pixels; got {input_size}.")
         self.stem = nn.Sequential(
-            nn.Conv2d(3, first, 5), nn.ReLU(), nn.MaxPool2d(3, 3), nn.BatchNorm2d(first), nn.Dropout2d(dropout),
-            nn.Conv2d(first, second, 3), nn.ReLU(), nn.MaxPool2d(2, 2), nn.BatchNorm2d(second), nn.Dropout2d(dropout),
+            nn.Conv2d(3, first, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 3),
+            nn.BatchNorm2d(first),
+            nn.Dropout2d(dropout),
+            nn.Conv2d(first, second, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2, 2),
+            nn.BatchNorm2d(second),
+            nn.Dropout2d(dropout),
             nn.Flatten(),
         )
         self.fully_connected = nn.Sequential(nn.Linear(second * side * side, hidden), nn.ReLU(), nn.Dropout(dropout))

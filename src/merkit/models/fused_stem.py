@@ -58,10 +58,35 @@ def _pad(x, xs):
 @njit(nogil=True, inline="always")
 def _tap_vectors(w):
     """The 27 taps' weight vectors, w (27 * 16) -> a tuple, to be held in registers."""
-    return (load(w, 0), load(w, 16), load(w, 32), load(w, 48), load(w, 64), load(w, 80), load(w, 96), load(w, 112),
-            load(w, 128), load(w, 144), load(w, 160), load(w, 176), load(w, 192), load(w, 208), load(w, 224),
-            load(w, 240), load(w, 256), load(w, 272), load(w, 288), load(w, 304), load(w, 320), load(w, 336),
-            load(w, 352), load(w, 368), load(w, 384), load(w, 400), load(w, 416))
+    return (
+        load(w, 0),
+        load(w, 16),
+        load(w, 32),
+        load(w, 48),
+        load(w, 64),
+        load(w, 80),
+        load(w, 96),
+        load(w, 112),
+        load(w, 128),
+        load(w, 144),
+        load(w, 160),
+        load(w, 176),
+        load(w, 192),
+        load(w, 208),
+        load(w, 224),
+        load(w, 240),
+        load(w, 256),
+        load(w, 272),
+        load(w, 288),
+        load(w, 304),
+        load(w, 320),
+        load(w, 336),
+        load(w, 352),
+        load(w, 368),
+        load(w, 384),
+        load(w, 400),
+        load(w, 416),
+    )
 
 
 @njit(nogil=True, inline="always")
@@ -239,8 +264,11 @@ def compiled() -> bool:
     except Exception as error:  # numba raises many kinds; PyTorch's layers compute the same function
         import warnings
 
-        warnings.warn(f"merkit could not compile STSTNet's fused kernel with numba ({error}); PyTorch's layers are used, "
-                      "which are slower.", stacklevel=2)
+        warnings.warn(
+            f"merkit could not compile STSTNet's fused kernel with numba ({error}); PyTorch's layers are used, "
+            "which are slower.",
+            stacklevel=2,
+        )
         return False
 
 
@@ -301,7 +329,9 @@ def fused_features(x: torch.Tensor, conv: nn.Conv2d, norm: nn.BatchNorm2d, drop:
     if tuple(conv.weight.shape) != (C, 3, 3, 3) or conv.padding != (2, 2) or tuple(x.shape[-2:]) != (SIDE, SIDE):
         raise ValueError("the fused kernel is built for STSTNet's 16 3x3 filters on 3 maps of 28x28, padding 2")
     seed = int(torch.randint(0, 2**62, (1,)).item())
-    out, mean, var = _FusedFeatures.apply(x.float().detach().contiguous(), conv.weight, conv.bias, norm.weight, norm.bias, norm.eps, drop, seed)
+    out, mean, var = _FusedFeatures.apply(
+        x.float().detach().contiguous(), conv.weight, conv.bias, norm.weight, norm.bias, norm.eps, drop, seed
+    )
     with torch.no_grad():
         n = x.shape[0] * HO * WO
         norm.num_batches_tracked += 1

@@ -66,14 +66,21 @@ class Transformer(nn.Module):
         self.attentions = nn.ModuleList(Attention(dim, heads, dropout) for _ in range(depth))
         self.feedforward_norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(depth))
         self.feedforwards = nn.ModuleList(
-            nn.Sequential(nn.Linear(dim, dim * mlp_mult), nn.GELU(), nn.Dropout(dropout), nn.Linear(dim * mlp_mult, dim),
-                          nn.Dropout(dropout))
-            for _ in range(depth))
+            nn.Sequential(
+                nn.Linear(dim, dim * mlp_mult),
+                nn.GELU(),
+                nn.Dropout(dropout),
+                nn.Linear(dim * mlp_mult, dim),
+                nn.Dropout(dropout),
+            )
+            for _ in range(depth)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.position
-        for norm, attention, ff_norm, feedforward in zip(self.attention_norms, self.attentions, self.feedforward_norms,
-                                                          self.feedforwards):
+        for norm, attention, ff_norm, feedforward in zip(
+            self.attention_norms, self.attentions, self.feedforward_norms, self.feedforwards
+        ):
             x = x + attention(norm(x))
             x = x + feedforward(ff_norm(x))
         return x
@@ -131,21 +138,38 @@ class Htnet(Network):
 
     input_shape = (3, 28, 28)
 
-    def __init__(self, num_classes: int, *, input_size: int = 28, patch_size: int = 7, dim: int = 256, heads: int = 3,
-                 hierarchies: int = 3, block_repeats: tuple[int, ...] = (2, 2, 10), mlp_mult: int = 4, dropout: float = 0.0):
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        input_size: int = 28,
+        patch_size: int = 7,
+        dim: int = 256,
+        heads: int = 3,
+        hierarchies: int = 3,
+        block_repeats: tuple[int, ...] = (2, 2, 10),
+        mlp_mult: int = 4,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         side, blocks = input_size // patch_size, 2 ** (hierarchies - 1)
         if input_size % patch_size or side % blocks:
-            raise ConfigError(f"HTNet needs an input_size divisible by patch_size ({patch_size}) and a patch map divisible "
-                              f"into {blocks}x{blocks} blocks; got input_size={input_size}.")
+            raise ConfigError(
+                f"HTNet needs an input_size divisible by patch_size ({patch_size}) and a patch map divisible "
+                f"into {blocks}x{blocks} blocks; got input_size={input_size}."
+            )
         if len(block_repeats) != hierarchies:
-            raise ConfigError(f"block_repeats gives {len(block_repeats)} levels; hierarchies={hierarchies}: give one number per level.")
+            raise ConfigError(
+                f"block_repeats gives {len(block_repeats)} levels; hierarchies={hierarchies}: give one number per level."
+            )
         self.patch_size, self.hierarchies = patch_size, hierarchies
         self.embed = nn.Linear(3 * patch_size * patch_size, dim)
         tokens = (side // blocks) ** 2  # the same number of tokens per block at every level
         widths = [dim * 2**level for level in range(hierarchies)]
-        self.transformers = nn.ModuleList(Transformer(width, tokens, depth, heads * 2**level, mlp_mult, dropout)
-                                          for level, (width, depth) in enumerate(zip(widths, block_repeats)))
+        self.transformers = nn.ModuleList(
+            Transformer(width, tokens, depth, heads * 2**level, mlp_mult, dropout)
+            for level, (width, depth) in enumerate(zip(widths, block_repeats))
+        )
         self.aggregates = nn.ModuleList(Aggregate(widths[level], widths[level + 1]) for level in range(hierarchies - 1))
         self.norm = nn.LayerNorm(widths[-1])
         self.head = nn.Linear(widths[-1], num_classes)

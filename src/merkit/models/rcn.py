@@ -112,24 +112,48 @@ class Rcn(Network):
 
     input_shape = (3, 28, 28)
 
-    def __init__(self, num_classes: int, *, variant: str = "a", maps: int = 32, pool: int = 5, dropout: float = 0.5,
-                 input_size: int = 28):
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        variant: str = "a",
+        maps: int = 32,
+        pool: int = 5,
+        dropout: float = 0.5,
+        input_size: int = 28,
+    ):
         super().__init__()
         self.variant, self.pool = check_choice("variant", variant, VARIANTS), pool
         half, quarter = maps // 2, maps // 4
         if variant in ("a", "s"):  # 5x5 convolution, then 2x2 pooling
-            self.stems = nn.ModuleList([nn.Sequential(nn.Conv2d(3, maps, 5), nn.BatchNorm2d(maps), nn.ReLU(), nn.MaxPool2d(2),
-                                                      nn.Dropout(dropout))])
+            self.stems = nn.ModuleList(
+                [
+                    nn.Sequential(
+                        nn.Conv2d(3, maps, 5), nn.BatchNorm2d(maps), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(dropout)
+                    )
+                ]
+            )
         elif variant in ("w", "c"):  # three strided stems: plain, dilated 2, dilated 3 (ReLU before normalisation)
             self.stems = nn.ModuleList(
-                nn.Sequential(nn.Conv2d(3, width, 3, stride=3, padding=dilation, dilation=dilation), nn.ReLU(),
-                              nn.BatchNorm2d(width), nn.Dropout(dropout))
-                for width, dilation in ((half, 1), (quarter, 2), (maps - half - quarter, 3)))
+                nn.Sequential(
+                    nn.Conv2d(3, width, 3, stride=3, padding=dilation, dilation=dilation),
+                    nn.ReLU(),
+                    nn.BatchNorm2d(width),
+                    nn.Dropout(dropout),
+                )
+                for width, dilation in ((half, 1), (quarter, 2), (maps - half - quarter, 3))
+            )
         else:  # "p": two stems, plain and dilated 3, each pooled 3x3 with stride 3
             self.stems = nn.ModuleList(
-                nn.Sequential(nn.Conv2d(3, width, 3, padding=dilation, dilation=dilation), nn.ReLU(), nn.BatchNorm2d(width),
-                              nn.MaxPool2d(3, 3, padding=1), nn.Dropout(dropout))
-                for width, dilation in ((half, 1), (maps - half, 3)))
+                nn.Sequential(
+                    nn.Conv2d(3, width, 3, padding=dilation, dilation=dilation),
+                    nn.ReLU(),
+                    nn.BatchNorm2d(width),
+                    nn.MaxPool2d(3, 3, padding=1),
+                    nn.Dropout(dropout),
+                )
+                for width, dilation in ((half, 1), (maps - half, 3))
+            )
         self.body = RecurrentLayer(maps, dropout) if variant in ("a", "w") else DenseLayer(maps, dropout)
         self.head = nn.Linear(maps * pool * pool, num_classes)
         for m in self.modules():

@@ -40,7 +40,12 @@ class _VectorModel(models.PrimitiveModel):
 
 
 def _vector_of(array) -> _Vector:
-    if not (isinstance(array, types.Array) and array.ndim == 1 and array.layout == "C" and array.dtype in (types.float32, types.int32)):
+    if not (
+        isinstance(array, types.Array)
+        and array.ndim == 1
+        and array.layout == "C"
+        and array.dtype in (types.float32, types.int32)
+    ):
         raise TypingError(f"simd needs a C-contiguous 1-d float32 or int32 array, not {array}")
     return f32x16 if array.dtype == types.float32 else i32x16
 
@@ -127,7 +132,9 @@ def fma(typingctx, a, b, c):
     """a * b + c, fused (one rounding), lane by lane."""
 
     def codegen(context, builder, sig, args):
-        function = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_FLOATS, [_FLOATS] * 3), "llvm.fma.v16f32")
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(_FLOATS, [_FLOATS] * 3), "llvm.fma.v16f32"
+        )
         return builder.call(function, list(args))
 
     return f32x16(a, b, c), codegen

@@ -48,7 +48,11 @@ def conv_block(c_in: int, c_out: int, convs: int = 1) -> nn.Sequential:
     """``convs`` x [3x3 convolution, batch normalisation, ReLU]; keeps the size."""
     layers = []
     for k in range(convs):
-        layers += [nn.Conv2d(c_in if k == 0 else c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+        layers += [
+            nn.Conv2d(c_in if k == 0 else c_out, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+        ]
     return nn.Sequential(*layers)
 
 
@@ -102,9 +106,18 @@ class Stanet(Network):
 
     input_shape = (19, 2, 64, 64)  # the CPU configuration: 20 frames give 19 flows
 
-    def __init__(self, num_classes: int, *, widths: tuple[int, ...] = (32, 64, 128, 256), spatial_attention: bool = True,
-                 temporal_attention: bool = True, depth: int = 2, mask_channels: int = 1, hidden: int = 128,
-                 in_channels: int = 2):
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        widths: tuple[int, ...] = (32, 64, 128, 256),
+        spatial_attention: bool = True,
+        temporal_attention: bool = True,
+        depth: int = 2,
+        mask_channels: int = 1,
+        hidden: int = 128,
+        in_channels: int = 2,
+    ):
         super().__init__()
         if len(widths) != 4:
             raise ValueError(f"STANet's backbone has four stages; got widths={widths}.")

@@ -66,7 +66,9 @@ def eye_centres(landmarks: np.ndarray) -> np.ndarray:
     return np.stack([landmarks[EYES[0]].mean(axis=0), landmarks[EYES[1]].mean(axis=0)])
 
 
-def similarity_from_eyes(eyes: np.ndarray, size: tuple[int, int], *, eye_y: float = 0.38, eye_spread: float = 0.42) -> np.ndarray:
+def similarity_from_eyes(
+    eyes: np.ndarray, size: tuple[int, int], *, eye_y: float = 0.38, eye_spread: float = 0.42
+) -> np.ndarray:
     """(2, 3) similarity taking the eyes to (0.5 -+ eye_spread / 2) W, eye_y H of a (H, W) crop."""
     h, w = size
     p1, p2 = (complex(*e) for e in eyes)
@@ -87,9 +89,18 @@ class Alignment:
     missing: list[int] = field(default_factory=list)
 
 
-def align_clip(frames, *, size: tuple[int, int] = (256, 256), reference: int = 0, track: bool = False,
-               on_missing: str = "fail", upsample: int = 1, eye_y: float = 0.38, eye_spread: float = 0.42,
-               name: str = "clip") -> Alignment:
+def align_clip(
+    frames,
+    *,
+    size: tuple[int, int] = (256, 256),
+    reference: int = 0,
+    track: bool = False,
+    on_missing: str = "fail",
+    upsample: int = 1,
+    eye_y: float = 0.38,
+    eye_spread: float = 0.42,
+    name: str = "clip",
+) -> Alignment:
     """Align a clip's faces to the eyes of its reference frame and crop them to ``size``.
 
     Parameters
@@ -116,8 +127,10 @@ def align_clip(frames, *, size: tuple[int, int] = (256, 256), reference: int = 0
         if landmarks is None:
             missing.append(t)
             if on_missing == "fail":
-                raise DatasetError(f"No face found in frame {t} of {name}; try upsample=2, or on_missing='reuse' "
-                                   "to reuse the last good transform, or skip alignment for cropped datasets.")
+                raise DatasetError(
+                    f"No face found in frame {t} of {name}; try upsample=2, or on_missing='reuse' "
+                    "to reuse the last good transform, or skip alignment for cropped datasets."
+                )
             continue
         transforms[t] = similarity_from_eyes(eye_centres(landmarks), size, eye_y=eye_y, eye_spread=eye_spread)
     if not transforms and not track:  # the reference frame has no face: take the first frame that has one
@@ -132,6 +145,10 @@ def align_clip(frames, *, size: tuple[int, int] = (256, 256), reference: int = 0
         last = transforms.get(t, last) if track else next(iter(transforms.values()))
         per_frame.append(last)
     h, w = size
-    aligned = np.stack([cv2.warpAffine(f, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-                        for f, m in zip(frames, per_frame)])
+    aligned = np.stack(
+        [
+            cv2.warpAffine(f, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            for f, m in zip(frames, per_frame)
+        ]
+    )
     return Alignment(aligned, np.stack(per_frame), missing)

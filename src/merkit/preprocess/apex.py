@@ -40,8 +40,13 @@ def estimate_apex(frames, onset: int, offset: int, *, method: str = "motion", bl
             _, warp = cv2.findTransformECC(reference, frame, warp, cv2.MOTION_TRANSLATION, criteria, None, 5)
         except cv2.error:  # no convergence (a flat frame): compare unregistered
             pass
-        registered = cv2.warpAffine(frame, warp, frame.shape[::-1], flags=cv2.INTER_CUBIC + cv2.WARP_INVERSE_MAP,
-                                    borderMode=cv2.BORDER_REFLECT101)
+        registered = cv2.warpAffine(
+            frame,
+            warp,
+            frame.shape[::-1],
+            flags=cv2.INTER_CUBIC + cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REFLECT101,
+        )
         inner = registered[4:-4, 4:-4] * (reference[4:-4, 4:-4].mean() / max(registered[4:-4, 4:-4].mean(), 1e-6))
         change.append(float(np.abs(inner - reference[4:-4, 4:-4]).mean()))
     return onset + int(np.argmax(change))

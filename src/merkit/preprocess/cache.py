@@ -109,6 +109,8 @@ class ShippedCache(MemoryCache):
     def load(self, step: str, clip, params: Mapping) -> np.ndarray | None:
         value = super().load(step, clip, params)
         if value is None:
-            raise MerkitError(f"No representation of {clip.key} was shipped with this task; the driver sends every "
-                              "clip's representation (Ray with --ray-storage driver).")
+            raise MerkitError(
+                f"No representation of {clip.key} was shipped with this task; the driver sends every "
+                "clip's representation (Ray with --ray-storage driver)."
+            )
         return value

@@ -47,7 +47,9 @@ def _tvl1(a, b, **params):
 @register_flow("farneback")
 def _farneback(a, b, *, pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2):
     """Farneback (2003) polynomial expansion, on 8-bit frames (on floats in [0, 1] OpenCV's finds no motion)."""
-    return cv2.calcOpticalFlowFarneback(_to_8bit(a), _to_8bit(b), None, pyr_scale, levels, winsize, iterations, poly_n, poly_sigma, 0)
+    return cv2.calcOpticalFlowFarneback(
+        _to_8bit(a), _to_8bit(b), None, pyr_scale, levels, winsize, iterations, poly_n, poly_sigma, 0
+    )
 
 
 @register_flow("dis")
@@ -102,7 +104,9 @@ def flow_sequence(frames, *, reference: str = "adjacent", onset: int = 0, method
     check_choice("reference", reference, ("adjacent", "onset"))
     frames = check_array("frames", frames, ndim=(3, 4))
     if reference == "adjacent":
-        return np.stack([optical_flow(frames[t], frames[t + 1], method=method, **params) for t in range(len(frames) - 1)])
+        return np.stack(
+            [optical_flow(frames[t], frames[t + 1], method=method, **params) for t in range(len(frames) - 1)]
+        )
     return np.stack([optical_flow(frames[onset], f, method=method, **params) for f in frames])
 
 
@@ -125,8 +129,15 @@ def optical_strain(flow) -> np.ndarray:
     return np.sqrt(du_dx**2 + dv_dy**2 + 2 * shear**2).astype(np.float32)
 
 
-def apex_flow(onset_frame, apex_frame, *, method: str = "tvl1", size: tuple[int, int] | None = (28, 28),
-              normalise: str = "none", **params) -> np.ndarray:
+def apex_flow(
+    onset_frame,
+    apex_frame,
+    *,
+    method: str = "tvl1",
+    size: tuple[int, int] | None = (28, 28),
+    normalise: str = "none",
+    **params,
+) -> np.ndarray:
     """The onset-to-apex representation of the MEGC-era networks: u, v and optical strain.
 
     Parameters

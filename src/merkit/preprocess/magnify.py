@@ -83,7 +83,9 @@ def reconstruct(levels: list[np.ndarray]) -> np.ndarray:
     return image
 
 
-def level_gains(shape: tuple[int, int], height: int, *, alpha: float, lambda_c: float, exaggeration: float) -> list[float]:
+def level_gains(
+    shape: tuple[int, int], height: int, *, alpha: float, lambda_c: float, exaggeration: float
+) -> list[float]:
     """Gain of each level, finest first (the residual last), as the MIT script computes them.
 
     Examples
@@ -184,7 +186,9 @@ def magnify_eulerian(
     filtered = []
     for level in range(height):
         stack = np.stack([p[level] for p in pyramids])
-        filtered.append(np.real(np.fft.ifft(np.fft.fft(stack, axis=0) * keep.reshape((t,) + (1,) * (stack.ndim - 1)), axis=0)))
+        filtered.append(
+            np.real(np.fft.ifft(np.fft.fft(stack, axis=0) * keep.reshape((t,) + (1,) * (stack.ndim - 1)), axis=0))
+        )
     for i in range(1, t):
         out[i] = finish(to_signal(frames[i]), [f[i] for f in filtered])
     return out
@@ -234,8 +238,9 @@ def _level_shapes(shape: tuple[int, int], height: int) -> list[tuple[int, int]]:
     return shapes
 
 
-def _amplified32(band: np.ndarray, gains: list[float], into: np.ndarray, lows: list[np.ndarray],
-                 sums: list[np.ndarray]) -> np.ndarray:
+def _amplified32(
+    band: np.ndarray, gains: list[float], into: np.ndarray, lows: list[np.ndarray], sums: list[np.ndarray]
+) -> np.ndarray:
     """into <- reconstruct(gains * laplacian_pyramid(band)), in float32 (every step is linear),
     in place: no array is allocated (a fresh one costs its page faults, more than the filter).
 
@@ -291,8 +296,15 @@ def _iir_fast(frames, scale, gains, r1, r2, chrom_attenuation, threads) -> np.nd
     def band_pass(stripe: slice):
         first = rows[0, stripe].astype(wide)
         lows = np.zeros((2,) + first.shape, np.float32)
-        _band_pass_rows(rows[:, stripe], wide(1 / scale), np.float32(r1), np.float32(r2), first, lows,
-                        out.reshape(t, h, -1)[:, stripe])
+        _band_pass_rows(
+            rows[:, stripe],
+            wide(1 / scale),
+            np.float32(r1),
+            np.float32(r2),
+            first,
+            lows,
+            out.reshape(t, h, -1)[:, stripe],
+        )
 
     local = threading.local()  # each thread's buffers, made once: fresh arrays cost their page faults
 
@@ -300,7 +312,11 @@ def _iir_fast(frames, scale, gains, r1, r2, chrom_attenuation, threads) -> np.nd
         if not hasattr(local, "lows"):
             shapes = _level_shapes((h, w), len(gains))[1:]
             local.lows, local.sums = ([np.empty(shape + (3,), np.float32) for shape in shapes] for _ in range(2))
-            local.planes = (np.empty((3, h, w), frames.dtype), np.empty((3, h, w), np.float32), np.empty((3, h, w), np.float32))
+            local.planes = (
+                np.empty((3, h, w), frames.dtype),
+                np.empty((3, h, w), np.float32),
+                np.empty((3, h, w), np.float32),
+            )
         rgb, change, result = local.planes
         cv2.split(frames[i], mv=list(rgb))
         cv2.split(_amplified32(out[i], gains, out[i], local.lows, local.sums), mv=list(change))

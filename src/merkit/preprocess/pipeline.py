@@ -69,7 +69,9 @@ class Representation:
         last = len(self.steps) - 1
         start, data = 0, None
         for i in range(last, -1, -1):  # resume from the latest stored step
-            if (i == last or self.steps[i].keep) and (data := cache.load("representations", clip, self._key(i))) is not None:
+            if (i == last or self.steps[i].keep) and (
+                data := cache.load("representations", clip, self._key(i))
+            ) is not None:
                 if i == last:
                     return data, False
                 start = i + 1
@@ -80,7 +82,6 @@ class Representation:
             if i == last or step.keep:
                 cache.put("representations", clip, self._key(i), data)
         return data, True
-
 
     def shipped(self, clips, cache: Cache) -> ShippedCache:
         """Each clip's array (from ``cache``, computed where missing) in a :class:`ShippedCache`,
@@ -108,7 +109,8 @@ def _frames(data, clip, *, grey: bool = False, segment: str = "onset_offset"):
 def _resize(frames, clip, *, size: tuple[int, int], interpolation: str = "area"):
     """Each frame to (height, width)."""
     flag = {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}[
-        check_choice("interpolation", interpolation, ("area", "bilinear", "bicubic"))]
+        check_choice("interpolation", interpolation, ("area", "bilinear", "bicubic"))
+    ]
     return np.stack([cv2.resize(f, (size[1], size[0]), interpolation=flag) for f in frames])
 
 
@@ -168,14 +170,22 @@ def _face_regions(maps, clip, *, upsample: int = 1):
     from merkit.preprocess.regions import face_regions, five_points, standard_points
 
     points = standard_points(maps.shape[:2])
-    face = read_frame(clip.face_image, grey=True) if clip.face_image else \
-        None if clip.kind == "flow_image" else clip.read(grey=True)[clip.onset]
+    face = (
+        read_frame(clip.face_image, grey=True)
+        if clip.face_image
+        else None
+        if clip.kind == "flow_image"
+        else clip.read(grey=True)[clip.onset]
+    )
     if face is not None:
         margin = face.shape[0] // 4  # room around a tight crop for dlib's detector
-        landmarks = detect_landmarks(cv2.copyMakeBorder(face, margin, margin, margin, margin, cv2.BORDER_REPLICATE),
-                                     upsample=upsample)
+        landmarks = detect_landmarks(
+            cv2.copyMakeBorder(face, margin, margin, margin, margin, cv2.BORDER_REPLICATE), upsample=upsample
+        )
         if landmarks is not None:  # the flow maps are the whole face resized
-            points = (five_points(landmarks) - margin) * np.array([maps.shape[1] / face.shape[1], maps.shape[0] / face.shape[0]])
+            points = (five_points(landmarks) - margin) * np.array(
+                [maps.shape[1] / face.shape[1], maps.shape[0] / face.shape[0]]
+            )
     return face_regions(maps, points)
 
 
@@ -206,15 +216,31 @@ def _mdmo(frames, clip, *, flow: str = "rlof", bins: int = 8, average: str = "po
     if len(frames) < 2:
         raise DatasetError(f"Clip {clip.key} has one frame from onset to offset; MDMO needs the flow between two.")
     margin = frames.shape[1] // 4  # an aligned crop is tight around the face: dlib's detector wants some room
-    landmarks = detect_landmarks(cv2.copyMakeBorder(frames[0], margin, margin, margin, margin, cv2.BORDER_REPLICATE),
-                                 upsample=upsample)
+    landmarks = detect_landmarks(
+        cv2.copyMakeBorder(frames[0], margin, margin, margin, margin, cv2.BORDER_REPLICATE), upsample=upsample
+    )
     if landmarks is None:
-        raise DatasetError(f"No face found in the aligned onset frame of {clip.key}, so MDMO's regions cannot be placed.")
-    return mdmo(flow_sequence(frames, method=flow), roi_labels(landmarks - margin, frames.shape[1:3]), bins=bins, average=average)
+        raise DatasetError(
+            f"No face found in the aligned onset frame of {clip.key}, so MDMO's regions cannot be placed."
+        )
+    return mdmo(
+        flow_sequence(frames, method=flow),
+        roi_labels(landmarks - margin, frames.shape[1:3]),
+        bins=bins,
+        average=average,
+    )
 
 
 @register_step("align")
-def _align(frames, clip, *, size: tuple[int, int] = (256, 256), track: bool = False, on_missing: str = "fail", upsample: int = 1):
+def _align(
+    frames,
+    clip,
+    *,
+    size: tuple[int, int] = (256, 256),
+    track: bool = False,
+    on_missing: str = "fail",
+    upsample: int = 1,
+):
     """Faces aligned to the eyes of the first frame of ``frames`` (the onset) and cropped."""
     from merkit.preprocess.align import align_clip
 

@@ -15,8 +15,15 @@ from merkit.errors import ConfigError, check_array
 
 # (x, y) on an aligned 28x28 face: left eye, right eye, nose tip, left and right mouth corner
 # (the positions HTNet's code falls back on, from MTCNN)
-STANDARD_POINTS = np.array([[9.528073, 11.062551], [21.396168, 10.919773], [15.380184, 17.380562],
-                            [10.255435, 22.121233], [20.583706, 22.25584]])
+STANDARD_POINTS = np.array(
+    [
+        [9.528073, 11.062551],
+        [21.396168, 10.919773],
+        [15.380184, 17.380562],
+        [10.255435, 22.121233],
+        [20.583706, 22.25584],
+    ]
+)
 STANDARD_SIZE = 28
 
 
@@ -35,7 +42,9 @@ def five_points(landmarks: np.ndarray) -> np.ndarray:
     """(68, 2) dlib landmarks (x, y) -> (5, 2) MTCNN's points: the centres of the eye on the
     image's left and on its right, the nose tip (30), the mouth corners (48, 54)."""
     landmarks = check_array("landmarks", landmarks, ndim=(2,))
-    return np.stack([landmarks[36:42].mean(axis=0), landmarks[42:48].mean(axis=0), landmarks[30], landmarks[48], landmarks[54]])
+    return np.stack(
+        [landmarks[36:42].mean(axis=0), landmarks[42:48].mean(axis=0), landmarks[30], landmarks[48], landmarks[54]]
+    )
 
 
 def face_regions(maps: np.ndarray, points: np.ndarray) -> np.ndarray:

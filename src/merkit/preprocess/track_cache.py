@@ -100,7 +100,11 @@ class TrackCache:
 
     def __init__(self, folder: Path, size: int = FACE_SIZE):
         self.folder, self.size = folder, size
-        self.faces_path, self.states_path, self.shapes_path = folder / "faces.u8", folder / "track.f32", folder / "shapes.f32"
+        self.faces_path, self.states_path, self.shapes_path = (
+            folder / "faces.u8",
+            folder / "track.f32",
+            folder / "shapes.f32",
+        )
         self.checkpoint_path, self.done_path = folder / "checkpoint.npz", folder / "done.json"
         self.times_path = folder / "times.f64"
 
@@ -132,7 +136,9 @@ class TrackCache:
         n = self.size * self.size
         with open(self.faces_path, "rb") as file:
             for start in range(0, len(usable), chunk):
-                block = np.frombuffer(file.read(n * min(chunk, len(usable) - start)), np.uint8).reshape(-1, self.size, self.size)
+                block = np.frombuffer(file.read(n * min(chunk, len(usable) - start)), np.uint8).reshape(
+                    -1, self.size, self.size
+                )
                 for i, face in enumerate(block):
                     yield face if usable[start + i] else None
 
@@ -144,18 +150,30 @@ def track_video(source: FrameSource, cache: TrackCache, *, limit: int | None = N
     """
     cache.folder.mkdir(parents=True, exist_ok=True)
     tracker = FaceTracker(source.fps, size=cache.size)
-    fingerprint = json.dumps({"merkit": __version__, "source": source.fingerprint(), "tracker": tracker.params(),
-                              "records": "times"}, sort_keys=True)  # caches from before frame times are tracked again
+    fingerprint = json.dumps(
+        {"merkit": __version__, "source": source.fingerprint(), "tracker": tracker.params(), "records": "times"},
+        sort_keys=True,
+    )  # caches from before frame times are tracked again
     if _done(cache) == fingerprint:
         return cache.n_frames()
     done = _restore(cache, fingerprint, tracker)
-    files = {cache.faces_path: cache.size**2, cache.states_path: 4 * STATE, cache.shapes_path: 4 * SHAPE, cache.times_path: 8}
+    files = {
+        cache.faces_path: cache.size**2,
+        cache.states_path: 4 * STATE,
+        cache.shapes_path: 4 * SHAPE,
+        cache.times_path: 8,
+    }
     for path, size in files.items():
         with open(path, "ab") as file:
             file.truncate(done * size)  # drop what came after the checkpoint
     step = max(1, int(every * source.fps))
-    with open(cache.faces_path, "ab") as faces, open(cache.states_path, "ab") as states, open(cache.shapes_path, "ab") as shapes, \
-            open(cache.times_path, "ab") as times, progress_bar(f"tracking {source.path.name}", source.n_frames, unit="frames") as advance:
+    with (
+        open(cache.faces_path, "ab") as faces,
+        open(cache.states_path, "ab") as states,
+        open(cache.shapes_path, "ab") as shapes,
+        open(cache.times_path, "ab") as times,
+        progress_bar(f"tracking {source.path.name}", source.n_frames, unit="frames") as advance,
+    ):
         advance(done)
         for time, frame in source.timed_frames(done):
             if limit is not None and done >= limit:
@@ -190,7 +208,12 @@ def _records(seen: FaceFrame) -> tuple[np.ndarray, np.ndarray]:
 def _save_checkpoint(cache: TrackCache, fingerprint: str, done: int, tracker: FaceTracker) -> None:
     """The checkpoint, written whole and synced before it replaces the last one."""
     data = io.BytesIO()
-    np.savez(data, fingerprint=np.array(fingerprint), done=np.array(done), **{f"state_{k}": v for k, v in tracker.state().items()})
+    np.savez(
+        data,
+        fingerprint=np.array(fingerprint),
+        done=np.array(done),
+        **{f"state_{k}": v for k, v in tracker.state().items()},
+    )
     atomic_write_bytes(cache.checkpoint_path, data.getvalue())
 
 
@@ -214,11 +237,15 @@ def _restore(cache: TrackCache, fingerprint: str, tracker: FaceTracker) -> int:
             done = int(saved["done"])
             tracker.restore({k[6:]: saved[k] for k in saved.files if k.startswith("state_")})
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
-        warnings.warn(f"{cache.checkpoint_path} is damaged ({error}); it is discarded and tracking starts over.", stacklevel=3)
+        warnings.warn(
+            f"{cache.checkpoint_path} is damaged ({error}); it is discarded and tracking starts over.", stacklevel=3
+        )
         cache.checkpoint_path.unlink(missing_ok=True)
         return 0
     if done * 4 * STATE > (cache.states_path.stat().st_size if cache.states_path.exists() else 0):
-        warnings.warn(f"{cache.checkpoint_path} counts more frames than the cache holds; tracking starts over.", stacklevel=3)
+        warnings.warn(
+            f"{cache.checkpoint_path} counts more frames than the cache holds; tracking starts over.", stacklevel=3
+        )
         return 0
     return done
 
@@ -229,8 +256,9 @@ def crop_face(frame: np.ndarray, transform: np.ndarray, scale: float, size: int)
     return cv2.warpAffine(frame, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def interval_faces(source: FrameSource, cache: TrackCache, intervals: list[Interval], *, size: int = 256,
-                   most: int = 64) -> Iterator[tuple[int, np.ndarray, int, float]]:
+def interval_faces(
+    source: FrameSource, cache: TrackCache, intervals: list[Interval], *, size: int = 256, most: int = 64
+) -> Iterator[tuple[int, np.ndarray, int, float]]:
     """For each interval (as it ends), (index, uint8 (n, size, size, 3) RGB aligned faces of its
     frames, at most ``most`` of them evenly taken, the apex's position among them, their frame rate)."""
     wanted: dict[int, list[int]] = {}  # frame -> the intervals that take it
@@ -258,5 +286,3 @@ def interval_faces(source: FrameSource, cache: TrackCache, intervals: list[Inter
                 yield i, np.stack([f for _, f in items]), position, source.fps * len(items) / intervals[i].length
         if t >= last_frame:
             break
-
-

@@ -60,16 +60,27 @@ def eye_aspect_ratio(landmarks: np.ndarray) -> float:
     """Mean over both eyes of (|p2 - p6| + |p3 - p5|) / (2 |p1 - p4|), points 36-41 and 42-47."""
     ratios = []
     for start in (36, 42):
-        p = landmarks[start:start + 6]
-        ratios.append((np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])) / (2 * np.linalg.norm(p[0] - p[3]) + 1e-9))
+        p = landmarks[start : start + 6]
+        ratios.append(
+            (np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])) / (2 * np.linalg.norm(p[0] - p[3]) + 1e-9)
+        )
     return float(np.mean(ratios))
 
 
 class FaceTracker:
     """Track one face through a video, frame by frame (:meth:`update`)."""
 
-    def __init__(self, fps: float, *, size: int = 128, detect_every: float = 1.0, detect_width: int = 320,
-                 blink_ratio: float = 0.75, motion_limit: float = 0.2, realign: float = 0.08):
+    def __init__(
+        self,
+        fps: float,
+        *,
+        size: int = 128,
+        detect_every: float = 1.0,
+        detect_width: int = 320,
+        blink_ratio: float = 0.75,
+        motion_limit: float = 0.2,
+        realign: float = 0.08,
+    ):
         if not fps > 0:
             raise ConfigError(f"Tracking needs the frame rate; got fps={fps}.")
         self.fps, self.size = fps, size
@@ -148,11 +159,13 @@ class FaceTracker:
         motion = 0.0
         if len(self.noses) == self.noses.maxlen:  # the nose's mean over the last 0.1 s against that of 0.3 s before
             noses = np.asarray(self.noses)
-            moved = np.linalg.norm(noses[-self.step:].mean(axis=0) - noses[: self.step].mean(axis=0))
+            moved = np.linalg.norm(noses[-self.step :].mean(axis=0) - noses[: self.step].mean(axis=0))
             motion = float(moved / spread * self.fps / (len(noses) - self.step))
             if motion > self.motion_limit:
                 flags.append("head_motion")
-        face = cv2.warpAffine(grey, self.transform, (self.size, self.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        face = cv2.warpAffine(
+            grey, self.transform, (self.size, self.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
         return FaceFrame(index, face, landmarks, self.transform.copy(), ear, motion, tuple(flags))
 
     def _placed(self, points: np.ndarray) -> np.ndarray:
@@ -164,8 +177,15 @@ class FaceTracker:
 
     def params(self) -> dict:
         """The settings that shape what the tracker records (a cache's fingerprint holds them)."""
-        return {"fps": self.fps, "size": self.size, "detect_every": self.detect_every, "detect_width": self.detect_width,
-                "blink_ratio": self.blink_ratio, "motion_limit": self.motion_limit, "realign": self.realign}
+        return {
+            "fps": self.fps,
+            "size": self.size,
+            "detect_every": self.detect_every,
+            "detect_width": self.detect_width,
+            "blink_ratio": self.blink_ratio,
+            "motion_limit": self.motion_limit,
+            "realign": self.realign,
+        }
 
     def state(self) -> dict[str, np.ndarray]:
         """The tracker's state as arrays (for a checkpoint); :meth:`restore` takes it back."""

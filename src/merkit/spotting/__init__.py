@@ -17,4 +17,18 @@ from merkit.spotting.registry import (
     training_video,
 )
 
-__all__ = ["KIND_HEX", "KIND_RGB", "LearnedSpotter", "NotFitted", "OnlineSpotter", "Spotter", "Spotting", "TrainingVideo", "create_spotter", "list_spotters", "register_spotter", "spot_cached", "training_video"]
+__all__ = [
+    "KIND_HEX",
+    "KIND_RGB",
+    "LearnedSpotter",
+    "NotFitted",
+    "OnlineSpotter",
+    "Spotter",
+    "Spotting",
+    "TrainingVideo",
+    "create_spotter",
+    "list_spotters",
+    "register_spotter",
+    "spot_cached",
+    "training_video",
+]

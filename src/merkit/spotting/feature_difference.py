@@ -42,7 +42,9 @@ def block_histograms(frames: np.ndarray, blocks: int, chunk: int = 256) -> np.nd
     t, h, w = frames.shape
     inner_h, inner_w = h - 2, w - 2  # radius-1 codes leave a pixel at each edge
     if inner_h < blocks or inner_w < blocks:
-        raise ConfigError(f"Frames of {h}x{w} cannot be cut into {blocks}x{blocks} blocks; use fewer blocks or larger faces.")
+        raise ConfigError(
+            f"Frames of {h}x{w} cannot be cut into {blocks}x{blocks} blocks; use fewer blocks or larger faces."
+        )
     rows = np.minimum(np.arange(inner_h) * blocks // inner_h, blocks - 1)
     cols = np.minimum(np.arange(inner_w) * blocks // inner_w, blocks - 1)
     block_of = (rows[:, None] * blocks + cols[None, :]).ravel()
@@ -50,12 +52,12 @@ def block_histograms(frames: np.ndarray, blocks: int, chunk: int = 256) -> np.nd
     n_bins = int(mapping.max()) + 1
     out = np.empty((t, blocks * blocks, n_bins))
     for start in range(0, t, chunk):
-        part = frames[start:start + chunk]
+        part = frames[start : start + chunk]
         codes = plane_codes(part, "XY", radius=(1, 1, 1), margins=(0, 1, 1))  # each frame's own 2-D LBP
         n = len(part)
         keys = (np.arange(n)[:, None] * (blocks * blocks) + block_of[None, :]) * n_bins + mapping[codes.reshape(n, -1)]
         counts = np.bincount(keys.ravel(), minlength=n * blocks * blocks * n_bins).reshape(n, blocks * blocks, n_bins)
-        out[start:start + n] = counts / counts.sum(axis=2, keepdims=True)
+        out[start : start + n] = counts / counts.sum(axis=2, keepdims=True)
     return out
 
 
@@ -75,14 +77,20 @@ def contrast(histograms: np.ndarray, k: int, top: int) -> np.ndarray:
     average = (histograms[: t - 2 * k] + histograms[2 * k :]) / 2
     distances = chi_square(histograms[k : t - k], average)  # frames k .. t - 1 - k
     values = np.sort(distances, axis=1)[:, -top:].sum(axis=1)
-    out[2 * k : t - 2 * k] = np.maximum(values[k : len(values) - k] - (values[: len(values) - 2 * k] + values[2 * k :]) / 2, 0)
+    out[2 * k : t - 2 * k] = np.maximum(
+        values[k : len(values) - k] - (values[: len(values) - 2 * k] + values[2 * k :]) / 2, 0
+    )
     return out
 
 
 def peaks(score: np.ndarray, threshold: float, spacing: int) -> list[int]:
     """Frames where ``score`` is a local maximum above ``threshold``, strongest first, at least
     ``spacing`` frames apart (a weaker peak within ``spacing`` of a stronger one is dropped)."""
-    candidates = [i for i in range(1, len(score) - 1) if score[i] > threshold and score[i] >= score[i - 1] and score[i] >= score[i + 1]]
+    candidates = [
+        i
+        for i in range(1, len(score) - 1)
+        if score[i] > threshold and score[i] >= score[i - 1] and score[i] >= score[i + 1]
+    ]
     kept: list[int] = []
     for i in sorted(candidates, key=lambda i: -score[i]):
         if all(abs(i - j) >= spacing for j in kept):
@@ -144,7 +152,9 @@ class FeatureDifference(Spotter):
             if len(chunk) >= 256:
                 flush()
         if last is None:
-            raise ConfigError(f"None of the {leading} frames has a usable face; the feature difference needs faces to compare.")
+            raise ConfigError(
+                f"None of the {leading} frames has a usable face; the feature difference needs faces to compare."
+            )
         if chunk:
             flush()
         return np.concatenate(parts)
@@ -157,6 +167,8 @@ class FeatureDifference(Spotter):
             score = contrast(histograms, k, min(self.top, self.blocks**2))
             scores[kind] = score
             threshold = thresholds[kind] = score.mean() + self.p * (score.max() - score.mean()) if len(score) else 0.0
-            intervals += [Interval(max(0, peak - k), min(len(signals) - 1, peak + k), kind, float(score[peak]), peak)
-                          for peak in peaks(score, threshold, k)]
+            intervals += [
+                Interval(max(0, peak - k), min(len(signals) - 1, peak + k), kind, float(score[peak]), peak)
+                for peak in peaks(score, threshold, k)
+            ]
         return Spotting(scores, thresholds, intervals)

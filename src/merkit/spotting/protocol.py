@@ -43,7 +43,9 @@ def match(spotted: Sequence[Interval], truth: Sequence[Interval], *, threshold: 
     return pairs
 
 
-def matched_pairs(spotted: Sequence[Interval], truth: Sequence[Interval], *, threshold: float = 0.5) -> list[tuple[Interval, Interval]]:
+def matched_pairs(
+    spotted: Sequence[Interval], truth: Sequence[Interval], *, threshold: float = 0.5
+) -> list[tuple[Interval, Interval]]:
     """(spotted, annotated) pairs of the true positives, each kind matched on its own (:func:`match`)."""
     pairs = []
     for kind in KINDS:

@@ -29,8 +29,13 @@ class Spotting:
     @property
     def relative(self) -> np.ndarray:
         """(T,) each frame's score over its threshold, the larger of the two kinds (1 = at the threshold)."""
-        return np.max([self.scores[k] / self.thresholds[k] if self.thresholds[k] > 0 else np.zeros_like(self.scores[k])
-                       for k in self.scores], axis=0)
+        return np.max(
+            [
+                self.scores[k] / self.thresholds[k] if self.thresholds[k] > 0 else np.zeros_like(self.scores[k])
+                for k in self.scores
+            ],
+            axis=0,
+        )
 
 
 class Spotter:
@@ -64,15 +69,19 @@ class Spotter:
         n, fewest = len(signals), self.fewest_frames(fps)
         if n >= fewest:
             return self.intervals(signals, fps)
-        note = (f"The recording has {n} frame(s) ({n / fps:.2f} s); {self.name} needs at least {fewest} "
-                f"({fewest / fps:.2f} s at {fps:g} fps) to score one, so nothing was spotted.")
+        note = (
+            f"The recording has {n} frame(s) ({n / fps:.2f} s); {self.name} needs at least {fewest} "
+            f"({fewest / fps:.2f} s at {fps:g} fps) to score one, so nothing was spotted."
+        )
         return Spotting({"micro": np.zeros(n), "macro": np.zeros(n)}, {"micro": 0.0, "macro": 0.0}, [], note)
 
     def online(self, fps: float, *, history: float = 600.0) -> OnlineSpotter:
         """A causal version of this spotter for a live stream (:class:`OnlineSpotter`), its
         thresholds a running estimate over the last ``history`` seconds."""
-        raise ConfigError(f"The {self.name} spotter cannot spot a live stream: it needs the whole recording. "
-                          f"Use --spotter roi_flow, or record the session and run merkit analyze.")
+        raise ConfigError(
+            f"The {self.name} spotter cannot spot a live stream: it needs the whole recording. "
+            f"Use --spotter roi_flow, or record the session and run merkit analyze."
+        )
 
     def spot(self, frames: np.ndarray, fps: float, usable: np.ndarray | None = None) -> Spotting:
         """Both steps on (T, H, W) grey face frames in memory; ``usable`` (T,) bool marks the
@@ -145,8 +154,13 @@ class CachedSignals:
 def training_video(video, folder) -> TrainingVideo:
     """A tracked long video (its tracking cache in ``folder``) as training data: the person is
     ``dataset/subject``, unique across datasets."""
-    return TrainingVideo(video.key, f"{video.dataset}/{video.subject}", video.fps, list(video.intervals),
-                         CachedSignals(str(folder), video.fps))
+    return TrainingVideo(
+        video.key,
+        f"{video.dataset}/{video.subject}",
+        video.fps,
+        list(video.intervals),
+        CachedSignals(str(folder), video.fps),
+    )
 
 
 class NotFitted(ConfigError):
@@ -197,8 +211,10 @@ class LearnedSpotter(Spotter):
 
     def check_fitted(self) -> None:
         if not self.fitted:
-            raise NotFitted(f"The {self.name} spotter learns from annotated videos: fit it first (merkit spot-evaluate "
-                            f"--spotter {self.name} trains one per fold), or load a spotting bundle.")
+            raise NotFitted(
+                f"The {self.name} spotter learns from annotated videos: fit it first (merkit spot-evaluate "
+                f"--spotter {self.name} trains one per fold), or load a spotting bundle."
+            )
 
 
 _SPOTTERS: dict[str, type[Spotter]] = {}

@@ -42,9 +42,14 @@ from merkit.spotting.registry import OnlineSpotter, Spotter, Spotting, register_
 
 # (centre x, centre y, half width, half height) as fractions of the aligned face (eyes at 0.38 height)
 REGIONS = {
-    "brow_left": (0.27, 0.24, 0.09, 0.06), "brow_right": (0.73, 0.24, 0.09, 0.06), "glabella": (0.50, 0.27, 0.08, 0.05),
-    "cheek_left": (0.33, 0.55, 0.07, 0.06), "cheek_right": (0.67, 0.55, 0.07, 0.06),
-    "mouth_left": (0.31, 0.80, 0.07, 0.07), "mouth_right": (0.70, 0.80, 0.07, 0.07), "lips": (0.51, 0.86, 0.08, 0.07),
+    "brow_left": (0.27, 0.24, 0.09, 0.06),
+    "brow_right": (0.73, 0.24, 0.09, 0.06),
+    "glabella": (0.50, 0.27, 0.08, 0.05),
+    "cheek_left": (0.33, 0.55, 0.07, 0.06),
+    "cheek_right": (0.67, 0.55, 0.07, 0.06),
+    "mouth_left": (0.31, 0.80, 0.07, 0.07),
+    "mouth_right": (0.70, 0.80, 0.07, 0.07),
+    "lips": (0.51, 0.86, 0.08, 0.07),
 }
 EYES = {"eye_left": (0.29, 0.38, 0.08, 0.05), "eye_right": (0.71, 0.38, 0.08, 0.05)}  # watched for blinks only
 REFERENCE = (0.50, 0.45, 0.05, 0.06)  # the nose bridge: moves with the head, not with the expressions
@@ -55,8 +60,12 @@ def region_slices(size: int) -> list[tuple[slice, slice]]:
     """(rows, columns) of each region of ``REGIONS``, of ``EYES``, then of the reference, in a size x size face."""
     out = []
     for cx, cy, hw, hh in [*REGIONS.values(), *EYES.values(), REFERENCE]:
-        out.append((slice(int(round((cy - hh) * size)), int(round((cy + hh) * size)) + 1),
-                    slice(int(round((cx - hw) * size)), int(round((cx + hw) * size)) + 1)))
+        out.append(
+            (
+                slice(int(round((cy - hh) * size)), int(round((cy + hh) * size)) + 1),
+                slice(int(round((cx - hw) * size)), int(round((cx + hw) * size)) + 1),
+            )
+        )
     return out
 
 
@@ -107,7 +116,9 @@ class ROIFlow(Spotter):
     """
 
     name = "roi_flow"
-    summary = "optical flow of face regions minus the nose's, against the frames K before and after (OF-FD / MDMD style)"
+    summary = (
+        "optical flow of face regions minus the nose's, against the frames K before and after (OF-FD / MDMD style)"
+    )
 
     micro_gap: float = 0.5
     macro_gap: float = 2.0
@@ -151,7 +162,9 @@ class ROIFlow(Spotter):
             regions[:] = regions or region_slices(face.shape[0])
             for i, gap in enumerate(gaps):
                 if len(history) > gap:
-                    out[i * n:(i + 1) * n] = np.linalg.norm(region_flow(history[-1 - gap], history[-1], regions), axis=1)
+                    out[i * n : (i + 1) * n] = np.linalg.norm(
+                        region_flow(history[-1 - gap], history[-1], regions), axis=1
+                    )
             out[-1] = 1.0
             return out
 
@@ -165,10 +178,10 @@ class ROIFlow(Spotter):
         unknown), (T,) bool: the eyes moved ``blink_ratio`` times as much as that, at the micro gap)."""
         scores, blink = {}, np.zeros(len(signals), bool)
         for i, (kind, gap) in enumerate(zip(("micro", "macro"), self.gaps(fps))):
-            motion = np.nan_to_num(echo_free(signals[:, i * WATCHED:(i + 1) * WATCHED], gap), nan=0.0)
-            scores[kind] = motion[:, :len(REGIONS)].max(axis=1, initial=0)
+            motion = np.nan_to_num(echo_free(signals[:, i * WATCHED : (i + 1) * WATCHED], gap), nan=0.0)
+            scores[kind] = motion[:, : len(REGIONS)].max(axis=1, initial=0)
             if kind == "micro":
-                blink = motion[:, len(REGIONS):].max(axis=1, initial=0) > self.blink_ratio * scores[kind]
+                blink = motion[:, len(REGIONS) :].max(axis=1, initial=0) > self.blink_ratio * scores[kind]
         return scores, blink
 
     def threshold(self, score: np.ndarray) -> tuple[float, float]:
@@ -189,8 +202,8 @@ class ROIFlow(Spotter):
             if taken[peak]:
                 continue
             onset, offset = span_above(score, int(peak), base + self.grow * (score[peak] - base))
-            overlaps = taken[onset:offset + 1].any()
-            taken[onset:offset + 1] = True
+            overlaps = taken[onset : offset + 1].any()
+            taken[onset : offset + 1] = True
             if not overlaps:  # else a weaker peak on the flank of a stronger one's interval
                 found.append((onset, offset, int(peak)))
         return found
@@ -199,13 +212,22 @@ class ROIFlow(Spotter):
         scores, blink = self.scores(signals, fps)
         levels = {kind: self.threshold(score) for kind, score in scores.items()}
         peaks = {kind: self._peaks(scores[kind], *levels[kind]) for kind in scores}
-        macro = [Interval(a, b, "macro", float(scores["macro"][c]), c) for a, b, c in peaks["macro"]
-                 if self.micro_max < (b - a + 1) / fps <= self.macro_max]
+        macro = [
+            Interval(a, b, "macro", float(scores["macro"][c]), c)
+            for a, b, c in peaks["macro"]
+            if self.micro_max < (b - a + 1) / fps <= self.macro_max
+        ]
         near = self.gaps(fps)[0]  # a macro interval is grown narrower than its rise and fall
-        micro = [Interval(a, b, "micro", float(scores["micro"][c]), c) for a, b, c in peaks["micro"]
-                 if self.min_length <= (b - a + 1) / fps <= self.micro_max and not blink[c]
-                 and not any(m.onset - near <= c <= m.offset + near for m in macro)]
-        return Spotting(scores, {kind: level[1] for kind, level in levels.items()}, sorted(micro + macro, key=lambda i: i.onset))
+        micro = [
+            Interval(a, b, "micro", float(scores["micro"][c]), c)
+            for a, b, c in peaks["micro"]
+            if self.min_length <= (b - a + 1) / fps <= self.micro_max
+            and not blink[c]
+            and not any(m.onset - near <= c <= m.offset + near for m in macro)
+        ]
+        return Spotting(
+            scores, {kind: level[1] for kind, level in levels.items()}, sorted(micro + macro, key=lambda i: i.onset)
+        )
 
 
 class _RunningKind:
@@ -277,9 +299,17 @@ class LiveROIFlow(OnlineSpotter):
         self.reach = int(math.ceil(spotter.macro_max * fps)) + self.lookahead
         self.rows: deque = deque(maxlen=max(self.gaps) + 1)  # signal rows t - K_macro .. t
         keep = int(round((spotter.macro_max + 1.0) * fps)) + self.lookahead
-        common = {"history": max(int(history * fps), 1), "recent": keep, "refresh": max(1, int(0.25 * fps)), "warm": int(3 * fps)}
+        common = {
+            "history": max(int(history * fps), 1),
+            "recent": keep,
+            "refresh": max(1, int(0.25 * fps)),
+            "warm": int(3 * fps),
+        }
         self.kinds = {"micro": _RunningKind(spotter, **common), "macro": _RunningKind(spotter, **common)}
-        self.relative: dict[str, deque] = {"micro": deque(), "macro": deque()}  # (frame, score / threshold) not yet paired
+        self.relative: dict[str, deque] = {
+            "micro": deque(),
+            "macro": deque(),
+        }  # (frame, score / threshold) not yet paired
         self.held: list[Interval] = []  # micro intervals waiting for the macro score around them
         self.macro: deque = deque(maxlen=16)  # the last macro intervals decided
         self.t = 0
@@ -295,13 +325,17 @@ class LiveROIFlow(OnlineSpotter):
         for i, (kind, gap) in enumerate(zip(("micro", "macro"), self.gaps)):
             if len(self.rows) > gap:  # frame t - gap is known: its motion and that of t (its flow to t - gap + gap)
                 part = slice(i * WATCHED, (i + 1) * WATCHED)
-                decided += self._score(kind, self.t - 1 - gap, np.minimum(self.rows[-1 - gap][part], self.rows[-1][part]))
+                decided += self._score(
+                    kind, self.t - 1 - gap, np.minimum(self.rows[-1 - gap][part], self.rows[-1][part])
+                )
         decided += self._release(self.t - 1 - self.gaps[1])
         return self._paired(), decided
 
     def finish(self) -> tuple[list[tuple[int, float]], list[Interval]]:
         decided = []
-        for kind, gap in zip(("micro", "macro"), self.gaps):  # the last frames' scores are unknown: 0, which closes open peaks
+        for kind, gap in zip(
+            ("micro", "macro"), self.gaps
+        ):  # the last frames' scores are unknown: 0, which closes open peaks
             for t in range(max(0, self.t - gap), self.t):
                 decided += self._score(kind, t, None)
         decided += self._release(self.t + self.near)
@@ -313,8 +347,8 @@ class LiveROIFlow(OnlineSpotter):
         score, blink = 0.0, False
         if motion is not None:
             motion = np.nan_to_num(motion, nan=0.0)
-            score = float(motion[:len(REGIONS)].max(initial=0))
-            blink = kind == "micro" and float(motion[len(REGIONS):].max(initial=0)) > self.spotter.blink_ratio * score
+            score = float(motion[: len(REGIONS)].max(initial=0))
+            blink = kind == "micro" and float(motion[len(REGIONS) :].max(initial=0)) > self.spotter.blink_ratio * score
         running = self.kinds[kind]
         found = running.add(t, score, blink)
         self.relative[kind].append((t, score / running.threshold if running.threshold > 0 else 0.0))
@@ -337,7 +371,9 @@ class LiveROIFlow(OnlineSpotter):
         waits = lambda iv: iv.apex + self.near > known or (opened is not None and opened[0] <= iv.apex + self.near)  # noqa: E731
         ready = [iv for iv in self.held if not waits(iv)]
         self.held = [iv for iv in self.held if waits(iv)]
-        return [iv for iv in ready if not any(m.onset - self.near <= iv.apex <= m.offset + self.near for m in self.macro)]
+        return [
+            iv for iv in ready if not any(m.onset - self.near <= iv.apex <= m.offset + self.near for m in self.macro)
+        ]
 
     def _paired(self) -> list[tuple[int, float]]:
         """(frame, the larger of its two relative scores) for the frames both kinds have scored."""

@@ -80,10 +80,16 @@ def flow_image(before: np.ndarray, after: np.ndarray, *, method: str = "farnebac
     rows, cols = slices[-1]
     maps -= maps[rows, cols].reshape(-1, 3).mean(axis=0)
     maps[..., :2] = np.abs(maps[..., :2])
-    for rows, cols in slices[len(REGIONS):-1]:  # the eyes
+    for rows, cols in slices[len(REGIONS) : -1]:  # the eyes
         maps[rows, cols] = 0
-    bands = [cv2.resize(maps[int(t * size):int(b * size), int(left * size):int(right * size)], (SIDE, SIDE // 2),
-                        interpolation=cv2.INTER_AREA) for t, b, left, right in BANDS]
+    bands = [
+        cv2.resize(
+            maps[int(t * size) : int(b * size), int(left * size) : int(right * size)],
+            (SIDE, SIDE // 2),
+            interpolation=cv2.INTER_AREA,
+        )
+        for t, b, left, right in BANDS
+    ]
     return np.concatenate(bands, axis=0).transpose(2, 0, 1).astype(np.float32)
 
 
@@ -97,7 +103,7 @@ def pseudo_labels(n_frames: int, intervals: Sequence[Interval], k: int) -> np.nd
     """
     labels = np.zeros(n_frames, np.float32)
     for interval in intervals:
-        labels[max(interval.onset, 0):max(interval.offset + k + 1, 0)] = 1.0
+        labels[max(interval.onset, 0) : max(interval.offset + k + 1, 0)] = 1.0
     return labels
 
 
@@ -131,8 +137,11 @@ def spotted_intervals(score: np.ndarray, k: int, p: float, kind: str) -> list[In
         return []
     peaks, _ = find_peaks(score, height=threshold(score, p), distance=k)
     last = len(score) - 1
-    return [Interval(max(centre - k, 0), min(centre + k, last), kind, float(score[peak]), max(centre, 0))
-            for peak in peaks for centre in [int(peak) - k // 2]]
+    return [
+        Interval(max(centre - k, 0), min(centre + k, last), kind, float(score[peak]), max(centre, 0))
+        for peak in peaks
+        for centre in [int(peak) - k // 2]
+    ]
 
 
 def threshold(score: np.ndarray, p: float) -> float:
@@ -140,8 +149,13 @@ def threshold(score: np.ndarray, p: float) -> float:
     return float(score.mean() + p * (score.max() - score.mean())) if len(score) else 0.0
 
 
-def chosen_p(scores: Sequence[np.ndarray], truths: Sequence[Sequence[Interval]], k: Sequence[int], kind: str,
-             grid: Sequence[float] = P_GRID) -> tuple[float, list[float]]:
+def chosen_p(
+    scores: Sequence[np.ndarray],
+    truths: Sequence[Sequence[Interval]],
+    k: Sequence[int],
+    kind: str,
+    grid: Sequence[float] = P_GRID,
+) -> tuple[float, list[float]]:
     """The p of ``grid`` whose :func:`spotted_intervals` give the best F1 of ``kind`` over the videos
     (smoothed (T,) ``scores``, annotated ``truths``, each video's ``k``), ties going to the value
     nearest the paper's 0.55; and the F1 of each grid value.
@@ -152,8 +166,12 @@ def chosen_p(scores: Sequence[np.ndarray], truths: Sequence[Sequence[Interval]],
     >>> chosen_p([score], [[Interval(8, 12)]], [2], "micro", grid=(0.1, 0.5, 0.9))[0]  # 0.1 spots both (F1 2/3)
     0.5
     """
-    f1 = [spotting_scores([(truth, spotted_intervals(score, gap, p, kind)) for score, truth, gap in zip(scores, truths, k)])[kind]["f1"]
-          for p in grid]
+    f1 = [
+        spotting_scores(
+            [(truth, spotted_intervals(score, gap, p, kind)) for score, truth, gap in zip(scores, truths, k)]
+        )[kind]["f1"]
+        for p in grid
+    ]
     best = max(range(len(grid)), key=lambda i: (f1[i], -abs(grid[i] - PAPER_P)))
     return float(grid[best]), f1
 
@@ -169,7 +187,9 @@ def normalised(x: np.ndarray) -> np.ndarray:
 def augmented(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """(3N, 3, SIDE, SIDE) the flipped, blurred (7 x 7 Gaussian) and noisy (N(0, 0.1), clipped) copies of ``x``."""
     flipped = x[..., ::-1]
-    blurred = np.stack([cv2.GaussianBlur(np.ascontiguousarray(s.transpose(1, 2, 0)), (7, 7), 0).transpose(2, 0, 1) for s in x])
+    blurred = np.stack(
+        [cv2.GaussianBlur(np.ascontiguousarray(s.transpose(1, 2, 0)), (7, 7), 0).transpose(2, 0, 1) for s in x]
+    )
     noisy = np.clip(x + rng.normal(0.0, 0.1, x.shape), 0.0, 1.0)
     return np.concatenate([flipped, blurred.reshape(x.shape), noisy]).astype(np.float32)
 
@@ -182,13 +202,16 @@ def network():
     class SOFTNetNetwork(nn.Module):
         def __init__(self):
             super().__init__()
-            self.streams = nn.ModuleList(nn.Sequential(nn.Conv2d(1, c, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3))
-                                         for c in (3, 5, 8))
+            self.streams = nn.ModuleList(
+                nn.Sequential(nn.Conv2d(1, c, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3)) for c in (3, 5, 8)
+            )
             side = SIDE // 3 // 2
-            self.head = nn.Sequential(nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * side * side, 400), nn.ReLU(), nn.Linear(400, 1))
+            self.head = nn.Sequential(
+                nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * side * side, 400), nn.ReLU(), nn.Linear(400, 1)
+            )
 
         def forward(self, x):
-            return self.head(torch.cat([stream(x[:, i:i + 1]) for i, stream in enumerate(self.streams)], dim=1))[:, 0]
+            return self.head(torch.cat([stream(x[:, i : i + 1]) for i, stream in enumerate(self.streams)], dim=1))[:, 0]
 
     return SOFTNetNetwork()
 
@@ -264,7 +287,7 @@ class SOFTNet(LearnedSpotter):
                     if len(history) > gap:
                         if gap not in images:
                             images[gap] = flow_image(history[-1 - gap], face, method=self.flow).ravel()
-                        row[i * CELLS:(i + 1) * CELLS] = images[gap]
+                        row[i * CELLS : (i + 1) * CELLS] = images[gap]
             rows.append(row)
         return np.array(rows, np.float16).reshape(-1, len(gaps) * CELLS)
 
@@ -273,18 +296,24 @@ class SOFTNet(LearnedSpotter):
         lengths = [i.length / v.fps for v in videos for i in v.intervals if i.kind == kind]
         return fixed if fixed > 0 else float(np.mean(lengths)) / 2 if lengths else PAPER_K[kind]
 
-    def training_set(self, videos: Sequence[TrainingVideo], kind: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def training_set(
+        self, videos: Sequence[TrainingVideo], kind: str, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
         """((N, 3, SIDE, SIDE) float16 normalised flow images, (N,) pseudo-labels) of ``kind``: every
         known row with an expression, a random half of those without (drawn per video, so that only
         the rows kept are held), and (micro) three augmented copies of each row with one."""
         i = KINDS.index(kind)
         xs, ys = [], []
         for video in videos:
-            block = np.asarray(video.signals(self))[:, i * CELLS:(i + 1) * CELLS]
+            block = np.asarray(video.signals(self))[:, i * CELLS : (i + 1) * CELLS]
             known = np.isfinite(block[:, 0])
             labels = pseudo_labels(len(block), [t for t in video.intervals if t.kind == kind], self.gaps(video.fps)[i])
             negatives = np.flatnonzero(known & (labels == 0))
-            keep = np.sort(np.concatenate([np.flatnonzero(known & (labels > 0)), rng.choice(negatives, len(negatives) // 2, replace=False)]))
+            keep = np.sort(
+                np.concatenate(
+                    [np.flatnonzero(known & (labels > 0)), rng.choice(negatives, len(negatives) // 2, replace=False)]
+                )
+            )
             xs.append(normalised(block[keep].reshape(-1, 3, SIDE, SIDE)).astype(np.float16))
             ys.append(labels[keep])
         x, y = np.concatenate(xs), np.concatenate(ys)
@@ -309,13 +338,22 @@ class SOFTNet(LearnedSpotter):
         for kind in KINDS:
             x, y = self.training_set(videos, kind, rng)
             if not len(y):
-                raise ConfigError(f"The training videos of {self.name} have no frame with a usable face to learn {kind} from.")
+                raise ConfigError(
+                    f"The training videos of {self.name} have no frame with a usable face to learn {kind} from."
+                )
             model = network()
             batches = tensor_batches(torch.from_numpy(x), torch.from_numpy(y), self.batch_size)
-            with torch_threads(1):  # a network this small trains fastest on one thread (14 times faster than two on a busy machine)
-                self.loss_[kind] = train(model, lambda rng, batches=batches: ((xb.float(), yb) for xb, yb in batches(rng)), recipe,
-                                         rng=rng, loss_fn=lambda m, out, target: torch.nn.functional.mse_loss(out, target),
-                                         description=f"{self.name} {kind}")
+            with torch_threads(
+                1
+            ):  # a network this small trains fastest on one thread (14 times faster than two on a busy machine)
+                self.loss_[kind] = train(
+                    model,
+                    lambda rng, batches=batches: ((xb.float(), yb) for xb, yb in batches(rng)),
+                    recipe,
+                    rng=rng,
+                    loss_fn=lambda m, out, target: torch.nn.functional.mse_loss(out, target),
+                    description=f"{self.name} {kind}",
+                )
             self.networks_[kind] = model.eval()
         self.fitted_ = True
         self.p_ = {kind: self.p for kind in KINDS} if self.p > 0 else self._chosen_p(videos)
@@ -335,8 +373,11 @@ class SOFTNet(LearnedSpotter):
     def state(self) -> tuple[dict[str, np.ndarray], dict]:
         """Each network's weights (``KIND.NAME``), and the learned k (seconds), thresholds p and training losses."""
         self.check_fitted()
-        arrays = {f"{kind}.{name}": value.detach().cpu().numpy() for kind, model in self.networks_.items()
-                  for name, value in model.state_dict().items()}
+        arrays = {
+            f"{kind}.{name}": value.detach().cpu().numpy()
+            for kind, model in self.networks_.items()
+            for name, value in model.state_dict().items()
+        }
         return arrays, {"k": self.k_, "p": self.p_, "loss": self.loss_}
 
     def load_state(self, arrays: dict[str, np.ndarray], learned: dict) -> SOFTNet:
@@ -344,7 +385,9 @@ class SOFTNet(LearnedSpotter):
 
         try:
             self.k_ = {kind: float(learned["k"][kind]) for kind in KINDS}
-            self.p_ = {kind: float(learned.get("p", {}).get(kind, self.p or PAPER_P)) for kind in KINDS}  # bundles before p was learned: 0.55
+            self.p_ = {
+                kind: float(learned.get("p", {}).get(kind, self.p or PAPER_P)) for kind in KINDS
+            }  # bundles before p was learned: 0.55
             self.loss_ = {kind: [float(v) for v in learned.get("loss", {}).get(kind, [])] for kind in KINDS}
             self.networks_ = {}
             for kind in KINDS:
@@ -356,7 +399,9 @@ class SOFTNet(LearnedSpotter):
                 model.load_state_dict({name: torch.from_numpy(np.array(arrays[f"{kind}.{name}"])) for name in names})
                 self.networks_[kind] = model.eval()
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
-            raise ConfigError(f"The {self.name} state is not one merkit wrote ({error}); train the spotter again.") from None
+            raise ConfigError(
+                f"The {self.name} state is not one merkit wrote ({error}); train the spotter again."
+            ) from None
         self.fitted_ = True
         return self
 
@@ -369,12 +414,12 @@ class SOFTNet(LearnedSpotter):
         self.check_fitted()
         out = {}
         for i, kind in enumerate(KINDS):
-            block = signals[:, i * CELLS:(i + 1) * CELLS]
+            block = signals[:, i * CELLS : (i + 1) * CELLS]
             known = np.flatnonzero(np.isfinite(block[:, 0]))
             score = np.zeros(len(signals), np.float32)
             with torch.no_grad(), torch_threads(1):
                 for start in range(0, len(known), 1024):
-                    rows = known[start:start + 1024]
+                    rows = known[start : start + 1024]
                     x = torch.from_numpy(normalised(np.asarray(block[rows]).reshape(-1, 3, SIDE, SIDE)))
                     score[rows] = self.networks_[kind](x).numpy()
             out[kind] = score

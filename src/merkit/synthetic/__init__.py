@@ -14,7 +14,20 @@ from merkit.synthetic.layouts import (
 )
 
 __all__ = [
-    "ACTION_UNITS", "EMOTION_AUS", "LAYOUTS", "ClipTruth", "Expression", "FaceGeometry", "Nuisance", "SynthConfig",
-    "SyntheticDataset", "is_written", "render_face", "synthesize_clip", "timing_profile", "write_casme2",
-    "write_dataset", "write_megc2019",
+    "ACTION_UNITS",
+    "EMOTION_AUS",
+    "LAYOUTS",
+    "ClipTruth",
+    "Expression",
+    "FaceGeometry",
+    "Nuisance",
+    "SynthConfig",
+    "SyntheticDataset",
+    "is_written",
+    "render_face",
+    "synthesize_clip",
+    "timing_profile",
+    "write_casme2",
+    "write_dataset",
+    "write_megc2019",
 ]

@@ -56,8 +56,13 @@ class ClipTruth:
     def trimmed(self, start: int, stop: int) -> ClipTruth:
         """The truth of frames ``start..stop-1`` only, positions counted from ``start``."""
         return dataclasses.replace(
-            self, onset=self.onset - start, apex=None if self.apex is None else self.apex - start,
-            offset=self.offset - start, n_frames=stop - start, profile=self.profile[start:stop], drift=self.drift[start:stop],
+            self,
+            onset=self.onset - start,
+            apex=None if self.apex is None else self.apex - start,
+            offset=self.offset - start,
+            n_frames=stop - start,
+            profile=self.profile[start:stop],
+            drift=self.drift[start:stop],
         )
 
     def displacement(self, t: int) -> np.ndarray:
@@ -105,6 +110,8 @@ def synthesize_clip(
     for t in range(n_frames):
         d = profile[t] * apex_field + drift[t]
         warped = cv2.remap(face, x - d[..., 0], y - d[..., 1], cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT101)
-        noisy = warped * (gain * flicker[t] * 255.0) + nuisance.noise_std * rng.standard_normal(warped.shape, dtype=np.float32)
+        noisy = warped * (gain * flicker[t] * 255.0) + nuisance.noise_std * rng.standard_normal(
+            warped.shape, dtype=np.float32
+        )
         frames[t] = np.clip(np.rint(noisy), 0, 255)
     return frames, apex_field, profile, drift

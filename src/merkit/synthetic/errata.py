@@ -47,7 +47,9 @@ class SheetSpec:
     folder: Callable[[Path, Sequence], Path]
 
 
-def spoil_rows(pairs: list, spec: SheetSpec, root: Path, file: str, first_row: int, seed: int) -> tuple[list, list[Erratum]]:
+def spoil_rows(
+    pairs: list, spec: SheetSpec, root: Path, file: str, first_row: int, seed: int
+) -> tuple[list, list[Erratum]]:
     """Spoil one row of each kind of ``ERRATA`` among ``pairs`` (``(truth, row)`` in sheet order).
 
     Returns the new pairs (a spoilt row's truth is None: the reader must not yield it; a repeated

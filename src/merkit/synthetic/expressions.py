@@ -47,8 +47,11 @@ EMOTION_AUS: dict[str, list[tuple[int, ...]]] = {
 }
 # the same movements under the words other datasets use
 EMOTION_AUS |= {
-    "happy": EMOTION_AUS["happiness"], "amusement": EMOTION_AUS["happiness"], "positive": EMOTION_AUS["happiness"],
-    "sad": EMOTION_AUS["sadness"], "other": EMOTION_AUS["others"],
+    "happy": EMOTION_AUS["happiness"],
+    "amusement": EMOTION_AUS["happiness"],
+    "positive": EMOTION_AUS["happiness"],
+    "sad": EMOTION_AUS["sadness"],
+    "other": EMOTION_AUS["others"],
     "negative": EMOTION_AUS["disgust"] + EMOTION_AUS["sadness"] + EMOTION_AUS["fear"] + EMOTION_AUS["anger"],
 }
 
@@ -63,7 +66,9 @@ class Expression:
 
     @classmethod
     def random(cls, emotion: str, amplitude: float, rng: np.random.Generator) -> Expression:
-        combos = EMOTION_AUS[emotion.lower().split("+")[0]]  # a multi-label word (4DME's Surprise+Positive) moves as its first
+        combos = EMOTION_AUS[
+            emotion.lower().split("+")[0]
+        ]  # a multi-label word (4DME's Surprise+Positive) moves as its first
         aus = combos[int(rng.integers(len(combos)))]
         n_anchors = sum(len(ACTION_UNITS[a]) for a in aus)
         return cls(aus, amplitude, tuple(rng.uniform(0.7, 1.3, n_anchors)))
@@ -80,7 +85,11 @@ class Expression:
         sigma a fifth of the eye distance; the peak magnitude is about ``amplitude``.
         """
         gains = iter(self.side_gains)
-        pushes = [(landmark, direction, next(gains) * self.amplitude) for au in self.aus for landmark, direction in ACTION_UNITS[au]]
+        pushes = [
+            (landmark, direction, next(gains) * self.amplitude)
+            for au in self.aus
+            for landmark, direction in ACTION_UNITS[au]
+        ]
         return landmark_field(geometry, pushes, 0.4 * geometry.eye_dx)
 
 

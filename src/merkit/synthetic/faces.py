@@ -69,14 +69,22 @@ class FaceGeometry:
         brow_y = self.eye_y - self.brow_gap
         mw = self.mouth_half_width
         points = {
-            "brow_inner_left": (cx - e + 1.1 * s, brow_y), "brow_inner_right": (cx + e - 1.1 * s, brow_y),
-            "brow_outer_left": (cx - e - 1.1 * s, brow_y + 0.2 * s), "brow_outer_right": (cx + e + 1.1 * s, brow_y + 0.2 * s),
-            "upper_lid_left": (cx - e, self.eye_y - 0.55 * s), "upper_lid_right": (cx + e, self.eye_y - 0.55 * s),
-            "lower_lid_left": (cx - e, self.eye_y + 0.55 * s), "lower_lid_right": (cx + e, self.eye_y + 0.55 * s),
-            "cheek_left": (cx - e, self.eye_y + 2.2 * s), "cheek_right": (cx + e, self.eye_y + 2.2 * s),
-            "nostril_left": (cx - 0.45 * s * 2, self.nose_y), "nostril_right": (cx + 0.45 * s * 2, self.nose_y),
-            "lip_corner_left": (cx - mw, self.mouth_y), "lip_corner_right": (cx + mw, self.mouth_y),
-            "upper_lip": (cx, self.mouth_y - 0.35 * s), "lower_lip": (cx, self.mouth_y + 0.45 * s),
+            "brow_inner_left": (cx - e + 1.1 * s, brow_y),
+            "brow_inner_right": (cx + e - 1.1 * s, brow_y),
+            "brow_outer_left": (cx - e - 1.1 * s, brow_y + 0.2 * s),
+            "brow_outer_right": (cx + e + 1.1 * s, brow_y + 0.2 * s),
+            "upper_lid_left": (cx - e, self.eye_y - 0.55 * s),
+            "upper_lid_right": (cx + e, self.eye_y - 0.55 * s),
+            "lower_lid_left": (cx - e, self.eye_y + 0.55 * s),
+            "lower_lid_right": (cx + e, self.eye_y + 0.55 * s),
+            "cheek_left": (cx - e, self.eye_y + 2.2 * s),
+            "cheek_right": (cx + e, self.eye_y + 2.2 * s),
+            "nostril_left": (cx - 0.45 * s * 2, self.nose_y),
+            "nostril_right": (cx + 0.45 * s * 2, self.nose_y),
+            "lip_corner_left": (cx - mw, self.mouth_y),
+            "lip_corner_right": (cx + mw, self.mouth_y),
+            "upper_lip": (cx, self.mouth_y - 0.35 * s),
+            "lower_lip": (cx, self.mouth_y + 0.45 * s),
             "chin": (cx, self.mouth_y + 0.55 * (self.centre[1] + self.half_height - self.mouth_y) + 0.5 * s),
         }
         return {k: np.array(v, dtype=np.float64) for k, v in points.items()}
@@ -119,7 +127,11 @@ def render_face(geometry: FaceGeometry) -> np.ndarray:
 
     image = np.empty((h, w, 3), np.float32)
     image[:] = np.asarray(geometry.background, np.float32) * (1.0 - 0.15 * (y / h))[..., None]
-    _paint(image, _soft(_ellipse(x, y, cx, cy - 0.12 * hh, hw * 1.12, hh * 1.05)) * _soft(cy - 0.3 * hh - y, 4.0), geometry.hair)
+    _paint(
+        image,
+        _soft(_ellipse(x, y, cx, cy - 0.12 * hh, hw * 1.12, hh * 1.05)) * _soft(cy - 0.3 * hh - y, 4.0),
+        geometry.hair,
+    )
 
     texture = 0.035 * cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), 0.8)
     texture += 0.05 * cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), 3.0) * 3.0
@@ -139,15 +151,39 @@ def render_face(geometry: FaceGeometry) -> np.ndarray:
         lid_y = geometry.eye_y - 0.5 * s
         lid = _soft(_segment(x, y, ex - 1.1 * s, lid_y + 0.2 * s, ex + 1.1 * s, lid_y, 0.18 * s), 0.8)
         _paint(image, 0.7 * lid, dark)
-        brow_x = (marks["brow_inner_left" if side < 0 else "brow_inner_right"][0]
-                  + marks["brow_outer_left" if side < 0 else "brow_outer_right"][0]) / 2
-        _paint(image, 0.85 * _soft(_ellipse(x, y, brow_x, geometry.eye_y - geometry.brow_gap, 1.35 * s, 0.28 * s, side * 0.12)), dark)
-        _paint(image, 0.35 * _soft(_ellipse(x, y, cx + side * 0.9 * s, geometry.nose_y, 0.35 * s, 0.2 * s)), (0.1, 0.05, 0.05))
-    nose = _soft(_ellipse(x, y, cx + 0.25 * s, (geometry.eye_y + geometry.nose_y) / 2, 0.12 * s, 0.5 * (geometry.nose_y - geometry.eye_y)), 1.5)
+        brow_x = (
+            marks["brow_inner_left" if side < 0 else "brow_inner_right"][0]
+            + marks["brow_outer_left" if side < 0 else "brow_outer_right"][0]
+        ) / 2
+        _paint(
+            image,
+            0.85 * _soft(_ellipse(x, y, brow_x, geometry.eye_y - geometry.brow_gap, 1.35 * s, 0.28 * s, side * 0.12)),
+            dark,
+        )
+        _paint(
+            image,
+            0.35 * _soft(_ellipse(x, y, cx + side * 0.9 * s, geometry.nose_y, 0.35 * s, 0.2 * s)),
+            (0.1, 0.05, 0.05),
+        )
+    nose = _soft(
+        _ellipse(
+            x,
+            y,
+            cx + 0.25 * s,
+            (geometry.eye_y + geometry.nose_y) / 2,
+            0.12 * s,
+            0.5 * (geometry.nose_y - geometry.eye_y),
+        ),
+        1.5,
+    )
     _paint(image, 0.15 * nose, (0.2, 0.1, 0.08))
     mw = geometry.mouth_half_width
     lips = np.asarray(geometry.skin, np.float32) * np.array([0.85, 0.5, 0.5], np.float32)
     _paint(image, 0.85 * _soft(_ellipse(x, y, cx, geometry.mouth_y, mw, 0.45 * s)), lips)
-    _paint(image, 0.8 * _soft(_segment(x, y, cx - mw, geometry.mouth_y, cx + mw, geometry.mouth_y, 0.3), 0.7), (0.15, 0.05, 0.05))
+    _paint(
+        image,
+        0.8 * _soft(_segment(x, y, cx - mw, geometry.mouth_y, cx + mw, geometry.mouth_y, 0.3), 0.7),
+        (0.15, 0.05, 0.05),
+    )
     image = cv2.GaussianBlur(image, (0, 0), 0.6)
     return np.clip(image, 0.0, 1.0).astype(np.float32)

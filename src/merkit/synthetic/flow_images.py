@@ -52,7 +52,9 @@ class FlowSetConfig:
     seed: int = 0
 
 
-def flow_image(geometry: FaceGeometry, expression: Expression, rng: np.random.Generator, config: FlowSetConfig) -> np.ndarray:
+def flow_image(
+    geometry: FaceGeometry, expression: Expression, rng: np.random.Generator, config: FlowSetConfig
+) -> np.ndarray:
     """(height, width, 3) float32 u, v, strain of one clip at ``config.size``, each in [0, 1]."""
     flow = expression.apex_field(geometry) + rng.uniform(-config.drift_px, config.drift_px, 2).astype(np.float32)
     noise = cv2.GaussianBlur(rng.standard_normal(flow.shape).astype(np.float32), (0, 0), 2.0)
@@ -78,10 +80,20 @@ def write_flow_manifest(out: str | Path, config: FlowSetConfig = FlowSetConfig()
             image = flow_image(faces[s], expression, rng, config)
             subject, clip = f"{dataset}_s{s + 1:02d}", f"{dataset}_{k + 1:03d}"
             path = Path(dataset) / subject / f"{clip}.png"
-            encoded = cv2.imencode(".png", np.rint(image[..., ::-1] * 255).astype(np.uint8))[1]  # file R, G, B = u, v, strain
+            encoded = cv2.imencode(".png", np.rint(image[..., ::-1] * 255).astype(np.uint8))[
+                1
+            ]  # file R, G, B = u, v, strain
             (root / path.parent).mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(root / path, encoded.tobytes())
-            rows.append({"dataset": dataset, "subject": subject, "clip": clip, "label": str(word), "flow_image": path.as_posix()})
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "subject": subject,
+                    "clip": clip,
+                    "label": str(word),
+                    "flow_image": path.as_posix(),
+                }
+            )
     manifest = root / "manifest.csv"
     atomic_write_text(manifest, pd.DataFrame(rows).to_csv(index=False))
     return manifest

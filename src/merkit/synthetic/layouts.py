@@ -30,20 +30,64 @@ from merkit.synthetic.faces import FaceGeometry, render_face
 # Roughly each dataset's proportions, rare words made a little less rare so that a small set
 # still has them.
 CASME2_EMOTIONS: dict[str, float] = {
-    "others": 0.26, "disgust": 0.2, "happiness": 0.16, "repression": 0.12,
-    "surprise": 0.14, "sadness": 0.06, "fear": 0.06,
+    "others": 0.26,
+    "disgust": 0.2,
+    "happiness": 0.16,
+    "repression": 0.12,
+    "surprise": 0.14,
+    "sadness": 0.06,
+    "fear": 0.06,
 }
-CASME_EMOTIONS = {"tense": 0.3, "disgust": 0.2, "repression": 0.2, "surprise": 0.12, "amusement": 0.06,
-                  "sadness": 0.06, "contempt": 0.03, "fear": 0.03}
+CASME_EMOTIONS = {
+    "tense": 0.3,
+    "disgust": 0.2,
+    "repression": 0.2,
+    "surprise": 0.12,
+    "amusement": 0.06,
+    "sadness": 0.06,
+    "contempt": 0.03,
+    "fear": 0.03,
+}
 SMIC_EMOTIONS = {"negative": 0.43, "positive": 0.31, "surprise": 0.26}
-SAMM_EMOTIONS = {"Anger": 0.3, "Other": 0.18, "Happiness": 0.18, "Surprise": 0.1, "Contempt": 0.1,
-                 "Disgust": 0.06, "Fear": 0.04, "Sadness": 0.04}
-CASME3_EMOTIONS = {"others": 0.25, "disgust": 0.25, "surprise": 0.15, "happy": 0.1, "fear": 0.1, "anger": 0.08, "sad": 0.07}
+SAMM_EMOTIONS = {
+    "Anger": 0.3,
+    "Other": 0.18,
+    "Happiness": 0.18,
+    "Surprise": 0.1,
+    "Contempt": 0.1,
+    "Disgust": 0.06,
+    "Fear": 0.04,
+    "Sadness": 0.04,
+}
+CASME3_EMOTIONS = {
+    "others": 0.25,
+    "disgust": 0.25,
+    "surprise": 0.15,
+    "happy": 0.1,
+    "fear": 0.1,
+    "anger": 0.08,
+    "sad": 0.07,
+}
 MMEW_EMOTIONS = {"others": 0.3, "disgust": 0.2, "surprise": 0.2, "happiness": 0.12, "fear": 0.08, "sadness": 0.1}
-FOURDME_EMOTIONS = {"Negative": 0.3, "Others": 0.2, "Positive": 0.15, "Surprise": 0.15, "Repression": 0.1,
-                    "Surprise+Positive": 0.05, "Negative+Surprise": 0.05}
+FOURDME_EMOTIONS = {
+    "Negative": 0.3,
+    "Others": 0.2,
+    "Positive": 0.15,
+    "Surprise": 0.15,
+    "Repression": 0.1,
+    "Surprise+Positive": 0.05,
+    "Negative+Surprise": 0.05,
+}
 FOURDME_WORDS = ("Positive", "Negative", "Surprise", "Repression", "Others")  # its 0/1 emotion columns
-DFME_EMOTIONS = {"disgust": 0.25, "happiness": 0.2, "surprise": 0.15, "fear": 0.12, "anger": 0.1, "sadness": 0.1, "contempt": 0.08}
+DFME_EMOTIONS = {
+    "disgust": 0.25,
+    "happiness": 0.2,
+    "surprise": 0.15,
+    "fear": 0.12,
+    "anger": 0.1,
+    "sadness": 0.1,
+    "contempt": 0.08,
+}
 DFME_WORDS = ("anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise")  # EmotionId order
 DFME_SPLITS = ("train", "train", "testA", "testB")  # subject k's split: DFME_SPLITS[(k - 1) % 4]
 MARKER = ".merkit-synthetic.json"
@@ -84,7 +128,9 @@ class SyntheticDataset:
     errata: list[Erratum] = field(default_factory=list)
 
 
-def write_xlsx(path: Path, header: Sequence[object], rows: Sequence[Sequence[object]], preamble: Sequence[Sequence[object]] = ()) -> None:
+def write_xlsx(
+    path: Path, header: Sequence[object], rows: Sequence[Sequence[object]], preamble: Sequence[Sequence[object]] = ()
+) -> None:
     """An .xlsx sheet: optional preamble rows, the header row (None = empty cell), the rows."""
     book = Workbook()
     sheet = book.active
@@ -95,8 +141,9 @@ def write_xlsx(path: Path, header: Sequence[object], rows: Sequence[Sequence[obj
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _write_frames(folder: Path, frames: np.ndarray, numbers: Sequence[int], pattern: str, quality: int,
-                  encoding: str = ".jpg") -> None:
+def _write_frames(
+    folder: Path, frames: np.ndarray, numbers: Sequence[int], pattern: str, quality: int, encoding: str = ".jpg"
+) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for frame, number in zip(frames, numbers):
         params = [cv2.IMWRITE_JPEG_QUALITY, quality] if encoding == ".jpg" else []
@@ -128,14 +175,30 @@ def subject_clips(config: SynthConfig, index: int):
         apex = onset + int(round(rng.uniform(0.3, 0.6) * (span - 1)))
         n_frames = offset + 1 + tail
         frames, apex_field, profile, drift = synthesize_clip(
-            geometry, expression, n_frames=n_frames, onset=onset, apex=apex, offset=offset,
-            nuisance=config.nuisance, rng=rng, face=face,
+            geometry,
+            expression,
+            n_frames=n_frames,
+            onset=onset,
+            apex=apex,
+            offset=offset,
+            nuisance=config.nuisance,
+            rng=rng,
+            face=face,
         )
         clip_id = f"EP{int(rng.integers(1, 20)):02d}_{c:02d}{'f' if rng.random() < 0.7 else ''}"
         truth = ClipTruth(
-            subject=f"sub{index:02d}", clip=clip_id, emotion=emotion, expression=expression,
-            onset=onset, apex=apex, offset=offset, n_frames=n_frames, fps=config.fps,
-            apex_field=apex_field, profile=profile, drift=drift,
+            subject=f"sub{index:02d}",
+            clip=clip_id,
+            emotion=emotion,
+            expression=expression,
+            onset=onset,
+            apex=apex,
+            offset=offset,
+            n_frames=n_frames,
+            fps=config.fps,
+            apex_field=apex_field,
+            profile=profile,
+            drift=drift,
         )
         yield truth, frames, int(rng.integers(1, 400))
 
@@ -175,12 +238,28 @@ def _casme2_subject(root: Path, config: SynthConfig, index: int):
     out, missing = [], _missing(config, index, 7)
     for truth, frames, first in subject_clips(config, index):
         numbers = [first + i for i in range(truth.n_frames)]
-        _write_frames(root / "CASME2_RAW_selected" / truth.subject / truth.clip, frames, numbers, "img{}.jpg", config.jpeg_quality)
+        _write_frames(
+            root / "CASME2_RAW_selected" / truth.subject / truth.clip, frames, numbers, "img{}.jpg", config.jpeg_quality
+        )
         if missing.random() < config.missing_apex:
             truth.apex = None
         apex = "/" if truth.apex is None else numbers[truth.apex]
-        out.append((truth, [index, truth.clip, None, numbers[truth.onset], apex, numbers[truth.offset], None,
-                            _au_cell(truth, "casme2"), truth.emotion]))
+        out.append(
+            (
+                truth,
+                [
+                    index,
+                    truth.clip,
+                    None,
+                    numbers[truth.onset],
+                    apex,
+                    numbers[truth.offset],
+                    None,
+                    _au_cell(truth, "casme2"),
+                    truth.emotion,
+                ],
+            )
+        )
     return out
 
 
@@ -201,8 +280,22 @@ def _casme_subject(root: Path, config: SynthConfig, index: int):
             truth.apex, apex1 = None, ""
         elif draw < 2 * config.missing_apex:
             apex1, apex2 = "", numbers[truth.apex]  # only the second apex column filled
-        out.append((truth, section, [index, clip, numbers[truth.onset], apex1, apex2, numbers[truth.offset],
-                                     _au_cell(truth, "casme"), truth.emotion]))
+        out.append(
+            (
+                truth,
+                section,
+                [
+                    index,
+                    clip,
+                    numbers[truth.onset],
+                    apex1,
+                    apex2,
+                    numbers[truth.offset],
+                    _au_cell(truth, "casme"),
+                    truth.emotion,
+                ],
+            )
+        )
     return out
 
 
@@ -222,8 +315,13 @@ def _smic_subject(root: Path, config: SynthConfig, index: int, variant: str):
         truth = truth.trimmed(truth.onset, truth.offset + 1)
         truth.subject, truth.clip = subject, f"{subject}_{SMIC_SHORT[truth.emotion]}_{counts[truth.emotion]:02d}"
         folder = root / "SMIC_all_raw" / variant / subject / "micro" / truth.emotion / truth.clip
-        _write_frames(folder, _grey(frames) if variant == "NIR" else frames,
-                      [first * 1000 + i for i in range(truth.n_frames)], "image{}.bmp", config.jpeg_quality)
+        _write_frames(
+            folder,
+            _grey(frames) if variant == "NIR" else frames,
+            [first * 1000 + i for i in range(truth.n_frames)],
+            "image{}.bmp",
+            config.jpeg_quality,
+        )
         out.append((truth, None))
     return out
 
@@ -234,12 +332,31 @@ def _samm_subject(root: Path, config: SynthConfig, index: int):
     for k, (truth, frames, first) in enumerate(subject_clips(config, index), start=1):
         truth.subject, truth.clip = subject, f"{subject}_{k}_{int(missing.integers(1, 8))}"
         numbers = [first * 10 + i for i in range(truth.n_frames)]
-        _write_frames(root / "SAMM" / subject / truth.clip, _grey(frames), numbers, f"{subject}_{{:05d}}.jpg", config.jpeg_quality)
+        _write_frames(
+            root / "SAMM" / subject / truth.clip, _grey(frames), numbers, f"{subject}_{{:05d}}.jpg", config.jpeg_quality
+        )
         if missing.random() < config.missing_apex:
             truth.apex = None
         apex = -1 if truth.apex is None else numbers[truth.apex]
-        out.append((truth, [number, truth.clip, f"{k}", numbers[truth.onset], apex, numbers[truth.offset],
-                            truth.offset - truth.onset + 1, "Micro - 1/2", _au_cell(truth, "samm"), truth.emotion, "", ""]))
+        out.append(
+            (
+                truth,
+                [
+                    number,
+                    truth.clip,
+                    f"{k}",
+                    numbers[truth.onset],
+                    apex,
+                    numbers[truth.offset],
+                    truth.offset - truth.onset + 1,
+                    "Micro - 1/2",
+                    _au_cell(truth, "samm"),
+                    truth.emotion,
+                    "",
+                    "",
+                ],
+            )
+        )
     return out
 
 
@@ -251,11 +368,24 @@ def _casme3_subject(root: Path, config: SynthConfig, index: int):
         recording = "abc"[int(missing.integers(0, 2))]  # several clips per recording: Filename repeats
         start = recordings.get(recording, int(missing.integers(0, 50)))
         numbers = [start + i for i in range(truth.n_frames)]
-        _write_frames(root / "part_A" / "data" / "part_A_split" / "ME_A" / subject / recording / "color",
-                      frames, numbers, "{}.jpg", config.jpeg_quality)
+        _write_frames(
+            root / "part_A" / "data" / "part_A_split" / "ME_A" / subject / recording / "color",
+            frames,
+            numbers,
+            "{}.jpg",
+            config.jpeg_quality,
+        )
         recordings[recording] = numbers[-1] + 1 + int(missing.integers(0, 20))
-        row = [subject, recording, numbers[truth.onset], numbers[truth.apex], numbers[truth.offset],
-               _au_cell(truth, "casme3"), "", truth.emotion]
+        row = [
+            subject,
+            recording,
+            numbers[truth.onset],
+            numbers[truth.apex],
+            numbers[truth.offset],
+            _au_cell(truth, "casme3"),
+            "",
+            truth.emotion,
+        ]
         truth = truth.trimmed(truth.onset, truth.offset + 1)  # the reader cuts onset..offset
         truth.subject, truth.clip = subject, f"{recording}_{row[2]}"
         out.append((truth, row))
@@ -267,20 +397,45 @@ def _mmew_subject(root: Path, config: SynthConfig, index: int):
     for k, (truth, frames, _) in enumerate(subject_clips(config, index), start=1):
         truth.subject, truth.clip = subject, f"{subject}_{k:02d}"
         numbers = list(range(1, truth.n_frames + 1))
-        _write_frames(root / "Micro_Expression" / truth.emotion / truth.clip, frames, numbers, "{}.jpg", config.jpeg_quality)
-        out.append((truth, [subject, truth.clip, numbers[truth.onset], numbers[truth.apex], numbers[truth.offset],
-                            _au_cell(truth, "mmew"), truth.emotion, ""]))
+        _write_frames(
+            root / "Micro_Expression" / truth.emotion / truth.clip, frames, numbers, "{}.jpg", config.jpeg_quality
+        )
+        out.append(
+            (
+                truth,
+                [
+                    subject,
+                    truth.clip,
+                    numbers[truth.onset],
+                    numbers[truth.apex],
+                    numbers[truth.offset],
+                    _au_cell(truth, "mmew"),
+                    truth.emotion,
+                    "",
+                ],
+            )
+        )
     return out
 
 
 def _fourdme_subject(root: Path, config: SynthConfig, index: int):
     subject, out = f"S{index:02d}", []
     for k, (truth, frames, first) in enumerate(subject_clips(config, index), start=1):
-        numbers = [first + truth.onset + i for i in range(truth.offset - truth.onset + 1)]  # a folder holds onset..offset
+        numbers = [
+            first + truth.onset + i for i in range(truth.offset - truth.onset + 1)
+        ]  # a folder holds onset..offset
         frames = frames[truth.onset : truth.offset + 1]
-        row = [subject, f"{subject}_{k:02d}", truth.emotion, *[int(w in truth.emotion.split("+")) for w in FOURDME_WORDS],
-               numbers[0], numbers[truth.apex - truth.onset], numbers[-1], _au_cell(truth, "4dme"),
-               *[int(a in truth.expression.aus or a == _static_au(truth.expression.aus)) for a in ACTION_UNITS]]
+        row = [
+            subject,
+            f"{subject}_{k:02d}",
+            truth.emotion,
+            *[int(w in truth.emotion.split("+")) for w in FOURDME_WORDS],
+            numbers[0],
+            numbers[truth.apex - truth.onset],
+            numbers[-1],
+            _au_cell(truth, "4dme"),
+            *[int(a in truth.expression.aus or a == _static_au(truth.expression.aus)) for a in ACTION_UNITS],
+        ]
         truth = truth.trimmed(truth.onset, truth.offset + 1)
         truth.subject, truth.clip = subject, row[1]
         _write_frames(root / "gray_micro" / subject / truth.clip, _grey(frames), numbers, "{}.jpg", config.jpeg_quality)
@@ -299,8 +454,23 @@ def _dfme_subject(root: Path, config: SynthConfig, index: int):
             frames, truth, first = frames[truth.onset :], truth.trimmed(truth.onset, truth.n_frames), 0
         numbers = [first + i for i in range(truth.n_frames)]
         _write_frames(root / split / truth.clip, frames, numbers, "{:05d}.png", config.jpeg_quality, ".png")
-        out.append((truth, split, [subject, truth.clip, numbers[truth.onset], numbers[truth.apex], numbers[truth.offset],
-                                   truth.emotion, DFME_WORDS.index(truth.emotion), int(config.fps), _au_cell(truth, "dfme")]))
+        out.append(
+            (
+                truth,
+                split,
+                [
+                    subject,
+                    truth.clip,
+                    numbers[truth.onset],
+                    numbers[truth.apex],
+                    numbers[truth.offset],
+                    truth.emotion,
+                    DFME_WORDS.index(truth.emotion),
+                    int(config.fps),
+                    _au_cell(truth, "dfme"),
+                ],
+            )
+        )
     return out
 
 
@@ -343,32 +513,144 @@ def _sheet_rows(per_subject: list, section: str | None = None) -> list:
 
 # layout -> (subject writer, fps, emotion weights, sheets: [(path, header, preamble, section)])
 LAYOUTS = {
-    "casme2": (_casme2_subject, 200.0, CASME2_EMOTIONS, [(
-        "CASME2-coding-20140508.xlsx",
-        ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None, "Action Units", "Estimated Emotion"], 0, None)]),
-    "casme": (_casme_subject, 60.0, CASME_EMOTIONS, [
-        (f"CASME_{s}/CASME_{s}_Section{s}.xls",
-         ["Subject", "Filename", "OnsetF", "ApexF1", "ApexF2", "OffsetF", "AU", "Emotion"], 0, s) for s in "AB"]),
+    "casme2": (
+        _casme2_subject,
+        200.0,
+        CASME2_EMOTIONS,
+        [
+            (
+                "CASME2-coding-20140508.xlsx",
+                [
+                    "Subject",
+                    "Filename",
+                    None,
+                    "OnsetFrame",
+                    "ApexFrame",
+                    "OffsetFrame",
+                    None,
+                    "Action Units",
+                    "Estimated Emotion",
+                ],
+                0,
+                None,
+            )
+        ],
+    ),
+    "casme": (
+        _casme_subject,
+        60.0,
+        CASME_EMOTIONS,
+        [
+            (
+                f"CASME_{s}/CASME_{s}_Section{s}.xls",
+                ["Subject", "Filename", "OnsetF", "ApexF1", "ApexF2", "OffsetF", "AU", "Emotion"],
+                0,
+                s,
+            )
+            for s in "AB"
+        ],
+    ),
     "smic_hs": (functools.partial(_smic_subject, variant="HS"), 100.0, SMIC_EMOTIONS, []),
     "smic_vis": (functools.partial(_smic_subject, variant="VIS"), 25.0, SMIC_EMOTIONS, []),
     "smic_nir": (functools.partial(_smic_subject, variant="NIR"), 25.0, SMIC_EMOTIONS, []),
-    "samm": (_samm_subject, 200.0, SAMM_EMOTIONS, [(
-        "SAMM_Micro_FACS_Codes_v2.xlsx",
-        ["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame", "Duration",
-         "Micro", "Action Units", "Estimated Emotion", "Objective Classes", "Notes"], 13, None)]),
-    "casme3": (_casme3_subject, 30.0, CASME3_EMOTIONS, [(
-        "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx",
-        ["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Objective class", "emotion"], 0, None)]),
-    "mmew": (_mmew_subject, 90.0, MMEW_EMOTIONS, [(
-        "MMEW_Micro_Exp.xlsx",
-        ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units", "Estimated Emotion", "remarks"], 0, None)]),
-    "dfme": (_dfme_subject, 200.0, DFME_EMOTIONS, [
-        (f"{name}_full_with_AU.xlsx",
-         ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Emotion", "EmotionId", "Fps", "AU"], 0, split)
-        for name, split in (("training", "train"), ("testA", "testA"), ("testB", "testB"))]),
-    "4dme": (_fourdme_subject, 60.0, FOURDME_EMOTIONS, [(
-        "4DME_Labelling_Micro_release v1.xlsx",
-        ["sub_ID", "fold_name", "Emotion", *FOURDME_WORDS, "Onset", "Apex", "Offset", "AUs", *[f"AU{a}" for a in ACTION_UNITS]], 0, None)]),
+    "samm": (
+        _samm_subject,
+        200.0,
+        SAMM_EMOTIONS,
+        [
+            (
+                "SAMM_Micro_FACS_Codes_v2.xlsx",
+                [
+                    "Subject",
+                    "Filename",
+                    "Inducement Code",
+                    "Onset Frame",
+                    "Apex Frame",
+                    "Offset Frame",
+                    "Duration",
+                    "Micro",
+                    "Action Units",
+                    "Estimated Emotion",
+                    "Objective Classes",
+                    "Notes",
+                ],
+                13,
+                None,
+            )
+        ],
+    ),
+    "casme3": (
+        _casme3_subject,
+        30.0,
+        CASME3_EMOTIONS,
+        [
+            (
+                "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx",
+                ["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Objective class", "emotion"],
+                0,
+                None,
+            )
+        ],
+    ),
+    "mmew": (
+        _mmew_subject,
+        90.0,
+        MMEW_EMOTIONS,
+        [
+            (
+                "MMEW_Micro_Exp.xlsx",
+                [
+                    "Subject",
+                    "Filename",
+                    "OnsetFrame",
+                    "ApexFrame",
+                    "OffsetFrame",
+                    "Action Units",
+                    "Estimated Emotion",
+                    "remarks",
+                ],
+                0,
+                None,
+            )
+        ],
+    ),
+    "dfme": (
+        _dfme_subject,
+        200.0,
+        DFME_EMOTIONS,
+        [
+            (
+                f"{name}_full_with_AU.xlsx",
+                ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Emotion", "EmotionId", "Fps", "AU"],
+                0,
+                split,
+            )
+            for name, split in (("training", "train"), ("testA", "testA"), ("testB", "testB"))
+        ],
+    ),
+    "4dme": (
+        _fourdme_subject,
+        60.0,
+        FOURDME_EMOTIONS,
+        [
+            (
+                "4DME_Labelling_Micro_release v1.xlsx",
+                [
+                    "sub_ID",
+                    "fold_name",
+                    "Emotion",
+                    *FOURDME_WORDS,
+                    "Onset",
+                    "Apex",
+                    "Offset",
+                    "AUs",
+                    *[f"AU{a}" for a in ACTION_UNITS],
+                ],
+                0,
+                None,
+            )
+        ],
+    ),
 }
 
 
@@ -377,15 +659,24 @@ SHEET_SPECS = {
     "casme2": SheetSpec(3, 4, 5, lambda root, row: root / "CASME2_RAW_selected" / f"sub{row[0]:02d}" / row[1]),
     "casme": SheetSpec(2, 3, 5, lambda root, row: root / "CASME_A" / "Section A" / f"sub{row[0]:02d}" / row[1]),
     "samm": SheetSpec(3, 4, 5, lambda root, row: root / "SAMM" / f"{row[0]:03d}" / row[1]),
-    "casme3": SheetSpec(2, 3, 4, lambda root, row: root / "part_A" / "data" / "part_A_split" / "ME_A" / row[0] / row[1] / "color"),
+    "casme3": SheetSpec(
+        2, 3, 4, lambda root, row: root / "part_A" / "data" / "part_A_split" / "ME_A" / row[0] / row[1] / "color"
+    ),
     "mmew": SheetSpec(2, 3, 4, lambda root, row: root / "Micro_Expression" / row[6] / row[1]),
     "4dme": SheetSpec(8, 9, 10, lambda root, row: root / "gray_micro" / row[0] / row[1]),
     "dfme": SheetSpec(2, 3, 4, lambda root, row: root / "train" / row[1]),
 }
 
 
-def write_dataset(layout: str, out: str | Path, config: SynthConfig | None = None, *, jobs: int = 1,
-                  progress: Callable[[int], None] | None = None, errata: bool = False) -> SyntheticDataset:
+def write_dataset(
+    layout: str,
+    out: str | Path,
+    config: SynthConfig | None = None,
+    *,
+    jobs: int = 1,
+    progress: Callable[[int], None] | None = None,
+    errata: bool = False,
+) -> SyntheticDataset:
     """Write a synthetic dataset in the on-disk layout of ``layout`` (a key of ``LAYOUTS``).
 
     Without a ``config`` the dataset's own frame rate and emotion words are used. Subjects are
@@ -407,14 +698,23 @@ def write_dataset(layout: str, out: str | Path, config: SynthConfig | None = Non
     for number, (path, header, preamble_rows, section) in enumerate(sheets):
         rows = _sheet_rows(per_subject, section)
         if errata and number == 0:
-            pairs = [(item[0], item[-1]) for subject in per_subject for item in subject if section is None or item[1] == section]
+            pairs = [
+                (item[0], item[-1])
+                for subject in per_subject
+                for item in subject
+                if section is None or item[1] == section
+            ]
             spoiled_pairs, spoilt = spoil_rows(pairs, SHEET_SPECS[layout], root, path, preamble_rows + 2, config.seed)
             gone = {id(t) for t, _ in pairs} - {id(t) for t, _ in spoiled_pairs if t is not None}
             rows = [row for _, row in spoiled_pairs]
         if path.endswith(".xls"):
             write_xls(root / path, header, rows)
         else:
-            preamble = [["SAMM Micro-Facial Movement Dataset"], ["FACS coding"]] + [[] for _ in range(preamble_rows - 2)] if preamble_rows else []
+            preamble = (
+                [["SAMM Micro-Facial Movement Dataset"], ["FACS coding"]] + [[] for _ in range(preamble_rows - 2)]
+                if preamble_rows
+                else []
+            )
             write_xlsx(root / path, header, rows, preamble)
     if errata and not sheets:
         spoilt, gone = _empty_a_folder(per_subject, root)
@@ -447,8 +747,13 @@ def _fresh_folder(root: Path) -> Path:
     return root
 
 
-def write_casme2(out: str | Path, config: SynthConfig = SynthConfig(), *, jobs: int = 1,
-                 progress: Callable[[int], None] | None = None) -> SyntheticDataset:
+def write_casme2(
+    out: str | Path,
+    config: SynthConfig = SynthConfig(),
+    *,
+    jobs: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> SyntheticDataset:
     """Write a synthetic CASME II: ``CASME2_RAW_selected/subNN/EPxx_yy/imgN.jpg`` and the coding sheet.
 
     The sheet ``CASME2-coding-20140508.xlsx`` has the real columns (two with empty headers),
@@ -461,8 +766,15 @@ def write_casme2(out: str | Path, config: SynthConfig = SynthConfig(), *, jobs: 
 MEGC_CLASSES = {"negative": 0, "positive": 1, "surprise": 2}
 MEGC_WORDS = {
     "casme2": {"disgust": "negative", "repression": "negative", "happiness": "positive", "surprise": "surprise"},
-    "samm": {"anger": "negative", "contempt": "negative", "disgust": "negative", "fear": "negative",
-             "sadness": "negative", "happiness": "positive", "surprise": "surprise"},
+    "samm": {
+        "anger": "negative",
+        "contempt": "negative",
+        "disgust": "negative",
+        "fear": "negative",
+        "sadness": "negative",
+        "happiness": "positive",
+        "surprise": "surprise",
+    },
     "smic_hs": {"negative": "negative", "positive": "positive", "surprise": "surprise"},
 }
 
@@ -477,8 +789,13 @@ def megc_names(layout: str, truth: ClipTruth) -> tuple[str, str]:
     return truth.subject, truth.clip
 
 
-def write_megc2019(out: str | Path, config: SynthConfig = SynthConfig(n_subjects=6), *, jobs: int = 1,
-                   progress: Callable[[int], None] | None = None) -> dict[str, SyntheticDataset]:
+def write_megc2019(
+    out: str | Path,
+    config: SynthConfig = SynthConfig(n_subjects=6),
+    *,
+    jobs: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, SyntheticDataset]:
     """Write SMIC-HS, CASME II and SAMM under ``out/SMIC``, ``out/CASME2`` and ``out/SAMM``, and
     ``out/combined_3class_gt.csv`` (no header, classes 0/1/2) listing the clips whose word MEGC
     keeps. Each dataset gets its own seed, faces, frame rate and words.
@@ -486,7 +803,9 @@ def write_megc2019(out: str | Path, config: SynthConfig = SynthConfig(n_subjects
     root = Path(out)
     written = {}
     for offset, (layout, folder) in enumerate([("smic_hs", "SMIC"), ("casme2", "CASME2"), ("samm", "SAMM")]):
-        cfg = dataclasses.replace(config, seed=config.seed + 1000 * offset, fps=LAYOUTS[layout][1], emotions=LAYOUTS[layout][2])
+        cfg = dataclasses.replace(
+            config, seed=config.seed + 1000 * offset, fps=LAYOUTS[layout][1], emotions=LAYOUTS[layout][2]
+        )
         written[layout] = write_dataset(layout, root / folder, cfg, jobs=jobs, progress=progress)
     lines = []
     for layout, data in written.items():
@@ -515,7 +834,10 @@ def write_xls(path: Path, header: Sequence[object], rows: Sequence[Sequence[obje
 
 
 def _marker(layout: str, config: SynthConfig, errata: bool = False) -> str:
-    return json.dumps({"layout": layout, "config": json.loads(config.to_json())} | ({"errata": True} if errata else {}), sort_keys=True)
+    return json.dumps(
+        {"layout": layout, "config": json.loads(config.to_json())} | ({"errata": True} if errata else {}),
+        sort_keys=True,
+    )
 
 
 def is_written(out: str | Path, config: SynthConfig, layout: str = "casme2") -> bool:

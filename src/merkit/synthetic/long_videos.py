@@ -75,8 +75,14 @@ class LongVideoPlan:
 
 
 # (shortest, longest) onset-to-offset in seconds
-DURATIONS = {"micro": (0.2, 0.45), "macro": (0.8, 3.0), "blink": (0.15, 0.3), "head_turn": (0.5, 1.2),
-             "talking": (1.0, 2.5), "light": (0.3, 1.0)}
+DURATIONS = {
+    "micro": (0.2, 0.45),
+    "macro": (0.8, 3.0),
+    "blink": (0.15, 0.3),
+    "head_turn": (0.5, 1.2),
+    "talking": (1.0, 2.5),
+    "light": (0.3, 1.0),
+}
 
 
 @dataclass(frozen=True)
@@ -102,10 +108,14 @@ class Difficulty:
 
 
 DIFFICULTIES = {
-    "easy": Difficulty((1.5, 2.5), (3.0, 5.0), (("blink", 2), ("head_turn", 1), ("talking", 1), ("light", 1)), 0.0, 1.0, 95),
+    "easy": Difficulty(
+        (1.5, 2.5), (3.0, 5.0), (("blink", 2), ("head_turn", 1), ("talking", 1), ("light", 1)), 0.0, 1.0, 95
+    ),
     # micro-expressions under half as large, twice the talking and head turns, a swaying head (about
     # 1.5 px at 320 x 240, slower than the tracker's head_motion flag), twice the noise, JPEG at 60
-    "hard": Difficulty((0.6, 1.2), (1.5, 3.0), (("blink", 3), ("head_turn", 2), ("talking", 2), ("light", 1)), 0.012, 2.0, 60),
+    "hard": Difficulty(
+        (0.6, 1.2), (1.5, 3.0), (("blink", 3), ("head_turn", 2), ("talking", 2), ("light", 1)), 0.012, 2.0, 60
+    ),
 }
 
 
@@ -114,9 +124,18 @@ def difficulty_of(name: str) -> Difficulty:
     return DIFFICULTIES[check_choice("difficulty", name, DIFFICULTIES)]
 
 
-def plan_long_video(seconds: float, fps: float, *, size: tuple[int, int] = (480, 640), micro: int = 3, macro: int = 2,
-                    distractors: dict[str, int] | None = None, emotions: tuple[str, ...] = ("happiness", "surprise", "disgust", "repression"),
-                    difficulty: str = "easy", seed: int = 0) -> LongVideoPlan:
+def plan_long_video(
+    seconds: float,
+    fps: float,
+    *,
+    size: tuple[int, int] = (480, 640),
+    micro: int = 3,
+    macro: int = 2,
+    distractors: dict[str, int] | None = None,
+    emotions: tuple[str, ...] = ("happiness", "surprise", "disgust", "repression"),
+    difficulty: str = "easy",
+    seed: int = 0,
+) -> LongVideoPlan:
     """Draw a recording of ``seconds`` at ``fps``: ``micro`` and ``macro`` expressions and the
     ``distractors`` (by default the ``difficulty``'s: at ``easy`` two blinks, a head turn, one
     stretch of talking and one change of light), in random order, at least 0.7 s apart (so every
@@ -131,8 +150,12 @@ def plan_long_video(seconds: float, fps: float, *, size: tuple[int, int] = (480,
     gap_min = int(round(0.7 * fps))
     free = int(seconds * fps) - int(fps) - sum(lengths) - gap_min * (len(kinds) + 1)
     if free < 0:
-        raise ConfigError(f"{seconds} s cannot hold {len(kinds)} events; make the video longer (--seconds) or plan fewer events.")
-    extra = np.diff(np.sort(rng.integers(0, free + 1, len(kinds) + 1)), prepend=0)  # random spare time before each event
+        raise ConfigError(
+            f"{seconds} s cannot hold {len(kinds)} events; make the video longer (--seconds) or plan fewer events."
+        )
+    extra = np.diff(
+        np.sort(rng.integers(0, free + 1, len(kinds) + 1)), prepend=0
+    )  # random spare time before each event
     events, t = [], int(fps)
     for kind, length, spare in zip(kinds, lengths, extra):
         onset = t + gap_min + int(spare)
@@ -173,17 +196,29 @@ def render_long_video(plan: LongVideoPlan) -> Iterator[np.ndarray]:
     fields = {}
     for i, e in enumerate(plan.events):
         if e.is_expression:
-            expression = Expression(e.aus, e.amplitude, tuple(np.random.default_rng([plan.seed, i]).uniform(0.7, 1.3, 8)))
+            expression = Expression(
+                e.aus, e.amplitude, tuple(np.random.default_rng([plan.seed, i]).uniform(0.7, 1.3, 8))
+            )
             fields[i] = expression.apex_field(geometry)
         elif e.kind == "blink":
             lids = 1.0 * geometry.eye_size
-            fields[i] = landmark_field(geometry, [("upper_lid_left", (0, 1), lids), ("upper_lid_right", (0, 1), lids)], 0.45 * geometry.eye_size)
+            fields[i] = landmark_field(
+                geometry,
+                [("upper_lid_left", (0, 1), lids), ("upper_lid_right", (0, 1), lids)],
+                0.45 * geometry.eye_size,
+            )
         elif e.kind == "talking":
             jaw = 0.25 * geometry.eye_size * 2
-            fields[i] = landmark_field(geometry, [("lower_lip", (0, 1), jaw), ("chin", (0, 1), jaw)], 0.5 * geometry.eye_dx)
-    turns = {i: (rng.uniform(-6, 6), rng.uniform(-0.08, 0.08, 2) * face.shape[1]) for i, e in enumerate(plan.events) if e.kind == "head_turn"}
+            fields[i] = landmark_field(
+                geometry, [("lower_lip", (0, 1), jaw), ("chin", (0, 1), jaw)], 0.5 * geometry.eye_dx
+            )
+    turns = {
+        i: (rng.uniform(-6, 6), rng.uniform(-0.08, 0.08, 2) * face.shape[1])
+        for i, e in enumerate(plan.events)
+        if e.kind == "head_turn"
+    }
     lights = {i: rng.choice([-1, 1]) * rng.uniform(0.15, 0.25) for i, e in enumerate(plan.events) if e.kind == "light"}
-    fy, fx = np.mgrid[0:face.shape[0], 0:face.shape[1]].astype(np.float32)
+    fy, fx = np.mgrid[0 : face.shape[0], 0 : face.shape[1]].astype(np.float32)
     noise_rng = np.random.default_rng([plan.seed, 0])
     sway = np.random.default_rng([plan.seed, 1])  # its own draws: an easy recording is the same as before sway existed
     periods, phases = sway.uniform(3.0, 10.0, (3, 2)) * plan.fps, sway.uniform(0, 2 * np.pi, (3, 2))
@@ -205,8 +240,17 @@ def render_long_video(plan: LongVideoPlan) -> Iterator[np.ndarray]:
                 if e.kind == "talking":
                     strength = abs(np.sin(np.pi * 4 * (t - e.onset) / plan.fps))
                 displacement += strength * fields[i]
-        moved = cv2.remap(face, fx - displacement[..., 0], fy - displacement[..., 1], cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT101) \
-            if np.any(displacement) else face
+        moved = (
+            cv2.remap(
+                face,
+                fx - displacement[..., 0],
+                fy - displacement[..., 1],
+                cv2.INTER_CUBIC,
+                borderMode=cv2.BORDER_REFLECT101,
+            )
+            if np.any(displacement)
+            else face
+        )
         matrix = cv2.getRotationMatrix2D((face.shape[1] / 2, face.shape[0] / 2), angle, 1.0)
         matrix[:, 2] += centre + shift - np.array([face.shape[1] / 2, face.shape[0] / 2])
         frame = cv2.warpAffine(moved, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -219,9 +263,19 @@ def render_long_video(plan: LongVideoPlan) -> Iterator[np.ndarray]:
 LONG_LAYOUTS = {"casme2_long": 30.0, "samm_lv": 200.0, "casme3_long": 30.0}
 # the emotion words each release's workbook writes: CAS(ME)2's four estimated emotions, CAS(ME)3
 # part A's seven; SAMM-LV's workbook has no emotion column
-LONG_EMOTIONS = {"casme2_long": ("negative", "positive", "surprise", "others"), "samm_lv": ("others",),
-                 "casme3_long": ("disgust", "surprise", "happy", "fear", "anger", "sad", "others")}
-CASME2_VIDEOS = [(101, "disgust1"), (102, "disgust2"), (401, "anger1"), (402, "anger2"), (502, "happy1"), (503, "happy2")]
+LONG_EMOTIONS = {
+    "casme2_long": ("negative", "positive", "surprise", "others"),
+    "samm_lv": ("others",),
+    "casme3_long": ("disgust", "surprise", "happy", "fear", "anger", "sad", "others"),
+}
+CASME2_VIDEOS = [
+    (101, "disgust1"),
+    (102, "disgust2"),
+    (401, "anger1"),
+    (402, "anger2"),
+    (502, "happy1"),
+    (503, "happy2"),
+]
 TRUTH_FILE = "merkit_long_truth.json"
 
 
@@ -245,11 +299,24 @@ def _frame_writer(folder: Path, name: Callable[[int], str], quality: int):
     return write
 
 
-def write_long_dataset(layout: str, out: str | Path, *, subjects: int = 2, videos: int = 2, seconds: float = 20.0,
-                       size: tuple[int, int] = (240, 320), fps: float | None = None, micro: int = 3, macro: int = 2,
-                       distractors: dict[str, int] | None = None, quality: int | None = None, seed: int = 0,
-                       emotions: tuple[str, ...] | None = None, difficulty: str = "easy",
-                       progress: Callable[[int], None] | None = None) -> SyntheticLongDataset:
+def write_long_dataset(
+    layout: str,
+    out: str | Path,
+    *,
+    subjects: int = 2,
+    videos: int = 2,
+    seconds: float = 20.0,
+    size: tuple[int, int] = (240, 320),
+    fps: float | None = None,
+    micro: int = 3,
+    macro: int = 2,
+    distractors: dict[str, int] | None = None,
+    quality: int | None = None,
+    seed: int = 0,
+    emotions: tuple[str, ...] | None = None,
+    difficulty: str = "easy",
+    progress: Callable[[int], None] | None = None,
+) -> SyntheticLongDataset:
     """Write ``subjects`` x ``videos`` synthetic long recordings in the release layout of
     ``layout`` (casme2_long, samm_lv, casme3_long) with its workbook(s), and the plans (events
     with the distractors) in ``merkit_long_truth.json``. Expressions carry the release's own
@@ -267,29 +334,69 @@ def write_long_dataset(layout: str, out: str | Path, *, subjects: int = 2, video
     rows: dict[str, list] = {"code": [], "micro": [], "macro": []}
     for s in range(1, subjects + 1):
         for v in range(1, videos + 1):
-            plan = plan_long_video(seconds, fps, size=size, micro=micro, macro=macro, distractors=distractors,
-                                   emotions=emotions or LONG_EMOTIONS[layout], difficulty=difficulty, seed=seed * 10_000 + s * 100 + v)
+            plan = plan_long_video(
+                seconds,
+                fps,
+                size=size,
+                micro=micro,
+                macro=macro,
+                distractors=distractors,
+                emotions=emotions or LONG_EMOTIONS[layout],
+                difficulty=difficulty,
+                seed=seed * 10_000 + s * 100 + v,
+            )
             if layout == "casme2_long":
                 number, (code, name) = 14 + s, CASME2_VIDEOS[(v - 1) % len(CASME2_VIDEOS)]
                 subject, video = f"s{number}", f"{number}_{code:04d}{name}"
                 write = _frame_writer(root / "rawpic" / subject / video, lambda k: f"img{k}.jpg", quality)
                 first = 1
                 for i, e in enumerate(plan.expressions, start=1):
-                    rows["code"].append([s, f"{name}_{i}", e.onset + first, e.apex + first, e.offset + first, _au_code(e),
-                                         e.emotion, f"{e.kind}-expression", e.emotion])
+                    rows["code"].append(
+                        [
+                            s,
+                            f"{name}_{i}",
+                            e.onset + first,
+                            e.apex + first,
+                            e.offset + first,
+                            _au_code(e),
+                            e.emotion,
+                            f"{e.kind}-expression",
+                            e.emotion,
+                        ]
+                    )
             elif layout == "samm_lv":
                 subject, video = f"{5 + s:03d}", f"{5 + s:03d}_{v}"
-                write = _frame_writer(root / "SAMM_longvideos" / video, lambda k, video=video: f"{video}_{k:04d}.jpg", quality)
+                write = _frame_writer(
+                    root / "SAMM_longvideos" / video, lambda k, video=video: f"{video}_{k:04d}.jpg", quality
+                )
                 first = 1
                 for i, e in enumerate(plan.expressions, start=1):
-                    rows["code"].append([int(subject), f"{video}_{i}", f"{v}_{i}", e.onset + first, e.apex + first, e.offset + first,
-                                         e.offset - e.onset + 1, "Micro - 1/2" if e.kind == "micro" else "Macro", _au_code(e), ""])
+                    rows["code"].append(
+                        [
+                            int(subject),
+                            f"{video}_{i}",
+                            f"{v}_{i}",
+                            e.onset + first,
+                            e.apex + first,
+                            e.offset + first,
+                            e.offset - e.onset + 1,
+                            "Micro - 1/2" if e.kind == "micro" else "Macro",
+                            _au_code(e),
+                            "",
+                        ]
+                    )
             else:
                 subject, video = f"spNO.{s}", "abcdefgh"[v - 1]
-                write = _frame_writer(root / "part_A" / "data" / "part_A_split" / "ME_A" / subject / video / "color", lambda k: f"{k}.jpg", quality)
+                write = _frame_writer(
+                    root / "part_A" / "data" / "part_A_split" / "ME_A" / subject / video / "color",
+                    lambda k: f"{k}.jpg",
+                    quality,
+                )
                 first = 0
                 for e in plan.expressions:
-                    rows[e.kind].append([subject, video, e.onset + first, e.apex + first, e.offset + first, _au_code(e), "", e.emotion])
+                    rows[e.kind].append(
+                        [subject, video, e.onset + first, e.apex + first, e.offset + first, _au_code(e), "", e.emotion]
+                    )
             for t, frame in enumerate(render_long_video(plan)):
                 write(frame, t + first)
             plans[f"{layout}/{subject}/{video}"] = plan
@@ -299,8 +406,23 @@ def write_long_dataset(layout: str, out: str | Path, *, subjects: int = 2, video
         _write_casme2_workbook(root / "CAS(ME)^2code_final(Updated).xlsx", rows["code"], subjects)
     elif layout == "samm_lv":
         preamble = [["SAMM Long Videos"], ["Micro and macro-movements"]] + [[] for _ in range(7)]
-        write_xlsx(root / "SAMM_LongVideos_V3_Release.xlsx", ["Subject", "Filename", "Inducement Code", "Onset", "Apex", "Offset",
-                   "Duration", "Type", "Action Units", "Notes"], rows["code"], preamble)
+        write_xlsx(
+            root / "SAMM_LongVideos_V3_Release.xlsx",
+            [
+                "Subject",
+                "Filename",
+                "Inducement Code",
+                "Onset",
+                "Apex",
+                "Offset",
+                "Duration",
+                "Type",
+                "Action Units",
+                "Notes",
+            ],
+            rows["code"],
+            preamble,
+        )
     else:
         header = ["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Objective class", "emotion"]
         write_xlsx(root / "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx", header, rows["micro"])
@@ -338,8 +460,15 @@ def plan_to_json(plan: LongVideoPlan) -> dict:
 
 def plan_from_json(data: dict) -> LongVideoPlan:
     events = tuple(Event(**{**e, "aus": tuple(e["aus"])}) for e in data["events"])
-    return LongVideoPlan(data["fps"], data["n_frames"], tuple(data["size"]), events, data["seed"], data.get("sway", 0.0),
-                         data.get("noise", 1.0))
+    return LongVideoPlan(
+        data["fps"],
+        data["n_frames"],
+        tuple(data["size"]),
+        events,
+        data["seed"],
+        data.get("sway", 0.0),
+        data.get("noise", 1.0),
+    )
 
 
 def read_truth(root: str | Path) -> dict[str, LongVideoPlan]:

@@ -35,7 +35,9 @@ class JitterVersion:
     frames: tuple[int, ...]
 
 
-def jitter_versions(n_frames: int, rng: np.random.Generator, *, ratios=KEEP_RATIOS, kernels=tuple(KERNELS)) -> list[JitterVersion]:
+def jitter_versions(
+    n_frames: int, rng: np.random.Generator, *, ratios=KEEP_RATIOS, kernels=tuple(KERNELS)
+) -> list[JitterVersion]:
     """len(ratios) x len(kernels) versions of a clip of ``n_frames`` frames.
 
     Each version draws its own frames (at least 2), so versions of one share differ in which frames

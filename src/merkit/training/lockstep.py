@@ -89,7 +89,9 @@ def linear(stack: FoldStack, prefix: str, x: torch.Tensor) -> torch.Tensor:
     return torch.einsum("bfd,fod->bfo", x, stack[f"{prefix}.weight"]) + stack[f"{prefix}.bias"]
 
 
-def batch_norm(stack: FoldStack, prefix: str, x: torch.Tensor, valid: torch.Tensor, norm: nn.BatchNorm2d) -> torch.Tensor:
+def batch_norm(
+    stack: FoldStack, prefix: str, x: torch.Tensor, valid: torch.Tensor, norm: nn.BatchNorm2d
+) -> torch.Tensor:
     """Each fold's training-mode batch normalisation ``prefix`` over its own valid clips:
     x (B, F, C, H, W), valid (B, F) bool. Updates the running statistics of the active folds as
     PyTorch does (``norm`` gives momentum and eps)."""
@@ -205,8 +207,10 @@ def train_lockstep(
     fold_index = torch.arange(folds, device=device)
     with progress_bar(description, recipe.max_epochs) as advance, ieee_float32():
         for epoch in range(recipe.max_epochs):
-            orders = [torch.from_numpy(rng.permutation(n)) if go else torch.zeros(0, dtype=torch.long)
-                      for rng, n, go in zip(rngs, sizes, training)]
+            orders = [
+                torch.from_numpy(rng.permutation(n)) if go else torch.zeros(0, dtype=torch.long)
+                for rng, n, go in zip(rngs, sizes, training)
+            ]
             totals = torch.zeros(folds, dtype=torch.float64, device=device)
             for start in range(0, max(len(order) for order in orders), recipe.batch_size):
                 chosen = [order[start : start + recipe.batch_size] for order in orders]
@@ -220,7 +224,9 @@ def train_lockstep(
                 valid = torch.arange(max(counts), device=device)[:, None] < sizes_now
                 for p in stack.parameters():
                     p.grad = None
-                losses = _loss(forward(stack, inputs[fold_index, index], valid), targets[fold_index, index], valid, multilabel)
+                losses = _loss(
+                    forward(stack, inputs[fold_index, index], valid), targets[fold_index, index], valid, multilabel
+                )
                 losses.sum().backward()
                 optimiser.step(sizes_now > 0)
                 totals += losses.detach().double() * sizes_now

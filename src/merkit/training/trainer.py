@@ -43,9 +43,13 @@ def torch_device(name: str | torch.device) -> torch.device:
     except (RuntimeError, TypeError):
         raise ConfigError(f"device={name!r} is not a device; use cpu, cuda, cuda:N or mps.") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        why = "this is a CPU-only build of PyTorch" if torch.version.cuda is None else "no GPU or CUDA driver is visible"
-        raise ConfigError(f"device={name} asks for a GPU, but {why}. Install PyTorch 2.13.0 built for CUDA on a machine "
-                          "with an NVIDIA GPU, or leave device=cpu.")
+        why = (
+            "this is a CPU-only build of PyTorch" if torch.version.cuda is None else "no GPU or CUDA driver is visible"
+        )
+        raise ConfigError(
+            f"device={name} asks for a GPU, but {why}. Install PyTorch 2.13.0 built for CUDA on a machine "
+            "with an NVIDIA GPU, or leave device=cpu."
+        )
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
         raise ConfigError(f"device={name}: only {torch.cuda.device_count()} GPU(s) here (cuda:0 ..).")
     if device.type == "mps" and not torch.backends.mps.is_available():
@@ -94,7 +98,9 @@ def train(
     device = torch_device(device)
     model.to(device).train()
     if recipe.optimizer == "sgd":
-        optimiser = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+        optimiser = torch.optim.SGD(
+            model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
+        )
     else:
         optimiser = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     schedule = torch.optim.lr_scheduler.StepLR(optimiser, step_size=recipe.lr_step, gamma=recipe.lr_decay)
