@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from merkit.datasets.base import Clip, ClipDataset, make_metadata
+from merkit.datasets.base import METADATA_COLUMNS, Clip, ClipDataset, make_metadata
 from merkit.errors import DatasetError, MerkitError
 from merkit.io.frames import list_frames
 from merkit.io.video import count_video_frames, video_fps
@@ -148,23 +148,7 @@ def ready_clip(method: Method, clip: Clip) -> Clip:
 
 def one_clip_dataset(clip: Clip, classes: Sequence[str]) -> ClipDataset:
     """A ClipDataset of ``clip`` alone (the form every method's ``predict_proba`` takes)."""
-    row = {
-        f: getattr(clip, f)
-        for f in (
-            "dataset",
-            "subject",
-            "clip",
-            "emotion",
-            "label",
-            "onset",
-            "apex",
-            "offset",
-            "n_frames",
-            "fps",
-            "source",
-            "kind",
-        )
-    }
+    row = {f: getattr(clip, f) for f in METADATA_COLUMNS}
     return ClipDataset(
         clip.dataset, make_metadata([row]), [clip.frame_paths], tuple(classes), labels="input", arrays=[clip.array]
     )
