@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from merkit.errors import ConfigError
-from merkit.models import fused_stem
+from merkit.models import fused_pool_conv, fused_stem
 from merkit.models.base import Network
 from merkit.models.registry import register_model
 from merkit.training import lockstep
@@ -172,8 +172,10 @@ class Sssnet(Network):
         input_size: int = 28,
         widths: tuple[int, int, int] = (32, 64, 256),
         dropout: float = 0.5,
+        fused: bool = True,
     ):
         super().__init__()
+        self.fused = fused
         first, second, hidden = widths
         side = ((input_size - 4) // 3 - 2) // 2
         if side < 1:
@@ -196,7 +198,12 @@ class Sssnet(Network):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) -> (B, 256)."""
-        return self.fully_connected(self.stem(x))
+        conv = self.stem[0]
+        if self.fused and self.training and torch.is_grad_enabled() and fused_pool_conv.handles(x, conv):
+            y = self.stem[3:](fused_pool_conv.fused_block(x, conv))
+        else:
+            y = self.stem(x)
+        return self.fully_connected(y)
 
 
 @register_model
