@@ -4,7 +4,8 @@ Run by hand: ``.venv/bin/python bench/bench_composite.py [--methods sssnet,htnet
 --jobs 2 --budget 900]``. Writes the 442-clip, 68-subject flow-image manifest
 (``merkit.synthetic.flow_images``, as ``bench_apex_flow_nets.py``), then for each method with a
 fixed number of epochs first times ``--probe-epochs`` epochs of the first fold's training part
-(436 clips, one thread, as a fold trains) and projects the LOSO: that time x epochs / probe
+(436 clips, one thread, as a fold trains; after one untimed epoch, which takes the process's
+one-time costs) and projects the LOSO: that time x epochs / probe
 epochs x 68 folds / jobs. A method whose projection is within ``--budget`` seconds runs its whole
 LOSO with ``--jobs`` (``evaluate``) and reports its wall time and figures; the others report the
 projection only, marked as such (a run of hours on a shared machine). The ensemble's projection
@@ -31,12 +32,16 @@ from merkit.training.trainer import torch_threads
 
 
 def probe(data, name: str, epochs: int, cache: Cache) -> float:
-    """Seconds to train ``name`` for ``epochs`` epochs on the first LOSO fold's training part."""
+    """Seconds to train ``name`` for ``epochs`` epochs on the first LOSO fold's training part,
+    after one untimed epoch: what a worker process pays once, not per fold (PyTorch's first
+    optimiser imports torch._dynamo, about 1.4 s; numba compiles the fused kernels, about 2 s),
+    stays out of the per-epoch figure."""
     train = data.subset(make_protocol("loso").folds(data)[0].train)
     method = create_method(name, epochs=epochs)
     method.inputs(train, cache)  # the flow images are read once, before the clock
-    started = time.perf_counter()
     with torch_threads(1):
+        create_method(name, epochs=1).fit(train, seed=0, cache=cache)
+        started = time.perf_counter()
         method.fit(train, seed=0, cache=cache)
     return time.perf_counter() - started
 
