@@ -3,10 +3,10 @@
 Run by hand: ``.venv/bin/python bench/bench_composite.py [--methods sssnet,htnet,rcn,ensemble,offapexnet
 --jobs 2 --budget 900]``. Writes the 442-clip, 68-subject flow-image manifest
 (``merkit.synthetic.flow_images``, as ``bench_apex_flow_nets.py``), then for each method with a
-fixed number of epochs first times ``--probe-epochs`` epochs of the first fold's training part
-(436 clips, one thread, as a fold trains; after one untimed epoch, which takes the process's
-one-time costs) and projects the LOSO: that time x epochs / probe
-epochs x 68 folds / jobs. A method whose projection is within ``--budget`` seconds runs its whole
+fixed number of epochs first times fits of 1 and ``--probe-epochs`` epochs of the first fold's
+training part (436 clips, one thread, as a fold trains; after one untimed fit, which takes the
+process's one-time costs) and projects the LOSO: (the fit's fixed seconds + seconds per epoch x
+epochs) x 68 folds / jobs. A method whose projection is within ``--budget`` seconds runs its whole
 LOSO with ``--jobs`` (``evaluate``) and reports its wall time and figures; the others report the
 projection only, marked as such (a run of hours on a shared machine). The ensemble's projection
 is its probed members' (listed before it in ``--methods``) times ``bag``. Prints markdown rows,
@@ -31,19 +31,23 @@ from merkit.synthetic.flow_images import write_flow_manifest
 from merkit.training.trainer import torch_threads
 
 
-def probe(data, name: str, epochs: int, cache: Cache) -> float:
-    """Seconds to train ``name`` for ``epochs`` epochs on the first LOSO fold's training part,
-    after one untimed epoch: what a worker process pays once, not per fold (PyTorch's first
-    optimiser imports torch._dynamo, about 1.4 s; numba compiles the fused kernels, about 2 s),
-    stays out of the per-epoch figure."""
+def probe(data, name: str, epochs: int, cache: Cache) -> tuple[float, float]:
+    """(seconds per epoch, seconds per fit besides) of ``name`` on the first LOSO fold's training
+    part: fits of 1 and of ``epochs`` epochs, timed after one untimed fit, which takes what a
+    worker process pays once, not per fold (PyTorch's first optimiser imports torch._dynamo,
+    about 1.4 s; numba compiles the fused kernels, about 2 s). Each fit's own fixed cost (reading
+    the flow images from the cache, building the network) is paid per fold, not per epoch."""
     train = data.subset(make_protocol("loso").folds(data)[0].train)
-    method = create_method(name, epochs=epochs)
-    method.inputs(train, cache)  # the flow images are read once, before the clock
+    create_method(name).inputs(train, cache)  # the flow images are decoded once, before the clock
+    seconds = []
     with torch_threads(1):
-        create_method(name, epochs=1).fit(train, seed=0, cache=cache)
-        started = time.perf_counter()
-        method.fit(train, seed=0, cache=cache)
-    return time.perf_counter() - started
+        for n in (1, 1, epochs):
+            method = create_method(name, epochs=n)
+            started = time.perf_counter()
+            method.fit(train, seed=0, cache=cache)
+            seconds.append(time.perf_counter() - started)
+    per_epoch = (seconds[2] - seconds[1]) / (epochs - 1)
+    return per_epoch, max(seconds[1] - per_epoch, 0.0)
 
 
 def main() -> None:
@@ -51,7 +55,7 @@ def main() -> None:
     parser.add_argument("--methods", default="rcn,sssnet,ensemble,offapexnet,htnet")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--budget", type=float, default=900.0, help="seconds: longer projections are not run")
-    parser.add_argument("--probe-epochs", type=int, default=3)
+    parser.add_argument("--probe-epochs", type=int, default=6)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "composite")
     args = parser.parse_args()
 
@@ -67,8 +71,8 @@ def main() -> None:
         epochs = getattr(method, "epochs", None)
         per_epoch = None
         if epochs is not None:
-            per_epoch = probe(data, name, args.probe_epochs, cache) / args.probe_epochs
-            projections[name] = per_epoch * epochs * folds / args.jobs
+            per_epoch, per_fit = probe(data, name, args.probe_epochs, cache)
+            projections[name] = (per_fit + per_epoch * epochs) * folds / args.jobs
         members = [m for m in getattr(method, "members", "").split(",") if m in projections]
         projected = projections.get(name, sum(projections[m] * method.bag for m in members) if members else None)
         if projected is not None and projected > args.budget:
