@@ -2,18 +2,27 @@ import pytest
 import torch
 from torch import nn
 
-from merkit.models import create_model, fused_stem
+from merkit.models import create_model, fused_pool_conv, fused_stem
+
+
+def watched(monkeypatch, module, name):
+    """``module.name``, a fused kernel's entry, which must compile here and which the model must use."""
+    if not module.compiled():
+        pytest.fail(f"numba could not compile {module.__name__}")
+    used, original = [], getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *a: used.append(1) or original(*a))
+    yield used
+    assert used, f"{module.__name__}.{name} was never called"
 
 
 @pytest.fixture
 def kernel(monkeypatch):
-    """The fused kernel, which must compile here and which the model must use."""
-    if not fused_stem.compiled():
-        pytest.fail("numba could not compile the fused kernel")
-    used, original = [], fused_stem.fused_features
-    monkeypatch.setattr(fused_stem, "fused_features", lambda *a: used.append(1) or original(*a))
-    yield used
-    assert used, "the fused kernel was never called"
+    yield from watched(monkeypatch, fused_stem, "fused_features")
+
+
+@pytest.fixture
+def sssnet_kernel(monkeypatch):
+    yield from watched(monkeypatch, fused_pool_conv, "fused_block")
 
 
 class ThreeStreams(nn.Module):
@@ -137,7 +146,8 @@ def test_sssnet_layer_shapes_and_size(size, sides):
     for index in (0, 2, 5, 7):  # the two convolutions and the two poolings
         model.stem[index].register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape[1:])))
     x = torch.rand(4, 3, size, size)
-    assert model(x).shape == (4, 3) and model.forward_features(x).shape == (4, 256)
+    with torch.no_grad():  # PyTorch's layers (in training, 28x28 goes through the fused first block)
+        assert model(x).shape == (4, 3) and model.forward_features(x).shape == (4, 256)
     assert shapes[:4] == [
         (32, sides[0], sides[0]),
         (32, sides[1], sides[1]),
@@ -171,3 +181,44 @@ def test_sssnet_dropout_only_in_training():
     assert not torch.equal(model(x), model(x))
     model.eval()
     torch.testing.assert_close(model(x), model(x), rtol=0, atol=0)
+
+
+def test_sssnet_fused_first_block_is_the_same_function_as_pytorchs_layers(sssnet_kernel):
+    """Forward and every gradient against PyTorch's layers in float64, with the same dropout
+    masks (PyTorch draws them, in the same order); flat inputs make every window a tie."""
+    torch.manual_seed(3)
+    fused = create_model("sssnet", num_classes=3)
+    exact = create_model("sssnet", num_classes=3, fused=False)
+    exact.load_state_dict(fused.state_dict())
+    exact.double()
+    x, g = torch.rand(37, 3, 28, 28) - 0.3, torch.randn(37, 3)
+    x[0] = 0.0  # every position the same: the first of each window is the argmax
+    x[1, :, 9:] = 0.5  # a flat region
+    torch.manual_seed(5)
+    out = fused(x)
+    torch.manual_seed(5)
+    expected = exact(x.double())
+    torch.testing.assert_close(out.double(), expected, rtol=1e-5, atol=1e-5)
+    (out * g).sum().backward()
+    (expected * g.double()).sum().backward()
+    for (name, a), b in zip(fused.named_parameters(), exact.parameters()):
+        error = (a.grad.double() - b.grad).abs().max() / b.grad.abs().max()
+        assert error < 1e-5, (name, error)
+    assert fused.stem[0].weight.grad.abs().max() > 0
+    torch.testing.assert_close(fused.stem[3].running_var.double(), exact.stem[3].running_var)
+    assert fused_pool_conv.fused_block(x[:1], fused.stem[0]).is_contiguous(memory_format=torch.channels_last)
+
+
+def test_sssnet_fused_training_step_lowers_the_loss_and_fused_false_keeps_pytorchs_layers(sssnet_kernel):
+    torch.manual_seed(0)
+    model = create_model("sssnet", num_classes=3, dropout=0.0)
+    x, y = torch.rand(16, 3, 28, 28), torch.arange(16) % 3
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-3)
+    before = nn.functional.cross_entropy(model(x), y)
+    before.backward()
+    optimiser.step()
+    after = nn.functional.cross_entropy(model(x), y)
+    assert after < before - 1e-3, (before.item(), after.item())
+    calls = len(sssnet_kernel)
+    create_model("sssnet", num_classes=3, fused=False)(x).sum().backward()
+    assert len(sssnet_kernel) == calls == 2
