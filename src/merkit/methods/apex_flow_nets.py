@@ -324,9 +324,9 @@ class SssnetMethod(ApexFlowNetwork):
     Recipe of MEB's SSSNet: SGD with momentum 0.9, learning rate 0.01, weight decay 1e-3,
     mini-batches of 128, 200 epochs, dropout 0.5, cross-entropy. Where merkit differs: the
     input is the 28x28 flow image itself (MEB resizes its flows to 64x64; ``--set size=64x64``
-    does so here, about 5x slower); the last mini-batch of an epoch is kept, smaller, as for
-    STSTNet; folds train one at a time (there is no lockstep form of this network yet, so
-    ``folds_at_once`` above 1 is refused).
+    does so here, through PyTorch's layers only: the fused first block is built for 28x28); the
+    last mini-batch of an epoch is kept, smaller, as for STSTNet; folds train one at a time
+    (there is no lockstep form of this network yet, so ``folds_at_once`` above 1 is refused).
     """
 
     name = "sssnet"
