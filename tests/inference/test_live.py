@@ -80,25 +80,32 @@ def session(recording, tmp_path_factory):
         if decided.wait(120) and CHROMIUM:
             profile = tmp_path_factory.mktemp("profile")
             seen["when"] = len(seen.get("rows", []))
-            seen["dom"] = subprocess.run(
-                [
-                    CHROMIUM,
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--no-first-run",
-                    f"--user-data-dir={profile}",
-                    "--timeout=3000",
-                    "--dump-dom",
-                    url,
-                ],
-                capture_output=True,
-                text=True,
-                timeout=120,
-            ).stdout
+            for wait_ms in (
+                3000,
+                6000,
+                12000,
+            ):  # a busy machine may start Chromium after the page's first events are due
+                seen["dom"] = subprocess.run(
+                    [
+                        CHROMIUM,
+                        "--headless",
+                        "--no-sandbox",
+                        "--disable-gpu",
+                        "--disable-background-networking",
+                        "--disable-component-update",
+                        "--disable-sync",
+                        "--no-first-run",
+                        f"--user-data-dir={profile}",
+                        f"--timeout={wait_ms}",
+                        "--dump-dom",
+                        url,
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                ).stdout
+                if '<div class="card ' in seen["dom"]:
+                    break
 
     def on_interval(row):
         seen.setdefault("rows", []).append(row)

@@ -5,7 +5,7 @@ import pytest
 from merkit.datasets.intervals import Interval
 from merkit.evaluation.spotting import spotting_scores
 from merkit.preprocess.tracking import FaceTracker
-from merkit.spotting import NotFitted, TrainingVideo, create_spotter
+from merkit.spotting import NotFitted, TrainingVideo, create_spotter, softnet_kernel
 from merkit.spotting.softnet import (
     BANDS,
     CELLS,
@@ -54,6 +54,33 @@ def test_flow_image_sees_the_mouth_move_and_not_the_head():
         image[1, 3 : SIDE // 2 - 3, 3:-3],
     )  # |v| away from the band's edges
     assert np.median(mouth) == pytest.approx(1.0, abs=0.25) and np.median(brows) < 0.1
+
+
+def test_the_compiled_streams_compute_pytorchs_layers_and_their_gradients():
+    import torch
+
+    from merkit.spotting.softnet import network
+
+    torch.manual_seed(0)
+    reference = network().double()
+    x = torch.rand(5, 3, SIDE, SIDE, dtype=torch.float64)
+    x[:2, :, 12:30, 0:24] = 0.25  # flat stretches: equal maxima within a block, and maps of one value
+    x[4] = 0.0  # a blank sample: the ReLU is the bias alone
+    gradient = torch.randn(5, 16, 7, 7, dtype=torch.float64)
+    expected = torch.nn.functional.max_pool2d(
+        torch.cat([stream(x[:, i : i + 1]) for i, stream in enumerate(reference.streams)], dim=1), 2
+    )
+    (expected * gradient).sum().backward()
+    fused = network()
+    fused.load_state_dict({name: value.float() for name, value in reference.state_dict().items()})
+    convs = [stream[0] for stream in fused.streams]
+    got = softnet_kernel.pooled_streams(x.float(), [c.weight for c in convs], [c.bias for c in convs])
+    np.testing.assert_allclose(got.detach().double().numpy(), expected.detach().numpy(), atol=1e-5)
+    (got * gradient.float()).sum().backward()
+    for stream, ours in zip(reference.streams, convs):
+        np.testing.assert_allclose(ours.weight.grad.numpy(), stream[0].weight.grad.numpy(), rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(ours.bias.grad.numpy(), stream[0].bias.grad.numpy(), rtol=1e-5, atol=1e-4)
+    assert softnet_kernel.handles(x.float()) and not softnet_kernel.handles(torch.zeros(1, 3, 28, 28))
 
 
 def test_the_threshold_is_the_best_of_the_grid_by_hand():
