@@ -25,7 +25,7 @@ import torch
 from numba import njit
 from torch import nn
 
-from merkit.models.simd import add, fma, lane, load, load_one, splat, store, where_greater
+from merkit.models.simd import fma, load, load_one, splat, store, where_greater
 
 C = 32  # SSSNet's first maps: two vectors
 K = 5  # kernel side
@@ -38,7 +38,7 @@ TAPS = K * ROW  # 75
 
 @njit(nogil=True)
 def block_forward(xs, w, b, pooled, argmax):
-    """xs (nb, SIDE * SIDE * 3) channels last; w (TAPS * 32), row (ky, kx, q); b (32) ->
+    """xs (nb, SIDE * SIDE * 3 + 16) channels last; w (TAPS * 32), row (ky, kx, q); b (32) ->
     pooled (nb, PO * PO * 32) the windows' maxima of ReLU(convolution), argmax (nb, PO * PO * 32)
     int32 their positions i * HO + j (ties: the first in scan order)."""
     zero, lowest = splat(np.float32(0.0)), splat(np.float32(-np.inf))
@@ -71,49 +71,31 @@ def block_forward(xs, w, b, pooled, argmax):
 
 
 @njit(nogil=True)
-def block_backward(xs, pooled, argmax, gp, g, dw, db):
+def block_backward(xs, pooled, argmax, gp, acc, dw, db):
     """The weight and bias gradients, dw (TAPS, 32) and db (32) float64, added to, from gp
-    (nb, PO * PO * 32), the gradient at the pooled values: each one where its value is positive,
-    at its window's argmax, times the input patch there; g (HO * HO * 32) float32 scratch. Per
-    kernel row and half of the maps, its 15 taps accumulate in registers over the positions."""
+    (nb, PO * PO * 32), the gradient at the pooled values: each one where its value is positive
+    (ReLU's gradient), times the input patch at its window's argmax; 64 patches a map instead of
+    576. A patch's kernel row (kx, q) is 15 consecutive inputs: one 16-lane multiply-add (``xs``
+    has 16 values to spare after the last clip value, so the 16th lane reads within it and is
+    dropped). acc (32 * K * 16) float32 scratch: one clip's sums."""
     zero = splat(np.float32(0.0))
     for n in range(xs.shape[0]):
         x, pn, an, gn = xs[n], pooled[n], argmax[n], gp[n]
-        g[:] = 0.0
-        bias0, bias1 = zero, zero
+        for t in range(0, C * K * 16, 16):
+            store(acc, t, zero)
         for q in range(PO * PO):
             for k in range(C):
                 if pn[q * C + k] > 0.0:
-                    g[an[q * C + k] * C + k] = gn[q * C + k]
-            bias0 = add(bias0, where_greater(load(pn, q * C), zero, load(gn, q * C), zero))
-            bias1 = add(bias1, where_greater(load(pn, q * C + 16), zero, load(gn, q * C + 16), zero))
-        for k in range(16):
-            db[k] += lane(bias0, k)
-            db[k + 16] += lane(bias1, k)
-        for ky in range(K):
-            for half in range(2):
-                d0 = d1 = d2 = d3 = d4 = d5 = d6 = d7 = d8 = d9 = d10 = d11 = d12 = d13 = d14 = zero
-                for i in range(HO):
-                    for j in range(HO):
-                        gradient, row = load(g, (i * HO + j) * C + 16 * half), ((i + ky) * SIDE + j) * 3
-                        d0 = fma(load_one(x, row), gradient, d0)
-                        d1 = fma(load_one(x, row + 1), gradient, d1)
-                        d2 = fma(load_one(x, row + 2), gradient, d2)
-                        d3 = fma(load_one(x, row + 3), gradient, d3)
-                        d4 = fma(load_one(x, row + 4), gradient, d4)
-                        d5 = fma(load_one(x, row + 5), gradient, d5)
-                        d6 = fma(load_one(x, row + 6), gradient, d6)
-                        d7 = fma(load_one(x, row + 7), gradient, d7)
-                        d8 = fma(load_one(x, row + 8), gradient, d8)
-                        d9 = fma(load_one(x, row + 9), gradient, d9)
-                        d10 = fma(load_one(x, row + 10), gradient, d10)
-                        d11 = fma(load_one(x, row + 11), gradient, d11)
-                        d12 = fma(load_one(x, row + 12), gradient, d12)
-                        d13 = fma(load_one(x, row + 13), gradient, d13)
-                        d14 = fma(load_one(x, row + 14), gradient, d14)
-                for k in range(16):
-                    for m, d in enumerate((d0, d1, d2, d3, d4, d5, d6, d7, d8, d9, d10, d11, d12, d13, d14)):
-                        dw[ky * ROW + m, 16 * half + k] += lane(d, k)
+                    value, at = gn[q * C + k], an[q * C + k]
+                    db[k] += value
+                    g, i, j = splat(value), at // HO, at % HO
+                    for ky in range(K):
+                        t = (k * K + ky) * 16
+                        store(acc, t, fma(load(x, ((i + ky) * SIDE + j) * 3), g, load(acc, t)))
+        for k in range(C):
+            for ky in range(K):
+                for m in range(ROW):
+                    dw[ky * ROW + m, k] += acc[(k * K + ky) * 16 + m]
 
 
 @functools.cache
@@ -155,7 +137,8 @@ class _FusedBlock(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias):
         b = x.shape[0]
-        xs = x.detach().permute(0, 2, 3, 1).contiguous().numpy().reshape(b, -1)
+        xs = np.zeros((b, SIDE * SIDE * 3 + 16), np.float32)  # channels last, 16 values to spare
+        xs[:, : SIDE * SIDE * 3] = x.detach().permute(0, 2, 3, 1).numpy().reshape(b, -1)
         w = weight.detach().permute(2, 3, 1, 0).reshape(TAPS, C).contiguous().numpy().reshape(-1)
         pooled, argmax = np.empty((b, PO * PO * C), np.float32), np.empty((b, PO * PO * C), np.int32)
         block_forward(xs, w, bias.detach().contiguous().numpy(), pooled, argmax)
@@ -169,7 +152,7 @@ class _FusedBlock(torch.autograd.Function):
         b = xs.shape[0]
         gp = g.permute(0, 2, 3, 1).contiguous().numpy().reshape(b, -1)
         dw, db = np.zeros((TAPS, C)), np.zeros(C)
-        block_backward(xs, pooled, argmax, gp, np.empty(HO * HO * C, np.float32), dw, db)
+        block_backward(xs, pooled, argmax, gp, np.empty(C * K * 16, np.float32), dw, db)
         dweight = torch.from_numpy(dw.astype(np.float32)).view(K, K, 3, C).permute(3, 2, 0, 1).contiguous()
         return None, dweight, torch.from_numpy(db.astype(np.float32))
 
