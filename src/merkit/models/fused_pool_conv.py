@@ -36,11 +36,23 @@ ROW = K * 3  # one kernel row's taps (kx, q), consecutive in a channels-last row
 TAPS = K * ROW  # 75
 
 
+@njit(nogil=True, inline="always")
+def _keep_max(acc0, acc1, here, best0, best1, at0, at1, zero):
+    """The running maximum of a window and its position, after ReLU(acc) at position ``here``
+    (ties: the earlier position, as PyTorch's pooling)."""
+    r0 = where_greater(acc0, zero, acc0, zero)  # NaN -> 0
+    r1 = where_greater(acc1, zero, acc1, zero)
+    at0, best0 = where_greater(r0, best0, here, at0), where_greater(r0, best0, r0, best0)
+    at1, best1 = where_greater(r1, best1, here, at1), where_greater(r1, best1, r1, best1)
+    return best0, best1, at0, at1
+
+
 @njit(nogil=True)
 def block_forward(xs, w, b, pooled, argmax):
     """xs (nb, SIDE * SIDE * 3 + 16) channels last; w (TAPS * 32), row (ky, kx, q); b (32) ->
     pooled (nb, PO * PO * 32) the windows' maxima of ReLU(convolution), argmax (nb, PO * PO * 32)
-    int32 their positions i * HO + j (ties: the first in scan order)."""
+    int32 their positions i * HO + j (ties: the first in scan order). A window's row of three
+    positions is computed together, each tap's two weight vectors loaded once for the three."""
     zero, lowest = splat(np.float32(0.0)), splat(np.float32(-np.inf))
     b0, b1 = load(b, 0), load(b, 16)
     for n in range(xs.shape[0]):
@@ -49,20 +61,21 @@ def block_forward(xs, w, b, pooled, argmax):
             for v in range(PO):
                 best0, best1, at0, at1 = lowest, lowest, splat(0), splat(0)
                 for di in range(3):
-                    for dj in range(3):
-                        i, j = 3 * u + di, 3 * v + dj
-                        acc0, acc1 = b0, b1
-                        for ky in range(K):
-                            row = ((i + ky) * SIDE + j) * 3
-                            for m in range(ROW):
-                                value, tap = load_one(x, row + m), (ky * ROW + m) * C
-                                acc0 = fma(value, load(w, tap), acc0)
-                                acc1 = fma(value, load(w, tap + 16), acc1)
-                        r0 = where_greater(acc0, zero, acc0, zero)  # NaN -> 0
-                        r1 = where_greater(acc1, zero, acc1, zero)
-                        here = splat(i * HO + j)
-                        at0, best0 = where_greater(r0, best0, here, at0), where_greater(r0, best0, r0, best0)
-                        at1, best1 = where_greater(r1, best1, here, at1), where_greater(r1, best1, r1, best1)
+                    i, j = 3 * u + di, 3 * v
+                    a0, a1, c0, c1, e0, e1 = b0, b1, b0, b1, b0, b1  # positions j, j + 1, j + 2
+                    for ky in range(K):
+                        row = ((i + ky) * SIDE + j) * 3
+                        for m in range(ROW):
+                            tap = (ky * ROW + m) * C
+                            w0, w1 = load(w, tap), load(w, tap + 16)
+                            x0, x1, x2 = load_one(x, row + m), load_one(x, row + m + 3), load_one(x, row + m + 6)
+                            a0, a1 = fma(x0, w0, a0), fma(x0, w1, a1)
+                            c0, c1 = fma(x1, w0, c0), fma(x1, w1, c1)
+                            e0, e1 = fma(x2, w0, e0), fma(x2, w1, e1)
+                    here = i * HO + j
+                    best0, best1, at0, at1 = _keep_max(a0, a1, splat(here), best0, best1, at0, at1, zero)
+                    best0, best1, at0, at1 = _keep_max(c0, c1, splat(here + 1), best0, best1, at0, at1, zero)
+                    best0, best1, at0, at1 = _keep_max(e0, e1, splat(here + 2), best0, best1, at0, at1, zero)
                 q = (u * PO + v) * C
                 store(pn, q, best0)
                 store(pn, q + 16, best1)
