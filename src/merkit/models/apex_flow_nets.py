@@ -166,7 +166,7 @@ class Sssnet(Network):
     kernel compiled by numba (``merkit.models.fused_pool_conv``: the weight gradients only at
     each window's argmax), which computes the same function and gradients as PyTorch's layers;
     the rest, dropout's draws included, is PyTorch's. A training step of 128 clips on one thread:
-    60 ms through PyTorch's layers, 21 ms fused (``docs/htnet_rcn.md``). ``fused=False``,
+    60 ms through PyTorch's layers, 18-21 ms fused (``docs/htnet_rcn.md``). ``fused=False``,
     evaluation and other sizes use PyTorch's layers; the parameters are the same either way.
     """
 
