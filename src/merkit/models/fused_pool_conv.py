@@ -132,10 +132,11 @@ def compiled() -> bool:
 
 
 def handles(x: torch.Tensor, conv: nn.Conv2d) -> bool:
-    """Whether the kernel can run: float32 (B, 3, 28, 28) on the CPU into SSSNet's 32 5x5 filters,
-    and numba working."""
+    """Whether the kernel can run: float32 (B, 3, 28, 28) on the CPU that needs no gradient of
+    its own (the kernel computes none), into SSSNet's 32 5x5 filters, and numba working."""
     return (
         x.device.type == "cpu"
+        and not x.requires_grad
         and x.dtype == torch.float32
         and tuple(x.shape[1:]) == (3, SIDE, SIDE)
         and tuple(conv.weight.shape) == (C, 3, K, K)
