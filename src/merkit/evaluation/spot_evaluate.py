@@ -150,12 +150,36 @@ def loso_spottings(videos: list[LongVideo], spotter: Spotter, out: Path, executo
             found.update(saved["videos"])
         else:
             calls[subject] = (_fit_and_spot, spotter.name, params, train, test)
-    for subject, videos_found in (executor or LocalExecutor()).map(calls, f"{spotter.name}: training the folds"):
+    executor = executor or LocalExecutor()
+    _cache_fold_signals(spotter, [(call[3], call[4]) for call in calls.values()], executor)
+    for subject, videos_found in executor.map(calls, f"{spotter.name}: training the folds"):
         atomic_write_text(
             out / "folds" / f"{_safe(subject)}.json", json.dumps({"stamp": stamps[subject], "videos": videos_found})
         )
         found.update(videos_found)
     return {key: _spotting(data) for key, data in found.items()}
+
+
+def _cache_fold_signals(
+    spotter: Spotter, folds: list[tuple[list[TrainingVideo], list[TrainingVideo]]], executor
+) -> None:
+    """Every signal block the (train, test) ``folds`` will read, computed into the tracking caches
+    before any fold trains, one task per video: folds whose settings agree share a block, and
+    folds running side by side would otherwise compute it twice."""
+    settings = [spotter.signal_settings(train) for train, _ in folds]
+    needed: dict[str, tuple] = {}
+    for fold, (train, test) in zip(settings, folds):
+        for video in [*train, *test]:
+            needed.setdefault(video.key, (video.signals, []))[1].append(fold)
+    calls = {key: (_signal_blocks, signals, folds) for key, (signals, folds) in needed.items()}
+    for _ in executor.map(calls, f"{spotter.name}: the folds' signals"):
+        pass
+
+
+def _signal_blocks(signals, spotters: list[Spotter]) -> None:
+    """Compute (and so cache) ``signals`` for each of ``spotters``' settings."""
+    for spotter in spotters:
+        signals(spotter)
 
 
 def _read_fold(path: Path) -> dict | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -186,6 +187,13 @@ class LearnedSpotter(Spotter):
     def signal_tag(self, fps: float) -> str:
         """A short name of what :meth:`signals` depends on (learned settings included)."""
         raise NotImplementedError
+
+    def signal_settings(self, videos: Sequence[TrainingVideo]) -> LearnedSpotter:
+        """A copy of this spotter holding only the settings :meth:`signals` depends on, as
+        :meth:`fit` on ``videos`` learns them (from their intervals, without training): what a
+        fold's signals are computed with, so that they can be computed before its training.
+        By default a plain copy."""
+        return dataclasses.replace(self)
 
     def signal_parts(self, fps: float) -> list[str]:
         """The tags of the column blocks :meth:`signals` is made of, in order (their columns side by

@@ -47,6 +47,7 @@ micro-expression spotting from long videos." ICIP 2021, 2643-2647.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -304,6 +305,12 @@ class SOFTNet(LearnedSpotter):
         lengths = [i.length / v.fps for v in videos for i in v.intervals if i.kind == kind]
         return fixed if fixed > 0 else float(np.mean(lengths)) / 2 if lengths else PAPER_K[kind]
 
+    def signal_settings(self, videos: Sequence[TrainingVideo]) -> SOFTNet:
+        """A copy with k (seconds, micro and macro) as :meth:`fit` on ``videos`` sets it."""
+        spotter = dataclasses.replace(self)
+        spotter.k_ = {kind: self._k_seconds(kind, videos) for kind in KINDS}
+        return spotter
+
     def training_set(
         self, videos: Sequence[TrainingVideo], kind: str, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -339,7 +346,7 @@ class SOFTNet(LearnedSpotter):
 
         if not videos:
             raise ConfigError(f"{self.name} needs annotated training videos; none were given.")
-        self.k_ = {kind: self._k_seconds(kind, videos) for kind in KINDS}
+        self.k_ = self.signal_settings(videos).k_
         rng = seed_everything(self.seed)
         recipe = Recipe("sgd", self.lr, 0.0, 0.0, self.batch_size, 1.0, 0.0, self.epochs)
         self.networks_, self.loss_ = {}, {}
