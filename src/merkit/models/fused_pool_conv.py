@@ -25,7 +25,7 @@ import torch
 from numba import njit
 from torch import nn
 
-from merkit.models.simd import fma, load, load_one, splat, store, where_greater
+from merkit.models.simd import compiles, fma, load, load_one, splat, store, where_greater
 
 C = 32  # SSSNet's first maps: two vectors
 K = 5  # kernel side
@@ -113,22 +113,10 @@ def block_backward(xs, pooled, argmax, gp, acc, dw, db):
 
 @functools.cache
 def compiled() -> bool:
-    """Whether numba compiles the kernels here (False only where numba itself fails: then
-    PyTorch's layers are used)."""
-    try:
-        with torch.random.fork_rng(devices=[]):
-            conv = nn.Conv2d(3, C, K)
-            fused_block(torch.zeros(1, 3, SIDE, SIDE), conv).sum().backward()
-        return True
-    except Exception as error:  # numba raises many kinds; PyTorch's layers compute the same function
-        import warnings
-
-        warnings.warn(
-            f"merkit could not compile SSSNet's fused kernel with numba ({error}); PyTorch's layers are used, "
-            "which are slower.",
-            stacklevel=2,
-        )
-        return False
+    """Whether numba compiles the kernels here (:func:`merkit.models.simd.compiles`)."""
+    return compiles(
+        lambda: fused_block(torch.zeros(1, 3, SIDE, SIDE), nn.Conv2d(3, C, K)).sum().backward(), "SSSNet's fused kernel"
+    )
 
 
 def handles(x: torch.Tensor, conv: nn.Conv2d) -> bool:

@@ -32,7 +32,7 @@ import torch
 from numba import njit
 from torch import nn
 
-from merkit.models.simd import add, fma, lane, load, load_one, mul, splat, store, sub, where_greater
+from merkit.models.simd import add, compiles, fma, lane, load, load_one, mul, splat, store, sub, where_greater
 
 C = 16  # STSTNet's 3 + 5 + 8 maps: one vector
 SIDE = 28  # STSTNet's input
@@ -253,23 +253,13 @@ def stem_backward(xs, r, a, kk, gp, argmax, g, dw, db):
 
 @functools.cache
 def compiled() -> bool:
-    """Whether numba compiles the kernels here (it needs no C compiler; False only where numba
-    itself fails, and then PyTorch's layers are used)."""
-    try:
-        with torch.random.fork_rng(devices=[]):  # the trial draws nothing from a seeded run's generator
-            x = torch.zeros(1, 3, SIDE, SIDE)
-            conv, norm = nn.Conv2d(3, C, 3, padding=2), nn.BatchNorm2d(C)
-            fused_features(x, conv, norm, 0.5).sum().backward()
-        return True
-    except Exception as error:  # numba raises many kinds; PyTorch's layers compute the same function
-        import warnings
+    """Whether numba compiles the kernels here (:func:`merkit.models.simd.compiles`)."""
 
-        warnings.warn(
-            f"merkit could not compile STSTNet's fused kernel with numba ({error}); PyTorch's layers are used, "
-            "which are slower.",
-            stacklevel=2,
-        )
-        return False
+    def trial():
+        conv, norm = nn.Conv2d(3, C, 3, padding=2), nn.BatchNorm2d(C)
+        fused_features(torch.zeros(1, 3, SIDE, SIDE), conv, norm, 0.5).sum().backward()
+
+    return compiles(trial, "STSTNet's fused kernel")
 
 
 def handles(x: torch.Tensor) -> bool:

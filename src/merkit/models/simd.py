@@ -13,6 +13,9 @@ negative-index wrap-around: the caller keeps ``index + 16`` within the array.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
+
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -161,3 +164,22 @@ def lane(typingctx, vector, index):
         return builder.extract_element(args[0], context.cast(builder, args[1], sig.args[1], types.int32))
 
     return vector.dtype(vector, index), codegen
+
+
+def compiles(trial: Callable[[], object], kernel: str) -> bool:
+    """Whether ``trial`` (a kernel's first forward and backward pass, which compiles it) runs here:
+    numba needs no C compiler, so False only where numba itself fails, with a warning that
+    PyTorch's layers (the same function, slower) are used instead. The trial draws nothing from
+    a seeded run's random generator."""
+    import torch
+
+    try:
+        with torch.random.fork_rng(devices=[]):
+            trial()
+        return True
+    except Exception as error:  # numba raises many kinds
+        warnings.warn(
+            f"merkit could not compile {kernel} with numba ({error}); PyTorch's layers are used, which are slower.",
+            stacklevel=3,
+        )
+        return False

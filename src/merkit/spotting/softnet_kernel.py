@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from numba import njit
 
-from merkit.models.simd import add, fma, load, load_one, splat, store, where_greater
+from merkit.models.simd import add, compiles, fma, load, load_one, splat, store, where_greater
 
 SIDE = 42  # SOFTNet's input side
 C = 16  # the streams' 3 + 5 + 8 maps: one vector
@@ -151,22 +151,14 @@ def pooled_streams(x: torch.Tensor, weights: list[torch.Tensor], biases: list[to
 
 @functools.cache
 def compiled() -> bool:
-    """Whether numba compiles the kernels here (False only where numba itself fails; PyTorch's
-    layers are then used)."""
-    try:
-        x = torch.zeros(1, 3, SIDE, SIDE)
-        weights = [torch.zeros(c, 1, K, K, requires_grad=True) for c in STREAMS]
-        pooled_streams(x, weights, [torch.zeros(c, requires_grad=True) for c in STREAMS]).sum().backward()
-        return True
-    except Exception as error:  # numba raises many kinds; PyTorch's layers compute the same function
-        import warnings
+    """Whether numba compiles the kernels here (:func:`merkit.models.simd.compiles`)."""
 
-        warnings.warn(
-            f"merkit could not compile SOFTNet's fused kernel with numba ({error}); PyTorch's layers are used, "
-            "which are slower.",
-            stacklevel=2,
-        )
-        return False
+    def trial():
+        weights = [torch.zeros(c, 1, K, K, requires_grad=True) for c in STREAMS]
+        biases = [torch.zeros(c, requires_grad=True) for c in STREAMS]
+        pooled_streams(torch.zeros(1, 3, SIDE, SIDE), weights, biases).sum().backward()
+
+    return compiles(trial, "SOFTNet's fused kernel")
 
 
 def handles(x: torch.Tensor) -> bool:
