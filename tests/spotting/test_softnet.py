@@ -56,31 +56,27 @@ def test_flow_image_sees_the_mouth_move_and_not_the_head():
     assert np.median(mouth) == pytest.approx(1.0, abs=0.25) and np.median(brows) < 0.1
 
 
-def test_the_compiled_streams_compute_pytorchs_layers_and_their_gradients():
+def test_the_compiled_network_computes_pytorchs_layers_and_their_gradients():
     import torch
 
     from merkit.spotting.softnet import network
 
     torch.manual_seed(0)
-    reference = network().double()
+    reference = network().double()  # float64: PyTorch's layers
     x = torch.rand(5, 3, SIDE, SIDE, dtype=torch.float64)
     x[:2, :, 12:30, 0:24] = 0.25  # flat stretches: equal maxima within a block, and maps of one value
     x[4] = 0.0  # a blank sample: the ReLU is the bias alone
-    gradient = torch.randn(5, 16, 7, 7, dtype=torch.float64)
-    expected = torch.nn.functional.max_pool2d(
-        torch.cat([stream(x[:, i : i + 1]) for i, stream in enumerate(reference.streams)], dim=1), 2
-    )
-    (expected * gradient).sum().backward()
-    fused = network()
+    target = torch.rand(5, dtype=torch.float64)
+    expected = reference(x)
+    torch.nn.functional.mse_loss(expected, target).backward()
+    fused = network()  # float32 on the CPU: the kernel
     fused.load_state_dict({name: value.float() for name, value in reference.state_dict().items()})
-    convs = [stream[0] for stream in fused.streams]
-    got = softnet_kernel.pooled_streams(x.float(), [c.weight for c in convs], [c.bias for c in convs])
-    np.testing.assert_allclose(got.detach().double().numpy(), expected.detach().numpy(), atol=1e-5)
-    (got * gradient.float()).sum().backward()
-    for stream, ours in zip(reference.streams, convs):
-        np.testing.assert_allclose(ours.weight.grad.numpy(), stream[0].weight.grad.numpy(), rtol=1e-5, atol=1e-4)
-        np.testing.assert_allclose(ours.bias.grad.numpy(), stream[0].bias.grad.numpy(), rtol=1e-5, atol=1e-4)
-    assert softnet_kernel.handles(x.float()) and not softnet_kernel.handles(torch.zeros(1, 3, 28, 28))
+    assert softnet_kernel.handles(x.float()) and not softnet_kernel.handles(x)
+    got = fused(x.float())
+    np.testing.assert_allclose(got.detach().numpy(), expected.detach().numpy(), rtol=1e-5, atol=1e-6)
+    torch.nn.functional.mse_loss(got, target.float()).backward()
+    for (name, ours), theirs in zip(fused.named_parameters(), reference.parameters()):
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
 
 
 def test_the_threshold_is_the_best_of_the_grid_by_hand():
