@@ -38,23 +38,18 @@ PS = SIDE // BLOCK  # the pooled side, 7
 CELLS = PS * PS
 
 
-@njit(nogil=True)
-def _expand(x, lanes, xe, xp):
-    """xe (n, WP * WP * 16) zeros <- x (n, 3 * SIDE * SIDE) padded by 2, channels last, lane m
-    holding the input map of map m's stream (``lanes``: 0 .. 15 as float32); xp (n, 3, WP, WP)
-    zeros <- x padded by 2, channels first (the backward pass reads patches from it)."""
+@njit(nogil=True, inline="always")
+def _expand(x, lanes, xe):
+    """xe (WP * WP * 16), its border zero <- one sample x (3 * SIDE * SIDE) padded by 2, channels
+    last, lane m holding the input map of map m's stream (``lanes``: 0 .. 15 as float32)."""
     index, plane = load(lanes, 0), SIDE * SIDE
     second, third = splat(np.float32(STREAMS[0] - 0.5)), splat(np.float32(STREAMS[0] + STREAMS[1] - 0.5))
-    for n in range(x.shape[0]):
-        xn, en = x[n], xe[n]
-        for i in range(SIDE):
-            for j in range(SIDE):
-                at = i * SIDE + j
-                value = where_greater(index, second, load_one(xn, plane + at), load_one(xn, at))
-                value = where_greater(index, third, load_one(xn, 2 * plane + at), value)
-                store(en, ((i + PAD) * WP + j + PAD) * C, value)
-                for q in range(3):
-                    xp[n, q, i + PAD, j + PAD] = xn[q * plane + at]
+    for i in range(SIDE):
+        for j in range(SIDE):
+            at = i * SIDE + j
+            value = where_greater(index, second, load_one(x, plane + at), load_one(x, at))
+            value = where_greater(index, third, load_one(x, 2 * plane + at), value)
+            store(xe, ((i + PAD) * WP + j + PAD) * C, value)
 
 
 @njit(nogil=True, inline="always")
@@ -85,13 +80,15 @@ def _conv(x, i, j, taps, bias, zero):
 
 
 @njit(nogil=True)
-def streams_forward(xe, w, b, pooled, argmax):
-    """xe (n, WP * WP * 16) from :func:`_expand`; w (25 * 16) tap-major weights; b (16) ->
-    pooled (n, CELLS * 16) max(0, each 6x6 block's maximum), argmax (n, CELLS * 16) its position
-    i * SIDE + j (cell-major, maps last)."""
+def streams_forward(x, lanes, w, b, pooled, argmax):
+    """x (n, 3 * SIDE * SIDE) samples; w (25 * 16) tap-major weights; b (16) -> pooled (n, CELLS * 16)
+    max(0, each 6x6 block's maximum), argmax (n, CELLS * 16) its position i * SIDE + j (cell-major,
+    maps last). Each sample is laid out (:func:`_expand`) in a buffer of 135 KB that stays in cache."""
     taps, bias, zero, lowest = _taps(w), load(b, 0), splat(np.float32(0.0)), splat(np.float32(-np.inf))
-    for n in range(xe.shape[0]):
-        x, pn, an = xe[n], pooled[n], argmax[n]
+    xe = np.zeros(WP * WP * C, np.float32)
+    for n in range(x.shape[0]):
+        _expand(x[n], lanes, xe)
+        pn, an = pooled[n], argmax[n]
         for u in range(PS):
             for v in range(PS):
                 best, at = lowest, splat(0)
@@ -101,7 +98,7 @@ def streams_forward(xe, w, b, pooled, argmax):
                             i = BLOCK * u + 3 * half_i + di
                             for dj in range(3):
                                 j = BLOCK * v + 3 * half_j + dj
-                                value = _conv(x, i, j, taps, bias, zero)
+                                value = _conv(xe, i, j, taps, bias, zero)
                                 at = where_greater(value, best, splat(i * SIDE + j), at)
                                 best = where_greater(value, best, value, best)
                 store(pn, (u * PS + v) * C, where_greater(best, zero, best, zero))
@@ -133,20 +130,19 @@ class _Network(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, hidden_weight, hidden_bias, out_weight, out_bias):
         n = x.shape[0]
-        xe, xp = np.zeros((n, WP * WP * C), np.float32), np.zeros((n, 3, WP, WP), np.float32)
-        _expand(x.reshape(n, -1).numpy(), LANES, xe, xp)
         w = np.ascontiguousarray(weight.numpy().T).reshape(-1)  # (16, 25) -> tap-major
         pooled, argmax = np.empty((n, CELLS * C), np.float32), np.empty((n, CELLS * C), np.int32)
-        streams_forward(xe, w, bias.contiguous().numpy(), pooled, argmax)
+        streams_forward(x.reshape(n, -1).numpy(), LANES, w, bias.contiguous().numpy(), pooled, argmax)
         features = torch.from_numpy(pooled.reshape(n, CELLS, C).transpose(0, 2, 1).reshape(n, -1))  # maps first
         hidden = torch.addmm(hidden_bias, features, hidden_weight.t()).clamp_(min=0)
-        ctx.saved = (xp, pooled, argmax, features, hidden, hidden_weight, out_weight)
+        ctx.saved = (x, pooled, argmax, features, hidden, hidden_weight, out_weight)  # references, no copies
         return torch.addmm(out_bias, hidden, out_weight.t())
 
     @staticmethod
     def backward(ctx, g):
-        xp, pooled, argmax, features, hidden, hidden_weight, out_weight = ctx.saved
+        x, pooled, argmax, features, hidden, hidden_weight, out_weight = ctx.saved
         n = len(g)
+        xp = np.pad(x.numpy(), ((0, 0), (0, 0), (PAD, PAD), (PAD, PAD)))
         g_hidden = (g @ out_weight).mul_(hidden > 0)
         g_features = (g_hidden @ hidden_weight).view(n, C, CELLS).transpose(1, 2).reshape(n, -1)
         dw, db = np.zeros((C, K * K)), np.zeros(C)
