@@ -185,7 +185,19 @@ def test_ctrl_c_leaves_complete_outputs_and_the_annotated_video(recording, tmp_p
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "merkit", "live", str(video), "--out", str(out), "--port", "0", "--annotate"],
+        [  # at the recording's own rate, so that the stream is still running when the first interval is written
+            sys.executable,
+            "-m",
+            "merkit",
+            "live",
+            str(video),
+            "--realtime",
+            "--out",
+            str(out),
+            "--port",
+            "0",
+            "--annotate",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
