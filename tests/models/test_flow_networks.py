@@ -50,6 +50,13 @@ class ThreeStreams(nn.Module):
         return self.head(nn.functional.avg_pool2d(torch.cat(streams, 1), 2).flatten(1))
 
 
+def assert_same_gradients(fused, exact) -> None:
+    """Each parameter's gradient in ``fused`` (float32) within 1e-5 of ``exact``'s (float64), relative to its largest."""
+    for (name, a), b in zip(fused.named_parameters(), exact.parameters()):
+        error = (a.grad.double() - b.grad).abs().max() / b.grad.abs().max()
+        assert error < 1e-5, (name, error)
+
+
 def test_ststnet_is_the_three_stream_network():
     torch.manual_seed(0)
     fused = create_model("ststnet", num_classes=3, dropout=0.0).double()
@@ -112,9 +119,7 @@ def test_fused_stem_is_the_same_function_as_pytorchs_layers(kernel):
     torch.testing.assert_close(out.double(), expected, rtol=1e-5, atol=1e-5)
     (out * g).sum().backward()
     (expected * g.double()).sum().backward()
-    for (name, a), b in zip(fused.named_parameters(), exact.parameters()):
-        error = (a.grad.double() - b.grad).abs().max() / b.grad.abs().max()
-        assert error < 1e-5, (name, error)  # PyTorch's own float32 layers: up to 6e-5 here
+    assert_same_gradients(fused, exact)  # PyTorch's own float32 layers: up to 6e-5 here
     torch.testing.assert_close(fused.norm.running_mean.double(), exact.norm.running_mean)
     torch.testing.assert_close(fused.norm.running_var.double(), exact.norm.running_var)
     fused.eval()
@@ -201,9 +206,7 @@ def test_sssnet_fused_first_block_is_the_same_function_as_pytorchs_layers(sssnet
     torch.testing.assert_close(out.double(), expected, rtol=1e-5, atol=1e-5)
     (out * g).sum().backward()
     (expected * g.double()).sum().backward()
-    for (name, a), b in zip(fused.named_parameters(), exact.parameters()):
-        error = (a.grad.double() - b.grad).abs().max() / b.grad.abs().max()
-        assert error < 1e-5, (name, error)
+    assert_same_gradients(fused, exact)
     assert fused.stem[0].weight.grad.abs().max() > 0
     torch.testing.assert_close(fused.stem[3].running_var.double(), exact.stem[3].running_var)
     assert fused_pool_conv.fused_block(x[:1], fused.stem[0]).is_contiguous(memory_format=torch.channels_last)
