@@ -1,6 +1,5 @@
 import json
 import shutil
-import subprocess
 
 import numpy as np
 import pandas as pd
@@ -150,31 +149,19 @@ def test_a_video_without_a_face_or_truncated_is_refused_with_exit_2(recording, t
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium); .ci/run installs it")
-def test_the_report_shows_the_timeline_in_a_real_browser(analysed, tmp_path):
+def test_the_report_shows_the_timeline_in_a_real_browser(analysed, tmp_path, headless_chromium):
     from merkit.inference.report import MARGIN, SCORE_COLOUR, WIDTH
 
     out, summary = analysed
     shot = tmp_path / "shot.png"
-    subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--window-size=1100,900",
-            "--hide-scrollbars",
-            f"--screenshot={shot}",
-            (out / "report.html").as_uri(),
-        ],
-        check=True,
-        timeout=120,
-        capture_output=True,
+    browser = headless_chromium(
+        tmp_path / "profile",
+        "--window-size=1100,900",
+        "--hide-scrollbars",
+        f"--screenshot={shot}",
+        (out / "report.html").as_uri(),
     )
+    assert browser.returncode == 0, browser.stderr
     import cv2
 
     image = cv2.cvtColor(cv2.imread(str(shot)), cv2.COLOR_BGR2RGB).astype(int)

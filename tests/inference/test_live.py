@@ -66,7 +66,7 @@ def serve_mpegts(frames: np.ndarray, fps: float, pause: tuple[int, float] = (0, 
 
 
 @pytest.fixture(scope="module")
-def session(recording, tmp_path_factory):
+def session(recording, tmp_path_factory, headless_chromium):
     """``live`` on the recording sent over TCP, silent for 4 s at 4 s and cut at 13 s, its
     dashboard read by headless Chromium as soon as the first interval is decided."""
     plan, frames = recording
@@ -80,30 +80,9 @@ def session(recording, tmp_path_factory):
         if decided.wait(120) and CHROMIUM:
             profile = tmp_path_factory.mktemp("profile")
             seen["when"] = len(seen.get("rows", []))
-            for wait_ms in (
-                3000,
-                6000,
-                12000,
-            ):  # a busy machine may start Chromium after the page's first events are due
-                seen["dom"] = subprocess.run(
-                    [
-                        CHROMIUM,
-                        "--headless",
-                        "--no-sandbox",
-                        "--disable-gpu",
-                        "--disable-background-networking",
-                        "--disable-component-update",
-                        "--disable-sync",
-                        "--no-first-run",
-                        f"--user-data-dir={profile}",
-                        f"--timeout={wait_ms}",
-                        "--dump-dom",
-                        url,
-                    ],
-                    capture_output=True,
-                    text=True,
-                    timeout=120,
-                ).stdout
+            # a busy machine may start Chromium after the page's first events are due: look again, longer
+            for wait_ms in (3000, 6000, 12000):
+                seen["dom"] = headless_chromium(profile, f"--timeout={wait_ms}", "--dump-dom", url).stdout
                 if '<div class="card ' in seen["dom"]:
                     break
 
