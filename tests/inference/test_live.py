@@ -160,6 +160,7 @@ def test_the_dashboard_shows_each_interval_as_it_arrives_in_a_real_browser(sessi
 def test_ctrl_c_leaves_complete_outputs_and_the_annotated_video(recording, tmp_path):
     plan, frames = recording
     video = tmp_path / "session.mkv"
+    frames = np.concatenate([frames, frames])  # 32 s: a slow machine is still well inside it at the first interval
     write_video(video, frames, FPS)
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
@@ -194,7 +195,7 @@ def test_ctrl_c_leaves_complete_outputs_and_the_annotated_video(recording, tmp_p
     assert process.returncode == 0, output
     assert "Dashboard: http://127.0.0.1:" in output and "interrupted after" in output
     table = pd.read_csv(out / "frames.csv")
-    assert 0 < len(table) < plan.n_frames and table["frame"].tolist() == list(range(len(table)))
+    assert 0 < len(table) < len(frames) and table["frame"].tolist() == list(range(len(table)))
     rows = json.loads((out / "intervals.json").read_text())
     assert rows and len(pd.read_csv(out / "intervals.csv")) == len(rows)
     assert (out / "report.html").exists() and not list(out.glob(".*"))  # no temporary file left
