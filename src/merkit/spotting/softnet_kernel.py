@@ -11,7 +11,7 @@ windows row by row, each row by row; ties: the first), and its position is kept.
 pass is written out: no input gradient (the input is data), and a map's weights receive gradient
 only at the position of each block's maximum (where it is positive): 49 patches a map instead of
 1764. One autograd node for the whole network instead of a dozen: on one thread of the AMD EPYC a
-training step of 12 samples takes about 1.2 ms against 5.6 through PyTorch's layers. Single-threaded
+training step of 12 samples takes about 1.3 ms against 5.6 through PyTorch's layers. Single-threaded
 and in a fixed order: the same inputs on the same CPU give the same bits. Compiled at first use in
 each process (about 2 s).
 """
